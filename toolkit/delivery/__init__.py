@@ -1,0 +1,1 @@
+"""Treatment sessions on the bench: configure, verify, deliver, record."""

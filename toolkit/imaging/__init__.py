@@ -1,0 +1,1 @@
+"""Facial photos: QC, calibration, registration, wrinkle and lift metrics."""

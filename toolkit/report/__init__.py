@@ -1,0 +1,1 @@
+"""Report-ready figures, tables, datasets and the report bundle."""

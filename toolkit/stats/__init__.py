@@ -1,0 +1,1 @@
+"""Statistical analysis: ANCOVA, MMRM, split-face, responders, safety tables."""

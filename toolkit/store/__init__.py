@@ -1,0 +1,1 @@
+"""The system of record: SQLAlchemy models, audit trail, blinding, imports and exports."""

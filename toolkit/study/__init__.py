@@ -1,0 +1,1 @@
+"""Study definitions: the validated model of ``studies/<id>/study.yaml``."""
