@@ -1,9 +1,100 @@
-"""Commands of the analysis room."""
+"""Commands of the analysis room: ``toolkit analyze``."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
+def _read_dataset(path: Path):
+    """A BDS dataset from CSV, Parquet or SAS XPORT, chosen by extension."""
+    import pandas as pd
+
+    from toolkit.errors import DataError
+
+    if not path.is_file():
+        raise DataError(f"dataset file {path} not found")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path)
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        if suffix in (".xpt", ".xport"):
+            import pyreadstat
+
+            frame, _ = pyreadstat.read_xport(str(path))
+            return frame
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read dataset {path}: {exc}") from exc
+    raise DataError(f"dataset {path}: unsupported file type {suffix!r}; accepted: .csv, .parquet, .xpt")
+
+
+def analyze(
+    study_path: Path = typer.Option(..., "--study", help="Study folder or its study.yaml."),
+    data: Path | None = typer.Option(
+        None, "--data", help="BDS analysis dataset (CSV, Parquet or XPT); default: the study's store."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Results folder; default data/<study-id>/analysis/results/."
+    ),
+    adsl: Path | None = typer.Option(
+        None, "--adsl", help="Subject-level dataset for the demographics table."
+    ),
+) -> None:
+    """Run the study's statistical analysis plan and write the result tables (CSV) and results.json.
+
+    Exits with 1 when a planned analysis could not run (the others are still written), 2 for bad input.
+    """
+    from rich.console import Console
+
+    from toolkit.paths import study_data_dir
+    from toolkit.stats.plan import run_analysis_plan
+    from toolkit.study import load_study
+
+    console = Console()
+    study = load_study(study_path)
+    subject_level = _read_dataset(adsl) if adsl is not None else None
+    if data is not None:
+        bds = _read_dataset(data)
+        source = str(data)
+    else:
+        from toolkit.store import open_store
+        from toolkit.store.export import analysis_dataset, subject_level_dataset
+
+        with open_store(study) as store:
+            bds = analysis_dataset(store)
+            if subject_level is None:
+                subject_level = subject_level_dataset(store)
+        source = "study store"
+        if bds.empty:
+            from toolkit.errors import DataError
+
+            raise DataError(
+                f"the store of study {study.id} holds no efficacy measurements yet",
+                details=["record photo metrics or scale scores first, or pass --data BDS.csv"],
+            )
+    results = run_analysis_plan(study, bds, adsl=subject_level, on_error="record")
+    target = out if out is not None else study_data_dir(study.id) / "analysis" / "results"
+    written = results.to_dir(target)
+    console.print(f"analysis plan of [bold]{study.id}[/] run on {source}: {len(results)} tables")
+    hyp = results["hypotheses"]
+    for row in hyp.itertuples(index=False):
+        verdict = "rejected" if row.rejected else "not rejected"
+        console.print(
+            f"  {row.hypothesis}: p = {row.p_value:.4g}, adjusted {row.adjusted_p_value:.4g} ({verdict})"
+        )
+    console.print(f"results written to {written}")
+    if results.failures:
+        from toolkit.errors import CheckFailed
+
+        raise CheckFailed(
+            f"{len(results.failures)} planned analysis(es) could not run; their hypotheses count as not rejected",
+            details=[f"{aid}: {msg}" for aid, msg in results.failures.items()],
+        )
+
+
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     """Add this room's commands to the application."""
+    app.command("analyze")(analyze)

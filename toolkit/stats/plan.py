@@ -1,0 +1,477 @@
+"""Run a study's statistical analysis plan on its BDS analysis dataset.
+
+The plan comes from the study model (``study.analysis``): each planned analysis names an endpoint (its
+``PARAMCD``), a model (``ancova``, ``mmrm`` or ``paired`` for split-face), a population, a visit, covariates,
+strata, comparisons with optional equivalence / non-inferiority margins, and the multiplicity procedure
+across analyses. :func:`run_analysis_plan` fits every analysis, orients each planned comparison as
+"treatment - control", applies the margins and the multiplicity procedure, and returns the tables by name.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from toolkit.errors import DataError, ToolkitError
+from toolkit.stats import _checks
+from toolkit.stats.dataset import analysis_records, resolve_column
+from toolkit.stats.equivalence import noninferiority, tost
+from toolkit.stats.multiplicity import adjust_pvalues, serial_gatekeeping
+from toolkit.stats.results import _jsonable
+
+__all__ = ["PlanResults", "run_analysis_plan"]
+
+#: file written beside the CSV tables
+RESULTS_JSON = "results.json"
+
+
+@dataclass
+class PlanResults(Mapping):
+    """Named result tables of an analysis plan (a read-only mapping of name to DataFrame).
+
+    Attributes
+    ----------
+    study_id : str
+        The study analysed.
+    tables : dict of str to DataFrame
+        ``<ANALYSIS>_lsmeans``, ``<ANALYSIS>_contrasts``, ``<ANALYSIS>_anova`` / ``_covariance`` /
+        ``_variance_components``, ``<ANALYSIS>_margins`` and ``hypotheses`` (multiplicity).
+    models : dict of str to dict
+        Model details per analysis id (formula, n, method choices, convergence).
+    notes : list of str
+        Anything the reader of the results must know (e.g. records dropped).
+    """
+
+    study_id: str
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    models: dict[str, dict] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    input_sha256: str = ""
+    #: planned analyses that could not run (``on_error="record"``): analysis id -> message
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> pd.DataFrame:
+        return self.tables[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.tables)
+
+    def __len__(self) -> int:
+        return len(self.tables)
+
+    def summary(self) -> str:
+        """Plain-text listing of every table."""
+        lines = [f"Analysis plan results: {self.study_id}"]
+        lines += [f"note: {n}" for n in self.notes]
+        with pd.option_context("display.width", 160, "display.max_columns", 30):
+            for name, table in self.tables.items():
+                lines += ["", f"[{name}]", table.to_string(index=False)]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        parts = [f"<h4>Analysis plan results: {html.escape(self.study_id)}</h4>"]
+        parts += [f"<p><i>{html.escape(n)}</i></p>" for n in self.notes]
+        for name, table in self.tables.items():
+            parts.append(f"<h5>{html.escape(name)}</h5>")
+            parts.append(table.to_html(index=False, border=0, float_format=lambda v: f"{v:.4g}"))
+        return "\n".join(parts)
+
+    def to_dir(self, path: str | Path) -> Path:
+        """Write one CSV per table and ``results.json`` (model details, software versions) into ``path``.
+
+        The folder is written beside the target and swapped in at the end, so an interrupted run never
+        leaves a half-written results folder.
+        """
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        try:
+            files = {}
+            for name, table in self.tables.items():
+                file = tmp / f"{name}.csv"
+                table.to_csv(file, index=False)
+                files[name] = {
+                    "file": file.name,
+                    "sha256": hashlib.sha256(file.read_bytes()).hexdigest(),
+                    "rows": len(table),
+                }
+            meta = {
+                "study_id": self.study_id,
+                "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                "input_sha256": self.input_sha256,
+                "software": software_versions(),
+                "models": self.models,
+                "notes": self.notes,
+                "failures": self.failures,
+                "tables": files,
+            }
+            (tmp / RESULTS_JSON).write_text(
+                json.dumps(_jsonable(meta), indent=2, allow_nan=False), encoding="utf-8"
+            )
+            old = None
+            if target.exists():
+                old = target.with_name(f".{target.name}-old-{os.getpid()}")
+                os.replace(target, old)
+            os.replace(tmp, target)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return target
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of the software that produced the numbers."""
+    import scipy
+    import statsmodels
+
+    import toolkit
+
+    return {
+        "toolkit": toolkit.__version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "pandas": pd.__version__,
+        "statsmodels": statsmodels.__version__,
+    }
+
+
+def _frame_sha256(frame: pd.DataFrame) -> str:
+    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    digest.update(",".join(map(str, frame.columns)).encode())
+    return digest.hexdigest()
+
+
+def _orient(contrasts: pd.DataFrame, treatment: str, control: str) -> pd.DataFrame:
+    """Rows of a pairwise contrasts table for ``treatment - control`` (negating ``control - treatment``)."""
+    forward = f"{treatment} - {control}"
+    backward = f"{control} - {treatment}"
+    rows = contrasts[contrasts["contrast"] == forward].copy()
+    if rows.empty:
+        rows = contrasts[contrasts["contrast"] == backward].copy()
+        if rows.empty:
+            raise DataError(f"comparison {treatment} vs {control}: one of the arms has no records")
+        rows["estimate"] = -rows["estimate"]
+        rows["ci_low"], rows["ci_high"] = -rows["ci_high"], -rows["ci_low"]
+        if "statistic" in rows:
+            rows["statistic"] = -rows["statistic"]
+        rows["contrast"] = forward
+    return rows
+
+
+def _visit(study: Any, visit_id: str) -> tuple[str, float | None]:
+    try:
+        v = study.schedule.visit(visit_id)
+        return v.name, float(v.number)
+    except (AttributeError, KeyError):
+        return visit_id, None
+
+
+def _at_visit(records: pd.DataFrame, visit_id: str, name: str, number: float | None) -> pd.DataFrame:
+    if number is not None and "AVISITN" in records.columns:
+        out = records[pd.to_numeric(records["AVISITN"], errors="coerce") == number]
+    else:
+        out = records[records["AVISIT"].isin([visit_id, name])]
+    if out.empty:
+        raise DataError(f"no post-baseline records at visit {visit_id} ({name})")
+    return out
+
+
+def run_analysis_plan(
+    study: Any,
+    bds: pd.DataFrame,
+    *,
+    adsl: pd.DataFrame | None = None,
+    adae: pd.DataFrame | None = None,
+    on_error: str = "raise",
+) -> PlanResults:
+    """Fit every planned analysis of ``study`` on the BDS dataset ``bds``.
+
+    Parameters
+    ----------
+    study : toolkit.study.Study
+        The study model; its ``analysis`` (plan), ``endpoints`` and ``schedule`` are read.
+    bds : DataFrame
+        Efficacy BDS dataset (``toolkit.store.export.analysis_dataset(store)`` or a CSV with the same
+        columns: ``USUBJID, TRTP, PARAMCD, AVISIT, AVISITN, AVAL, BASE, CHG, ABLFL``, population flags,
+        strata columns, ``SIDE`` in split-face studies).
+    adsl : DataFrame, optional
+        Subject-level dataset: adds a ``demographics`` table.
+    adae : DataFrame, optional
+        Adverse events (with ``adsl``): adds the ``ae_incidence`` table.
+    on_error : {'raise', 'record'}
+        What a planned analysis that cannot run does: raise (default), or be recorded in
+        ``PlanResults.failures`` while the others run. A recorded failure enters the multiplicity procedure
+        with p = 1 (never rejected), so it can only make the other decisions more conservative.
+
+    Returns
+    -------
+    PlanResults
+
+    Raises
+    ------
+    DataError
+        A planned analysis cannot run; the message names the analysis id and what is missing.
+    """
+
+    if on_error not in ("raise", "record"):
+        raise DataError(f"on_error must be 'raise' or 'record', got {on_error!r}")
+    bds = _checks.require_frame(bds, what="BDS dataset")
+    _checks.require_columns(bds, ["USUBJID", "TRTP", "PARAMCD", "AVISIT", "CHG"], what="BDS dataset")
+    plan = study.analysis
+    alpha = float(plan.alpha)
+    results = PlanResults(study_id=str(study.id), input_sha256=_frame_sha256(bds))
+    if bds.attrs.get("blinded"):
+        results.notes.append("the dataset is blinded: arms are coded")
+    hypotheses: dict[str, list[tuple[str, float]]] = {}
+    arms_present = set(bds["TRTP"].dropna().astype(str))
+    for analysis in plan.analyses:
+        try:
+            _run_one(study, bds, analysis, alpha, results, hypotheses, arms_present)
+        except ToolkitError as exc:
+            if on_error == "raise":
+                raise
+            results.failures[analysis.id] = str(exc)
+            for comp in analysis.comparisons:
+                hypotheses.setdefault(analysis.id, []).append((comp.label, 1.0))
+            results.notes.append(
+                f"analysis {analysis.id} could not run and counts as not rejected: {exc.message}"
+            )
+    results.tables["hypotheses"] = _multiplicity(plan, hypotheses, alpha)
+    if adsl is not None:
+        results.tables["demographics"] = _demographics(adsl)
+    if adae is not None:
+        if adsl is None:
+            raise DataError(
+                "the adverse-event table needs the subject-level dataset (adsl) for its denominators"
+            )
+        from toolkit.stats.safety import ae_incidence
+
+        trt = "TRT01A" if "TRT01A" in adsl.columns else "TRTA" if "TRTA" in adsl.columns else "TRTP"
+        results.tables["ae_incidence"] = ae_incidence(adae, adsl, treatment=trt).incidence
+    return results
+
+
+def _run_one(
+    study: Any,
+    bds: pd.DataFrame,
+    analysis: Any,
+    alpha: float,
+    results: PlanResults,
+    hypotheses: dict[str, list[tuple[str, float]]],
+    arms_present: set[str],
+) -> None:
+    """Fit one planned analysis and add its tables, model details and hypotheses."""
+    from toolkit.stats.ancova import ancova
+    from toolkit.stats.mmrm import mmrm
+    from toolkit.stats.splitface import splitface
+
+    endpoint = study.endpoint(analysis.endpoint)
+    better = getattr(endpoint, "better", "higher")
+    wanted = {c.treatment for c in analysis.comparisons} | {c.control for c in analysis.comparisons}
+    missing = sorted(wanted - arms_present)
+    if missing:
+        raise DataError(
+            f"analysis {analysis.id}: arm(s) {', '.join(missing)} of the planned comparisons are not in TRTP",
+            details=[
+                f"TRTP values: {', '.join(sorted(arms_present))}",
+                "a blinded dataset codes the arms; run the plan on the unblinded dataset",
+            ],
+        )
+    name, number = _visit(study, analysis.visit)
+    try:
+        records = analysis_records(bds, paramcd=analysis.endpoint, population=analysis.population)
+        covs = [c for c in analysis.covariates if c.lower() != "baseline"]
+        covs = [resolve_column(records, c, role="covariate") for c in covs]
+        strata = [resolve_column(records, s, role="stratification factor") for s in analysis.strata]
+        baseline = "BASE" if any(c.lower() == "baseline" for c in analysis.covariates) else None
+        reference = analysis.comparisons[0].control
+        details: dict[str, Any] = {
+            "endpoint": analysis.endpoint,
+            "model": analysis.model,
+            "population": analysis.population,
+            "visit": analysis.visit,
+        }
+        if analysis.model == "ancova":
+            data = _at_visit(records, analysis.visit, name, number)
+            res = ancova(
+                data,
+                outcome="CHG",
+                treatment="TRTP",
+                baseline=baseline,
+                covariates=covs,
+                strata=strata,
+                reference=reference,
+                robust="HC3" if analysis.robust_se else None,
+                alpha=alpha,
+                contrasts="pairwise",
+            )
+            results.tables[f"{analysis.id}_lsmeans"] = res.lsmeans
+            results.tables[f"{analysis.id}_anova"] = res.anova
+            contrasts = res.contrasts
+        elif analysis.model == "mmrm":
+            if number is not None and "AVISITN" in records.columns:
+                data = records[pd.to_numeric(records["AVISITN"], errors="coerce") <= number]
+            else:
+                data = records
+            res = mmrm(
+                data,
+                outcome="CHG",
+                treatment="TRTP",
+                visit="AVISIT",
+                subject="USUBJID",
+                covariates=[*strata, *covs],
+                baseline=baseline,
+                reference=reference,
+                alpha=alpha,
+                contrasts="pairwise",
+            )
+            results.tables[f"{analysis.id}_lsmeans"] = res.lsmeans
+            results.tables[f"{analysis.id}_covariance"] = res.covariance.reset_index()
+            contrasts = res.contrasts[res.contrasts["visit"] == name].drop(columns="visit")
+            if contrasts.empty:
+                raise DataError(f"the MMRM has no estimate at visit {analysis.visit} ({name})")
+        elif analysis.model == "paired":
+            data = _at_visit(records, analysis.visit, name, number)
+            res = splitface(
+                data,
+                outcome="CHG",
+                treatment="TRTP",
+                subject="USUBJID",
+                baseline=baseline,
+                covariates=[*strata, *covs],
+                reference=reference,
+                alpha=alpha,
+            )
+            results.tables[f"{analysis.id}_lsmeans"] = res.lsmeans
+            results.tables[f"{analysis.id}_variance_components"] = res.variance_components
+            contrasts = res.contrasts
+        else:  # pragma: no cover - the study model only allows the three
+            raise DataError(f"unknown model {analysis.model!r}")
+    except ToolkitError as exc:
+        raise DataError(
+            f"analysis {analysis.id} ({analysis.model} of {analysis.endpoint} at {analysis.visit}): {exc.message}",
+            details=exc.details,
+        ) from exc
+    details.update(res.details)
+    results.models[analysis.id] = details
+    planned, margins = [], []
+    for comp in analysis.comparisons:
+        row = _orient(contrasts, comp.treatment, comp.control)
+        row.insert(0, "analysis", analysis.id)
+        row.insert(1, "endpoint", analysis.endpoint)
+        row.insert(2, "visit", analysis.visit)
+        planned.append(row)
+        if comp.margin is None:
+            hypotheses.setdefault(analysis.id, []).append((comp.label, float(row["p_value"].iloc[0])))
+            continue
+        if comp.margin.type == "equivalence":
+            test = tost(row, lower=-comp.margin.value, upper=comp.margin.value, alpha=alpha)
+            test.insert(0, "test", "equivalence (TOST)")
+        else:
+            test = noninferiority(
+                row, margin=comp.margin.value, higher_is_better=(better == "higher"), alpha=alpha / 2
+            )
+            test.insert(0, "test", "non-inferiority")
+        test.insert(0, "analysis", analysis.id)
+        margins.append(test)
+        hypotheses.setdefault(analysis.id, []).append((comp.label, float(test["p_value"].iloc[0])))
+    results.tables[f"{analysis.id}_contrasts"] = pd.concat(planned, ignore_index=True)
+    if margins:
+        results.tables[f"{analysis.id}_margins"] = pd.concat(margins, ignore_index=True)
+
+
+def _multiplicity(plan: Any, hypotheses: dict[str, list[tuple[str, float]]], alpha: float) -> pd.DataFrame:
+    procedure = plan.multiplicity.procedure
+    order = list(plan.multiplicity.order)
+    if procedure == "gatekeeping":
+        families = {
+            " + ".join(fam): {f"{aid}: {label}": p for aid in fam for label, p in hypotheses.get(aid, [])}
+            for fam in order
+        }
+        table = serial_gatekeeping(families, within="holm", alpha=alpha)
+        table.insert(0, "procedure", "serial gatekeeping (Holm within family)")
+        tested = {
+            h for fam in order for aid in fam for h in (f"{aid}: {lbl}" for lbl, _ in hypotheses.get(aid, []))
+        }
+    else:
+        ids = order if procedure != "none" else list(hypotheses)
+        names = [f"{aid}: {label}" for aid in ids for label, _ in hypotheses.get(aid, [])]
+        pvals = [p for aid in ids for _, p in hypotheses.get(aid, [])]
+        if not names:
+            return pd.DataFrame(
+                columns=["procedure", "family", "hypothesis", "p_value", "adjusted_p_value", "rejected"]
+            )
+        adj = np.asarray(pvals) if procedure == "none" else adjust_pvalues(pvals, procedure)
+        table = pd.DataFrame(
+            {
+                "procedure": procedure,
+                "family": "all",
+                "hypothesis": names,
+                "p_value": pvals,
+                "adjusted_p_value": adj,
+                "rejected": adj <= alpha,
+            }
+        )
+        tested = set(names)
+    others = [
+        (f"{aid}: {lbl}", p)
+        for aid, items in hypotheses.items()
+        for lbl, p in items
+        if f"{aid}: {lbl}" not in tested
+    ]
+    if others:
+        extra = pd.DataFrame(
+            {
+                "procedure": "none (not in the multiplicity order)",
+                "family": "supportive",
+                "hypothesis": [n for n, _ in others],
+                "p_value": [p for _, p in others],
+                "adjusted_p_value": [p for _, p in others],
+                "rejected": [p <= alpha for _, p in others],
+            }
+        )
+        table = pd.concat([table, extra], ignore_index=True)
+    return table
+
+
+def _demographics(adsl: pd.DataFrame) -> pd.DataFrame:
+    from toolkit.stats.demographics import demographics
+
+    trt = next((c for c in ("TRT01P", "TRTP", "ARM") if c in adsl.columns), None)
+    if trt is None:
+        raise DataError("the subject-level dataset needs a treatment column (TRT01P, TRTP or ARM)")
+    candidates = [
+        "AGE",
+        "AGEGR1",
+        "SEX",
+        "RACE",
+        "ETHNIC",
+        "FITZPAT",
+        "FITZ",
+        "SKINTYPE",
+        "WEIGHTBL",
+        "HEIGHTBL",
+        "BMIBL",
+    ]
+    variables = [c for c in candidates if c in adsl.columns and adsl[c].notna().any()]
+    if not variables:
+        raise DataError("the subject-level dataset has none of the demographic columns AGE, SEX, RACE ...")
+    flag = "ITTFL" if "ITTFL" in adsl.columns else None
+    return demographics(adsl, treatment=trt, variables=variables, population_flag=flag).display
