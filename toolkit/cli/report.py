@@ -2,8 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+
+def report(
+    study: str = typer.Option(..., "--study", help="Study id, study folder / study.yaml, or the study's data folder."),
+    static: bool = typer.Option(True, "--static/--no-static",
+                                help="Also export PNG (300 dpi), SVG and PDF of every figure (needs Chromium)."),
+    browser: Path | None = typer.Option(None, "--browser", help="Chromium/Chrome binary for static export "
+                                        "(default: $TOOLKIT_BROWSER or the one installed)."),
+) -> None:
+    """Build the report bundle data/<study-id>/report/: index.html, figures, tables, datasets, manifest."""
+    from toolkit.report.bundle import build_report
+
+    bundle = build_report(study, static=static, browser_path=browser)
+    typer.echo(bundle.summary())
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     """Add this room's commands to the application."""
+    app.command("report")(report)

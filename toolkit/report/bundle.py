@@ -1,0 +1,766 @@
+"""The report bundle: ``data/<study-id>/report/`` with an index, figures, tables, datasets and a manifest.
+
+The builder assembles whatever the study's data folder holds and says plainly what it could not use: each
+missing or unreadable input becomes a "not available" line in the index (and in :attr:`ReportBundle.missing`)
+instead of an error. The bundle is written to a temporary folder beside the target and moved into place at the
+end, so an interrupted build never leaves a half-written report.
+
+Inputs (all optional; ``<d>`` is the study data folder):
+
+==========================================  =========================================================
+``<d>/analysis/adsl.*``                     CONSORT diagram (Figure 14.1.1), demographics (Table 14.1.1),
+                                            subject listing (Listing 16.2.1)
+``<d>/analysis/<bds>.*``                    any dataset with ``PARAMCD``, ``AVAL`` and a visit column
+                                            (e.g. ``adeff``): mean change, box plots, trajectories, waterfall
+``<d>/analysis/adtte.*``                    Kaplan–Meier of time to first visible improvement
+``<d>/analysis/adae.*`` or ``ae.*``         AE incidence figure and Table 14.3.1
+``<d>/analysis/adex.*``                     dose per session
+``<d>/analysis/results/*.csv|json``         results tables (stats vocabulary) and subgroup forest plots
+``<d>/photos/derived/<subject>/*.png|jpg``  photo panels (overlays as the imaging step drew them)
+``<d>/waveforms/**/*.npz``                  delivered waveforms (``time_s``, ``volts_V``/``amps_A``)
+``<d>/truth.json``                          closed-loop check of estimates against simulated truth
+``<d>/analysis/*.xpt`` and metadata         copied to ``datasets/``
+==========================================  =========================================================
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from toolkit.errors import DataError, ToolkitError
+from toolkit.paths import study_data_dir
+from toolkit.report import figures as F
+from toolkit.report.export import FigureExporter, StaticExportUnavailable, write_html
+from toolkit.report.inputs import find_dataset, pick_column, read_results, read_table, read_truth
+from toolkit.report.manifest import MANIFEST_NAME, verify_manifest, write_manifest
+from toolkit.report.style import figure_info
+from toolkit.report.tables import (
+    Table,
+    ae_table,
+    demographics_table,
+    listing_table,
+    results_table,
+    write_csv,
+    write_docx,
+    write_rtf,
+)
+
+__all__ = ["ReportBundle", "ReportItem", "build_report", "resolve_study"]
+
+_ARM_COLUMNS = ("TRT01A", "TRTA", "TRT01P", "TRTP", "ARM", "arm")
+_VISIT_COLUMNS = ("AVISIT", "VISIT", "visit")
+_MAX_ENDPOINTS = 6
+_MAX_PHOTO_FIGURES = 4
+_MAX_WAVEFORMS = 3
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+_SECTION_TITLES = {
+    "14.1": "14.1 Demographic data and disposition",
+    "14.2": "14.2 Efficacy",
+    "14.3": "14.3 Safety",
+    "16.2": "16.2 Subject data listings",
+}
+
+
+@dataclass
+class ReportItem:
+    """One figure, table or dataset of the bundle.
+
+    Attributes
+    ----------
+    kind : {'figure', 'table', 'dataset'}
+    number : str
+        ICH E3 number (empty for datasets).
+    title : str
+    files : list of str
+        Paths relative to the report folder.
+    """
+
+    kind: str
+    number: str
+    title: str
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def section(self) -> str:
+        """``"14.2"`` for ``"14.2.3"``."""
+        return ".".join(self.number.split(".")[:2])
+
+
+@dataclass
+class ReportBundle:
+    """A built report.
+
+    Attributes
+    ----------
+    study_id : str
+    root : Path
+        ``data/<study-id>/report``.
+    figures, tables, datasets : list of ReportItem
+    missing : list of str
+        Inputs that were absent or unusable, with the reason (also listed in the index).
+    static_export : bool
+        Whether PNG/SVG/PDF files were written.
+    static_message : str or None
+        Why static export was skipped, and how to enable it.
+    closed_loop : DataFrame or None
+        Estimated vs true effects, when ``truth.json`` exists.
+    """
+
+    study_id: str
+    root: Path
+    figures: list[ReportItem] = field(default_factory=list)
+    tables: list[ReportItem] = field(default_factory=list)
+    datasets: list[ReportItem] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    static_export: bool = False
+    static_message: str | None = None
+    closed_loop: pd.DataFrame | None = None
+
+    @property
+    def index(self) -> Path:
+        """The report's ``index.html``."""
+        return self.root / "index.html"
+
+    @property
+    def manifest(self) -> Path:
+        """The report's ``manifest.json``."""
+        return self.root / MANIFEST_NAME
+
+    def verify(self) -> list[str]:
+        """Re-hash every file against the manifest; returns problems (empty when intact)."""
+        return verify_manifest(self.root)
+
+    def _repr_html_(self) -> str:
+        lines = self.summary().splitlines()
+        items = "".join(f"<li>{html.escape(line.strip())}</li>" for line in lines[1:])
+        return (f"<b>Report for study {html.escape(self.study_id)}</b>: <a href='{self.index.as_uri()}' "
+                f"target='_blank'>{html.escape(str(self.index))}</a><ul>{items}</ul>")
+
+    def summary(self) -> str:
+        """A few lines for the command line."""
+        lines = [f"report for study {self.study_id}: {self.index}",
+                 f"  {len(self.figures)} figures, {len(self.tables)} tables, {len(self.datasets)} datasets",
+                 f"  static export: {'PNG/SVG/PDF written' if self.static_export else 'skipped'}"]
+        if self.static_message:
+            lines.append(f"  {self.static_message}")
+        if self.closed_loop is not None and len(self.closed_loop):
+            cov = self.closed_loop["covered"]
+            lines.append(f"  closed-loop check: {int(cov.sum())} of {int(cov.notna().sum())} true effects "
+                         "inside the 95% CI")
+        for m in self.missing:
+            lines.append(f"  not available: {m}")
+        return "\n".join(lines)
+
+
+def resolve_study(study: str | Path) -> tuple[str, Path]:
+    """Find the study id and data folder from a study id, a study folder or ``study.yaml``, or a data folder.
+
+    Parameters
+    ----------
+    study : str or Path
+        ``"EPMC-01"`` (a folder under the data root), ``studies/EPMC-01`` or ``studies/EPMC-01/study.yaml``
+        (the id is read from the study file), or ``data/EPMC-01`` itself.
+
+    Returns
+    -------
+    (str, Path)
+        Study id and data folder.
+
+    Raises
+    ------
+    DataError
+        If no data folder exists for the study.
+    """
+    path = Path(study).expanduser()
+    study_file = None
+    if path.is_file() and path.suffix.lower() in (".yaml", ".yml"):
+        study_file = path
+    elif path.is_dir() and (path / "study.yaml").is_file():
+        study_file = path / "study.yaml"
+    if study_file is not None:
+        study_id = _study_id_from_file(study_file)
+        data_dir = study_data_dir(study_id)
+    elif path.is_dir():
+        study_id, data_dir = path.resolve().name, path.resolve()
+    else:
+        study_id = str(study)
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", study_id):
+            raise DataError(f"--study {study!r}: not a study id, a study folder/study.yaml, or a data folder")
+        data_dir = study_data_dir(study_id)
+    if not data_dir.is_dir():
+        raise DataError(f"no data for study {study_id!r} at {data_dir}; run the study (or `toolkit demo`) first, "
+                        "or set TOOLKIT_DATA_DIR to the data root that holds it")
+    return study_id, data_dir
+
+
+def _study_id_from_file(path: Path) -> str:
+    try:
+        from toolkit.study.loader import load_study
+    except ImportError:  # the study model is optional for reading an id
+        load_study = None
+    if load_study is not None:
+        return str(load_study(path).id)
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise DataError(f"{path}: cannot read the study id: {exc}") from None
+    if not isinstance(doc, dict) or not doc.get("id"):
+        raise DataError(f"{path}: no top-level 'id' field naming the study")
+    return str(doc["id"])
+
+
+class _Numbers:
+    """Sequential ICH E3 numbers per section, separately for figures and tables."""
+
+    def __init__(self) -> None:
+        self._next: dict[tuple[str, str], int] = {}
+
+    def next(self, kind: str, section: str) -> str:
+        k = self._next.get((kind, section), 1)
+        self._next[(kind, section)] = k + 1
+        return f"{section}.{k}"
+
+
+class _Builder:
+    def __init__(self, study_id: str, data_dir: Path, work: Path) -> None:
+        self.study_id = study_id
+        self.data_dir = data_dir
+        self.analysis = data_dir / "analysis"
+        self.work = work
+        self.numbers = _Numbers()
+        self.figures: list[tuple[go.Figure, str]] = []  # figure, file stem
+        self.tables: list[ReportItem] = []
+        self.datasets: list[ReportItem] = []
+        self.missing: list[str] = []
+        self.results: dict[str, pd.DataFrame] = {}
+        self.closed_loop: pd.DataFrame | None = None
+        self.adsl: pd.DataFrame | None = None
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def attempt(self, what: str, step: Callable[[], None]) -> None:
+        """Run one part of the report; a user-data problem becomes a 'not available' note."""
+        try:
+            step()
+        except ToolkitError as exc:
+            self.missing.append(f"{what}: {exc}")
+        except (ValueError, KeyError, TypeError) as exc:
+            # inputs written by other steps may not match what a figure expects; say so, keep building
+            self.missing.append(f"{what}: unexpected content ({type(exc).__name__}: {exc})")
+
+    def add_figure(self, fig: go.Figure) -> None:
+        info = figure_info(fig)
+        self.figures.append((fig, "figure_" + info.number.replace(".", "_")))
+
+    def fig_number(self, section: str) -> str:
+        return self.numbers.next("figure", section)
+
+    def add_table(self, table: Table, *, landscape: bool = False) -> None:
+        tables_dir = self.work / "tables"
+        files = []
+        for suffix, writer in (("docx", write_docx), ("rtf", write_rtf)):
+            path = tables_dir / f"{table.slug}.{suffix}"
+            writer(table, path, landscape=landscape)
+            files.append(path.relative_to(self.work).as_posix())
+        csv = write_csv(table, tables_dir / f"{table.slug}.csv")
+        files.append(csv.relative_to(self.work).as_posix())
+        self.tables.append(ReportItem("table", table.number, table.title, files))
+
+    def dataset(self, names: tuple[str, ...], label: str) -> pd.DataFrame | None:
+        path = find_dataset(self.analysis, names)
+        if path is None:
+            self.missing.append(f"{label}: no {' / '.join(n + '.csv' for n in names[:2])} in {self.analysis}")
+            return None
+        return read_table(path)
+
+    # -- parts ---------------------------------------------------------------------------------------
+    def subject_level(self) -> None:
+        adsl = self.dataset(("adsl",), "subject-level data (CONSORT, demographics)")
+        if adsl is None:
+            return
+        self.adsl = adsl
+        arm = pick_column(adsl, ("TRT01P", "TRTP", "ARM", "TRT01A", "arm"))
+        if arm is None:
+            raise DataError(f"adsl in {self.analysis}: no treatment column (one of TRT01P, ARM, TRT01A)")
+        self.add_figure(F.fig_consort(adsl, arm=arm, number=self.fig_number("14.1"), source="ADSL"))
+        cont = {c: lbl for c, lbl in (("AGE", "Age (years)"), ("BMIBL", "BMI (kg/m2)"),
+                                      ("HEIGHTBL", "Height (cm)"), ("WEIGHTBL", "Weight (kg)")) if c in adsl}
+        cat = {c: lbl for c, lbl in (("SEX", "Sex"), ("RACE", "Race"), ("ETHNIC", "Ethnicity"),
+                                     ("FITZPAT", "Fitzpatrick skin type"), ("SKINTYPE", "Skin type"),
+                                     ("AGEGR1", "Age group")) if c in adsl}
+        pop = adsl
+        pop_label = "All randomised subjects"
+        for flag, label in (("SAFFL", "Safety population"), ("ITTFL", "Intent-to-treat population")):
+            if flag in adsl.columns:
+                pop, pop_label = adsl[adsl[flag].astype(str).str.upper() == "Y"], label
+                break
+        if cont or cat:
+            self.add_table(demographics_table(pop, arm=arm, continuous=cont, categorical=cat,
+                                              number=self.numbers.next("table", "14.1"), population=pop_label))
+        else:
+            self.missing.append("demographics table: ADSL has none of AGE, SEX, RACE, BMIBL")
+        cols = [c for c in ("USUBJID", arm, "AGE", "SEX", "RACE", "SAFFL", "ITTFL", "EFFFL", "EOSSTT", "DCSREAS")
+                if c in adsl.columns]
+        self.add_table(listing_table(adsl, columns=cols, number=self.numbers.next("table", "16.2"),
+                                     title="Subject disposition and demographics listing", source="ADSL"),
+                       landscape=True)
+
+    def efficacy(self) -> None:
+        if not self.analysis.is_dir():
+            self.missing.append(f"efficacy datasets: no analysis folder {self.analysis}")
+            return
+        skip = {"adsl", "adae", "ae", "adtte", "adex"}
+        for path in sorted(self.analysis.iterdir()):
+            if path.suffix.lower() not in (".csv", ".parquet") or path.stem.lower() in skip:
+                continue
+            self.attempt(f"efficacy dataset {path.name}", lambda p=path: self._bds(p))
+        if not any(f.layout.meta.get("kind") == "mean_change" for f, _ in self.figures):
+            self.missing.append("efficacy figures: no BDS dataset (PARAMCD, AVAL, AVISIT) in "
+                                f"{self.analysis} with change from baseline (CHG or BASE)")
+
+    def _bds(self, path: Path) -> None:
+        data = read_table(path)
+        visit = pick_column(data, _VISIT_COLUMNS)
+        arm = pick_column(data, _ARM_COLUMNS)
+        if not {"PARAMCD", "AVAL"} <= set(data.columns) or visit is None or arm is None:
+            return  # not a BDS dataset; nothing to say
+        if "CHG" not in data.columns and "BASE" in data.columns:
+            data = data.assign(CHG=pd.to_numeric(data["AVAL"], errors="coerce") - pd.to_numeric(data["BASE"],
+                                                                                                  errors="coerce"))
+        visit_num = pick_column(data, ("AVISITN", "VISITNUM"))
+        subject = pick_column(data, ("USUBJID", "SUBJID")) or "USUBJID"
+        params = list(dict.fromkeys(data["PARAMCD"].dropna().astype(str)))
+        if len(params) > _MAX_ENDPOINTS:
+            self.missing.append(f"{path.name}: {len(params)} parameters; figures drawn for the first "
+                                f"{_MAX_ENDPOINTS} only")
+        for k, param in enumerate(params[:_MAX_ENDPOINTS]):
+            sub = data[data["PARAMCD"].astype(str) == param]
+            label = str(sub["PARAM"].iloc[0]) if "PARAM" in sub.columns and sub["PARAM"].notna().any() else param
+            source = f"{path.name} (PARAMCD={param})"
+            common = {"arm": arm, "visit": visit, "visit_num": visit_num}
+            if "CHG" in sub.columns and pd.to_numeric(sub["CHG"], errors="coerce").notna().any():
+                self.add_figure(F.fig_mean_change(sub, **common, value="CHG", parameter=f"Change in {label}",
+                                                  number=self.fig_number("14.2"),
+                                                  title=f"Mean change from baseline in {label} by arm",
+                                                  source=source))
+            self.add_figure(F.fig_box(sub, **common, value="AVAL", parameter=label, number=self.fig_number("14.2"),
+                                      source=source))
+            if k == 0:
+                self.add_figure(F.fig_trajectories(sub, **common, subject=subject, value="AVAL", parameter=label,
+                                                   number=self.fig_number("14.2"),
+                                                   title=f"Individual trajectories of {label}", source=source))
+                if "CHG" in sub.columns:
+                    order = F.efficacy.visit_order(sub, visit, visit_num, None, what=source)
+                    last = sub[sub[visit].astype(str) == order[-1]].drop_duplicates(subject)
+                    if not last.empty:
+                        self.add_figure(F.fig_waterfall(last, subject=subject, arm=arm, value="CHG",
+                                                        parameter=f"Change in {label} at {order[-1]}",
+                                                        number=self.fig_number("14.2"),
+                                                        title=f"Individual change in {label} at {order[-1]}",
+                                                        source=source))
+
+    def time_to_event(self) -> None:
+        tte = self.dataset(("adtte",), "time to first visible improvement (Kaplan-Meier)")
+        if tte is None:
+            return
+        arm = pick_column(tte, _ARM_COLUMNS)
+        if "PARAMCD" in tte.columns:
+            tte = tte[tte["PARAMCD"] == tte["PARAMCD"].iloc[0]]
+        self.add_figure(F.fig_km(tte, arm=arm or "TRT01A", number=self.fig_number("14.2"), source="ADTTE"))
+
+    def results_tables(self) -> None:
+        try:
+            self.results = read_results(self.analysis / "results")
+        except DataError as exc:
+            self.missing.append(f"analysis results: {exc}")
+            return
+        if not self.results:
+            self.missing.append(f"analysis results: no CSV/JSON tables in {self.analysis / 'results'}")
+            return
+        for name, frame in self.results.items():
+            if "estimate" not in frame.columns:
+                continue
+            title = name.replace("_", " ").replace(".", ": ")
+            arm_col = pick_column(frame, ("treatment", "arm", "TRT01A", "TRTA", "TRT01P"))
+            visit_col = pick_column(frame, ("visit", "AVISIT"))
+            if arm_col and visit_col and {"ci_low", "ci_high"} <= set(frame.columns) and "contrast" not in frame:
+                self.attempt(f"LS means figure {name}", lambda f=frame, a=arm_col, v=visit_col, n=name:
+                             self._lsmeans_figures(f, a, v, n))
+            if {"subgroup", "level", "ci_low", "ci_high"} <= set(frame.columns):
+                self.attempt(f"forest plot {name}", lambda f=frame, t=title, n=name: self.add_figure(F.fig_forest(
+                    f, contrast="contrast" if "contrast" in f.columns else None, number=self.fig_number("14.2"),
+                    title=f"Treatment effect by subgroup ({t})", source=f"analysis/results/{n}")))
+            self.attempt(f"results table {name}", lambda f=frame, t=title, n=name: self.add_table(results_table(
+                f, number=self.numbers.next("table", "14.2"), title=t.capitalize(),
+                source=f"analysis/results/{n}")))
+
+    def _lsmeans_figures(self, frame: pd.DataFrame, arm: str, visit: str, name: str) -> None:
+        endpoint = pick_column(frame, ("endpoint", "PARAMCD", "param", "parameter"))
+        groups = frame.groupby(endpoint, sort=False) if endpoint else [(None, frame)]
+        for key, sub in groups:
+            label = f" of {key}" if key is not None else ""
+            self.add_figure(F.fig_mean_change(
+                sub, arm=arm, visit=visit, visit_num=None, value="estimate", ci_low="ci_low", ci_high="ci_high",
+                parameter=f"LS mean{label}", number=self.fig_number("14.2"),
+                title=f"Model-based LS means{label} by visit and arm", source=f"analysis/results/{name}"))
+
+    def safety(self) -> None:
+        ae = self.dataset(("adae", "ae"), "adverse events")
+        if ae is None:
+            return
+        arm = pick_column(ae, ("TRTA", "TRT01A", "ARM", "arm"))
+        population, pop_arm = None, "TRT01A"
+        if self.adsl is not None:
+            pop_arm = pick_column(self.adsl, ("TRT01A", "TRT01P", "ARM")) or "TRT01A"
+            population = self.adsl
+            if "SAFFL" in self.adsl.columns:
+                population = self.adsl[self.adsl["SAFFL"].astype(str).str.upper() == "Y"]
+        if arm is None:
+            raise DataError("adverse events: no treatment column (one of TRTA, TRT01A, ARM)")
+        soc = pick_column(ae, ("AEBODSYS", "AESOC")) or "AEBODSYS"
+        pt = pick_column(ae, ("AEDECOD", "AETERM")) or "AEDECOD"
+        kw = {"arm": arm, "soc": soc, "pt": pt, "population": population, "population_arm": pop_arm}
+        self.add_figure(F.fig_ae_incidence(ae, **kw, number=self.fig_number("14.3"), source="ADAE"))
+        self.add_table(ae_table(ae, **kw, number=self.numbers.next("table", "14.3")))
+
+    def dose(self) -> None:
+        ex = self.dataset(("adex",), "dose per session")
+        if ex is None:
+            return
+        session = pick_column(ex, ("SESSION", "SESSNUM", "EXSEQ", "AVISITN", "session"))
+        arm = pick_column(ex, _ARM_COLUMNS)
+        value = pick_column(ex, ("AVAL", "dose", "DOSE"))
+        if session is None or arm is None or value is None:
+            raise DataError("adex: needs a session column (SESSION/AVISITN), an arm (TRT01A) and a value (AVAL)")
+        unit = str(ex["AVALU"].dropna().iloc[0]) if "AVALU" in ex.columns and ex["AVALU"].notna().any() else None
+        param = str(ex["PARAM"].dropna().iloc[0]) if "PARAM" in ex.columns and ex["PARAM"].notna().any() else "Dose"
+        if "PARAMCD" in ex.columns:
+            ex = ex[ex["PARAMCD"] == ex["PARAMCD"].dropna().iloc[0]]
+        self.add_figure(F.fig_dose(ex, arm=arm, session=session, value=value, parameter=param, unit=unit,
+                                   number=self.fig_number("14.3"), source="ADEX"))
+
+    def photos(self) -> None:
+        derived = self.data_dir / "photos" / "derived"
+        images = sorted(p for p in derived.rglob("*") if p.suffix.lower() in _IMAGE_SUFFIXES) \
+            if derived.is_dir() else []
+        if not images:
+            self.missing.append(f"photo panels: no overlay images under {derived}")
+            return
+        groups: dict[Path, list[Path]] = {}
+        for p in images:
+            groups.setdefault(p.parent, []).append(p)
+        for folder, files in list(groups.items())[:_MAX_PHOTO_FIGURES]:
+            panel = pd.DataFrame({"image": [str(f) for f in files[:4]], "label": [f.stem for f in files[:4]]})
+            rel = folder.relative_to(self.data_dir).as_posix()
+            self.attempt(f"photo panel {rel}", lambda d=panel, r=rel: self.add_figure(F.fig_photo_panel(
+                d, number=self.fig_number("14.2"), title=f"Photographs with overlays ({Path(r).name})",
+                source=r)))
+
+    def waveforms(self) -> None:
+        folder = self.data_dir / "waveforms"
+        captures = sorted(folder.rglob("*.npz")) if folder.is_dir() else []
+        if not captures:
+            self.missing.append(f"waveform figures: no captures (*.npz) under {folder}")
+            return
+        for path in captures[:_MAX_WAVEFORMS]:
+            self.attempt(f"waveform {path.name}", lambda p=path: self._waveform(p))
+
+    def _waveform(self, path: Path) -> None:
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{path}: not a readable capture: {exc}") from None
+        if "time_s" not in arrays:
+            raise DataError(f"{path}: no time_s array")
+        quantity, unit, key = "Voltage", "V", "volts_V"
+        if key not in arrays or not np.any(arrays[key]):
+            quantity, unit, key = "Current", "A", "amps_A"
+        if key not in arrays:
+            raise DataError(f"{path}: no volts_V or amps_A array")
+        frame = pd.DataFrame({"time_s": arrays["time_s"], "measured": arrays[key]})
+        cols: dict[str, str | None] = {"prescribed": None, "lower": None, "upper": None}
+        for name in cols:
+            if f"{name}_{unit}" in arrays:
+                frame[name] = arrays[f"{name}_{unit}"]
+                cols[name] = name
+        if (cols["lower"] is None) != (cols["upper"] is None):
+            cols["lower"] = cols["upper"] = None
+        rel = path.relative_to(self.data_dir).as_posix()
+        notes = [] if cols["prescribed"] else ["No prescribed envelope was stored with this capture."]
+        self.add_figure(F.fig_waveform(frame, **cols, quantity=quantity, unit=unit, number=self.fig_number("14.3"),
+                                       title=f"Delivered waveform ({path.parent.name}/{path.stem})", source=rel,
+                                       footnotes=notes))
+
+    def truth(self) -> None:
+        truth = read_truth(self.data_dir / "truth.json")
+        if truth is None:
+            return
+        if not self.results:
+            self.missing.append("closed-loop check: truth.json exists but there are no analysis results")
+            return
+        self.closed_loop = closed_loop_check(truth, self.results)
+        path = self.work / "tables" / "closed_loop_check.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.closed_loop.to_csv(path, index=False)
+
+    def copy_datasets(self) -> None:
+        if not self.analysis.is_dir():
+            return
+        target = self.work / "datasets"
+        picked = [p for p in sorted(self.analysis.iterdir()) if p.is_file() and (
+            p.suffix.lower() == ".xpt" or any(w in p.stem.lower() for w in ("meta", "define", "variables")))]
+        if not picked:
+            self.missing.append(f"datasets: no XPT files or variable metadata in {self.analysis}")
+            return
+        target.mkdir(parents=True, exist_ok=True)
+        for p in picked:
+            shutil.copy2(p, target / p.name)
+            self.datasets.append(ReportItem("dataset", "", p.name, [f"datasets/{p.name}"]))
+
+
+def _norm(text: object) -> str:
+    return re.sub(r"[\s_]+", " ", re.sub(r"\s*(-|vs\.?|versus)\s*", " - ", str(text).strip().lower()))
+
+
+def closed_loop_check(truth: pd.DataFrame, results: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Match each true effect with its estimate in the results and say whether the CI covers it.
+
+    Parameters
+    ----------
+    truth : DataFrame
+        ``endpoint``, ``contrast``, ``visit`` (may be empty), ``value`` (see :func:`read_truth`).
+    results : dict of DataFrame
+        Results tables with a ``contrast`` column, ``estimate``, ``ci_low``, ``ci_high`` and an endpoint column
+        (``endpoint``, ``PARAMCD``, ``param`` or ``parameter``) or the endpoint in the table name. When several
+        visits match and truth names none, the last row (the final visit) is used.
+
+    Returns
+    -------
+    DataFrame
+        ``endpoint``, ``contrast``, ``visit``, ``truth``, ``estimate``, ``ci_low``, ``ci_high``, ``covered``
+        (``None`` when no estimate was found), ``source``.
+    """
+    rows = []
+    for t in truth.itertuples(index=False):
+        best = None
+        for name, frame in results.items():
+            if not {"contrast", "estimate", "ci_low", "ci_high"} <= set(frame.columns):
+                continue
+            mask = frame["contrast"].map(_norm) == _norm(t.contrast)
+            ep_col = pick_column(frame, ("endpoint", "PARAMCD", "param", "parameter", "paramcd"))
+            if t.endpoint:
+                if ep_col is not None:
+                    mask &= frame[ep_col].astype(str).str.lower() == t.endpoint.lower()
+                elif t.endpoint.lower() not in name.lower():
+                    continue
+            vis_col = pick_column(frame, ("visit", "AVISIT"))
+            if t.visit and vis_col is not None:
+                mask &= frame[vis_col].astype(str) == t.visit
+            hit = frame[mask]
+            if not hit.empty:
+                best = (name, hit.iloc[-1])
+                break
+        rec = {"endpoint": t.endpoint, "contrast": t.contrast, "visit": t.visit, "truth": t.value,
+               "estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "covered": None, "source": ""}
+        if best is not None:
+            name, row = best
+            lo, hi = float(row["ci_low"]), float(row["ci_high"])
+            rec.update(estimate=float(row["estimate"]), ci_low=lo, ci_high=hi, covered=bool(lo <= t.value <= hi),
+                       source=name)
+            vis_col = pick_column(row.to_frame().T, ("visit", "AVISIT"))
+            if not t.visit and vis_col is not None:
+                rec["visit"] = str(row[vis_col])
+        rows.append(rec)
+    return pd.DataFrame(rows)
+
+
+def build_report(
+    study: str | Path,
+    *,
+    static: bool = True,
+    browser_path: str | Path | None = None,
+) -> ReportBundle:
+    """Build ``data/<study-id>/report/`` from what the study's data folder holds.
+
+    Parameters
+    ----------
+    study : str or Path
+        Study id, study folder / ``study.yaml``, or the study's data folder (see :func:`resolve_study`).
+    static : bool
+        Also export PNG (300 dpi), SVG and PDF of every figure through one browser session. Without a usable
+        browser the report is still built (HTML figures) and :attr:`ReportBundle.static_message` says how to
+        enable static export.
+    browser_path : str or Path, optional
+        Chromium/Chrome binary for static export (default: ``$TOOLKIT_BROWSER`` or what kaleido finds).
+
+    Returns
+    -------
+    ReportBundle
+
+    Raises
+    ------
+    DataError
+        If the study has no data folder or the report folder cannot be written.
+    """
+    study_id, data_dir = resolve_study(study)
+    target = data_dir / "report"
+    try:
+        work = Path(tempfile.mkdtemp(prefix=".report-", dir=data_dir))
+    except OSError as exc:
+        raise DataError(f"cannot write the report under {data_dir}: {exc.strerror}") from None
+    try:
+        b = _Builder(study_id, data_dir, work)
+        b.attempt("subject-level data", b.subject_level)
+        b.attempt("efficacy", b.efficacy)
+        b.attempt("time to event", b.time_to_event)
+        b.attempt("analysis results", b.results_tables)
+        b.attempt("closed-loop check", b.truth)
+        b.attempt("photos", b.photos)
+        b.attempt("safety", b.safety)
+        b.attempt("dose", b.dose)
+        b.attempt("waveforms", b.waveforms)
+        b.attempt("datasets", b.copy_datasets)
+        bundle = ReportBundle(study_id=study_id, root=target, tables=b.tables, datasets=b.datasets,
+                              missing=b.missing, closed_loop=b.closed_loop)
+        _write_figures(b, bundle, static=static, browser_path=browser_path)
+        (work / "index.html").write_text(_index_html(bundle, b), encoding="utf-8")
+        created = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        write_manifest(work, {"study_id": study_id, "created": created, "static_export": bundle.static_export,
+                              "static_message": bundle.static_message, "not_available": bundle.missing})
+        old = None
+        if target.exists():
+            old = data_dir / f".report-old-{os.getpid()}"
+            os.replace(target, old)
+        os.replace(work, target)
+        os.chmod(target, 0o755)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return bundle
+
+
+def _write_figures(b: _Builder, bundle: ReportBundle, *, static: bool, browser_path) -> None:
+    fig_dir = b.work / "figures"
+    items = []
+    for fig, stem in b.figures:
+        info = figure_info(fig)
+        html_path = write_html(fig, fig_dir / f"{stem}.html")
+        item = ReportItem("figure", info.number, info.title, [html_path.relative_to(b.work).as_posix()])
+        items.append(item)
+    if static and b.figures:
+        try:
+            with FigureExporter(browser_path=browser_path) as exporter:
+                written = exporter.export_many([(fig, fig_dir / stem) for fig, stem in b.figures])
+            per_fig = len(written) // len(b.figures)
+            for k, item in enumerate(items):
+                item.files += [p.relative_to(b.work).as_posix() for p in written[k * per_fig:(k + 1) * per_fig]]
+            bundle.static_export = True
+        except StaticExportUnavailable as exc:
+            bundle.static_message = str(exc)
+        except ToolkitError as exc:  # a figure the browser could not render: keep the HTML report
+            bundle.static_message = f"static export failed, HTML figures only: {exc}"
+    elif not static:
+        bundle.static_message = "static export (PNG/SVG/PDF) was not requested (--no-static)"
+    bundle.figures = items
+
+
+def _esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _index_html(bundle: ReportBundle, b: _Builder) -> str:
+    from plotly.offline import get_plotlyjs
+
+    import toolkit
+
+    divs = {}
+    for (fig, _), item in zip(b.figures, bundle.figures, strict=True):
+        divs[item.number] = fig.to_html(full_html=False, include_plotlyjs=False, include_mathjax=False,
+                                        config={"displaylogo": False, "responsive": False},
+                                        div_id=f"fig-{item.number.replace('.', '-')}")
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>Report: study {_esc(bundle.study_id)}</title>",
+        "<style>body{font-family:'Liberation Sans','DejaVu Sans',Arial,sans-serif;font-size:14px;margin:2em;"
+        "max-width:1100px}h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #999;margin-top:2em}"
+        "h3{font-size:15px}table.data{border-collapse:collapse}table.data td,table.data th{border:1px solid #bbb;"
+        "padding:2px 8px;text-align:right}table.data th{background:#eee}.na{color:#7a2e00}"
+        ".files a{margin-right:1em}.figure{margin-bottom:2.5em}</style>",
+        f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
+        f"<h1>Report: study {_esc(bundle.study_id)}</h1>",
+        f"<p>Built {_esc(_dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC'))} by toolkit "
+        f"{_esc(toolkit.__version__)}. Checksums and software versions: <a href='{MANIFEST_NAME}'>"
+        f"{MANIFEST_NAME}</a>.</p>",
+    ]
+    if bundle.static_message:
+        parts.append(f"<p class='na'><b>Static export:</b> {_esc(bundle.static_message)}</p>")
+    parts.append("<h2>Contents</h2><ul>")
+    for item in bundle.figures:
+        parts.append(f"<li><a href='#fig-{item.number.replace('.', '-')}'>Figure {_esc(item.number)}</a> "
+                     f"{_esc(item.title)}</li>")
+    for item in bundle.tables:
+        kind = "Listing" if item.number.startswith("16") else "Table"
+        parts.append(f"<li><a href='{_esc(item.files[0])}'>{kind} {_esc(item.number)}</a> {_esc(item.title)}</li>")
+    parts.append("</ul>")
+    for section, heading in _SECTION_TITLES.items():
+        figs = [f for f in bundle.figures if f.section == section]
+        tabs = [t for t in bundle.tables if t.section == section]
+        if not figs and not tabs:
+            continue
+        parts.append(f"<h2>{_esc(heading)}</h2>")
+        for t in tabs:
+            kind = "Listing" if t.number.startswith("16") else "Table"
+            links = " ".join(f"<a href='{_esc(f)}'>{_esc(Path(f).suffix.lstrip('.').upper())}</a>" for f in t.files)
+            parts.append(f"<h3>{kind} {_esc(t.number)} {_esc(t.title)}</h3><p class='files'>{links}</p>")
+        for f in figs:
+            links = " ".join(f"<a href='{_esc(p)}'>{_esc(Path(p).suffix.lstrip('.').upper())}</a>" for p in f.files)
+            parts.append(f"<div class='figure'><h3>Figure {_esc(f.number)} {_esc(f.title)}</h3>"
+                         f"<p class='files'>{links}</p>{divs[f.number]}</div>")
+    parts.append("<h2>Closed-loop check: estimates against simulated truth</h2>")
+    if bundle.closed_loop is None:
+        parts.append("<p class='na'>not available: no truth.json in the study folder (only simulated studies "
+                     "have one).</p>")
+    else:
+        cl = bundle.closed_loop
+        parts.append("<p>Each simulated true effect against the estimate of the analysis and its 95% CI "
+                     "(<a href='tables/closed_loop_check.csv'>CSV</a>).</p><table class='data'><tr>"
+                     + "".join(f"<th>{_esc(c)}</th>" for c in ("endpoint", "contrast", "visit", "truth",
+                                                               "estimate", "95% CI", "CI covers truth"))
+                     + "</tr>")
+        for r in cl.itertuples(index=False):
+            ci = "" if pd.isna(r.ci_low) else f"({r.ci_low:.3g}, {r.ci_high:.3g})"
+            cov = "no estimate" if r.covered is None else ("yes" if r.covered else "NO")
+            est = "" if pd.isna(r.estimate) else f"{r.estimate:.3g}"
+            parts.append(f"<tr><td>{_esc(r.endpoint)}</td><td>{_esc(r.contrast)}</td><td>{_esc(r.visit)}</td>"
+                         f"<td>{r.truth:.3g}</td><td>{est}</td><td>{ci}</td><td>{cov}</td></tr>")
+        parts.append("</table>")
+    parts.append("<h2>Datasets</h2>")
+    if bundle.datasets:
+        parts.append("<ul>" + "".join(f"<li><a href='{_esc(d.files[0])}'>{_esc(d.title)}</a></li>"
+                                      for d in bundle.datasets) + "</ul>")
+    else:
+        parts.append("<p class='na'>not available: no XPT datasets were found.</p>")
+    if bundle.missing:
+        parts.append("<h2>Not available</h2><ul class='na'>")
+        parts += [f"<li>not available: {_esc(m)}</li>" for m in bundle.missing]
+        parts.append("</ul>")
+    parts.append(f"<script>window.REPORT = {json.dumps({'figures': len(bundle.figures)})};</script>")
+    parts.append("</body></html>")
+    return "\n".join(parts)

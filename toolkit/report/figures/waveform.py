@@ -1,0 +1,159 @@
+"""Delivered waveform against its prescription and tolerance band; dose delivered per session."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from toolkit.errors import DataError
+from toolkit.report._columns import require_columns, require_numeric
+from toolkit.report.figures._common import arms_and_styles, axis_label
+from toolkit.report.style import finish_figure
+
+__all__ = ["fig_dose", "fig_waveform"]
+
+
+def _time_scale(span_s: float) -> tuple[float, str]:
+    for factor, unit in ((1e6, "µs"), (1e3, "ms")):
+        if span_s * factor < 5000:
+            return factor, unit
+    return 1.0, "s"
+
+
+def fig_waveform(
+    data: pd.DataFrame,
+    *,
+    time: str = "time_s",
+    measured: str = "measured",
+    prescribed: str | None = "prescribed",
+    lower: str | None = "lower",
+    upper: str | None = "upper",
+    quantity: str = "Voltage",
+    unit: str = "V",
+    number: str = "14.3.5",
+    title: str = "Delivered waveform against its prescription",
+    source: str = "waveform capture",
+    footnotes: Sequence[str] = (),
+) -> go.Figure:
+    """A captured waveform over its prescribed shape and tolerance band; samples outside are marked.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per sample: ``time`` in seconds, ``measured`` (SI unit ``unit``), optional ``prescribed``,
+        ``lower`` and ``upper`` (the tolerance envelope, both or neither).
+    time, measured, prescribed, lower, upper : str
+        Column names; pass ``None`` for columns that do not exist.
+    quantity, unit : str
+        Y-axis label and SI unit of the values.
+    number, title, source, footnotes
+        Labels.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Traces: band lower and upper (filled), prescribed (dashed), measured (solid), out-of-band samples
+        (markers); ``layout.meta["n_outside"]`` holds the number of samples outside the band.
+    """
+    what = f"Figure {number} (waveform)"
+    if (lower is None) != (upper is None):
+        raise DataError(f"{what}: give both lower and upper tolerance columns, or neither")
+    require_columns(data, [time, measured, prescribed, lower, upper], what=what)
+    t = require_numeric(data, time, what=what)
+    if t.diff().dropna().lt(0).any():
+        raise DataError(f"{what}: column {time!r} must be increasing (seconds since the trigger)")
+    factor, t_unit = _time_scale(float(t.max() - t.min()))
+    x = t * factor
+    y = require_numeric(data, measured, what=what)
+    fig = go.Figure()
+    n_outside = 0
+    if lower is not None:
+        lo = require_numeric(data, lower, what=what)
+        hi = require_numeric(data, upper, what=what)
+        if (lo > hi).any():
+            raise DataError(f"{what}: {lower!r} exceeds {upper!r} in some rows")
+        fig.add_trace(go.Scatter(x=x, y=lo, mode="lines", line={"width": 0.5, "color": "#7F7F7F"},
+                                 name="tolerance low", showlegend=False, hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=x, y=hi, mode="lines", line={"width": 0.5, "color": "#7F7F7F"}, fill="tonexty",
+                                 fillcolor="rgba(127,127,127,0.25)", name="tolerance band"))
+    if prescribed is not None:
+        fig.add_trace(go.Scatter(x=x, y=require_numeric(data, prescribed, what=what), mode="lines",
+                                 name="prescribed", line={"color": "#000000", "dash": "dash", "width": 1.5}))
+    fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name="delivered", line={"color": "#0072B2", "width": 1.5}))
+    if lower is not None:
+        out = (y < lo) | (y > hi)
+        n_outside = int(out.sum())
+        fig.add_trace(go.Scatter(x=x[out], y=y[out], mode="markers", name=f"outside band (n={n_outside})",
+                                 marker={"symbol": "x", "size": 7, "color": "#D55E00"}))
+    fig.update_xaxes(title_text=f"Time ({t_unit})")
+    fig.update_yaxes(title_text=axis_label(quantity, unit))
+    fig = finish_figure(fig, kind="waveform", number=number, title=title, source=source, footnotes=footnotes)
+    fig.update_layout(meta={**fig.layout.meta, "n_outside": n_outside})
+    return fig
+
+
+def fig_dose(
+    data: pd.DataFrame,
+    *,
+    subject: str = "USUBJID",
+    arm: str = "TRT01A",
+    session: str = "SESSION",
+    value: str = "AVAL",
+    prescribed: str | None = None,
+    arm_order: Sequence[str] | None = None,
+    parameter: str = "Delivered dose",
+    unit: str | None = None,
+    number: str = "14.3.6",
+    title: str = "Dose delivered per session by arm",
+    source: str = "ADEX",
+    footnotes: Sequence[str] = (),
+) -> go.Figure:
+    """Dose delivered at each session: every subject's value and the arm mean over sessions.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per subject and session: ``subject``, ``arm``, ``session`` (number), ``value``, optional
+        ``prescribed`` (dose the prescription asked for).
+    subject, arm, session, value, prescribed : str
+        Column names.
+    arm_order : sequence of str, optional
+        Display order.
+    parameter, unit, number, title, source, footnotes
+        Labels (e.g. ``parameter="Delivered charge", unit="mC"``).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Per arm two traces: subjects' doses (markers in the arm's symbol) and the arm mean (line in the arm's
+        dash); plus one prescribed trace when ``prescribed`` is given.
+    """
+    what = f"Figure {number} (dose)"
+    require_columns(data, [subject, arm, session, value, prescribed], what=what)
+    s = require_numeric(data, session, what=what)
+    v = require_numeric(data, value, what=what)
+    arms, styles = arms_and_styles(data, arm, arm_order, what=what)
+    frame = data.assign(_s=s, _v=v)
+    fig = go.Figure()
+    for k, a in enumerate(arms):
+        sub = frame[frame[arm].astype(str) == a]
+        style = styles[a]
+        offset = (k - (len(arms) - 1) / 2) * 0.15
+        fig.add_trace(go.Scatter(x=sub["_s"] + offset, y=sub["_v"], mode="markers", name=f"{a} subjects",
+                                 legendgroup=a, text=sub[subject].astype(str),
+                                 marker={**style.marker(6), "opacity": 0.6},
+                                 hovertemplate="%{text}: %{y:.3g}<extra>" + a + "</extra>"))
+        means = sub.groupby("_s")["_v"].mean()
+        fig.add_trace(go.Scatter(x=means.index + offset, y=means.values, mode="lines+markers", name=f"{a} mean",
+                                 legendgroup=a, line=style.line(), marker=style.marker(8)))
+    if prescribed is not None:
+        rx = frame.assign(_p=require_numeric(frame, prescribed, what=what)).groupby("_s")["_p"].mean()
+        fig.add_trace(go.Scatter(x=rx.index, y=rx.values, mode="lines", name="prescribed",
+                                 line={"color": "#000000", "dash": "longdash", "width": 1, "shape": "hvh"}))
+    sessions = np.sort(frame["_s"].dropna().unique())
+    fig.update_xaxes(title_text="Session", tickmode="array", tickvals=sessions.tolist(), showgrid=False)
+    fig.update_yaxes(title_text=axis_label(parameter, unit))
+    return finish_figure(fig, kind="dose", number=number, title=title, source=source, footnotes=footnotes)
