@@ -1,9 +1,82 @@
-"""Commands of the bench room."""
+"""Commands of the bench room: ``toolkit bench twin`` and ``toolkit bench check BENCH.yaml``."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
+def twin(
+    speed: float = typer.Option(1.0, help="Simulated seconds per real second."),
+    seed: int = typer.Option(0, help="Seed of the scope noise."),
+    stimulator_port: int = typer.Option(5025, help="Port of the 33500B generator twin."),
+    scope_port: int = typer.Option(5026, help="Port of the oscilloscope twin."),
+    current_source_port: int = typer.Option(5027, help="Port of the Keithley 6221 twin."),
+    scope_family: str = typer.Option("rigol", help="Oscilloscope to impersonate: rigol or keysight."),
+    load: str = typer.Option("dummy", help="Load on the electrodes: dummy or skin."),
+) -> None:
+    """Serve the digital twin bench on loopback TCP until Ctrl+C (ports match instruments/benches/twin.yaml)."""
+    import time
+
+    from rich.console import Console
+
+    from instruments.errors import BenchFileError
+    from instruments.twin import TwinBench
+
+    if scope_family not in ("rigol", "keysight"):
+        raise BenchFileError(f"--scope-family {scope_family!r}: accepted values are 'rigol' and 'keysight'")
+    if load not in ("dummy", "skin"):
+        raise BenchFileError(f"--load {load!r}: accepted values are 'dummy' and 'skin'")
+    console = Console()
+    bench = TwinBench(speed=speed, seed=seed, scope_family=scope_family,  # type: ignore[arg-type]
+                      ports={"stimulator": stimulator_port, "scope": scope_port,
+                             "current_source": current_source_port})
+    bench.start()
+    bench.model.set_load(load)
+    try:
+        for role, resource in bench.resources.items():
+            console.print(f"{role:15s} {resource}", highlight=False)
+        console.print(f"load: {load}; clock speed ×{speed:g}. Press Ctrl+C to stop.")
+        while True:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        console.print("twin stopped")
+    finally:
+        bench.stop()
+
+
+def check(
+    bench_file: Path = typer.Argument(..., help="Bench file (YAML), e.g. instruments/benches/twin.yaml."),
+    timeout_s: float = typer.Option(2.0, help="I/O timeout per instrument, in seconds."),
+    electrode_V: float = typer.Option(20.0, "--electrode-v", help="Verification pulse height across the dummy load."),
+) -> None:
+    """Identify, self-test and read the error queue of each instrument, check calibration dates, and verify
+    a burst into the dummy load (prescribed vs measured). Exit 0 only if everything passes."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from instruments.bench import load_bench
+    from instruments.check import run_bench_check
+    from toolkit.errors import CheckFailed
+
+    bench = load_bench(bench_file)
+    report = run_bench_check(bench, timeout_s=timeout_s, electrode_V=electrode_V)
+    console = Console()
+    table = Table(title=f"bench check — {bench.name}")
+    for col in ("item", "expected", "measured", "result"):
+        table.add_column(col)
+    for row in report.rows:
+        table.add_row(row.item, row.expected, row.measured,
+                      "[green]pass[/]" if row.passed else "[bold red]FAIL[/]")
+    console.print(table)
+    if not report.passed:
+        raise CheckFailed(f"bench check of {bench_file} failed: " + "; ".join(r.item for r in report.rows
+                                                                              if not r.passed))
+    console.print("[green]all checks passed[/]")
+
+
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     """Add this room's commands to the application."""
+    groups["bench"].command("twin")(twin)
+    groups["bench"].command("check")(check)

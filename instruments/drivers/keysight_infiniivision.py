@@ -1,0 +1,32 @@
+"""Keysight InfiniiVision 1000X/2000X oscilloscope, written on PyMeasure's ``Instrument`` base.
+
+BYTE blocks scaled with ``volts = (raw - yref) * yinc + yorigin`` and ``time = (i - xref) * xinc + xorigin``
+from ``:WAV:PRE?``; ``:CHAN<n>:OFFS`` is the screen-centre voltage; ``:WAV:POIN`` sets the record; the run bit
+(8) of ``:OPER:COND?`` clears when a single acquisition is complete.
+"""
+
+from __future__ import annotations
+
+from instruments.drivers.scope_base import PreambleScope
+
+__all__ = ["KeysightInfiniiVision"]
+
+
+class KeysightInfiniiVision(PreambleScope):
+    """Keysight InfiniiVision DSOX1000/2000 oscilloscope."""
+
+    family = "keysight"
+    divisions = 10
+
+    def _offset_command(self, ch: int, offset_V: float) -> str:
+        return f":CHAN{ch}:OFFS {offset_V:.10g}"
+
+    def _position_command(self, position_s: float) -> str:
+        return f":TIM:POS {position_s:.10g}"
+
+    def _record_commands(self, record_points: int | None) -> list[str]:
+        return [":WAV:POIN:MODE NORM" if record_points is None else ":WAV:POIN:MODE RAW",
+                f":WAV:POIN {int(record_points or 1000)}"]
+
+    def _acquired(self) -> bool:
+        return (int(self.ask_float(":OPER:COND?")) & 8) == 0

@@ -1,0 +1,155 @@
+"""Shared oscilloscope logic: configure with read-back, single acquisition, BYTE blocks, preamble scaling."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from instruments.base import Oscilloscope, ScopeChannel, Trace
+from instruments.drivers.session import ScpiSession, check_range
+from instruments.errors import BlockFormatError, ConnectionFailed, OutOfRange
+from instruments.waveform import parse_preamble, sample_times, scale_samples
+
+__all__ = ["PreambleScope", "make_trace"]
+
+
+class PreambleScope(ScpiSession, Oscilloscope):
+    """Base of the Rigol and Keysight drivers; subclasses set the family and a few commands."""
+
+    family: str = "rigol"
+    divisions: int = 12
+    n_channels: int = 4
+
+    def __init__(self, adapter: Any, name: str = "scope", resource: str = "") -> None:
+        super().__init__(adapter, name, resource)
+        self._setup: dict[int, ScopeChannel] = {}
+
+    # ---- vendor hooks
+    def _offset_command(self, ch: int, offset_V: float) -> str:
+        raise NotImplementedError
+
+    def _position_command(self, position_s: float) -> str:
+        raise NotImplementedError
+
+    def _record_commands(self, record_points: int | None) -> list[str]:
+        raise NotImplementedError
+
+    def _acquired(self) -> bool:
+        raise NotImplementedError
+
+    def configure(self, *, timebase_s_per_div: float, channels: Sequence[ScopeChannel], trigger_channel: int = 1,
+                  trigger_level_V: float = 0.0, position_s: float = 0.0,
+                  record_points: int | None = None) -> dict[str, Any]:
+        """See :meth:`instruments.base.Oscilloscope.configure`."""
+        res = self.resource
+        tb = check_range(res, "timebase_s_per_div", timebase_s_per_div, 5e-9, 50.0, " s/div")
+        if not channels:
+            raise OutOfRange(f"configure for {res} needs at least one channel", resource=res)
+        for c in channels:
+            if not 1 <= c.channel <= self.n_channels:
+                raise OutOfRange(f"scope channel {c.channel} does not exist on {res}; accepted 1..{self.n_channels}",
+                                 resource=res)
+            check_range(res, f"CH{c.channel} volts_per_div", c.volts_per_div, 1e-4, 1e4, " V/div")
+            check_range(res, f"CH{c.channel} probe_attenuation", c.probe_attenuation, 1e-3, 1e4)
+        if trigger_channel not in {c.channel for c in channels}:
+            raise OutOfRange(f"trigger_channel {trigger_channel} is not among the configured channels", resource=res)
+        with self.lock:
+            self.write(":STOP")
+            self.write(f":TIM:SCAL {tb:.10g}")
+            self.write(self._position_command(position_s))
+            for c in channels:
+                self.write(f":CHAN{c.channel}:DISP ON")
+                self.write(f":CHAN{c.channel}:PROB {c.probe_attenuation:.10g}")
+                self.write(f":CHAN{c.channel}:SCAL {c.volts_per_div:.10g}")
+                self.write(self._offset_command(c.channel, c.offset_V))
+            self.write(f":TRIG:EDGE:SOUR CHAN{trigger_channel}")
+            self.write(f":TRIG:EDGE:LEV {trigger_level_V:.10g}")
+            for cmd in self._record_commands(record_points):
+                self.write(cmd)
+            self.write(":WAV:FORM BYTE")
+            self.opc()
+            self.raise_errors("configure")
+            back: dict[str, Any] = {"timebase_s_per_div": self.ask_float(":TIM:SCAL?")}
+            self.compare("timebase_s_per_div", tb, back["timebase_s_per_div"], rel=1e-6)
+            for c in channels:
+                scale = self.ask_float(f":CHAN{c.channel}:SCAL?")
+                probe = self.ask_float(f":CHAN{c.channel}:PROB?")
+                self.compare(f"CH{c.channel} scale", c.volts_per_div, scale, rel=1e-6)
+                self.compare(f"CH{c.channel} probe", c.probe_attenuation, probe, rel=1e-6)
+                back[f"ch{c.channel}_volts_per_div"] = scale
+                back[f"ch{c.channel}_probe"] = probe
+            self._setup = {c.channel: c for c in channels}
+        return back
+
+    def single(self) -> None:
+        """Arm a single acquisition (``:SING``) and wait for it to be armed (``*OPC?``)."""
+        with self.lock:
+            self.write(":SING")
+            self.opc()
+
+    def wait_acquired(self, timeout_s: float = 5.0, poll_s: float = 0.01) -> None:
+        """Poll until the single acquisition is complete.
+
+        Raises
+        ------
+        ConnectionFailed
+            If the scope did not trigger within ``timeout_s`` (no burst reached it).
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self._acquired():
+                return
+            if time.monotonic() > deadline:
+                raise ConnectionFailed(f"{self.name} at {self.resource} did not trigger within {timeout_s:g} s "
+                                       "(no signal reached the trigger channel?)", resource=self.resource)
+            time.sleep(poll_s)
+
+    def capture(self, channels: Sequence[int] = (1, 2)) -> dict[int, Trace]:
+        """Read the last acquisition as scaled traces (the scope must be stopped or triggered)."""
+        out: dict[int, Trace] = {}
+        with self.lock:
+            for ch in channels:
+                setup = self._setup.get(ch)
+                if setup is None:
+                    raise OutOfRange(f"scope channel {ch} was not configured on {self.resource}; configured: "
+                                     f"{sorted(self._setup)}", resource=self.resource)
+                self.write(f":WAV:SOUR CHAN{ch}")
+                pre = parse_preamble(self.ask(":WAV:PRE?"), self.family, resource=self.resource)  # type: ignore[arg-type]
+                payload = self._read_payload(pre.points)
+                if len(payload) != pre.points:
+                    raise BlockFormatError(f"{self.name} at {self.resource}: CH{ch} block holds {len(payload)} "
+                                           f"samples, preamble announces {pre.points}", resource=self.resource)
+                out[ch] = make_trace(payload, pre, setup)
+        return out
+
+    def _read_payload(self, points: int) -> bytes:
+        """Read the selected channel's data block (families with a transfer limit read it in windows)."""
+        return self.read_block(":WAV:DATA?")
+
+    def errors(self) -> list[str]:
+        """Drain the error queue."""
+        return super().errors()
+
+    def close(self) -> None:
+        """Close the connection (a scope has no output to switch off)."""
+        self.close_connection()
+
+
+def make_trace(payload: bytes, pre: Any, setup: ScopeChannel, *, idn: str | None = None,
+               signed: bool = False) -> Trace:
+    """Scale a payload into a :class:`Trace` (volts, or amperes through ``setup.shunt_ohms``)."""
+    values = scale_samples(payload, pre, signed=signed)
+    unit = "V"
+    if setup.shunt_ohms:
+        values /= setup.shunt_ohms
+        unit = "A"
+    meta = {**pre.as_dict(), "xinc_s": pre.xinc, "probe_attenuation": setup.probe_attenuation,
+            "shunt_ohms": setup.shunt_ohms, "label": setup.label}
+    if idn:
+        meta["idn"] = idn
+    return Trace(time_s=sample_times(pre, values.size), values=values, unit=unit, channel=setup.channel,
+                 timestamp=datetime.now(UTC), meta=meta)
+
+

@@ -1,0 +1,180 @@
+"""What all stimulator drivers share: validation, the configure → ``*OPC?`` → read back → errors cycle,
+output off on close and at exit, refusal to enable an output that is not armed as finite bursts."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from instruments import safety
+from instruments.base import Stimulator
+from instruments.drivers.session import ScpiSession, check_range
+from instruments.errors import (
+    ConnectionFailed,
+    InstrumentError,
+    OutOfRange,
+    OutputStateUnknown,
+    ReadbackMismatch,
+)
+
+__all__ = ["StimulatorDriver"]
+
+
+class StimulatorDriver(ScpiSession, Stimulator):
+    """Base of the stimulator drivers (subclasses supply the vendor commands)."""
+
+    output_channels: tuple[int, ...] = (1,)
+    #: series resistor (ohms) through which a voltage generator drives microcurrent; set from the bench file
+    #: (``series_resistor_ohms``) by :func:`instruments.bench.connect_bench`
+    series_resistor_ohms: float | None = None
+
+    def __init__(self, adapter: Any, name: str = "stimulator", resource: str = "") -> None:
+        super().__init__(adapter, name, resource)
+        self._armed: dict[int, bool] = dict.fromkeys(self.output_channels, False)
+        safety.register_stimulator(self)
+
+    def _current_via_series_resistor(self, channel: int, *, amplitude_A: float, waveform: str, frequency_Hz: float,
+                                     compliance_V: float, cycles_per_burst: int) -> dict[str, Any]:
+        """Microcurrent from a voltage generator through :attr:`series_resistor_ohms`.
+
+        The generator is set to ``V = amplitude_A × series_resistor_ohms`` (exact when the resistor dominates
+        the load; the scope's shunt channel measures the true current) and clamped at ``±compliance_V``.
+        ``'biphasic'`` is a pulse from −V to +V for half of each period, ``'square'`` one from 0 to +V;
+        ``'dc'`` cannot be made of finite pulses and is refused.
+        """
+        res = self.resource
+        r = self.series_resistor_ohms
+        if not r:
+            raise InstrumentError(f"{self.name} at {res} is a voltage generator: microcurrent needs the bench's "
+                                  "series_resistor_ohms (or a current source, driver keithley6221)", resource=res)
+        if waveform not in ("square", "biphasic"):
+            raise OutOfRange(f"waveform={waveform!r} through a series resistor on {res}; accepted: 'square', "
+                             "'biphasic' ('dc' needs a current source)", resource=res)
+        volts = self._range("amplitude_A", amplitude_A, 1e-9, 0.105, " A") * r
+        freq = self._range("frequency_Hz", frequency_Hz, 1e-3, 1e6, " Hz")
+        if waveform == "biphasic":
+            amp, offset = 2 * volts, -volts
+        else:
+            amp, offset = volts, 0.0
+        back = self.configure_pulse_train(channel, amplitude_V=amp, offset_V=offset, pulse_width_s=0.5 / freq,
+                                          frequency_Hz=freq, pulses_per_burst=cycles_per_burst,
+                                          limit_V=compliance_V)
+        return {**back, "amplitude_A": amplitude_A, "waveform": waveform, "series_resistor_ohms": r,
+                "compliance_V": compliance_V}
+
+    # ---- vendor hooks
+    def _write_output(self, channel: int, on: bool) -> None:
+        raise NotImplementedError
+
+    def _read_output(self, channel: int) -> bool:
+        raise NotImplementedError
+
+    def _check_armed(self, channel: int) -> None:
+        """Read back that the channel is in finite bus-triggered burst mode (raise otherwise)."""
+        raise NotImplementedError
+
+    # ---- shared behaviour
+    def _channel(self, channel: int) -> int:
+        if channel not in self.output_channels:
+            raise OutOfRange(f"channel {channel!r} does not exist on {self.name} at {self.resource}; "
+                             f"accepted: {', '.join(map(str, self.output_channels))}", resource=self.resource)
+        return channel
+
+    def _finish_configure(self, channel: int, what: str) -> None:
+        self.opc()
+        self.raise_errors(what)
+        self._armed[channel] = False
+
+    def arm(self, channel: int | None = None) -> None:
+        """Check, by reading back, that the channel(s) are finite bus-triggered bursts."""
+        with self.lock:
+            for ch in ([channel] if channel is not None else list(self.output_channels)):
+                self._check_armed(self._channel(ch))
+                self._armed[ch] = True
+
+    def output_on(self, channel: int) -> None:
+        """Switch an armed channel on and read it back on; refuses a channel that is not armed."""
+        with self.lock:
+            self._channel(channel)
+            if not self._armed.get(channel):
+                raise InstrumentError(f"{self.name} at {self.resource}: channel {channel} is not armed as "
+                                      "finite bus-triggered bursts; call arm() after configuring",
+                                      resource=self.resource)
+            self._write_output(channel, True)
+            self.opc()
+            if not self._read_output(channel):
+                raise ReadbackMismatch(f"{self.name} at {self.resource}: output {channel} reads back off after "
+                                       "switching on", resource=self.resource)
+            self.raise_errors(f"output {channel} on")
+
+    def output_off(self, channel: int) -> None:
+        """Switch a channel off and read it back off."""
+        with self.lock:
+            self._channel(channel)
+            self._write_output(channel, False)
+            if self._read_output(channel):
+                raise OutputStateUnknown(f"{self.name} at {self.resource}: output {channel} still reads back ON "
+                                         "after switching off — check the instrument by hand",
+                                         resource=self.resource)
+
+    def output_state(self, channel: int) -> bool:
+        """Output state read back from the instrument."""
+        with self.lock:
+            return self._read_output(self._channel(channel))
+
+    def safe_shutdown(self) -> None:
+        """All outputs off and read back off; raises OutputStateUnknown if any could not be confirmed."""
+        if self._closed:
+            return
+        problems: list[str] = []
+        with self.lock:
+            self.resync()
+            for ch in self.output_channels:
+                try:
+                    self._write_output(ch, False)
+                except InstrumentError as exc:
+                    problems.append(f"output {ch}: {exc}")
+            for ch in self.output_channels:
+                try:
+                    if self._read_output(ch):
+                        problems.append(f"output {ch} still reads back ON")
+                except InstrumentError as exc:
+                    problems.append(f"output {ch} state unknown: {exc}")
+                self._armed[ch] = False
+        if problems:
+            raise OutputStateUnknown(f"{self.name} at {self.resource}: outputs could not be confirmed off — "
+                                     "check the instrument by hand", resource=self.resource, details=problems)
+
+    def close(self) -> None:
+        """Outputs off (read back), then close the connection; idempotent."""
+        if self._closed:
+            return
+        try:
+            self.safe_shutdown()
+        finally:
+            with contextlib.suppress(ConnectionFailed):
+                self.close_connection()
+            safety.unregister_stimulator(self)
+
+    def abandon(self) -> None:
+        """Close without sending anything and forget the instrument for the exit-time shutdown.
+
+        Used when the instrument at the resource is not the one declared: commands meant for a stimulator must
+        not reach some other device.
+        """
+        self.close_connection()
+        safety.unregister_stimulator(self)
+
+    def shutdown(self) -> None:
+        """PyMeasure's shutdown hook: the same as :meth:`close` (outputs off and read back)."""
+        self.close()
+
+    # ---- validation helpers for subclasses
+    def _range(self, name: str, value: float, lo: float, hi: float, unit: str = "") -> float:
+        return check_range(self.resource, name, value, lo, hi, unit)
+
+    def _count(self, name: str, value: int, lo: int, hi: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+            raise OutOfRange(f"{name}={value!r} for {self.resource} must be a whole number in [{lo}, {hi}]",
+                             resource=self.resource)
+        return int(check_range(self.resource, name, value, lo, hi))

@@ -1,0 +1,126 @@
+"""Twin of a Keithley 6221 AC/DC current source (wave mode, compliance, output)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from instruments.twin.physics import BenchModel, CurrentDrive
+from instruments.twin.scpi import ScpiDevice, ScpiError, format_number, parse_bool, parse_number
+
+if TYPE_CHECKING:
+    from instruments.twin.clock import SimClock
+
+__all__ = ["TwinCurrentSource"]
+
+MAX_A = 0.105
+
+
+@dataclass
+class _State:
+    func: str = "SIN"
+    ampl_A: float = 1e-3
+    offs_A: float = 0.0
+    freq_Hz: float = 1000.0
+    dcyc_pct: float = 50.0
+    cycles: float = 1.0
+    compliance_V: float = 10.0
+    dc_A: float = 0.0
+    armed: bool = False
+    output: bool = False
+    burst_end_s: float = -1.0
+
+
+class TwinCurrentSource(ScpiDevice):
+    """Simulated 6221: ``SOUR:WAVE`` functions with a finite duration in cycles, compliance, ``OUTP``."""
+
+    idn = "KEITHLEY INSTRUMENTS INC.,MODEL 6221,TWIN0002,D03  /700x"
+
+    def __init__(self, model: BenchModel, clock: SimClock) -> None:
+        super().__init__()
+        self.model = model
+        self.clock = clock
+        self.st = _State()
+        W = "[SOURce:]WAVE:"
+        self.add(W + "FUNCtion", self._func)
+        self.add(W + "AMPLitude", self._num("ampl_A", 2e-12, MAX_A))
+        self.add(W + "OFFSet", self._num("offs_A", -MAX_A, MAX_A))
+        self.add(W + "FREQuency", self._num("freq_Hz", 1e-3, 1e5))
+        self.add(W + "DCYCle", self._num("dcyc_pct", 0.0, 100.0))
+        self.add(W + "DURation:CYCLes", self._num("cycles", 1e-3, 99999999900))
+        self.add(W + "ARM", self._arm)
+        self.add(W + "INITiate", self._init)
+        self.add(W + "ABORt", self._abort)
+        self.add("[SOURce:]CURRent[:AMPLitude]", self._num("dc_A", -MAX_A, MAX_A))
+        self.add("[SOURce:]CURRent:COMPliance", self._num("compliance_V", 0.1, 105.0))
+        self.add("OUTPut[:STATe]", self._output)
+
+    def _num(self, attr: str, lo: float, hi: float):
+        def handler(s: list[int], a: list[str], q: bool) -> str | None:
+            if q:
+                return format_number(getattr(self.st, attr))
+            if not a:
+                raise ScpiError(-109)
+            setattr(self.st, attr, parse_number(a[0], lo=lo, hi=hi, name=attr))
+            return None
+        return handler
+
+    def _func(self, s: list[int], a: list[str], q: bool) -> str | None:
+        if q:
+            return self.st.func
+        f = a[0].upper() if a else ""
+        names = {"SIN": "SIN", "SINE": "SIN", "SQU": "SQU", "SQUARE": "SQU", "RAMP": "RAMP"}
+        if f not in names:
+            raise ScpiError(-224, f"wave function {f!r}")
+        self.st.func = names[f]
+        return None
+
+    def _arm(self, s: list[int], a: list[str], q: bool) -> None:
+        peak = abs(self.st.offs_A) + abs(self.st.ampl_A)
+        if peak > MAX_A:
+            raise ScpiError(-221, "amplitude + offset above 105 mA")
+        self.st.armed = True
+
+    def _init(self, s: list[int], a: list[str], q: bool) -> None:
+        st = self.st
+        if not st.armed:
+            raise ScpiError(-221, "wave not armed")
+        if not st.output:
+            return
+        now = self.clock.now()
+        period = 1.0 / st.freq_Hz
+        if st.func == "SQU":
+            high_s = period * st.dcyc_pct / 100.0
+            drive = CurrentDrive(high_A=st.offs_A + st.ampl_A, low_A=st.offs_A - st.ampl_A, high_s=high_s,
+                                 period_s=period, cycles=max(1, round(st.cycles)), compliance_V=st.compliance_V)
+        else:  # other shapes are modelled by their square equivalent (same peak, alternating)
+            drive = CurrentDrive(high_A=st.offs_A + st.ampl_A, low_A=st.offs_A - st.ampl_A, high_s=period / 2,
+                                 period_s=period, cycles=max(1, round(st.cycles)), compliance_V=st.compliance_V)
+        st.burst_end_s = now + st.cycles * period
+        self.model.deliver_current(drive, now)
+
+    def _abort(self, s: list[int], a: list[str], q: bool) -> None:
+        self.st.armed = False
+        self.st.burst_end_s = -1.0
+
+    def _output(self, s: list[int], a: list[str], q: bool) -> str | None:
+        if q:
+            return "1" if self.st.output else "0"
+        if not a:
+            raise ScpiError(-109)
+        self.st.output = parse_bool(a[0])
+        if not self.st.output:
+            self.st.burst_end_s = -1.0
+            self.st.armed = False
+        return None
+
+    def output_state(self, channel: int = 1) -> bool:
+        """True output state (the 6221 has one output)."""
+        return self.st.output
+
+    def delivering(self, channel: int = 1) -> bool:
+        """True while a wave burst is in progress."""
+        return self.st.output and self.clock.now() < self.st.burst_end_s
+
+    def reset(self) -> None:
+        self.st = _State()

@@ -1,0 +1,110 @@
+"""The twin's SCPI over loopback TCP, reached through the real stack (pyvisa-py)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import pyvisa
+
+from instruments.twin import TwinBench
+from instruments.twin.scpi import ScpiDevice, ScpiError, parse_number
+
+
+@pytest.fixture
+def gen(twin: TwinBench):
+    rm = pyvisa.ResourceManager("@py")
+    res = rm.open_resource(twin.resources["stimulator"], read_termination="\n", write_termination="\n",
+                           timeout=2000)
+    yield res
+    res.close()
+
+
+def test_long_short_forms_any_case_and_joined_commands(gen) -> None:
+    gen.write("sour1:function:shape PULSE;:SOURce1:FREQuency 250;FUNC:PULS:WIDT 1e-4")
+    assert gen.query("SOUR1:FUNC?") == "PULS"
+    assert float(gen.query("source1:frequency?")) == 250.0
+    # the path rule: "FUNC:PULS:WIDT" after ";" continued from SOURce1
+    assert float(gen.query(":SOUR1:FUNC:PULS:WIDT?")) == pytest.approx(1e-4)
+    assert gen.query("*OPC?;SYST:ERR?") == '1;0,"No error"'
+
+
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [("SOUR1:FROB 3", -113), ("SOUR1:FREQ 1e9", -222), ("SOUR1:FUNC TRIANGLEWAVE", -224),
+     ("SOUR1:FREQ", -109), ("SOUR1:FREQ abc", -104), ("OUTP1 MAYBE", -224), ("SOUR1:VOLT 25", -222)],
+)
+def test_standard_error_codes(gen, command: str, code: int) -> None:
+    gen.write(command)
+    first = gen.query("SYST:ERR?")
+    assert int(first.split(",")[0]) == code
+    assert gen.query("SYST:ERR?") == '0,"No error"'
+
+
+def test_voltage_limit_refuses_levels_outside_the_clamp(gen) -> None:
+    gen.write("SOUR1:VOLT:LIM:HIGH 2;:SOUR1:VOLT:LIM:LOW -2;:SOUR1:VOLT 1;:SOUR1:VOLT:OFFS 0;:SOUR1:VOLT:LIM:STAT ON")
+    assert gen.query("SYST:ERR?") == '0,"No error"'
+    gen.write("SOUR1:VOLT 5")
+    assert gen.query("SYST:ERR?").startswith("-221")
+    assert float(gen.query("SOUR1:VOLT?")) == 1.0
+
+
+def test_error_queue_overflow_reports_350() -> None:
+    dev = ScpiDevice()
+    for _ in range(30):
+        dev.execute("NOPE")
+    entries = [dev.execute("SYST:ERR?").decode() for _ in range(dev.queue_size)]
+    assert entries[-1] == '-350,"Queue overflow"'
+    assert dev.execute("SYST:ERR?") == b'0,"No error"'
+
+
+def test_parse_number_min_max_def() -> None:
+    assert parse_number("MAX", lo=1, hi=5) == 5
+    assert parse_number("min", lo=1, hi=5) == 1
+    with pytest.raises(ScpiError) as info:
+        parse_number("6", lo=1, hi=5)
+    assert info.value.code == -222
+
+
+def test_several_clients_at_once(twin: TwinBench) -> None:
+    rm = pyvisa.ResourceManager("@py")
+    results: list[bool] = []
+
+    def client(k: int) -> None:
+        res = rm.open_resource(twin.resources["stimulator"], read_termination="\n", write_termination="\n",
+                               timeout=3000)
+        try:
+            for _ in range(30):
+                results.append(res.query("*IDN?").startswith("Keysight"))
+        finally:
+            res.close()
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(results) == 120 and all(results)
+
+
+def test_scope_block_is_an_ieee_definite_length_block(twin: TwinBench) -> None:
+    rm = pyvisa.ResourceManager("@py")
+    res = rm.open_resource(twin.resources["scope"], read_termination="\n", write_termination="\n", timeout=2000)
+    try:
+        res.write(":WAV:SOUR CHAN1;:WAV:FORM BYTE;:WAV:MODE NORM")
+        data = res.query_binary_values(":WAV:DATA?", datatype="B", header_fmt="ieee", container=bytes)
+        assert len(data) == 1200
+        assert int(res.query(":WAV:PRE?").split(",")[2]) == 1200
+    finally:
+        res.close()
+
+
+def test_an_internal_failure_becomes_an_execution_error() -> None:
+    dev = ScpiDevice()
+
+    def broken(s, a, q):
+        raise ZeroDivisionError("simulated fault")
+
+    dev.add("BROKen", broken)
+    assert dev.execute("BROK;*OPC?") == b"1"
+    assert dev.execute("SYST:ERR?").startswith(b'-200,"Execution error; ZeroDivisionError')
