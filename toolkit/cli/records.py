@@ -1,9 +1,260 @@
-"""Commands of the records room."""
+"""Commands of the study records: subjects, imports, exports, audit verification and unblinding.
+
+Every command that touches the store uses ``$TOOLKIT_DB_URL`` when set, else the study's SQLite file
+``data/<study-id>/study.db``. ``--by`` names who acts (default ``$TOOLKIT_ACTOR`` or the login name).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from toolkit.store import Store
+
+_STUDY_HELP = "Study definition: a study.yaml, its folder, or a study id."
+_BY_HELP = "Who does this (recorded in the audit trail); default $TOOLKIT_ACTOR or the login name."
+
+
+def _open(study: str, by: str | None = None) -> Store:
+    from toolkit.errors import ConfigurationError
+    from toolkit.paths import project_root, study_data_dir
+    from toolkit.store import open_store
+    from toolkit.store.study_view import load_study_from
+
+    path = Path(study).expanduser()
+    if path.is_file() or (path / "study.yaml").is_file():
+        return open_store(load_study_from(path), actor=by)
+    root = project_root()
+    if root is not None and (root / "studies" / study / "study.yaml").is_file():
+        return open_store(load_study_from(root / "studies" / study), actor=by)
+    if study_data_dir(study).is_dir():
+        # records without their definition: enough to list, verify or export what is stored
+        return open_store(study, actor=by)
+    if path.exists():
+        return open_store(load_study_from(path), actor=by)  # the loader says what is wrong with it
+    raise ConfigurationError(
+        f"study {study!r} not found: give the path of a study.yaml (or its folder), or the id of a study "
+        "with data under the data root"
+    )
+
+
+def _date(value: str, option: str):
+    from datetime import date
+
+    from toolkit.errors import DataError
+
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise DataError(f"{option} {value!r} is not a date; accepted: YYYY-MM-DD") from None
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     """Add this room's commands to the application."""
+    subject = groups["subject"]
+    data = groups["data"]
+    audit = groups["audit"]
+    study_group = groups["study"]
+
+    @subject.command("enroll")
+    def enroll(
+        study: str = typer.Option(..., "--study", help=_STUDY_HELP),
+        subject_id: str = typer.Option(..., "--subject", help="Subject id, e.g. S-001."),
+        age: int = typer.Option(..., "--age", help="Age in years."),
+        sex: str = typer.Option(..., "--sex", help="F, M or U."),
+        fitzpatrick: str = typer.Option(..., "--fitzpatrick", help="Fitzpatrick skin type I–VI."),
+        race: str | None = typer.Option(None, "--race", help="Race as collected."),
+        site: str | None = typer.Option(None, "--site", help="Site id."),
+        stratum: list[str] = typer.Option(
+            [], "--stratum", help="Stratification value FACTOR=LEVEL (repeat)."
+        ),
+        by: str | None = typer.Option(None, "--by", help=_BY_HELP),
+    ) -> None:
+        """Enrol a subject with demographics and stratum values."""
+        from toolkit.errors import DataError
+
+        strata = {}
+        for item in stratum:
+            if "=" not in item:
+                raise DataError(f"--stratum {item!r} must be FACTOR=LEVEL, e.g. --stratum age_group=ge45")
+            k, v = item.split("=", 1)
+            strata[k.strip()] = v.strip()
+        with _open(study, by) as store:
+            rec = store.enroll_subject(
+                subject_id, age=age, sex=sex, fitzpatrick=fitzpatrick, race=race, strata=strata, site=site
+            )
+            typer.echo(f"enrolled {rec.subject_id} in {store.study_id} ({store.database})")
+            typer.echo(
+                "next: toolkit subject consent --study ... --subject " + rec.subject_id + " --signed-on DATE"
+            )
+
+    @subject.command("consent")
+    def consent(
+        study: str = typer.Option(..., "--study", help=_STUDY_HELP),
+        subject_id: str = typer.Option(..., "--subject", help="Subject id."),
+        signed_on: str = typer.Option(
+            ..., "--signed-on", help="Date the consent form was signed (YYYY-MM-DD)."
+        ),
+        by: str | None = typer.Option(None, "--by", help=_BY_HELP),
+    ) -> None:
+        """Record signed informed consent."""
+        with _open(study, by) as store:
+            store.record_consent(subject_id, signed_on=_date(signed_on, "--signed-on"))
+            typer.echo(f"consent of {subject_id} recorded (signed {signed_on})")
+
+    @subject.command("patch-test")
+    def patch_test(
+        study: str = typer.Option(..., "--study", help=_STUDY_HELP),
+        subject_id: str = typer.Option(..., "--subject", help="Subject id."),
+        result: str = typer.Option(..., "--result", help="pass or fail."),
+        read_on: str = typer.Option(..., "--read-on", help="Date the patch test was read (YYYY-MM-DD)."),
+        notes: str | None = typer.Option(None, "--notes", help="Observations."),
+        by: str | None = typer.Option(None, "--by", help=_BY_HELP),
+    ) -> None:
+        """Record a patch test read (pass or fail)."""
+        from toolkit.errors import DataError
+
+        if result.strip().lower() not in ("pass", "fail"):
+            raise DataError(f"--result {result!r} is not accepted; accepted: pass, fail")
+        with _open(study, by) as store:
+            store.record_patch_test(
+                subject_id,
+                passed=result.strip().lower() == "pass",
+                read_on=_date(read_on, "--read-on"),
+                notes=notes,
+            )
+            rec = store.subject(subject_id)
+            state = "eligible" if rec.eligible else "not eligible: " + ", ".join(rec.unmet)
+            typer.echo(f"patch test of {subject_id} recorded ({result}); {state}")
+
+    @subject.command("allocate")
+    def allocate(
+        study: str = typer.Option(..., "--study", help=_STUDY_HELP),
+        subject_id: str = typer.Option(..., "--subject", help="Subject id."),
+        by: str | None = typer.Option(None, "--by", help=_BY_HELP),
+    ) -> None:
+        """Randomise an eligible subject: take the next row of the allocation list in their stratum."""
+        with _open(study, by) as store:
+            alloc = store.allocate(subject_id)
+            sides = f", sides {alloc.side_map}" if alloc.side_map else ""
+            # the operator needs the arm to treat; analysis outputs stay coded until unblinding
+            typer.echo(
+                f"{subject_id}: randomisation number {alloc.rand_no}, arm {alloc.arm_id} (code {alloc.code}){sides}"
+            )
+
+    @subject.command("list")
+    def list_subjects(
+        study: str = typer.Option(..., "--study", help=_STUDY_HELP),
+    ) -> None:
+        """List enrolled subjects with consent, patch test, eligibility and allocation code."""
+        from rich.console import Console
+        from rich.table import Table
+
+        with _open(study) as store:
+            records = store.subjects()
+            table = Table(title=f"{store.study_id}: {len(records)} subject(s)")
+            for col in (
+                "subject",
+                "age",
+                "sex",
+                "Fitzpatrick",
+                "strata",
+                "consent",
+                "patch test",
+                "eligible",
+                "code",
+            ):
+                table.add_column(col)
+            for r in records:
+                table.add_row(
+                    r.subject_id,
+                    str(r.age),
+                    r.sex,
+                    r.fitzpatrick,
+                    ", ".join(f"{k}={v}" for k, v in r.strata.items()),
+                    str(r.consent_signed_on or "—"),
+                    "—" if r.patch_test is None else ("pass" if r.patch_test.passed else "fail"),
+                    "yes" if r.eligible else "no: " + ", ".join(r.unmet),
+                    r.allocation.code if r.allocation else "—",
+                )
+            Console().print(table)
+
+    @data.command("import")
+    def import_(
+        file: Path = typer.Argument(..., help="CSV file to import."),
+        study: str = typer.Option(..., "--study", help=_STUDY_HELP),
+        kind: str = typer.Option(
+            ..., "--kind", help="ae (adverse events) or assessments (clinician scales)."
+        ),
+        reason: str | None = typer.Option(None, "--reason", help="Why (recorded with each audit entry)."),
+        by: str | None = typer.Option(None, "--by", help=_BY_HELP),
+    ) -> None:
+        """Import adverse events or clinician assessments from CSV (all rows or none)."""
+        from toolkit.store.imports import import_csv
+
+        with _open(study, by) as store:
+            result = import_csv(store, kind, file, reason=reason)
+            typer.echo(f"imported {result.rows} {kind} row(s) from {file} into {store.database}")
+
+    @data.command("export")
+    def export(
+        study: str = typer.Option(..., "--study", help=_STUDY_HELP),
+        formats: str = typer.Option(
+            "csv,parquet,xpt", "--format", help="Comma-separated: csv, parquet, xpt."
+        ),
+        out: Path | None = typer.Option(
+            None, "--out", help="Output folder (default data/<study-id>/analysis)."
+        ),
+    ) -> None:
+        """Export DM, EX, AE, XF, ADSL and ADEFF (+ define.csv); arms stay coded until unblinding."""
+        from toolkit.store.export import export_datasets
+
+        with _open(study) as store:
+            blinded = not store.is_unblinded
+            written = export_datasets(store, out, formats)
+            folder = next(iter(written.values())).parent
+            typer.echo(
+                f"wrote {len(written)} file(s) to {folder} ({'BLINDED: arms coded' if blinded else 'unblinded'})"
+            )
+            for name in written:
+                typer.echo(f"  {name}")
+            _, source = store.arm_codes()
+            if blinded and source == "derived":
+                typer.echo(
+                    "note: no allocation.json with arm codes; codes were derived (A, B, … in arm-id order)"
+                )
+
+    @audit.command("verify")
+    def verify(
+        study: str = typer.Option(..., "--study", help=_STUDY_HELP),
+        no_files: bool = typer.Option(False, "--no-files", help="Skip re-hashing photo and waveform files."),
+    ) -> None:
+        """Re-check the audit hash chain, stored files' SHA-256 and the tables; exit 1 if anything fails."""
+        from toolkit.errors import CheckFailed
+        from toolkit.store.audit import verify_audit
+
+        with _open(study) as store:
+            report = verify_audit(store, check_files=not no_files)
+            if not report.ok:
+                raise CheckFailed(
+                    f"{report.summary()} in {store.database}"
+                    + (f"; first broken entry: #{report.first_broken.seq}" if report.first_broken else ""),
+                    details=report.problems(),
+                )
+            typer.echo(report.summary())
+
+    @study_group.command("unblind")
+    def unblind(
+        study: str = typer.Argument(..., help=_STUDY_HELP),
+        reason: str = typer.Option(..., "--reason", help="Why the study is unblinded (recorded)."),
+        by: str | None = typer.Option(None, "--by", help=_BY_HELP),
+    ) -> None:
+        """Record the unblinding (who, why); later exports carry real arm names."""
+        with _open(study, by) as store:
+            if store.is_unblinded:
+                typer.echo(f"{store.study_id} was already unblinded; recording this unblinding too")
+            store.unblind(by=store.actor if by is None else by, reason=reason)
+            typer.echo(f"{store.study_id} unblinded by {by or store.actor}: {reason}")

@@ -1,1 +1,23 @@
-"""The system of record: SQLAlchemy models, audit trail, blinding, imports and exports."""
+"""The system of record: SQLAlchemy models, audit trail, blinding, imports and exports.
+
+>>> from toolkit.store import open_store                       # doctest: +SKIP
+>>> with open_store(study, actor="J. Doe") as store:            # doctest: +SKIP
+...     store.enroll_subject("S-001", age=45, sex="F", fitzpatrick="III")
+
+Submodules: :mod:`~toolkit.store.audit` (hash-chained trail, ``verify_audit``), :mod:`~toolkit.store.export`
+(SDTM/ADaM-like datasets as CSV, Parquet, SAS XPORT v5), :mod:`~toolkit.store.imports` (CSV imports checked
+against a data dictionary).
+"""
+
+from toolkit.store.records import AdverseEventRecord, Allocation, PatchTest, PhotoRecord, SubjectRecord
+from toolkit.store.store import Store, open_store
+
+__all__ = [
+    "AdverseEventRecord",
+    "Allocation",
+    "PatchTest",
+    "PhotoRecord",
+    "Store",
+    "SubjectRecord",
+    "open_store",
+]

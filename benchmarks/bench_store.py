@@ -1,0 +1,157 @@
+"""Benchmark of the store: 100,000 photo measurements in, the BDS analysis dataset out.
+
+Peer, in the same run and on the same SQLite file: ``pandas.DataFrame.to_sql`` of the same 100,000 rows
+followed by ``pandas.read_sql`` of them (no audit trail, no derivation). Figures printed:
+
+1. insert of 1,000 photos × 100 region/metric rows, each with its hash-chained audit entry: half with
+   ``Store.add_measurements`` (one photo per transaction, as a capture station records them), half with
+   ``Store.add_measurement_runs`` (100 photos per transaction, as a batch analysis records them) vs ``to_sql``
+   of all rows in one go;
+2. export: ``analysis_dataset`` (latest runs, joins, per-visit means, baseline, change from baseline) vs
+   ``read_sql`` of the raw rows;
+3. the whole round trip, and ``verify_audit`` over the resulting trail.
+
+Run: ``.venv/bin/python benchmarks/bench_store.py``
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+N_SUBJECTS = 100
+VISITS = ("BASELINE", "S4", "S8", "S12", "FU")
+PHOTOS_PER_VISIT = 2
+ROWS_PER_PHOTO = 100  # 15 regions × 7 metrics, first 100 pairs
+
+
+def main() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-store-"))
+    try:
+        run(workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run(workdir: Path) -> None:
+    """Build the study records in ``workdir`` and print the figures."""
+    os.environ["TOOLKIT_DATA_DIR"] = str(workdir / "data")
+    os.environ.pop("TOOLKIT_DB_URL", None)
+
+    from sqlalchemy import create_engine
+
+    from toolkit.store import open_store
+    from toolkit.store.audit import verify_audit
+    from toolkit.store.export import analysis_dataset
+    from toolkit.study.allocation import randomize, write_allocation
+    from toolkit.study.endpoints import PHOTO_METRICS, REGIONS
+    from toolkit.study.loader import load_study
+
+    study = load_study(REPO / "studies" / "epmc-demo")
+    write_allocation(study, randomize(study, N_SUBJECTS, per_stratum=True))
+    store = open_store(study, actor="benchmark")
+    rng = np.random.default_rng(7)
+    pairs = [(r, m) for r in REGIONS for m in PHOTO_METRICS][:ROWS_PER_PHOTO]
+    photo_dir = workdir / "photos"
+    photo_dir.mkdir()
+    photos: list[int] = []
+    for i in range(N_SUBJECTS):
+        sid = f"S-{i:03d}"
+        age = 35 if i % 2 else 55
+        store.enroll_subject(
+            sid, age=age, sex="F", fitzpatrick="II", strata={"age_group": "lt45" if age < 45 else "ge45"}
+        )
+        store.record_consent(sid, signed_on=date(2026, 1, 5))
+        store.record_patch_test(sid, passed=True, read_on=date(2026, 1, 7))
+        store.allocate(sid)
+        for visit in VISITS:
+            for k in range(PHOTOS_PER_VISIT):
+                path = photo_dir / f"{sid}-{visit}-{k}.jpg"
+                path.write_bytes(f"{sid}{visit}{k}".encode() * 64)
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                photos.append(store.add_photo(sid, visit_id=visit, path=path, sha256=digest))
+    frames = []
+    for _ in photos:
+        frames.append(
+            pd.DataFrame(
+                {
+                    "region": [p[0] for p in pairs],
+                    "metric": [p[1] for p in pairs],
+                    "value": rng.normal(10, 2, len(pairs)),
+                }
+            )
+        )
+    n_rows = len(photos) * ROWS_PER_PHOTO
+
+    half = len(photos) // 2
+    t0 = time.perf_counter()
+    for pid, frame in zip(photos[:half], frames[:half], strict=True):
+        store.add_measurements(pid, frame, algorithm_version="bench 1", qc={})
+    t_single = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for start in range(half, len(photos), 100):
+        batch = [(pid, frames[i], {}) for i, pid in enumerate(photos[start : start + 100], start=start)]
+        store.add_measurement_runs(batch, algorithm_version="bench 1")
+    t_batched = time.perf_counter() - t0
+    t_insert = t_single + t_batched
+
+    t0 = time.perf_counter()
+    bds = analysis_dataset(store)
+    t_export = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    report = verify_audit(store, check_files=False)
+    t_verify = time.perf_counter() - t0
+    if not report.ok:
+        raise SystemExit(f"audit trail did not verify: {report.problems()[:3]}")
+
+    # the peer: plain pandas on the same SQLite file, same rows, no audit trail
+    rows = pd.concat(
+        [f.assign(photo_id=pid) for pid, f in zip(photos, frames, strict=True)], ignore_index=True
+    )
+    engine = create_engine(f"sqlite:///{store.url.database}")
+    t0 = time.perf_counter()
+    rows.to_sql("peer_measurements", engine, index=False, if_exists="replace")
+    t_to_sql = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    back = pd.read_sql("SELECT * FROM peer_measurements", engine)
+    t_read_sql = time.perf_counter() - t0
+    engine.dispose()
+    store.close()
+    assert len(back) == n_rows
+
+    store_total, peer_total = t_insert + t_export, t_to_sql + t_read_sql
+    print(f"store benchmark: {n_rows:,} measurements ({len(photos)} photos × {ROWS_PER_PHOTO}), SQLite file")
+    peer_rate = n_rows / t_to_sql
+    single_rate = half * ROWS_PER_PHOTO / t_single
+    batched_rate = (len(photos) - half) * ROWS_PER_PHOTO / t_batched
+    print(f"  insert  total {t_insert:.2f} s for {n_rows:,} rows ({report.entries:,} audit entries written)")
+    print(f"          add_measurements, 1 photo per transaction:    {single_rate:9,.0f} rows/s")
+    print(f"          add_measurement_runs, 100 photos per transaction: {batched_rate:9,.0f} rows/s")
+    print(f"          pandas to_sql (peer), all rows in one go:    {peer_rate:9,.0f} rows/s")
+    print(f"          ratio (time per row, store/peer): one photo per call {peer_rate / single_rate:.1f}x, "
+          f"batched {peer_rate / batched_rate:.1f}x, overall {t_insert / t_to_sql:.1f}x")  # fmt: skip
+    print(f"  export  analysis_dataset (BDS, {len(bds)} records): {t_export:5.2f} s")
+    print(
+        f"          pandas read_sql (peer):        {t_read_sql:7.2f} s   ratio store/peer = {t_export / t_read_sql:5.1f}x"
+    )
+    print(
+        f"  total   store {store_total:.2f} s vs peer {peer_total:.2f} s: ratio {store_total / peer_total:.1f}x"
+    )
+    print(f"  verify_audit over {report.entries:,} entries + table replay: {t_verify:.2f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""The audit trail: who/when/what/why, reasons required, append-only, and tampering detected."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import date, datetime
+
+import pytest
+from sqlalchemy import delete, text, update
+from sqlalchemy.exc import DBAPIError
+
+from toolkit.errors import CheckFailed, StoreError
+from toolkit.store import models as m
+from toolkit.store import open_store
+from toolkit.store.audit import GENESIS_HASH, audit_trail, entry_hash, verify_audit
+
+from .conftest import DEMO, enrol_eligible, run_cli
+
+
+def _walk(store, photo_file, tmp_path):
+    enrol_eligible(store, "S-001")
+    path, sha = photo_file("a")
+    store.add_photo("S-001", visit_id="BASELINE", path=path, sha256=sha)
+    return path
+
+
+def test_every_change_is_recorded_with_who_when_what_why(db_url, demo_study):
+    with open_store(demo_study, url=db_url, actor="Dr Who") as store:
+        before = datetime.now().astimezone()
+        enrol_eligible(store, "S-001")
+        ae = store.add_adverse_event(
+            "S-001", term="Tingling", soc="Nervous system disorders", severity="mild", serious=False,
+            relation="related", onset=date(2026, 1, 9),
+        )  # fmt: skip
+        with pytest.raises(StoreError, match="a reason is required to change a row of 'adverse_events'"):
+            store.update_record("adverse_events", ae, reason="", severity="moderate")
+        with pytest.raises(StoreError, match="a reason is required to delete a row of 'adverse_events'"):
+            store.delete_record("adverse_events", ae, reason="  ")
+        store.update_record("adverse_events", ae, reason="grading corrected", severity="moderate")
+        store.delete_record("adverse_events", ae, reason="entered for the wrong subject")
+
+        trail = audit_trail(store, table="adverse_events")
+        assert [e["action"] for e in trail] == ["insert", "update", "delete"]
+        ins, upd, dele = trail
+        assert ins["new"]["term"] == "Tingling" and ins["old"] is None
+        assert upd["old"] == {"severity": "mild"} and upd["new"] == {"severity": "moderate"}
+        assert upd["reason"] == "grading corrected"
+        assert dele["old"]["severity"] == "moderate" and dele["new"] is None
+        assert {e["actor"] for e in trail} == {"Dr Who"}
+        assert all(e["key"] == {"id": ae} for e in trail)
+        stamp = datetime.fromisoformat(ins["at"])
+        assert stamp.utcoffset().total_seconds() == 0 and stamp >= before
+        # the refused changes left nothing behind
+        assert store.adverse_events() == []
+        report = verify_audit(store)
+        assert report.ok, report.problems()
+        assert report.entries == len(audit_trail(store))
+
+
+def test_chain_hashes_are_recomputable_from_outside(demo_study):
+    """Recompute the chain with hashlib alone, following the documented rule."""
+    import hashlib
+
+    with open_store(demo_study, actor="a") as store:
+        enrol_eligible(store, "S-001")
+        with store.connect() as conn:
+            rows = conn.execute(text("SELECT * FROM audit_log ORDER BY seq")).mappings().all()
+    prev = GENESIS_HASH
+    for row in rows:
+        content = {
+            "action": row["action"], "actor": row["actor"], "at": row["at"], "key": row["row_key"],
+            "new": row["new_values"], "old": row["old_values"], "reason": row["reason"], "seq": row["seq"],
+            "table": row["table_name"],
+        }  # fmt: skip
+        canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        digest = hashlib.sha256((prev + "\n" + canonical).encode()).hexdigest()
+        assert row["prev_hash"] == prev and row["hash"] == digest == entry_hash(prev, content)
+        prev = digest
+    assert len(rows) >= 4
+
+
+def test_audit_rows_cannot_be_changed_through_the_database(db_url, demo_study):
+    with open_store(demo_study, url=db_url, actor="a") as store:
+        enrol_eligible(store, "S-001")
+        for stmt in (
+            update(m.AuditEntry.__table__).values(actor="mallory"),
+            delete(m.AuditEntry.__table__).where(m.AuditEntry.seq == 2),
+        ):
+            with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
+                conn.execute(stmt)
+        assert verify_audit(store).ok
+
+
+def test_orm_bulk_update_of_study_rows_is_refused(demo_study):
+    with open_store(demo_study, actor="a") as store:
+        enrol_eligible(store, "S-001")
+        with (
+            pytest.raises(StoreError, match="bypass the row-level audit trail"),
+            store.session(reason="x") as s,
+        ):
+            s.execute(update(m.SubjectRow).values(age=99))
+        assert store.subject("S-001").age == 50
+
+
+def test_anonymous_changes_are_refused(demo_study):
+    with open_store(demo_study, actor="a") as store:
+        store.actor = " "
+        with pytest.raises(StoreError, match="changed by a named person"):
+            store.enroll_subject("S-001", age=50, sex="F", fitzpatrick="III", strata={"age_group": "ge45"})
+
+
+def _sqlite_file(store):
+    return store.url.database
+
+
+def test_tampered_audit_entry_is_named_by_verify(demo_study, photo_file, tmp_path):
+    with open_store(demo_study, actor="a") as store:
+        _walk(store, photo_file, tmp_path)
+        total = verify_audit(store).entries
+        db = _sqlite_file(store)
+    con = sqlite3.connect(db)
+    con.execute("DROP TRIGGER audit_log_no_update")
+    con.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3")
+    con.commit()
+    con.close()
+    with open_store(demo_study, actor="a") as store:
+        report = verify_audit(store)
+        assert not report.ok
+        assert report.first_broken.seq == 3
+        assert "altered" in report.first_broken.problem
+        assert report.entries == total
+
+
+def test_deleted_audit_entry_breaks_the_chain_there(demo_study, photo_file, tmp_path):
+    with open_store(demo_study, actor="a") as store:
+        _walk(store, photo_file, tmp_path)
+        db = _sqlite_file(store)
+    con = sqlite3.connect(db)
+    con.execute("DROP TRIGGER audit_log_no_delete")
+    con.execute("DELETE FROM audit_log WHERE seq = 5")
+    con.commit()
+    con.close()
+    with open_store(demo_study, actor="a") as store:
+        report = verify_audit(store)
+        assert report.first_broken.seq == 6 and "sequence gap" in report.first_broken.problem
+
+
+def test_rewritten_chain_still_disagrees_with_the_tables(demo_study, photo_file, tmp_path):
+    """A forger who edits a value and rehashes every later entry is caught by the table replay."""
+    with open_store(demo_study, actor="a") as store:
+        _walk(store, photo_file, tmp_path)
+        db = _sqlite_file(store)
+    con = sqlite3.connect(db)
+    con.row_factory = sqlite3.Row
+    con.execute("DROP TRIGGER audit_log_no_update")
+    con.execute("UPDATE subjects SET age = 31")  # data changed behind the store's back
+    con.commit()
+    con.close()
+    with open_store(demo_study, actor="a") as store:
+        report = verify_audit(store)
+        assert report.first_broken is None
+        assert report.data_problems == ['subjects {"id":1}: age differ from the audit trail']
+
+
+def test_changed_photo_file_is_detected_and_cli_exits_1(demo_study, photo_file, tmp_path, capsys):
+    with open_store(demo_study, actor="a") as store:
+        path = _walk(store, photo_file, tmp_path)
+    code, out, _ = run_cli(["audit", "verify", "--study", str(DEMO)], capsys)
+    assert code == 0 and "chain intact; 1 stored files match" in out
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF  # one flipped byte in the raw photo
+    path.write_bytes(bytes(data))
+    code, _, err = run_cli(["audit", "verify", "--study", str(DEMO)], capsys)
+    assert code == CheckFailed.exit_code == 1
+    assert "photo #1" in err and "the raw file was modified" in err and "Traceback" not in err
+    path.unlink()
+    with open_store(demo_study, actor="a") as store:
+        assert verify_audit(store).file_problems == [f"photo #1 {path}: file is missing"]
+
+
+def test_waveform_file_change_is_detected(demo_study, randomized, tmp_path):
+    import hashlib
+
+    randomized(demo_study, 3)
+    with open_store(demo_study, actor="a") as store:
+        enrol_eligible(store, "S-001")
+        arm = store.allocate("S-001").arm_id
+        did = store.start_delivery(
+            "S-001",
+            session_number=1,
+            arm_id=arm,
+            side=None,
+            prescription={},
+            bench={},
+            instruments={},
+            settings={},
+        )
+        wave = store.study_dir / "waveforms" / "s1.csv"
+        wave.parent.mkdir(parents=True)
+        wave.write_text("t,v\n0,1\n")
+        sha = hashlib.sha256(wave.read_bytes()).hexdigest()
+        store.finish_delivery(
+            did, outcome="completed", reason=None, dose={}, verification=[], waveforms=[(wave, sha)]
+        )
+        assert verify_audit(store).ok
+        wave.write_text("t,v\n0,2\n")
+        problems = verify_audit(store).file_problems
+        assert len(problems) == 1 and problems[0].startswith("waveform #1") and "s1.csv" in problems[0]
+
+
+def test_postgres_refuses_truncate_of_the_audit_log(postgres_url, demo_study):
+    with open_store(demo_study, url=postgres_url, actor="a") as store:
+        with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
+            conn.execute(text("TRUNCATE audit_log"))
+        assert verify_audit(store).entries >= 1
+
+
+def test_tampering_on_postgres_is_detected(postgres_url, demo_study):
+    with open_store(demo_study, url=postgres_url, actor="a") as store:
+        enrol_eligible(store, "S-001")
+        with store.engine.begin() as conn:
+            # only a superuser can switch the guard off; verify must still catch what happens next
+            conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
+            conn.execute(text("UPDATE audit_log SET reason = 'forged' WHERE seq = 2"))
+        report = verify_audit(store)
+        assert report.first_broken.seq == 2 and "altered" in report.first_broken.problem

@@ -1,0 +1,342 @@
+"""SQLAlchemy 2 models of the system of record.
+
+One database may hold several studies (a PostgreSQL server shared by a sponsor), so every subject belongs to
+a :class:`StudyRow`; the default SQLite file holds one. Study data tables carry ``__audited__ = True``: every
+insert, update and delete of their rows is written to :class:`AuditEntry` by :mod:`toolkit.store.audit`.
+Clinical dates (consent, AE onset) are :class:`datetime.date`; instants are timezone-aware UTC datetimes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "AdverseEventRow",
+    "AllocationRow",
+    "AssessmentRow",
+    "AuditEntry",
+    "Base",
+    "ConsentRow",
+    "DeliveryRow",
+    "DeviationRow",
+    "MeasurementRow",
+    "MeasurementRunRow",
+    "PatchTestRow",
+    "PhotoRow",
+    "StudyRow",
+    "SubjectRow",
+    "UnblindingRow",
+    "VisitRow",
+    "WaveformFileRow",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    """The current instant, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timestamp stored as UTC and always read back timezone-aware (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            # naive datetimes are taken as UTC: the toolkit never produces local wall-clock times
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of all store tables."""
+
+
+class StudyRow(Base):
+    """A study known to this database (its definition lives in ``studies/<id>/study.yaml``)."""
+
+    __tablename__ = "studies"
+    __audited__ = True
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str | None] = mapped_column(String(200))
+    design: Mapped[str | None] = mapped_column(String(20))
+    #: the facts of the study definition the records were collected under (arms, visits, endpoints …)
+    definition: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SubjectRow(Base):
+    """An enrolled subject with demographics and stratum values."""
+
+    __tablename__ = "subjects"
+    __audited__ = True
+    __table_args__ = (UniqueConstraint("study_id", "subject_id", name="uq_subject_per_study"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"), index=True)
+    subject_id: Mapped[str] = mapped_column(String(40))
+    site: Mapped[str | None] = mapped_column(String(40))
+    age: Mapped[int] = mapped_column(Integer)
+    sex: Mapped[str] = mapped_column(String(1))
+    race: Mapped[str | None] = mapped_column(String(80))
+    fitzpatrick: Mapped[str] = mapped_column(String(3))
+    strata: Mapped[dict] = mapped_column(JSON, default=dict)
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    withdrawn_on: Mapped[date | None] = mapped_column(Date)
+
+
+class ConsentRow(Base):
+    """Signed informed consent."""
+
+    __tablename__ = "consents"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_pk: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    signed_on: Mapped[date] = mapped_column(Date)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PatchTestRow(Base):
+    """A patch test read (treatments are refused on a failed or missing patch test)."""
+
+    __tablename__ = "patch_tests"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_pk: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    read_on: Mapped[date] = mapped_column(Date)
+    notes: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AllocationRow(Base):
+    """The allocation list row given to a subject."""
+
+    __tablename__ = "allocations"
+    __audited__ = True
+    __table_args__ = (
+        UniqueConstraint("study_id", "rand_no", name="uq_rand_no_per_study"),
+        UniqueConstraint("subject_pk", name="uq_one_allocation_per_subject"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"), index=True)
+    subject_pk: Mapped[int] = mapped_column(ForeignKey("subjects.id"))
+    rand_no: Mapped[int] = mapped_column(Integer)
+    stratum: Mapped[str] = mapped_column(String(200))
+    arm_id: Mapped[str] = mapped_column(String(40))
+    code: Mapped[str] = mapped_column(String(8))
+    side_map: Mapped[dict | None] = mapped_column(JSON)
+    allocated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class VisitRow(Base):
+    """A subject's visit (a scheduled visit of the study, by its id)."""
+
+    __tablename__ = "visits"
+    __audited__ = True
+    __table_args__ = (UniqueConstraint("subject_pk", "visit_id", name="uq_visit_per_subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_pk: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    visit_id: Mapped[str] = mapped_column(String(40))
+    visit_number: Mapped[int | None] = mapped_column(Integer)
+    visit_on: Mapped[date | None] = mapped_column(Date)
+
+
+class DeliveryRow(Base):
+    """One treatment session on the bench; a resumed or repeated session is a new row linked to the first."""
+
+    __tablename__ = "deliveries"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_pk: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    session_number: Mapped[int] = mapped_column(Integer)
+    arm_id: Mapped[str] = mapped_column(String(40))
+    side: Mapped[str | None] = mapped_column(String(10))
+    prescription: Mapped[dict] = mapped_column(JSON)
+    bench: Mapped[dict] = mapped_column(JSON)
+    instruments: Mapped[dict] = mapped_column(JSON)
+    settings: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(24), default="in_progress")
+    reason: Mapped[str | None] = mapped_column(Text)
+    dose: Mapped[dict | None] = mapped_column(JSON)
+    verification: Mapped[list | None] = mapped_column(JSON)
+    resumed_from: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class WaveformFileRow(Base):
+    """A waveform capture file of a delivery session, checksummed."""
+
+    __tablename__ = "waveform_files"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+
+
+class PhotoRow(Base):
+    """A raw facial photo (never modified), with capture metadata and QC."""
+
+    __tablename__ = "photos"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_pk: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    visit_pk: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    view: Mapped[str] = mapped_column(String(20), default="frontal")
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    captured_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    meta: Mapped[dict] = mapped_column(JSON, default=dict)
+    qc: Mapped[dict | None] = mapped_column(JSON)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MeasurementRunRow(Base):
+    """One analysis of one photo by one algorithm version."""
+
+    __tablename__ = "measurement_runs"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photos.id"), index=True)
+    algorithm_version: Mapped[str] = mapped_column(String(80))
+    qc: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MeasurementRow(Base):
+    """One metric of one facial region from one measurement run."""
+
+    __tablename__ = "measurements"
+    __audited__ = True
+    #: natural key used by the audit trail for bulk inserts (the surrogate id is not known before insert)
+    __audit_key__ = ("run_id", "region", "metric")
+    __table_args__ = (UniqueConstraint("run_id", "region", "metric", name="uq_measurement_in_run"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("measurement_runs.id"), index=True)
+    region: Mapped[str] = mapped_column(String(40))
+    metric: Mapped[str] = mapped_column(String(60))
+    value: Mapped[float | None] = mapped_column(Float)
+    unit: Mapped[str | None] = mapped_column(String(20))
+
+
+class AssessmentRow(Base):
+    """A clinician's score on a named scale at a visit."""
+
+    __tablename__ = "assessments"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_pk: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    visit_pk: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    scale: Mapped[str] = mapped_column(String(60))
+    #: split-face designs: the side scored (``"left"``/``"right"``); ``None`` for whole-face scales
+    side: Mapped[str | None] = mapped_column(String(10))
+    score: Mapped[float] = mapped_column(Float)
+    assessor: Mapped[str] = mapped_column(String(80))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AdverseEventRow(Base):
+    """An adverse event (MedDRA-style term and system organ class)."""
+
+    __tablename__ = "adverse_events"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_pk: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    term: Mapped[str] = mapped_column(String(200))
+    soc: Mapped[str] = mapped_column(String(200))
+    severity: Mapped[str] = mapped_column(String(10))
+    serious: Mapped[bool] = mapped_column(Boolean)
+    relation: Mapped[str] = mapped_column(String(20))
+    onset: Mapped[date] = mapped_column(Date)
+    resolved: Mapped[date | None] = mapped_column(Date)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeviationRow(Base):
+    """A protocol deviation."""
+
+    __tablename__ = "deviations"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_pk: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    description: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(20))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UnblindingRow(Base):
+    """A recorded unblinding of a study's analysis outputs."""
+
+    __tablename__ = "unblindings"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"), index=True)
+    by: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """One append-only, hash-chained audit trail entry.
+
+    Texts are stored exactly as hashed (``at`` as ISO 8601 UTC, ``row_key``/``old_values``/``new_values`` as
+    canonical JSON) so that :func:`toolkit.store.audit.verify_audit` recomputes the chain bit for bit on any
+    database backend.
+    """
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(16))
+    table_name: Mapped[str] = mapped_column(String(64), index=True)
+    row_key: Mapped[str] = mapped_column(Text)
+    old_values: Mapped[str | None] = mapped_column(Text)
+    new_values: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,96 @@
+"""Plain, read-only records the store hands out (detached from any database session)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["AdverseEventRecord", "Allocation", "PatchTest", "PhotoRecord", "SubjectRecord"]
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """A subject's randomised allocation."""
+
+    #: randomisation number (row of the allocation list)
+    rand_no: int
+    #: treatment arm id (parallel design; for split-face the arm of the first listed side)
+    arm_id: str
+    #: blinded arm code, e.g. ``"A"``
+    code: str
+    #: stratum label the row was drawn from
+    stratum: str
+    #: split-face designs: side (``"left"``/``"right"``) -> arm id; ``None`` for parallel designs
+    side_map: dict[str, str] | None = None
+    allocated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PatchTest:
+    """The latest patch test read."""
+
+    passed: bool
+    read_on: date
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class SubjectRecord:
+    """A subject with demographics, consent, patch test, allocation and eligibility."""
+
+    subject_id: str
+    age: int
+    sex: str
+    fitzpatrick: str
+    race: str | None
+    site: str | None
+    strata: dict[str, str]
+    enrolled_at: datetime
+    consent_signed_on: date | None
+    patch_test: PatchTest | None
+    allocation: Allocation | None
+    #: criteria -> met, e.g. ``{"consent signed": True, "patch test passed": False}``
+    eligibility: dict[str, bool] = field(default_factory=dict)
+    withdrawn_on: date | None = None
+
+    @property
+    def eligible(self) -> bool:
+        """True when every eligibility criterion is met."""
+        return all(self.eligibility.values())
+
+    @property
+    def unmet(self) -> list[str]:
+        """The criteria not met."""
+        return [k for k, ok in self.eligibility.items() if not ok]
+
+
+@dataclass(frozen=True)
+class PhotoRecord:
+    """A stored photo."""
+
+    photo_id: int
+    subject_id: str
+    visit_id: str
+    view: str
+    path: Path
+    sha256: str
+    captured_at: datetime | None
+    meta: dict[str, Any]
+    qc: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class AdverseEventRecord:
+    """An adverse event."""
+
+    ae_id: int
+    subject_id: str
+    term: str
+    soc: str
+    severity: str
+    serious: bool
+    relation: str
+    onset: date
+    resolved: date | None

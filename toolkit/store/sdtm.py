@@ -1,0 +1,315 @@
+"""SDTM-like tabulation domains: DM, EX, AE and the facial-skin findings domain XF.
+
+XF (a sponsor-defined findings domain) holds both photo measurements (``XFCAT = "PHOTO METRIC"``, one
+record per photo, region and metric) and clinician scale scores (``XFCAT = "CLINICIAN SCALE"``).
+While the study is blinded, treatment names are replaced by codes and EX withholds the delivered dose
+(charge and energy differ between electroporation and microcurrent and would reveal the arm).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from typing import Any
+
+import pandas as pd
+
+from toolkit.store.datasets import Dataset, StudyRecords, Variable, variable_name
+
+__all__ = ["ae_domain", "dm_domain", "ex_domain", "sdtm_domains", "test_code", "xf_domain"]
+
+_YN = "Y; N"
+_PHOTO_TESTCD = {
+    "wrinkle_count": "WRKCNT",
+    "wrinkle_length_mm": "WRKLEN",
+    "wrinkle_density_mm_per_cm2": "WRKDENS",
+    "wrinkle_area_fraction": "WRKAREA",
+    "ridge_strength": "RIDGESTR",
+    "lift_mm": "LIFT",
+    "displacement_mm": "DISPL",
+}
+_SIDE = {"left": "LEFT", "right": "RIGHT", "_l": "LEFT", "_r": "RIGHT"}
+
+
+def _dtc(value: Any) -> str | None:
+    """ISO 8601 text of a date or instant (SDTM --DTC)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%S")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def test_code(name: str, taken: dict[str, str]) -> str:
+    """A ``--TESTCD`` (≤ 8) for a metric or scale name, stable within one export."""
+    if name in taken:
+        return taken[name]
+    code = _PHOTO_TESTCD.get(name) or variable_name(name, set(taken.values()))
+    taken[name] = code
+    return code
+
+
+def dm_domain(rec: StudyRecords) -> Dataset:
+    """Demographics: one record per enrolled subject."""
+    subj = rec.subjects
+    rows = []
+    first = rec.deliveries.groupby("subject_id")["started_at"].min() if not rec.deliveries.empty else {}
+    last = rec.deliveries.groupby("subject_id")["ended_at"].max() if not rec.deliveries.empty else {}
+    treated = rec.treated_subjects()
+    for s in subj.itertuples(index=False):
+        side_map = s.side_map if isinstance(s.side_map, dict) else None
+        if side_map:
+            armcd = "/".join(f"{rec.arm_code(side_map[k])}{k[0].upper()}" for k in sorted(side_map))
+            arm = "; ".join(f"{rec.arm_name(side_map[k])} {k}" for k in sorted(side_map))
+        else:
+            armcd, arm = rec.arm_code(s.arm_id), rec.arm_name(s.arm_id)
+        if armcd is None:
+            armcd, arm = "NOTASSGN", "Not Assigned"
+        act = (armcd, arm) if s.subject_id in treated else ("NOTTRT", "Not Treated")
+        rows.append(
+            {
+                "STUDYID": rec.study_id,
+                "DOMAIN": "DM",
+                "USUBJID": rec.usubjid(s.subject_id),
+                "SUBJID": s.subject_id,
+                "SITEID": s.site,
+                "RFICDTC": _dtc(s.consent_on),
+                "RFSTDTC": _dtc(first.get(s.subject_id)) if len(first) else None,
+                "RFENDTC": _dtc(last.get(s.subject_id)) if len(last) else None,
+                "AGE": s.age,
+                "AGEU": "YEARS",
+                "SEX": s.sex,
+                "RACE": s.race,
+                "FITZTYPE": s.fitzpatrick,
+                "ARMCD": armcd,
+                "ARM": arm,
+                "ACTARMCD": act[0],
+                "ACTARM": act[1],
+            }
+        )
+    variables = [
+        Variable("STUDYID", "Study Identifier", origin="Assigned"),
+        Variable("DOMAIN", "Domain Abbreviation", codelist="DM", origin="Assigned"),
+        Variable("USUBJID", "Unique Subject Identifier", origin="Derived: STUDYID-SUBJID"),
+        Variable("SUBJID", "Subject Identifier for the Study", origin="CRF"),
+        Variable("SITEID", "Study Site Identifier", origin="CRF"),
+        Variable("RFICDTC", "Date/Time of Informed Consent", origin="CRF"),
+        Variable("RFSTDTC", "Subject Reference Start Date/Time", origin="Derived: first delivery start"),
+        Variable("RFENDTC", "Subject Reference End Date/Time", origin="Derived: last delivery end"),
+        Variable("AGE", "Age", "Num", origin="CRF"),
+        Variable("AGEU", "Age Units", codelist="YEARS", origin="Assigned"),
+        Variable("SEX", "Sex", codelist="F; M; U", origin="CRF"),
+        Variable("RACE", "Race", origin="CRF"),
+        Variable("FITZTYPE", "Fitzpatrick Skin Type", codelist="I; II; III; IV; V; VI", origin="CRF"),
+        Variable("ARMCD", "Planned Arm Code", codelist=_arm_codes(rec), origin="Allocation list"),
+        Variable("ARM", "Description of Planned Arm", codelist=rec.arm_codelist(), origin="Allocation list"),
+        Variable("ACTARMCD", "Actual Arm Code", origin="Derived: delivery records"),
+        Variable("ACTARM", "Description of Actual Arm", origin="Derived: delivery records"),
+    ]
+    return Dataset("DM", "Demographics", pd.DataFrame(rows), variables)
+
+
+def _arm_codes(rec: StudyRecords) -> str:
+    ids = [a.id for a in rec.info.arms] or sorted(rec.codes)
+    return "; ".join(sorted(str(rec.treatment(a)) for a in ids))
+
+
+def ex_domain(rec: StudyRecords) -> Dataset:
+    """Exposure: one record per delivery session (resumed sessions link to the first by EXLNKID)."""
+    rows = []
+    seq: dict[str, int] = {}
+    for d in rec.deliveries.itertuples(index=False):
+        seq[d.subject_id] = seq.get(d.subject_id, 0) + 1
+        dose = d.dose if isinstance(d.dose, dict) else {}
+        charge = dose.get("charge_C")
+        energy = dose.get("energy_J")
+        duration = dose.get("duration_s")
+        withheld = rec.blinded
+        rows.append(
+            {
+                "STUDYID": rec.study_id,
+                "DOMAIN": "EX",
+                "USUBJID": rec.usubjid(d.subject_id),
+                "EXSEQ": seq[d.subject_id],
+                "EXREFID": str(d.delivery_id),
+                "EXLNKID": str(int(d.resumed_from)) if pd.notna(d.resumed_from) else None,
+                "EXTRT": rec.arm_name(d.arm_id),
+                "EXDOSE": None if withheld or charge is None else float(charge) * 1e3,
+                "EXDOSU": "mC",
+                "EXENRGJ": None if withheld or energy is None else float(energy),
+                "EXDURS": None if duration is None else float(duration),
+                "EXLAT": _SIDE.get(str(d.side).lower()) if d.side else None,
+                "EXSESS": d.session_number,
+                "EXOUTCM": str(d.status).upper(),
+                "EXADJ": d.reason,
+                "EXSTDTC": _dtc(d.started_at),
+                "EXENDTC": _dtc(d.ended_at),
+            }
+        )
+    dose_origin = "Instrument: charge ∫|i|dt from scope captures"
+    if rec.blinded:
+        dose_origin += " (withheld while blinded)"
+    variables = [
+        Variable("STUDYID", "Study Identifier", origin="Assigned"),
+        Variable("DOMAIN", "Domain Abbreviation", codelist="EX", origin="Assigned"),
+        Variable("USUBJID", "Unique Subject Identifier", origin="Derived"),
+        Variable("EXSEQ", "Sequence Number", "Num", origin="Derived"),
+        Variable("EXREFID", "Reference ID (delivery record)", origin="Assigned"),
+        Variable("EXLNKID", "Link ID (first record if resumed)", origin="Assigned"),
+        Variable("EXTRT", "Name of Treatment", codelist=rec.arm_codelist(), origin="Delivery record"),
+        Variable("EXDOSE", "Dose (delivered charge)", "Num", origin=dose_origin),
+        Variable("EXDOSU", "Dose Units", codelist="mC", origin="Assigned"),
+        Variable(
+            "EXENRGJ", "Delivered Energy (J)", "Num", origin=dose_origin.replace("charge ∫|i|dt", "∫v·i dt")
+        ),
+        Variable("EXDURS", "Delivery Duration (s)", "Num", origin="Instrument: output on-time"),
+        Variable("EXLAT", "Laterality", codelist="LEFT; RIGHT", origin="Delivery record"),
+        Variable("EXSESS", "Session Number", "Num", origin="Delivery record"),
+        Variable(
+            "EXOUTCM",
+            "Session Outcome",
+            codelist="COMPLETED; ABORTED; OUTPUT_STATE_UNKNOWN; IN_PROGRESS",
+            origin="Delivery record",
+        ),
+        Variable("EXADJ", "Reason for Dose Adjustment (abort)", origin="Delivery record"),
+        Variable("EXSTDTC", "Start Date/Time of Treatment", origin="Delivery record"),
+        Variable("EXENDTC", "End Date/Time of Treatment", origin="Delivery record"),
+    ]
+    return Dataset("EX", "Exposure", pd.DataFrame(rows), variables)
+
+
+def ae_domain(rec: StudyRecords) -> Dataset:
+    """Adverse events: one record per event."""
+    rows = []
+    seq: dict[str, int] = {}
+    for a in rec.adverse_events.itertuples(index=False):
+        seq[a.subject_id] = seq.get(a.subject_id, 0) + 1
+        rows.append(
+            {
+                "STUDYID": rec.study_id,
+                "DOMAIN": "AE",
+                "USUBJID": rec.usubjid(a.subject_id),
+                "AESEQ": seq[a.subject_id],
+                "AETERM": a.term,
+                "AEDECOD": a.term,
+                "AEBODSYS": a.soc,
+                "AESEV": str(a.severity).upper(),
+                "AESER": "Y" if a.serious else "N",
+                "AEREL": str(a.relation).upper(),
+                "AESTDTC": _dtc(a.onset),
+                "AEENDTC": _dtc(a.resolved),
+                "AEENRF": None if a.resolved is not None and pd.notna(a.resolved) else "ONGOING",
+            }
+        )
+    variables = [
+        Variable("STUDYID", "Study Identifier", origin="Assigned"),
+        Variable("DOMAIN", "Domain Abbreviation", codelist="AE", origin="Assigned"),
+        Variable("USUBJID", "Unique Subject Identifier", origin="Derived"),
+        Variable("AESEQ", "Sequence Number", "Num", origin="Derived"),
+        Variable("AETERM", "Reported Term for the Adverse Event", origin="CRF"),
+        Variable("AEDECOD", "Dictionary-Derived Term", origin="CRF (term as reported)"),
+        Variable("AEBODSYS", "Body System or Organ Class", origin="CRF"),
+        Variable("AESEV", "Severity/Intensity", codelist="MILD; MODERATE; SEVERE", origin="CRF"),
+        Variable("AESER", "Serious Event", codelist=_YN, origin="CRF"),
+        Variable(
+            "AEREL", "Causality", codelist="NOT RELATED; UNLIKELY; POSSIBLE; PROBABLE; RELATED", origin="CRF"
+        ),
+        Variable("AESTDTC", "Start Date/Time of Adverse Event", origin="CRF"),
+        Variable("AEENDTC", "End Date/Time of Adverse Event", origin="CRF"),
+        Variable("AEENRF", "End Relative to Reference Period", codelist="ONGOING", origin="Derived"),
+    ]
+    return Dataset("AE", "Adverse Events", pd.DataFrame(rows), variables)
+
+
+def xf_domain(rec: StudyRecords) -> Dataset:
+    """Facial skin findings: photo metrics (per photo, region, metric) and clinician scale scores."""
+    codes: dict[str, str] = {}
+    visits = {v.id: v for v in rec.info.visits}
+    frames = []
+    meas = rec.measurements
+    if not meas.empty:
+        f = pd.DataFrame(
+            {
+                "USUBJID": [rec.usubjid(s) for s in meas["subject_id"]],
+                "XFCAT": "PHOTO METRIC",
+                "XFTESTCD": [test_code(x, codes) for x in meas["metric"]],
+                "XFTEST": [x.replace("_", " ")[:40] for x in meas["metric"]],
+                "XFLOC": meas["region"].str.upper(),
+                "XFLAT": [_SIDE.get(r[-2:]) for r in meas["region"]],
+                "XFSTRESN": meas["value"].astype(float),
+                "XFSTRESU": meas["unit"],
+                "XFMETHOD": meas["algorithm_version"],
+                "XFEVAL": "IMAGE ANALYSIS",
+                "XFREFID": [f"PHOTO {p} {v}" for p, v in zip(meas["photo_id"], meas["view"], strict=True)],
+                "VISITID": meas["visit_id"],
+                "XFDTC": [_dtc(x) for x in meas["captured_at"]],
+            }
+        )
+        frames.append(f)
+    ass = rec.assessments
+    if not ass.empty:
+        frames.append(
+            pd.DataFrame(
+                {
+                    "USUBJID": [rec.usubjid(s) for s in ass["subject_id"]],
+                    "XFCAT": "CLINICIAN SCALE",
+                    "XFTESTCD": [test_code(x, codes) for x in ass["scale"]],
+                    "XFTEST": [x.replace("_", " ")[:40] for x in ass["scale"]],
+                    "XFLOC": "FACE",
+                    "XFLAT": [_SIDE.get(str(s).lower()) if s else None for s in ass["side"]],
+                    "XFSTRESN": ass["score"].astype(float),
+                    "XFSTRESU": None,
+                    "XFMETHOD": None,
+                    "XFEVAL": ass["assessor"],
+                    "XFREFID": None,
+                    "VISITID": ass["visit_id"],
+                    "XFDTC": [_dtc(x) for x in ass["recorded_at"]],
+                }
+            )
+        )
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if not frame.empty:
+        frame.insert(0, "STUDYID", rec.study_id)
+        frame.insert(1, "DOMAIN", "XF")
+        frame["XFORRES"] = [None if pd.isna(v) else f"{v:.6g}" for v in frame["XFSTRESN"]]
+        frame["XFSTAT"] = [None if pd.notna(v) else "NOT DONE" for v in frame["XFSTRESN"]]
+        frame["VISIT"] = [visits[v].name if v in visits else v for v in frame["VISITID"]]
+        frame["VISITNUM"] = [visits[v].number if v in visits else None for v in frame["VISITID"]]
+        frame = frame.sort_values(["USUBJID", "VISITNUM", "XFCAT", "XFTESTCD"], kind="stable")
+        frame["XFSEQ"] = frame.groupby("USUBJID").cumcount() + 1
+    variables = [
+        Variable("STUDYID", "Study Identifier", origin="Assigned"),
+        Variable("DOMAIN", "Domain Abbreviation", codelist="XF", origin="Assigned"),
+        Variable("USUBJID", "Unique Subject Identifier", origin="Derived"),
+        Variable("XFSEQ", "Sequence Number", "Num", origin="Derived"),
+        Variable("XFCAT", "Category", codelist="PHOTO METRIC; CLINICIAN SCALE", origin="Assigned"),
+        Variable(
+            "XFTESTCD",
+            "Short Name of Finding",
+            codelist="; ".join(sorted(set(codes.values()))),
+            origin="Assigned",
+        ),
+        Variable("XFTEST", "Name of Finding", origin="Assigned"),
+        Variable("XFLOC", "Location (facial region)", origin="Image analysis / CRF"),
+        Variable("XFLAT", "Laterality", codelist="LEFT; RIGHT", origin="Derived from region or side"),
+        Variable("XFORRES", "Result in Original Units", origin="Image analysis / CRF"),
+        Variable("XFSTRESN", "Numeric Result in Standard Units", "Num", origin="Image analysis / CRF"),
+        Variable("XFSTRESU", "Standard Units", origin="Image analysis"),
+        Variable("XFSTAT", "Completion Status", codelist="NOT DONE", origin="Derived"),
+        Variable("XFMETHOD", "Method (algorithm version)", origin="Image analysis"),
+        Variable("XFEVAL", "Evaluator", origin="CRF"),
+        Variable("XFREFID", "Reference ID (photo)", origin="Assigned"),
+        Variable("VISITNUM", "Visit Number", "Num", origin="Study schedule"),
+        Variable("VISIT", "Visit Name", origin="Study schedule"),
+        Variable("XFDTC", "Date/Time of Collection", origin="Photo capture / CRF"),
+    ]
+    return Dataset("XF", "Facial Skin Findings", frame, variables)
+
+
+def sdtm_domains(rec: StudyRecords) -> list[Dataset]:
+    """DM, EX, AE and XF."""
+    return [dm_domain(rec), ex_domain(rec), ae_domain(rec), xf_domain(rec)]
