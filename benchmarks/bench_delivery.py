@@ -1,0 +1,173 @@
+"""Delivery on the digital twin: wall time of a simulated 30-minute microcurrent session, and captures
+verified per second against raw PyVISA captures (the peer, measured in the same run).
+
+Run: ``.venv/bin/python benchmarks/bench_delivery.py`` (about a minute). Figures are ratios within this run,
+so they hold on a slower or busier machine.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _subject(store, arm_id: str, n: int) -> str:
+    from datetime import date, timedelta
+
+    from toolkit.study.allocation import randomize, write_allocation
+
+    if not (store.study_dir / "allocation.csv").exists():
+        write_allocation(store.study, randomize(store.study, 60, per_stratum=True), store.study_dir)
+    factor = store.study.randomization.factors[0]
+    for k in range(12):
+        sid = f"B-{n:03d}-{k}"
+        store.enroll_subject(sid, age=40, sex="F", fitzpatrick="II", strata={factor.name: factor.levels[0]})
+        store.record_consent(sid, signed_on=date.today() - timedelta(days=10))
+        store.record_patch_test(sid, passed=True, read_on=date.today() - timedelta(days=8))
+        if store.allocate(sid).arm_id == arm_id:
+            return sid
+    raise RuntimeError(f"no subject allocated to {arm_id}")
+
+
+def _with_minutes(study, minutes: float):
+    arms = tuple(a.model_copy(update={"prescription": a.prescription.model_copy(update={"duration_min": minutes})})
+                 for a in study.arms)
+    return study.model_copy(update={"arms": arms})
+
+
+def _raw_pyvisa_rate(twin, captures: int) -> float:
+    """Peer: arm the scope, trigger a burst, read both channels with query_binary_values; captures per s.
+
+    The burst is the demo EP train (5 × 1 ms at 5 Hz, 70 V after the amplifier) into the skin model and
+    the scope shows one pulse, as in the runner's live captures, so the twin does the same work for both.
+    """
+    import numpy as np
+    import pyvisa
+
+    rm = pyvisa.ResourceManager("@py")
+    opts = {"read_termination": "\n", "write_termination": "\n", "timeout": 2000}
+    scope = rm.open_resource(twin.resources["scope"], **opts)
+    gen = rm.open_resource(twin.resources["stimulator"], **opts)
+    for res in (scope, gen):
+        # the same socket tuning the delivery layer applies, so the peer is not handicapped by Nagle
+        import socket
+
+        res.visalib.sessions[res.session].interface.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    gen.write("OUTP1 ON")
+    twin.model.set_load("skin")
+    for cmd in ("FUNC PULS", "FREQ 5", "FUNC:PULS:WIDT 0.001", "VOLT 3.5", "VOLT:OFFS 1.75", "OUTP1:LOAD INF",
+                "BURS:MODE TRIG", "BURS:NCYC 5", "TRIG1:SOUR BUS", "BURS:STAT ON"):
+        gen.write(cmd)
+    gen.query("*OPC?")
+    for cmd in (":TIM:SCAL 0.000278", ":TIM:OFFS 0.00125", ":CHAN1:SCAL 11", ":CHAN2:SCAL 1.1", ":WAV:FORM BYTE",
+                ":WAV:MODE NORM"):
+        scope.write(cmd)
+    t0 = time.perf_counter()
+    for _ in range(captures):
+        scope.write(":SING")
+        gen.write("*TRG")
+        gen.query("*OPC?")
+        for ch in (1, 2):
+            scope.write(f":WAV:SOUR CHAN{ch}")
+            scope.query(":WAV:PRE?")
+            scope.query_binary_values(":WAV:DATA?", datatype="B", header_fmt="ieee", container=np.array)
+    rate = captures / (time.perf_counter() - t0)
+    gen.write("OUTP1 OFF")
+    scope.close()
+    gen.close()
+    return rate
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["TOOLKIT_DATA_DIR"] = tmp
+        os.environ.pop("TOOLKIT_DB_URL", None)
+        from instruments.twin import TwinBench
+        from toolkit.delivery import DeliverySettings, run_session
+        from toolkit.store import open_store
+        from toolkit.study import load_study
+
+        demo = load_study(REPO / "studies" / "epmc-demo")
+        split = load_study(REPO / "studies" / "epmc-splitface")
+        demo_settings = DeliverySettings(burst_interval_s=2.0, capture_every_s=60.0)
+        rows = []
+        with TwinBench(speed=1.0, seed=1) as twin:
+            twin.model.max_simulated_pulses = 1
+            with open_store(demo, actor="bench") as store:
+                warm = _subject(store, "MC", 0)
+                run_session(_with_minutes(demo, 1.0), warm, 1, store=store, twin=twin, settings=demo_settings)
+                for label, arm, minutes in (("MC faradic ±, 30 min (demo arm)", "MC", 30.0),
+                                            ("EP 70 V trains, 30 min (demo arm)", "EP", 30.0),
+                                            ("sham, 30 min (demo arm)", "SHAM", 30.0)):
+                    sid = _subject(store, arm, len(rows) + 1)
+                    t0 = time.perf_counter()
+                    rec = run_session(_with_minutes(demo, minutes), sid, 1, store=store, twin=twin,
+                                      settings=demo_settings)
+                    wall = time.perf_counter() - t0
+                    rows.append((label, rec.outcome, rec.dose.bursts, len(rec.treatments[0].waveforms), wall))
+                # captures verified per second: a capture (and its checks and stored file) at every burst
+                sid = _subject(store, "EP", 90)
+                every = DeliverySettings(burst_interval_s=2.0, capture_every_s=0.5)
+                stamps: list[float] = []
+
+                def stamp(event) -> None:
+                    if event.phase == "capture":
+                        stamps.append(time.perf_counter())
+
+                run_session(_with_minutes(demo, 4.0), sid, 1, store=store, twin=twin, settings=every,
+                            progress=stamp)
+                # steady state of the delivery loop: from the first live capture to the last
+                n_every = len(stamps) - 1
+                wall_every = stamps[-1] - stamps[0]
+            with open_store(split, actor="bench") as store:
+                from datetime import date, timedelta
+
+                from toolkit.study.allocation import randomize, write_allocation
+
+                write_allocation(split, randomize(split, 10, per_stratum=True), store.study_dir)
+                f = split.randomization.factors[0]
+                store.enroll_subject("B-SF", age=40, sex="F", fitzpatrick="II", strata={f.name: f.levels[0]})
+                store.record_consent("B-SF", signed_on=date.today() - timedelta(days=10))
+                store.record_patch_test("B-SF", passed=True, read_on=date.today() - timedelta(days=8))
+                store.allocate("B-SF")
+                t0 = time.perf_counter()
+                rec = run_session(_with_minutes(split, 30.0), "B-SF", 1, store=store, twin=twin,
+                                  settings=demo_settings)
+                rows.append(("split-face MC biphasic + EP, 2 × 30 min", rec.outcome,
+                             sum(t.dose.bursts for t in rec.treatments),
+                             sum(len(t.waveforms) for t in rec.treatments), time.perf_counter() - t0))
+            peer_rate = _raw_pyvisa_rate(twin, 200)
+        # the same two sessions on a twin with a coarser circuit model (4 time steps per pulse phase)
+        with TwinBench(speed=1.0, seed=1) as fast_twin:
+            fast_twin.model.max_simulated_pulses = 1
+            fast_twin.model.segments_per_phase = 4
+            with open_store(demo, actor="bench") as store:
+                for label, arm in (("MC faradic ±, 30 min, coarse twin", "MC"), ("EP 70 V, 30 min, coarse twin", "EP"),
+                                   ("sham, 30 min, coarse twin", "SHAM")):
+                    sid = _subject(store, arm, 200 + len(rows))
+                    t0 = time.perf_counter()
+                    rec = run_session(_with_minutes(demo, 30.0), sid, 1, store=store, twin=fast_twin,
+                                      settings=demo_settings)
+                    rows.append((label, rec.outcome, rec.dose.bursts, len(rec.treatments[0].waveforms),
+                                 time.perf_counter() - t0))
+        ours_rate = n_every / wall_every
+        print("Simulated sessions on the twin (pyvisa-py over loopback), capture every 60 s simulated:")
+        print(f"  {'session':<44}{'outcome':>10}{'bursts':>8}{'captures':>10}{'wall s':>9}{'sim/wall':>10}")
+        for label, outcome, bursts, caps, wall in rows:
+            sim = 3600.0 if "2 ×" in label else 1800.0
+            print(f"  {label:<44}{outcome:>10}{bursts:>8}{caps:>10}{wall:>9.2f}{sim / wall:>9.0f}x")
+        print()
+        print("Captures verified per second (arm, trigger a burst, read 2 channels, measure, check, store .npz):")
+        print(f"  delivery runner, in the delivery loop: {ours_rate:7.1f} /s  ({n_every} captures in {wall_every:.2f} s)")
+        print(f"  raw pyvisa query_binary_values (peer, same twin): {peer_rate:7.1f} /s")
+        print(f"  ratio runner / peer: {ours_rate / peer_rate:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

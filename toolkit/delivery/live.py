@@ -1,0 +1,233 @@
+"""Measures of one scope capture, as the session needs them for checks, dose and progress.
+
+The waveform measures of :mod:`instruments.measures` are used when that module provides them; the few
+figures the session cannot do without (r.m.s. and peak current, impedance, charge balance, pulse timing,
+the electroporation resistance-drop index) are computed here from the raw arrays, so a check never depends
+on an optional field.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from toolkit.delivery.dose import WaveformRates, rates_from_arrays
+
+__all__ = ["CaptureMeasures", "measure_capture"]
+
+
+@dataclass(frozen=True)
+class CaptureMeasures:
+    """Figures of one capture (SI units; ``nan`` when a figure does not apply, e.g. no pulses)."""
+
+    rates: WaveformRates
+    current_rms_A: float
+    current_peak_A: float
+    voltage_peak_V: float
+    #: median |i| while on (|i| above half its peak): the current level of a pulse or phase
+    current_on_A: float
+    #: median |v| while on (|v| above half its peak): the electrode voltage level of a pulse or phase
+    voltage_on_V: float
+    impedance_ohm: float
+    #: net / transferred charge (0 = perfectly balanced, ±1 = all one polarity)
+    charge_balance: float
+    pulse_width_s: float
+    frequency_Hz: float
+    #: 1 − R(late in pulse) / R(early in pulse): ≈ 0 without electroporation, → 1 as the skin breaks down
+    resistance_drop_index: float
+    #: further measures of :func:`instruments.measures.measure_pair`, when available
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Flat dictionary for records and progress (floats, ``None`` for nan)."""
+
+        def clean(x: float) -> float | None:
+            return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+        out: dict[str, Any] = {
+            "current_rms_A": clean(self.current_rms_A),
+            "current_peak_A": clean(self.current_peak_A),
+            "voltage_peak_V": clean(self.voltage_peak_V),
+            "current_on_A": clean(self.current_on_A),
+            "voltage_on_V": clean(self.voltage_on_V),
+            "impedance_ohm": clean(self.impedance_ohm),
+            "charge_balance": clean(self.charge_balance),
+            "pulse_width_s": clean(self.pulse_width_s),
+            "frequency_Hz": clean(self.frequency_Hz),
+            "resistance_drop_index": clean(self.resistance_drop_index),
+            "mean_abs_current_A": clean(self.rates.abs_current_A),
+            "mean_current_A": clean(self.rates.mean_current_A),
+            "power_W": clean(self.rates.power_W),
+        }
+        for key, value in self.extra.items():
+            out.setdefault(f"m_{key}", value)
+        return out
+
+
+def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Start/stop indices of runs of True."""
+    if not mask.any():
+        return []
+    edges = np.diff(mask.astype(np.int8), prepend=0, append=0)
+    starts = np.flatnonzero(edges == 1)
+    stops = np.flatnonzero(edges == -1)
+    return list(zip(starts.tolist(), stops.tolist(), strict=True))
+
+
+def _pulse_timing(t: np.ndarray, mask: np.ndarray) -> tuple[float, float, list[tuple[int, int]]]:
+    segs = _segments(mask)
+    # a pulse cut by the capture window edge has no trustworthy width
+    inner = [(a, b) for a, b in segs if a > 0 and b < mask.size]
+    if not inner or t.size < 2:
+        return math.nan, math.nan, segs
+    dt = float(t[1] - t[0])
+    width = float(np.median([(b - a) * dt for a, b in inner]))
+    starts = np.array([t[a] for a, _ in segs if a > 0])
+    freq = float(1.0 / np.median(np.diff(starts))) if starts.size >= 2 else math.nan
+    return width, freq, segs
+
+
+def _drop_index(v: np.ndarray, i: np.ndarray, segs: list[tuple[int, int]]) -> float:
+    ratios = []
+    for a, b in segs:
+        n = b - a
+        if n < 10:
+            continue
+        k = max(n // 5, 2)
+        early_i = np.abs(i[a : a + k]).mean()
+        late_i = np.abs(i[b - k : b]).mean()
+        if early_i <= 0 or late_i <= 0:
+            continue
+        r_early = np.abs(v[a : a + k]).mean() / early_i
+        r_late = np.abs(v[b - k : b]).mean() / late_i
+        if r_early > 0:
+            ratios.append(1.0 - r_late / r_early)
+    return float(np.median(ratios)) if ratios else math.nan
+
+
+def _noise_floor(values: np.ndarray, t: np.ndarray, trace: Any) -> float:
+    """Smallest current told apart from zero: half a quantisation step, or the pre-trigger noise."""
+    meta = getattr(trace, "meta", {}) or {}
+    step = 0.0
+    try:
+        # the preamble's yinc is one step of the scaled volts; the driver divides by the shunt for amperes
+        yinc = float(meta.get("yinc") or 0.0)
+        shunt = float(meta.get("shunt_ohms") or 0.0)
+        if yinc > 0 and shunt > 0:
+            step = yinc / shunt
+    except (TypeError, ValueError):
+        step = 0.0
+    pre = values[t < 0]
+    noise = float(pre.std()) / math.sqrt(max(pre.size, 1)) * 3 if pre.size >= 10 else 0.0
+    return max(step / 2, noise)
+
+
+def _drive_mask(abs_i: np.ndarray, peak_i: float, abs_v: np.ndarray, peak_v: float, drive: str) -> np.ndarray:
+    if drive == "voltage":
+        return abs_v > 0.5 * peak_v if peak_v > 0 else np.zeros_like(abs_v, dtype=bool)
+    return abs_i > 0.5 * peak_i if peak_i > 0 else np.zeros_like(abs_i, dtype=bool)
+
+
+def _late_samples(mask: np.ndarray) -> np.ndarray:
+    """The last fifth of every run of True (at least one sample)."""
+    out = np.zeros_like(mask, dtype=bool)
+    for a, b in _segments(mask):
+        k = max((b - a) // 5, 1)
+        out[b - k : b] = True
+    return out
+
+
+def measure_capture(voltage: Any, current: Any, *, drive: str = "current") -> CaptureMeasures:
+    """Measure one capture.
+
+    Parameters
+    ----------
+    voltage, current : :class:`instruments.base.Trace`
+        Electrode voltage (V) and current (A) traces of the same acquisition.
+    drive : {'current', 'voltage'}
+        What the stimulator sets: pulse timing is read from that signal (on skin the other one is shaped
+        by the electrode capacitance).
+
+    Returns
+    -------
+    CaptureMeasures
+    """
+    t = np.asarray(voltage.time_s, dtype=float)
+    v = np.asarray(voltage.values, dtype=float)
+    i = np.asarray(current.values, dtype=float)
+    if v.shape != i.shape:
+        raise ValueError(f"voltage and current traces differ in length ({v.size} vs {i.size})")
+    if drive not in ("current", "voltage"):
+        raise ValueError(f"drive must be 'current' or 'voltage', got {drive!r}")
+    rates = rates_from_arrays(v, i)
+    abs_i = np.abs(i)
+    peak_i = float(abs_i.max()) if abs_i.size else math.nan
+    peak_v = float(np.abs(v).max()) if v.size else math.nan
+    rms_i = math.sqrt(rates.square_current_A2)
+    # impedance late in each pulse or phase (the last fifth of it), where the electrode capacitance has
+    # charged: what the skin presents to a steady current, after any electroporation within the pulse
+    on_mask = _drive_mask(abs_i, peak_i, np.abs(v), peak_v, drive)
+    late = _late_samples(on_mask)
+    if late.any():
+        # each signal is signed by the driven one, so scope noise on a collapsed signal (≈ 0 V across a
+        # short, ≈ 0 A through a lifted electrode) averages out instead of adding up as |noise|
+        if drive == "voltage":
+            sign = np.sign(v[late])
+            v_late = float(np.abs(v[late]).mean())
+            i_late = abs(float((i[late] * sign).mean()))
+            floor = _noise_floor(i, t, current)
+        else:
+            sign = np.sign(i[late])
+            i_late = float(np.abs(i[late]).mean())
+            v_late = abs(float((v[late] * sign).mean()))
+            floor = 0.0
+        impedance = v_late / i_late if i_late > floor else math.inf
+    else:
+        impedance = math.inf if peak_v > 0 else math.nan
+    balance = rates.mean_current_A / rates.abs_current_A if rates.abs_current_A > 0 else math.nan
+    on = abs_i > 0.5 * peak_i if peak_i > 0 else np.zeros_like(abs_i, dtype=bool)
+    current_on = float(np.median(abs_i[on])) if on.any() else 0.0
+    abs_v = np.abs(v)
+    v_on_mask = abs_v > 0.5 * peak_v if peak_v > 0 else np.zeros_like(abs_v, dtype=bool)
+    voltage_on = float(np.median(abs_v[v_on_mask])) if v_on_mask.any() else 0.0
+    width, freq, segs = _pulse_timing(t, on if drive == "current" else v_on_mask)
+    drop = _drop_index(v, i, segs)
+    extra: dict[str, Any] = {}
+    try:
+        from instruments.measures import measure_pair
+
+        measured = measure_pair(voltage, current)
+        as_dict = measured.as_dict() if hasattr(measured, "as_dict") else dict(measured)
+        extra = {k: _plain(val) for k, val in as_dict.items()}
+    except ImportError:
+        pass
+    except (ValueError, ZeroDivisionError, FloatingPointError) as exc:
+        # a capture the instruments' measures cannot read is still checked with the figures above
+        extra = {"error": str(exc)}
+    return CaptureMeasures(
+        rates=rates,
+        current_rms_A=rms_i,
+        current_peak_A=peak_i,
+        voltage_peak_V=peak_v,
+        current_on_A=current_on,
+        voltage_on_V=voltage_on,
+        impedance_ohm=impedance,
+        charge_balance=balance,
+        pulse_width_s=width,
+        frequency_Hz=freq,
+        resistance_drop_index=drop,
+        extra=extra,
+    )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None
+    if isinstance(value, (int, float, str, bool)) or value is None:
+        return value
+    return str(value)

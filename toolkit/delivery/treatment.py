@@ -1,0 +1,785 @@
+"""One treatment (one arm on one side) on a connected bench: one store record, output safe on every path.
+
+:func:`run_treatment` opens the record before any instrument is touched, then runs preflight, configure and
+read back, dummy-load verification, the operator's electrode confirmation, ramped delivery as re-triggered
+bursts with live captures and abort rules, and the final output-off read-back. Whatever happens — an abort
+rule, an instrument error, a lost connection, Ctrl+C, a defect — every stimulating output of the bench is
+then switched off and read back (reconnecting for a bounded time) and the record is closed with its dose,
+verification results and raw captures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from toolkit.delivery.abort import Abort, AbortReason, AbortRules, RuleDebouncer, SessionAborted
+from toolkit.delivery.captures import CaptureStore
+from toolkit.delivery.clock import Clock
+from toolkit.delivery.dose import DoseAccumulator, WaveformRates, rates_from_arrays
+from toolkit.delivery.eligibility import TreatmentTarget
+from toolkit.delivery.guard import OutputGuard
+from toolkit.delivery.link import tcp_no_delay
+from toolkit.delivery.live import CaptureMeasures, measure_capture
+from toolkit.delivery.operator import ConfirmCallback, ConfirmRequest
+from toolkit.delivery.plan import ExpectedSignal, TreatmentPlan
+from toolkit.delivery.progress import ProgressCallback, ProgressEvent
+from toolkit.delivery.record import TreatmentResult
+from toolkit.delivery.settings import DeliverySettings
+from toolkit.delivery.state import SessionState, SessionStateMachine
+from toolkit.delivery.stop import StopToken
+from toolkit.errors import StoreError, ToolkitError
+
+__all__ = ["SessionContext", "run_treatment"]
+
+S = SessionState
+#: relative slack when comparing a read-back setting with what was sent (instrument number formatting)
+_READBACK_REL = 1e-3
+
+
+def _classify(exc: BaseException) -> Abort:
+    """Map an instrument-layer exception onto an abort reason."""
+    from instruments import errors as ie
+
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ie.ConnectionFailed):
+        return Abort(AbortReason.CONNECTION_LOST, text)
+    if isinstance(exc, ie.InstrumentError):
+        return Abort(AbortReason.INSTRUMENT_ERROR, text)
+    if isinstance(exc, OSError | EOFError):
+        return Abort(AbortReason.CONNECTION_LOST, text)
+    return Abort(AbortReason.INTERNAL_ERROR, text)
+
+
+def _close_enough(sent: Any, got: Any) -> bool:
+    if isinstance(sent, bool) or isinstance(got, bool) or isinstance(sent, str) or isinstance(got, str):
+        return str(sent).lower() == str(got).lower()
+    try:
+        a, b = float(sent), float(got)
+    except (TypeError, ValueError):
+        return sent == got
+    return abs(a - b) <= _READBACK_REL * max(abs(a), abs(b), 1e-12)
+
+
+@dataclass
+class SessionContext:
+    """Everything the treatments of one session share (study, store, bench, clock, operator, stop token)."""
+
+    study: Any
+    store: Any
+    bench: Any
+    clock: Clock
+    settings: DeliverySettings
+    confirm: ConfirmCallback
+    progress: ProgressCallback | None
+    stop: StopToken
+    subject_id: str
+    session_number: int
+    connected: Any = None
+    identities: dict[str, str] = field(default_factory=dict)
+    progress_errors: int = 0
+
+
+class _TreatmentRun:
+    """Delivers one treatment and writes its record; see the module docstring for the steps."""
+
+    def __init__(self, ctx: SessionContext, target: TreatmentTarget, plan: TreatmentPlan, resumed_from: int | None) -> None:
+        self.ctx = ctx
+        self.target = target
+        self.plan = plan
+        self.resumed_from = resumed_from
+        self.sm = SessionStateMachine()
+        self.sm.advance(S.ELIGIBLE, t_s=ctx.clock.now_s())
+        self.dose = DoseAccumulator()
+        self.verification: list[dict[str, Any]] = []
+        self.captures: CaptureStore | None = None
+        tol = ctx.study.tolerances
+        self.tol = tol
+        self.rules = AbortRules(
+            impedance_ohm_min=float(tol.impedance_ohm_min),
+            impedance_ohm_max=float(tol.impedance_ohm_max),
+            current_rel=float(tol.current_rel),
+            amplitude_rel=float(tol.amplitude_rel),
+            consecutive=ctx.settings.consecutive_breaks,
+        )
+        self.output_was_enabled = False
+        self.bursts_done = 0
+        self.t_delivery0: float | None = None
+        self.live: list[dict[str, Any]] = []
+        self._rates_full = WaveformRates.zero()
+        self._last_measures: CaptureMeasures | None = None
+        self._polarity = 1
+        self._window_s = 0.0
+
+    # ---- helpers
+    @property
+    def instrument(self) -> Any:
+        cb = self.ctx.connected
+        if self.plan.role == "current_source":
+            return cb.current_source
+        return cb.stimulator
+
+    def _now(self) -> float:
+        return self.ctx.clock.now_s()
+
+    def _advance(self, state: SessionState, note: str = "") -> None:
+        self.sm.advance(state, t_s=self._now(), note=note)
+        self._emit(state.value, message=note)
+
+    def _emit(self, phase: str, *, message: str = "", measures: CaptureMeasures | None = None) -> None:
+        cb = self.ctx.progress
+        if cb is None:
+            return
+        t = 0.0 if self.t_delivery0 is None else self._now() - self.t_delivery0
+        event = ProgressEvent(
+            phase=phase,
+            t_s=t,
+            total_s=self.plan.duration_s,
+            current_A=None if measures is None else measures.current_rms_A,
+            impedance_ohm=None if measures is None else measures.impedance_ohm,
+            message=message,
+            measures={} if measures is None else measures.as_dict(),
+        )
+        try:
+            cb(event)
+        except Exception:
+            # a broken display must never stop or prolong stimulation
+            self.ctx.progress_errors += 1
+
+    def _check_stop(self) -> None:
+        if self.ctx.stop.stopped:
+            raise SessionAborted(Abort(AbortReason.OPERATOR_STOP, self.ctx.stop.reason or "operator stop"))
+
+    def _verify(self, step: str, passed: bool, **details: Any) -> None:
+        self.verification.append({"step": step, "passed": bool(passed), "t_s": round(self._now(), 6), **details})
+
+    # ---- steps
+    def open_record(self) -> int:
+        ctx = self.ctx
+        bench = ctx.bench
+        rx = self.target.prescription
+        self.delivery_id = ctx.store.start_delivery(
+            ctx.subject_id,
+            session_number=ctx.session_number,
+            arm_id=self.target.arm_id,
+            side=self.target.side,
+            prescription={**rx.model_dump(mode="json"), "figures": _figures(rx)},
+            bench=bench.model_dump(mode="json"),
+            instruments={role: {"driver": spec.driver, "resource": spec.resource, "idn_pattern": spec.idn}
+                         for role, spec in bench.instruments()},
+            settings={"plan": self.plan.as_dict(), "delivery": ctx.settings.as_dict(),
+                      "clock": "simulated" if ctx.clock.simulated else "wall"},
+            resumed_from=self.resumed_from,
+            started_at=ctx.clock.utcnow(),
+        )
+        self.started_at = ctx.clock.utcnow()
+        self.captures = CaptureStore(ctx.store.study_dir, ctx.subject_id, ctx.session_number, self.delivery_id)
+        self._advance(S.RECORD_OPEN, f"record #{self.delivery_id} opened")
+        return self.delivery_id
+
+    def preflight(self) -> None:
+        ctx = self.ctx
+        if ctx.connected is None:
+            from instruments.bench import connect_bench
+
+            ctx.connected = connect_bench(ctx.bench, timeout_s=ctx.settings.io_timeout_s)
+            for inst in (ctx.connected.stimulator, ctx.connected.scope, ctx.connected.current_source):
+                if inst is not None:
+                    tcp_no_delay(inst)
+            ctx.identities = {"stimulator": ctx.connected.stimulator.identify(),
+                              "scope": ctx.connected.scope.identify()}
+            if ctx.connected.current_source is not None:
+                ctx.identities["current_source"] = ctx.connected.current_source.identify()
+        today = ctx.clock.utcnow().date()
+        problems: list[str] = []
+        calibration: dict[str, str | None] = {}
+        used = {"scope", self.plan.role or "stimulator"}
+        for role, spec in ctx.bench.instruments():
+            due = spec.calibration_due
+            calibration[role] = None if due is None else due.isoformat()
+            if role in used and due is None:
+                problems.append(f"{role}: no calibration_due date in the bench file")
+            elif role in used and due < today:
+                problems.append(f"{role}: calibration was due on {due} (session date {today})")
+        amp = ctx.bench.amplifier
+        if amp is not None and self.plan.modality == "electroporation":
+            calibration["amplifier"] = None if amp.calibration_due is None else amp.calibration_due.isoformat()
+            if amp.calibration_due is not None and amp.calibration_due < today:
+                problems.append(f"amplifier: calibration was due on {amp.calibration_due} (session date {today})")
+        queues: dict[str, list[str]] = {}
+        cb = ctx.connected
+        for role, inst in (("stimulator", cb.stimulator), ("scope", cb.scope), ("current_source", cb.current_source)):
+            if inst is None:
+                continue
+            entries = inst.errors()
+            queues[role] = entries
+            if entries:
+                problems.append(f"{role} error queue not empty: {'; '.join(entries)}")
+        outputs = {}
+        for role, inst, channel in self._stimulating():
+            on = bool(inst.output_state(channel))
+            outputs[f"{role}:{channel}"] = on
+            if on:
+                problems.append(f"{role} output {channel} is ON before the session started")
+        self._verify("preflight", not problems, identities=dict(ctx.identities), calibration=calibration,
+                     error_queues=queues, outputs_on=outputs, problems=problems)
+        if problems:
+            raise SessionAborted(Abort(AbortReason.INSTRUMENT_ERROR, "preflight failed: " + "; ".join(problems)))
+        self._advance(S.PREFLIGHT_OK, "identities, calibration, error queues and outputs checked")
+
+    def _stimulating(self) -> list[tuple[str, Any, int]]:
+        cb = self.ctx.connected
+        out = [("stimulator", cb.stimulator, self.ctx.bench.stimulator.channel)]
+        if cb.current_source is not None and self.ctx.bench.current_source is not None:
+            out.append(("current_source", cb.current_source, self.ctx.bench.current_source.channel))
+        return out
+
+    def _program(self, scale: float, polarity: int) -> dict[str, Any]:
+        """Send the plan's settings at ``scale`` × amplitude and ``polarity``; compare the read-back."""
+        plan = self.plan
+        inst = self.instrument
+        s = dict(plan.settings)
+        if plan.modality == "microcurrent":
+            kwargs = {
+                "amplitude_A": s["amplitude_A"] * scale,
+                "waveform": s["waveform"],
+                "frequency_Hz": s["frequency_Hz"],
+                "compliance_V": s["compliance_V"],
+                "cycles_per_burst": s["cycles_per_burst"],
+            }
+            readback = inst.configure_current(plan.channel, **kwargs)
+        else:
+            kwargs = {
+                "amplitude_V": s["amplitude_V"] * scale,
+                "pulse_width_s": s["pulse_width_s"],
+                "frequency_Hz": s["frequency_Hz"],
+                "pulses_per_burst": s["pulses_per_burst"],
+                "offset_V": s["offset_V"],
+                "limit_V": s["limit_V"],
+            }
+            readback = inst.configure_pulse_train(plan.channel, **kwargs)
+        mismatches = [
+            f"{k}: sent {v!r}, read back {readback.get(k)!r}"
+            for k, v in kwargs.items()
+            if k in readback and not _close_enough(v, readback[k])
+        ]
+        if mismatches:
+            raise SessionAborted(Abort(AbortReason.INSTRUMENT_ERROR, "read-back differs: " + "; ".join(mismatches)))
+        inst.arm(plan.channel)
+        self._polarity = 1
+        if polarity < 0:
+            self._set_polarity(scale, polarity)
+        return {"sent": kwargs, "readback": {k: _plain(v) for k, v in readback.items()}}
+
+    def _set_polarity(self, scale: float, polarity: int) -> None:
+        """Reverse a unipolar microcurrent between bursts (Keithley 6221: the wave offset changes sign).
+
+        The vendor-neutral interface has no polarity; the 6221's square wave runs from offset − amplitude
+        to offset + amplitude, so a negative offset of half the current gives the reversed pulses. The
+        offset is read back and the error queue drained, like every other setting.
+        """
+        inst = self.instrument
+        current = self.plan.settings["amplitude_A"] * scale
+        offset = polarity * current / 2.0
+        with inst.lock:
+            inst.waveform_abort()
+            inst.waveform_offset = offset
+            back = float(inst.waveform_offset)
+            if not _close_enough(offset, back):
+                raise SessionAborted(Abort(AbortReason.INSTRUMENT_ERROR,
+                                           f"polarity reversal: wave offset read back {back!r}, sent {offset!r}"))
+            inst.arm(self.plan.channel)
+        self._polarity = polarity
+
+    def _configure_scope(self, *, window_s: float, electrode_V: float, current_A: float) -> None:
+        from toolkit.delivery.plan import scope_timebase
+
+        plan = self.plan
+        bench = self.ctx.bench
+        timebase, position = scope_timebase(window_s)
+        channels = bench.scope_channels(electrode_V=electrode_V, current_A=current_A)
+        if plan.modality == "electroporation":
+            trig_ch, level = bench.channels.electrode_voltage.channel, 0.3 * electrode_V
+        else:
+            trig_ch, level = bench.channels.current.channel, 0.3 * current_A * bench.shunt_ohms
+        self.ctx.connected.scope.configure(
+            timebase_s_per_div=timebase, channels=channels, trigger_channel=trig_ch,
+            trigger_level_V=level, position_s=position,
+        )
+        self._window_s = window_s
+
+    def configure(self) -> None:
+        plan = self.plan
+        if plan.sham:
+            # nothing is sent for a sham; the output of the mimicked instrument must read back off
+            inst = self.instrument
+            on = bool(inst.output_state(plan.channel))
+            self._verify("sham_output_off", not on, channel=plan.channel, role=plan.role)
+            if on:
+                raise SessionAborted(Abort(AbortReason.SHAM_OUTPUT_ON, "sham session found the output ON"))
+            self._advance(S.CONFIGURED, "sham: nothing configured, output off")
+            return
+        programmed = self._program(1.0, 1)
+        self._verify("configure_readback", True, **programmed)
+        dummy_V = (plan.scope["electrode_V"] if plan.modality == "electroporation"
+                   else plan.settings["amplitude_A"] * self.ctx.bench.dummy_load_ohms)
+        self._configure_scope(window_s=plan.scope["dummy_window_s"], electrode_V=dummy_V,
+                              current_A=plan.scope["current_A"])
+        self._advance(S.CONFIGURED, "settings read back as sent")
+
+    def _ask(self, kind: str) -> None:
+        rx = self.target.prescription
+        pairs = [str(p) for p in getattr(getattr(rx, "placement", None), "pairs", [])] or [str(getattr(rx, "placement", ""))]
+        if kind == "dummy_load":
+            msg = (f"Connect the bench dummy load ({self.ctx.bench.dummy_load_ohms:g} ohm) for verification of "
+                   f"subject {self.ctx.subject_id}, session {self.ctx.session_number}. Connected?")
+        else:
+            msg = (f"Place the electrodes on subject {self.ctx.subject_id}"
+                   + (f" ({self.target.side} side)" if self.target.side else "")
+                   + f": {', '.join(pairs)}. Electrodes placed and connected?")
+        request = ConfirmRequest(kind, self.ctx.subject_id, self.target.arm_id, self.target.side, pairs, msg)
+        ok = bool(self.ctx.confirm(request))
+        self._verify(f"operator_{kind}", ok, message=msg)
+        if not ok:
+            raise SessionAborted(Abort(AbortReason.NOT_CONFIRMED, f"operator did not confirm: {msg}"))
+
+    def _capture(self, label: str, scale: float, *, keep_rates: bool = True) -> CaptureMeasures:
+        """Arm the scope, deliver one burst, capture, measure and store it."""
+        ctx = self.ctx
+        bench = ctx.bench
+        scope = ctx.connected.scope
+        ev_ch, cur_ch = bench.channels.electrode_voltage.channel, bench.channels.current.channel
+        scope.single()
+        self.instrument.trigger()
+        traces = scope.capture(channels=(ev_ch, cur_ch))
+        v, i = traces[ev_ch], traces[cur_ch]
+        measures = measure_capture(v, i, drive="voltage" if self.plan.modality == "electroporation" else "current")
+        stored = self.captures.save(
+            label, v.time_s, v.values, i.values,
+            {"scale": scale, "measures": measures.as_dict(), "session_t_s": self._now(),
+             "voltage_meta": dict(v.meta), "current_meta": dict(i.meta)},
+        )
+        del stored
+        rates = self._burst_rates(v, i)
+        if scale > 0 and keep_rates:
+            self._rates_full = WaveformRates(rates.abs_current_A / scale, rates.mean_current_A / scale * self._polarity,
+                                             rates.square_current_A2 / scale**2, rates.power_W / scale**2)
+        self._last_measures = measures
+        return measures
+
+    def _burst_rates(self, v: Any, i: Any) -> WaveformRates:
+        """Rates over one burst's on-time, from a capture that starts at the trigger.
+
+        Microcurrent: whole waveform periods after the trigger. Electroporation: the capture shows one
+        pulse; its integrals times the pulses of a burst, over the burst's on-time.
+        """
+        import numpy as np
+
+        plan = self.plan
+        t = np.asarray(v.time_s, dtype=float)
+        vv = np.asarray(v.values, dtype=float)
+        ii = np.asarray(i.values, dtype=float)
+        if plan.modality == "electroporation":
+            width = plan.settings["pulse_width_s"]
+            mask = (t >= -0.1 * width) & (t <= 1.5 * width)
+            if mask.sum() < 2 or t.size < 2:
+                return WaveformRates.zero()
+            dt = float(t[1] - t[0])
+            k = plan.pulses_per_burst * dt / plan.burst_on_s
+            return WaveformRates(
+                abs_current_A=float(np.abs(ii[mask]).sum() * k),
+                mean_current_A=float(ii[mask].sum() * k),
+                square_current_A2=float((ii[mask] ** 2).sum() * k),
+                power_W=float((vv[mask] * ii[mask]).sum() * k),
+            )
+        period = plan.burst_on_s / max(plan.pulses_per_burst, 1)
+        span = min(float(t[-1]), plan.burst_on_s)
+        whole = math.floor(span / period + 1e-9) * period if period > 0 else span
+        if whole <= 0:
+            whole = span
+        mask = (t >= 0) & (t < whole)
+        if mask.sum() < 2:
+            mask = t >= 0
+        return rates_from_arrays(vv[mask], ii[mask])
+
+    def _expect(self, expected: ExpectedSignal, m: CaptureMeasures, scale: float) -> list[Abort]:
+        tol = self.tol
+        out: list[Abort] = []
+        if expected.current_on_A is not None:
+            a = self.rules.check_deviation("current", _on_level(m, "current"), expected.current_on_A * scale,
+                                           float(tol.current_rel))
+            out += [a] if a else []
+        if expected.voltage_on_V is not None:
+            a = self.rules.check_deviation("electrode voltage", _on_level(m, "voltage"),
+                                           expected.voltage_on_V * scale, float(tol.amplitude_rel))
+            out += [a] if a else []
+        if expected.pulse_width_s is not None:
+            a = self.rules.check_deviation("pulse width", m.pulse_width_s, expected.pulse_width_s,
+                                           float(tol.pulse_width_rel))
+            out += [a] if a else []
+        if expected.frequency_Hz is not None:
+            a = self.rules.check_deviation("pulse rate", m.frequency_Hz, expected.frequency_Hz,
+                                           float(tol.frequency_rel))
+            out += [a] if a else []
+        return out
+
+    def verify(self) -> None:
+        plan = self.plan
+        self._ask("dummy_load")
+        self._advance(S.VERIFYING, "dummy load")
+        if plan.sham:
+            on = bool(self.instrument.output_state(plan.channel))
+            self._verify("sham_dummy_load", not on, output_on=on)
+            if on:
+                raise SessionAborted(Abort(AbortReason.SHAM_OUTPUT_ON, "sham session found the output ON"))
+            self._advance(S.VERIFIED, "sham: output stays off")
+            return
+        inst = self.instrument
+        self.output_was_enabled = True
+        inst.output_on(plan.channel)
+        results = []
+        failures: list[Abort] = []
+        expected = plan.expected_dummy
+        if plan.modality == "microcurrent":
+            expected = replace(expected, voltage_on_V=plan.settings["amplitude_A"] * self.ctx.bench.dummy_load_ohms)
+        for n in range(self.ctx.settings.verify_bursts):
+            self._check_stop()
+            m = self._capture(f"verify-{n + 1}", 1.0)
+            breaks = self._expect(expected, m, 1.0)
+            results.append({"view": "pulse" if plan.modality == "electroporation" else "cycles",
+                            "measures": m.as_dict(), "breaks": [str(b) for b in breaks]})
+            failures += breaks
+            self.ctx.clock.sleep(plan.trigger_interval_s)
+        if plan.modality == "electroporation" and plan.scope.get("train_window_s"):
+            # several pulses of a train: the pulse rate
+            self._configure_scope(window_s=plan.scope["train_window_s"], electrode_V=plan.scope["electrode_V"],
+                                  current_A=plan.scope["current_A"])
+            m = self._capture("verify-train", 1.0, keep_rates=False)
+            rate = ExpectedSignal(frequency_Hz=plan.scope["pulse_rate_Hz"])
+            breaks = self._expect(rate, m, 1.0)
+            results.append({"view": "train", "measures": m.as_dict(), "breaks": [str(b) for b in breaks]})
+            failures += breaks
+            self.ctx.clock.sleep(plan.trigger_interval_s)
+        inst.output_off(plan.channel)
+        if inst.output_state(plan.channel):
+            raise SessionAborted(Abort(AbortReason.INSTRUMENT_ERROR, "output reads back ON after verification"))
+        self._verify("dummy_load", not failures, expected=_expected_dict(expected),
+                     load_ohms=self.ctx.bench.dummy_load_ohms, bursts=results)
+        if failures:
+            raise SessionAborted(Abort(AbortReason.VERIFICATION_FAILED,
+                                       "dummy-load verification failed: " + "; ".join(f.message for f in failures)))
+        self._advance(S.VERIFIED, "dummy load measured within tolerance")
+
+    def confirm_electrodes(self) -> None:
+        self._ask("electrodes")
+        self._advance(S.ELECTRODES_CONFIRMED, "operator confirmed electrode placement")
+
+    def deliver(self) -> None:
+        plan = self.plan
+        ctx = self.ctx
+        settings = ctx.settings
+        clock = ctx.clock
+        if not plan.sham:
+            # the skin needs the voltage range of the compliance (MC) and a current range between the
+            # impedance limits (EP), so a short or a lifted electrode is still measurable
+            if plan.modality == "microcurrent":
+                self._configure_scope(window_s=plan.scope["live_window_s"], electrode_V=plan.settings["compliance_V"],
+                                      current_A=plan.settings["amplitude_A"])
+            else:
+                # the current range reaches the lowest accepted impedance, so a short is measured, not clipped
+                self._configure_scope(window_s=plan.scope["live_window_s"], electrode_V=plan.scope["electrode_V"],
+                                      current_A=plan.scope["electrode_V"] / self.rules.impedance_ohm_min)
+        debouncer = RuleDebouncer(self.rules.consecutive)
+        n_bursts = plan.bursts
+        interval = plan.trigger_interval_s
+        current: tuple[float, int] | None = None
+        if plan.sham:
+            current = (0.0, 1)
+        state = S.RAMPING_UP if plan.ramp_up_s > 0 else S.DELIVERING
+        self.t_delivery0 = clock.now_s()
+        self._advance(state, "ramping up" if state is S.RAMPING_UP else "delivering")
+        next_capture_s = 0.0
+        sham_checks = 0
+        steps = settings.ramp_steps
+        for k in range(n_bursts):
+            self._check_stop()
+            t_rel = k * interval
+            mid = t_rel + plan.burst_on_s / 2
+            raw_scale = plan.amplitude_scale(mid)
+            scale = 1.0 if raw_scale >= 1.0 else max(math.ceil(raw_scale * steps - 1e-9), 1) / steps
+            wanted_state = S.RAMPING_UP if (plan.ramp_up_s > 0 and mid < plan.ramp_up_s) else (
+                S.RAMPING_DOWN if (plan.ramp_down_s > 0 and plan.duration_s - mid < plan.ramp_down_s) else S.DELIVERING)
+            if wanted_state is not self.sm.state and wanted_state is not S.RAMPING_UP:
+                self._advance(wanted_state, wanted_state.value)
+            capture_now = t_rel + 1e-9 >= next_capture_s or k == n_bursts - 1
+            if plan.sham:
+                if capture_now:
+                    on = bool(self.instrument.output_state(plan.channel))
+                    sham_checks += 1
+                    if on:
+                        raise SessionAborted(Abort(AbortReason.SHAM_OUTPUT_ON,
+                                                   f"sham output read back ON at {t_rel:.0f} s"))
+                    next_capture_s += settings.capture_every_s
+                    self._emit("capture", message="sham: output off")
+                self.dose.add_burst(on_s=0.0, period_s=interval, rates=WaveformRates.zero(), pulses=0)
+            else:
+                polarity = plan.polarity(k)
+                if current is None or current[0] != scale:
+                    self._program(scale, polarity)
+                    if current is None:
+                        self.output_was_enabled = True
+                        self.instrument.output_on(plan.channel)
+                elif current[1] != polarity:
+                    self._set_polarity(scale, polarity)
+                current = (scale, polarity)
+                if capture_now:
+                    m = self._capture("live", scale)
+                    self._record_live(t_rel, scale, m)
+                    breaks = []
+                    z = self.rules.check_impedance(m.impedance_ohm)
+                    if z:
+                        breaks.append(z)
+                    breaks += self._expect(plan.expected_live, m, scale)
+                    errors = self.instrument.errors()
+                    if errors:
+                        raise SessionAborted(Abort(AbortReason.INSTRUMENT_ERROR,
+                                                   "stimulator error queue: " + "; ".join(errors)))
+                    hit = debouncer.feed(breaks)
+                    self._emit("capture", measures=m)
+                    if hit is not None:
+                        raise SessionAborted(hit)
+                    next_capture_s += settings.capture_every_s
+                else:
+                    self.instrument.trigger()
+                self.dose.add_burst(on_s=plan.burst_on_s, period_s=interval, rates=self._rates_full,
+                                    pulses=plan.pulses_per_burst, scale=scale, polarity=polarity)
+            self.bursts_done = k + 1
+            target = self.t_delivery0 + (k + 1) * interval
+            clock.sleep(target - clock.now_s() if not clock.simulated else interval)
+        self._verify("live", True, captures=len(self.live), summary=_live_summary(self.live),
+                     sham_output_checks=sham_checks if plan.sham else None,
+                     progress_display_errors=self.ctx.progress_errors)
+
+    def _record_live(self, t_rel: float, scale: float, m: CaptureMeasures) -> None:
+        self.live.append({
+            "t_s": round(t_rel, 6), "scale": scale,
+            "current_rms_A": _num(m.current_rms_A), "current_on_A": _num(_on_level(m, "current")),
+            "voltage_on_V": _num(_on_level(m, "voltage")), "impedance_ohm": _num(m.impedance_ohm),
+            "charge_balance": _num(m.charge_balance), "resistance_drop_index": _num(m.resistance_drop_index),
+        })
+
+    def final_off(self) -> None:
+        plan = self.plan
+        if plan.sham:
+            on = bool(self.instrument.output_state(plan.channel))
+            self._verify("sham_output_off_end", not on)
+            if on:
+                raise SessionAborted(Abort(AbortReason.SHAM_OUTPUT_ON, "sham output read back ON at the end"))
+        else:
+            self.instrument.output_off(plan.channel)
+            if self.instrument.output_state(plan.channel):
+                raise SessionAborted(Abort(AbortReason.INSTRUMENT_ERROR, "output reads back ON after the session"))
+        self._advance(S.OUTPUT_OFF, "output off and read back off")
+
+    def switch_everything_off(self) -> dict[str, Any]:
+        """Switch off every stimulating output of the bench (reconnecting if needed); never raises."""
+        cb = self.ctx.connected
+        if cb is None:
+            # nothing was reached, so nothing was enabled by this session
+            return {"state": "never_enabled", "note": "no instrument was reached; no command was sent"}
+        results: dict[str, Any] = {}
+        state = "off"
+        for role, inst, channel in self._stimulating():
+            spec = getattr(self.ctx.bench, role)
+            guard = OutputGuard(
+                inst, (channel,), reconnect=_reconnector(spec, role, self.ctx.settings.io_timeout_s),
+                retry_for_s=self.ctx.settings.off_retry_s,
+            )
+            off = guard.switch_off()
+            if guard.stimulator is not inst:
+                # keep the fresh connection so later treatments and the final close use it
+                setattr(cb, role, guard.stimulator)
+            results[role] = off.as_dict()
+            if not off.off:
+                state = "unknown"
+        results["state"] = state
+        return results
+
+    def completed_as_prescribed(self) -> tuple[bool, str]:
+        plan = self.plan
+        if self.bursts_done < plan.bursts:
+            return False, f"{self.bursts_done} of {plan.bursts} bursts delivered"
+        delivered = self.dose.dose().duration_s
+        if delivered < plan.duration_s * (1 - float(self.tol.duration_rel)):
+            return False, f"delivered {delivered:.1f} s of {plan.duration_s:.1f} s"
+        return True, ""
+
+
+def _on_level(m: CaptureMeasures, what: str) -> float:
+    return m.current_on_A if what == "current" else m.voltage_on_V
+
+
+def _num(x: float | None) -> float | None:
+    if x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x))):
+        return None
+    return float(x)
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, bool | int | float | str) or v is None:
+        return v
+    return str(v)
+
+
+def _expected_dict(e: ExpectedSignal) -> dict[str, Any]:
+    return {"current_on_A": e.current_on_A, "voltage_on_V": e.voltage_on_V, "pulse_width_s": e.pulse_width_s,
+            "frequency_Hz": e.frequency_Hz}
+
+
+def _figures(rx: Any) -> dict[str, Any]:
+    try:
+        return {k: _plain(v) for k, v in rx.figures().as_dict().items()}
+    except (AttributeError, ValueError, ZeroDivisionError):
+        return {}
+
+
+def _live_summary(live: list[dict[str, Any]]) -> dict[str, Any]:
+    if not live:
+        return {}
+    imp = [x["impedance_ohm"] for x in live if x["impedance_ohm"] is not None]
+    cur = [x["current_on_A"] for x in live if x["current_on_A"] is not None]
+    drop = [x["resistance_drop_index"] for x in live if x["resistance_drop_index"] is not None]
+    summary: dict[str, Any] = {"captures": len(live)}
+    if imp:
+        summary.update(impedance_first_ohm=imp[0], impedance_last_ohm=imp[-1], impedance_min_ohm=min(imp),
+                       impedance_max_ohm=max(imp))
+        if len(imp) >= 2:
+            ts = [x["t_s"] for x in live if x["impedance_ohm"] is not None]
+            summary["impedance_trend_ohm_per_min"] = (imp[-1] - imp[0]) / max(ts[-1] - ts[0], 1e-9) * 60
+    if cur:
+        summary.update(current_on_min_A=min(cur), current_on_max_A=max(cur))
+    if drop:
+        summary.update(resistance_drop_index_mean=sum(drop) / len(drop))
+    summary["series"] = live
+    return summary
+
+
+def _reconnector(spec: Any, role: str, timeout_s: float) -> Callable[[], Any]:
+    def reconnect() -> Any:
+        from instruments.drivers import open_driver
+
+        inst = open_driver(spec.driver, spec.resource, timeout_s=timeout_s, name=role)
+        tcp_no_delay(inst)
+        return inst
+
+    return reconnect
+
+
+def run_treatment(
+    ctx: SessionContext, target: TreatmentTarget, plan: TreatmentPlan, resumed: int | None
+) -> TreatmentResult:
+    """Deliver one treatment and write its record; see the module docstring.
+
+    Raises only after the outputs were switched off and the record closed: ``KeyboardInterrupt`` (a second
+    Ctrl+C), defects, and :class:`~toolkit.errors.StoreError` when the record cannot be closed.
+    """
+    run = _TreatmentRun(ctx, target, plan, resumed)
+    run.open_record()
+    abort: Abort | None = None
+    reraise: BaseException | None = None
+    try:
+        run.preflight()
+        run.configure()
+        run.verify()
+        run.confirm_electrodes()
+        run.deliver()
+        run.final_off()
+    except SessionAborted as exc:
+        abort = exc.abort
+    except KeyboardInterrupt as exc:
+        abort = Abort(AbortReason.OPERATOR_STOP, "interrupted (Ctrl+C twice)")
+        reraise = exc
+    except ToolkitError as exc:
+        abort = Abort(AbortReason.INTERNAL_ERROR, str(exc))
+        reraise = exc
+    except Exception as exc:
+        abort = _classify(exc)
+        if abort.reason is AbortReason.INTERNAL_ERROR:
+            reraise = exc
+    except BaseException as exc:  # SystemExit and the like: still switch off and record
+        abort = Abort(AbortReason.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+        reraise = exc
+    with ctx.stop.shielded():
+        off = run.switch_everything_off()
+        outcome, reason = _outcome(run, abort, off)
+        if outcome != "completed" and run.sm.can_abort():
+            run.sm.advance(S.ABORTING, t_s=ctx.clock.now_s(), note=reason or "")
+        if outcome == "output_state_unknown":
+            run.sm.advance(S.OUTPUT_STATE_UNKNOWN, t_s=ctx.clock.now_s(), note=reason or "")
+        elif outcome == "aborted":
+            run.sm.advance(S.ABORTED, t_s=ctx.clock.now_s(), note=reason or "")
+        else:
+            run.sm.advance(S.COMPLETED, t_s=ctx.clock.now_s())
+        run._verify("output_off", off.get("state") in ("off", "never_enabled"), **off)
+        run.verification.append({"step": "states", "passed": True, "history": run.sm.as_list()})
+        dose = run.dose.dose()
+        ended = ctx.clock.utcnow()
+        waves = [(str(c.absolute), c.sha256) for c in (run.captures.stored if run.captures else [])]
+        _finish(ctx, run, outcome, reason, dose, waves, ended)
+        run._emit(outcome, message=reason or "completed")
+    result = TreatmentResult(
+        delivery_id=run.delivery_id, arm_id=target.arm_id, side=target.side, modality=plan.modality,
+        outcome=outcome, reason=reason, abort_reason=None if abort is None else abort.reason, dose=dose,
+        verification=run.verification, waveforms=[(c.path, c.sha256) for c in run.captures.stored],
+        started_at=run.started_at, ended_at=ended, resumed_from=resumed, output_off=off,
+    )
+    if reraise is not None:
+        raise reraise
+    return result
+
+
+def _outcome(run: _TreatmentRun, abort: Abort | None, off: dict[str, Any]) -> tuple[str, str | None]:
+    if off.get("state") not in ("off", "never_enabled"):
+        why = f"OUTPUT STATE UNKNOWN — check the instrument by hand; could not read the output back off within " \
+              f"{run.ctx.settings.off_retry_s:g} s"
+        if abort is not None:
+            why += f" (session ended by {abort})"
+        return "output_state_unknown", why
+    if abort is not None:
+        return "aborted", str(abort)
+    ok, why = run.completed_as_prescribed()
+    if not ok or run.sm.state is not S.OUTPUT_OFF:
+        return "aborted", f"{AbortReason.INTERNAL_ERROR.value}: not delivered as prescribed ({why or run.sm.state})"
+    return "completed", None
+
+
+def _finish(ctx: SessionContext, run: _TreatmentRun, outcome: str, reason: str | None, dose: Any,
+            waves: list[tuple[str, str]], ended: Any) -> None:
+    """Close the record; a failing store is retried, then the record is written beside the data and raised."""
+    import json
+    import time
+
+    last: Exception | None = None
+    for attempt in range(3):
+        try:
+            ctx.store.finish_delivery(
+                run.delivery_id, outcome=outcome, reason=reason, dose=dose.as_dict(),
+                verification=run.verification, waveforms=[(Path(p), h) for p, h in waves], ended_at=ended,
+            )
+            return
+        except ToolkitError as exc:
+            last = exc
+            time.sleep(0.2 * (attempt + 1))
+    fallback = ctx.store.study_dir / "deliveries-unrecorded" / f"delivery-{run.delivery_id}.json"
+    fallback.parent.mkdir(parents=True, exist_ok=True)
+    fallback.write_text(json.dumps({
+        "delivery_id": run.delivery_id, "outcome": outcome, "reason": reason, "dose": dose.as_dict(),
+        "verification": run.verification, "waveforms": waves, "ended_at": str(ended),
+    }, default=str, indent=1), encoding="utf-8")
+    raise StoreError(
+        f"delivery #{run.delivery_id} ended '{outcome}' but the store refused to record it ({last}); the record "
+        f"was written to {fallback} — enter it once the store is reachable"
+    )
