@@ -1,0 +1,102 @@
+"""Bad photos are recorded QC failures with a reason, never a crash of the batch."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from toolkit.imaging import analyze_batch, analyze_photo, load_photo
+from toolkit.imaging.photo_io import PhotoRejected
+from toolkit.imaging.synthetic import portrait
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _huge_png_header(path: Path, width: int = 8200, height: int = 6150) -> None:
+    """A valid PNG header announcing 50 MP, with a tiny (incomplete) pixel stream: nothing big is allocated."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 1024)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b""))
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("bad")
+    face = cv2.cvtColor(portrait("astronaut"), cv2.COLOR_RGB2BGR)
+    files: dict[str, Path] = {}
+    ok, enc = cv2.imencode(".jpg", face)
+    files["corrupt"] = d / "truncated.jpg"
+    files["corrupt"].write_bytes(enc.tobytes()[:2000])
+    files["not_an_image"] = d / "notes.jpg"
+    files["not_an_image"].write_text("visit notes, not a photo\n")
+    files["no_face"] = d / "coffee.png"
+    from skimage import data
+
+    cv2.imwrite(str(files["no_face"]), cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR))
+    files["multiple_faces"] = d / "two.png"
+    cv2.imwrite(str(files["multiple_faces"]), np.hstack([face, face[:, ::-1]]))
+    files["profile_view"] = d / "profile.png"
+    cam = data.camera()
+    cv2.imwrite(str(files["profile_view"]), cv2.merge([cam, (cam * 0.8).astype(np.uint8), (cam * 0.7).astype(np.uint8)]))
+    files["too_large"] = d / "huge.png"
+    _huge_png_header(files["too_large"])
+    files["grayscale"] = d / "gray.png"
+    cv2.imwrite(str(files["grayscale"]), cv2.cvtColor(face, cv2.COLOR_BGR2GRAY))
+    files["bit_depth"] = d / "deep.tif"
+    cv2.imwrite(str(files["bit_depth"]), face.astype(np.uint16) * 257)
+    files["missing"] = d / "absent.jpg"
+    return files
+
+
+CODES = ["corrupt", "not_an_image", "no_face", "multiple_faces", "profile_view", "too_large", "grayscale", "bit_depth",
+         "missing"]
+
+
+@pytest.mark.parametrize("code", CODES)
+def test_each_bad_photo_is_a_qc_failure_with_its_reason(bad_files: dict[str, Path], code: str) -> None:
+    result = analyze_photo(bad_files[code])
+    assert not result.qc.passed
+    assert result.qc.codes == [code], result.qc.reasons
+    assert result.qc.reasons and all(r for r in result.qc.reasons)
+    assert result.regions.iloc[:, 1:].isna().all().all()
+    frame = result.to_frame()
+    assert not frame.qc_passed.any()
+
+
+def test_size_guard_refuses_before_decoding(bad_files: dict[str, Path]) -> None:
+    with pytest.raises(PhotoRejected, match=r"50\.4 MP exceeds") as info:
+        load_photo(bad_files["too_large"])
+    assert info.value.reason == "too_large"
+
+
+def test_bad_arrays_are_refused_with_their_reason() -> None:
+    for arr, code in [
+        (np.zeros((64, 64), np.uint8), "grayscale"),
+        (np.zeros((64, 64, 3), np.uint16), "bit_depth"),
+        (np.zeros((64, 64, 5), np.uint8), "bad_array"),
+    ]:
+        assert analyze_photo(arr).qc.codes == [code]
+
+
+def test_bad_baseline_fails_the_photo_but_keeps_its_wrinkles(bad_files: dict[str, Path]) -> None:
+    result = analyze_photo(portrait("astronaut"), baseline=bad_files["corrupt"])
+    assert not result.qc.passed and result.qc.codes == ["baseline_unusable"]
+    assert result.regions.lift_mm.isna().all()
+    assert result.regions.wrinkle_length_mm.notna().all()
+
+
+def test_a_batch_of_bad_photos_completes(bad_files: dict[str, Path], tmp_path: Path) -> None:
+    good = tmp_path / "good.jpg"
+    cv2.imwrite(str(good), cv2.cvtColor(portrait("grace_hopper"), cv2.COLOR_RGB2BGR))
+    items = [str(p) for p in bad_files.values()] + [str(good)]
+    results = analyze_batch(items, executor="serial", progress=False)
+    assert [r.photo for r in results] == items
+    assert [r.qc["passed"] for r in results] == [False] * len(bad_files) + [True]
+    assert [r.qc["codes"][0] for r in results[:-1]] == list(bad_files)

@@ -1,0 +1,329 @@
+"""Finding the face and its geometry: a pluggable landmark backend with an offline Haar default.
+
+The built-in :class:`HaarCascadeBackend` uses the cascades that ship in OpenCV 4.x wheels
+(``cv2.data.haarcascades``): a frontal face box and the two eye centres. That is enough to place the
+regions of interest (they are defined in the inter-ocular frame, see :mod:`toolkit.imaging.regions`).
+
+A lab with a higher-fidelity landmark model plugs it in by writing a class with the same ``detect`` method
+(the :class:`LandmarkBackend` protocol) and passing it to :func:`toolkit.imaging.analyze_photo`
+(``backend=``). :class:`MediaPipeLandmarkerBackend` is such an adapter for a MediaPipe Face Landmarker
+``.task`` file the lab installs itself; the toolkit never downloads model files.
+
+Sides follow the clinical convention: ``left`` is the subject's left, which is the image's right in a
+frontal, non-mirrored photo.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from toolkit.errors import ConfigurationError
+
+__all__ = [
+    "FaceGeometry",
+    "FaceSearch",
+    "LandmarkBackend",
+    "HaarCascadeBackend",
+    "MediaPipeLandmarkerBackend",
+    "find_faces",
+]
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class FaceGeometry:
+    """One face in image pixel coordinates.
+
+    Attributes
+    ----------
+    box : (x, y, w, h)
+        Face box.
+    eye_right, eye_left : (x, y)
+        Centres of the subject's right eye (image left) and left eye (image right).
+    eyes_estimated : bool
+        True when the eyes were not detected and were placed from the face box proportions.
+    landmarks : dict
+        Optional named points from a landmark model (``brow_l``, ``brow_r``, ``medial_canthus_l`` …,
+        ``limbus_l`` …, ``oral_commissure_l`` …, ``chin``, ``jaw_l``, ``jaw_r``); empty for Haar.
+    """
+
+    box: tuple[float, float, float, float]
+    eye_right: Point
+    eye_left: Point
+    eyes_estimated: bool = False
+    landmarks: dict[str, Point] = field(default_factory=dict)
+
+    @property
+    def inter_ocular_px(self) -> float:
+        """Distance between the eye centres in pixels."""
+        return math.dist(self.eye_right, self.eye_left)
+
+    @property
+    def roll_deg(self) -> float:
+        """Angle of the eye line against the image horizontal, degrees (clockwise positive)."""
+        dx = self.eye_left[0] - self.eye_right[0]
+        dy = self.eye_left[1] - self.eye_right[1]
+        return math.degrees(math.atan2(dy, dx))
+
+    @property
+    def eye_midpoint(self) -> Point:
+        """Midpoint between the eye centres."""
+        return ((self.eye_right[0] + self.eye_left[0]) / 2, (self.eye_right[1] + self.eye_left[1]) / 2)
+
+    @property
+    def yaw_index(self) -> float:
+        """Horizontal offset of the eye midpoint from the face-box centre, in face widths (≈0 frontal)."""
+        x, _, w, _ = self.box
+        return (self.eye_midpoint[0] - (x + w / 2)) / w
+
+    def transformed(self, matrix: np.ndarray) -> FaceGeometry:
+        """Map every point through a 2×3 affine ``matrix`` (box mapped by its corners)."""
+        m = np.asarray(matrix, dtype=float)
+
+        def tp(p: Point) -> Point:
+            return (m[0, 0] * p[0] + m[0, 1] * p[1] + m[0, 2], m[1, 0] * p[0] + m[1, 1] * p[1] + m[1, 2])
+
+        x, y, w, h = self.box
+        corners = np.array([tp((x, y)), tp((x + w, y)), tp((x, y + h)), tp((x + w, y + h))])
+        x0, y0 = corners.min(axis=0)
+        x1, y1 = corners.max(axis=0)
+        return replace(
+            self,
+            box=(float(x0), float(y0), float(x1 - x0), float(y1 - y0)),
+            eye_right=tp(self.eye_right),
+            eye_left=tp(self.eye_left),
+            landmarks={k: tp(v) for k, v in self.landmarks.items()},
+        )
+
+
+@dataclass(frozen=True)
+class FaceSearch:
+    """What a backend found in one image: zero or more faces, and whether a profile view was seen."""
+
+    faces: list[FaceGeometry]
+    profile_seen: bool = False
+
+
+@runtime_checkable
+class LandmarkBackend(Protocol):
+    """The interface a face/landmark model implements to be used by the toolkit.
+
+    ``detect`` takes an RGB ``uint8`` image and returns a :class:`FaceSearch`. A backend must be picklable
+    (load heavy models lazily inside ``detect``) so batches can ship it to worker processes.
+    """
+
+    #: short name recorded with the results (e.g. ``"haar"``, ``"mediapipe"``)
+    name: str
+
+    def detect(self, image: np.ndarray) -> FaceSearch:
+        """Find faces in an (M, N, 3) RGB ``uint8`` image."""
+        ...
+
+
+@lru_cache(maxsize=8)
+def _cascade(filename: str) -> cv2.CascadeClassifier:
+    path = Path(cv2.data.haarcascades) / filename
+    clf = cv2.CascadeClassifier(str(path))
+    if clf.empty():
+        raise ConfigurationError(
+            f"OpenCV Haar cascade {path} could not be loaded; install opencv-python-headless 4.x "
+            "(5.x wheels no longer ship the cascades)"
+        )
+    return clf
+
+
+def _estimated_eyes(box: tuple[float, float, float, float]) -> tuple[Point, Point]:
+    # average proportions of a frontal Haar face box: eyes at 30 % / 70 % width, 38 % height
+    x, y, w, h = box
+    return (x + 0.30 * w, y + 0.38 * h), (x + 0.70 * w, y + 0.38 * h)
+
+
+class HaarCascadeBackend:
+    """Offline default: OpenCV Haar cascades for the frontal face, eyes and profile views.
+
+    Parameters
+    ----------
+    detect_long_side_px : int
+        Faces are searched on a copy downscaled to this long side (speed; faces are large in clinical
+        photos).
+    min_face_fraction : float
+        Smallest face box accepted, as a fraction of the image's short side.
+    """
+
+    name = "haar"
+
+    def __init__(self, *, detect_long_side_px: int = 480, min_face_fraction: float = 0.12) -> None:
+        self.detect_long_side_px = int(detect_long_side_px)
+        self.min_face_fraction = float(min_face_fraction)
+
+    def __repr__(self) -> str:
+        return f"HaarCascadeBackend(detect_long_side_px={self.detect_long_side_px})"
+
+    def detect(self, image: np.ndarray) -> FaceSearch:
+        """Find frontal faces and their eyes; report a profile view when only a profile is found."""
+        gray_full = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        scale = min(1.0, self.detect_long_side_px / max(gray_full.shape))
+        small = (
+            cv2.resize(gray_full, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+            if scale < 1.0
+            else gray_full
+        )
+        small = cv2.equalizeHist(small)
+        min_side = max(24, int(self.min_face_fraction * min(small.shape)))
+        boxes = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
+            small, scaleFactor=1.15, minNeighbors=5, minSize=(min_side, min_side)
+        )
+        boxes = np.asarray(boxes).reshape(-1, 4)
+        if len(boxes) > 1:
+            # small spurious hits (texture, background) next to a large face are not second subjects
+            boxes = boxes[boxes[:, 2] >= 0.5 * boxes[:, 2].max()]
+        faces: list[FaceGeometry] = []
+        for bx, by, bw, bh in boxes:
+            box = (bx / scale, by / scale, bw / scale, bh / scale)
+            faces.append(self._with_eyes(gray_full, box))
+        profile = False
+        if not faces:
+            prof = _cascade("haarcascade_profileface.xml")
+            for img in (small, np.ascontiguousarray(small[:, ::-1])):
+                hits = prof.detectMultiScale(img, scaleFactor=1.1, minNeighbors=4, minSize=(min_side, min_side))
+                if len(hits):
+                    profile = True
+                    break
+        return FaceSearch(faces=faces, profile_seen=profile)
+
+    def _with_eyes(self, gray: np.ndarray, box: tuple[float, float, float, float]) -> FaceGeometry:
+        x, y, w, h = box
+        # eyes sit in the upper ~60 % of the box; search at a fixed face width so thresholds are stable
+        x0, y0 = int(max(0, x)), int(max(0, y + 0.15 * h))
+        x1, y1 = int(min(gray.shape[1], x + w)), int(min(gray.shape[0], y + 0.60 * h))
+        roi = gray[y0:y1, x0:x1]
+        k = 240.0 / max(1.0, w)
+        roi = cv2.resize(roi, None, fx=k, fy=k, interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
+        pair = None
+        for name in ("haarcascade_eye.xml", "haarcascade_eye_tree_eyeglasses.xml"):
+            hits = _cascade(name).detectMultiScale(roi, scaleFactor=1.1, minNeighbors=3, minSize=(20, 20))
+            pair = self._best_pair(np.asarray(hits).reshape(-1, 4), roi.shape[1])
+            if pair is not None:
+                break
+        if pair is None:
+            er, el = _estimated_eyes(box)
+            return FaceGeometry(box=box, eye_right=er, eye_left=el, eyes_estimated=True)
+        (ax, ay), (bx_, by_) = pair
+        er = (x0 + ax / k, y0 + ay / k)
+        el = (x0 + bx_ / k, y0 + by_ / k)
+        return FaceGeometry(box=box, eye_right=er, eye_left=el, eyes_estimated=False)
+
+    @staticmethod
+    def _best_pair(hits: np.ndarray, roi_w: int) -> tuple[Point, Point] | None:
+        centres = [(hx + hw / 2, hy + hh / 2, hw) for hx, hy, hw, hh in hits]
+        best, best_cost = None, math.inf
+        for i, a in enumerate(centres):
+            for b in centres[i + 1 :]:
+                left, right = (a, b) if a[0] < b[0] else (b, a)
+                sep = right[0] - left[0]
+                # one eye in each half, separated by 25–65 % of the face width, nearly level, similar size
+                if not (left[0] < roi_w / 2 < right[0] and 0.25 * roi_w < sep < 0.65 * roi_w):
+                    continue
+                tilt = abs(right[1] - left[1]) / sep
+                if tilt > 0.3:
+                    continue
+                cost = tilt + abs(left[2] - right[2]) / max(left[2], right[2]) + abs(sep / roi_w - 0.42)
+                if cost < best_cost:
+                    best, best_cost = ((left[0], left[1]), (right[0], right[1])), cost
+        return best
+
+
+class MediaPipeLandmarkerBackend:
+    """Adapter for a MediaPipe Face Landmarker model file installed by the lab.
+
+    Parameters
+    ----------
+    model_path : str or Path
+        Path to a ``face_landmarker.task`` file. Nothing is downloaded: the lab obtains the file under its
+        own licence review and points the study at it.
+
+    Notes
+    -----
+    Requires the ``mediapipe`` package (not a toolkit dependency). Landmark indices follow the 478-point
+    Face Mesh topology; the points the toolkit needs are mapped in ``_MESH_POINTS``.
+    """
+
+    name = "mediapipe"
+
+    # Face Mesh indices (subject's side): eye centres from the iris centres, brows at the arch peak
+    _MESH_POINTS = {
+        "eye_r": 468,
+        "eye_l": 473,
+        "brow_r": 105,
+        "brow_l": 334,
+        "medial_canthus_r": 133,
+        "medial_canthus_l": 362,
+        "limbus_r": 470,
+        "limbus_l": 475,
+        "oral_commissure_r": 61,
+        "oral_commissure_l": 291,
+        "chin": 152,
+        "jaw_r": 172,
+        "jaw_l": 397,
+        "gonion_r": 132,
+        "gonion_l": 361,
+    }
+
+    def __init__(self, model_path: str | Path) -> None:
+        self.model_path = Path(model_path)
+        if not self.model_path.is_file():
+            raise ConfigurationError(
+                f"landmark model file not found: {self.model_path} (a MediaPipe Face Landmarker .task file "
+                "installed by the lab)"
+            )
+        self._landmarker = None
+
+    def __getstate__(self) -> dict:
+        return {"model_path": self.model_path, "_landmarker": None}
+
+    def detect(self, image: np.ndarray) -> FaceSearch:  # pragma: no cover - needs the optional model
+        """Run the Face Landmarker and convert its normalised landmarks to :class:`FaceGeometry`."""
+        try:
+            import mediapipe as mp
+            from mediapipe.tasks.python import vision
+            from mediapipe.tasks.python.core.base_options import BaseOptions
+        except ImportError as exc:
+            raise ConfigurationError(
+                "the MediaPipe landmark backend needs the 'mediapipe' package; install it or use the "
+                "built-in Haar backend"
+            ) from exc
+        if self._landmarker is None:
+            opts = vision.FaceLandmarkerOptions(
+                base_options=BaseOptions(model_asset_path=str(self.model_path)), num_faces=2
+            )
+            self._landmarker = vision.FaceLandmarker.create_from_options(opts)
+        result = self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=image))
+        h, w = image.shape[:2]
+        faces = []
+        for pts in result.face_landmarks:
+            xy = np.array([(p.x * w, p.y * h) for p in pts])
+            named = {k: (float(xy[i, 0]), float(xy[i, 1])) for k, i in self._MESH_POINTS.items() if i < len(xy)}
+            x0, y0 = xy.min(axis=0)
+            x1, y1 = xy.max(axis=0)
+            faces.append(
+                FaceGeometry(
+                    box=(float(x0), float(y0), float(x1 - x0), float(y1 - y0)),
+                    eye_right=named["eye_r"],
+                    eye_left=named["eye_l"],
+                    landmarks=named,
+                )
+            )
+        return FaceSearch(faces=faces)
+
+
+def find_faces(image: np.ndarray, backend: LandmarkBackend | None = None) -> FaceSearch:
+    """Find faces in an RGB ``uint8`` image with ``backend`` (default :class:`HaarCascadeBackend`)."""
+    return (backend or HaarCascadeBackend()).detect(image)

@@ -1,0 +1,232 @@
+"""Reading photo files safely: header checks before decoding, EXIF orientation, refusal reasons.
+
+A photo is read in two steps. The header alone (Pillow opens files lazily) gives the pixel size, mode and
+EXIF orientation, so an absurd size is refused before any pixel buffer is allocated. Only then does OpenCV
+decode the pixels (faster than Pillow for large JPEGs), with OpenCV's own orientation handling switched off
+so that the EXIF rotation is applied exactly once, here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from toolkit.errors import DataError
+
+__all__ = [
+    "MAX_PIXELS",
+    "SUPPORTED_SUFFIXES",
+    "PhotoHeader",
+    "PhotoRejected",
+    "read_photo_header",
+    "load_photo",
+    "as_rgb_array",
+    "sha256_file",
+]
+
+#: largest decoded size accepted (pixels); 50 MP camera files are refused before decoding
+MAX_PIXELS = 40_000_000
+#: file suffixes accepted by ingest (case-insensitive)
+SUPPORTED_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+
+_EXIF_ORIENTATION = 0x0112
+
+
+class PhotoRejected(DataError):
+    """A photo that cannot be analysed; ``reason`` is a short machine-readable code.
+
+    Codes: ``missing``, ``corrupt``, ``not_an_image``, ``too_large``, ``grayscale``, ``bit_depth``,
+    ``bad_array``.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        #: short code recorded with the QC result
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class PhotoHeader:
+    """What a photo file says about itself before its pixels are decoded."""
+
+    #: width in pixels as stored (before EXIF rotation)
+    width: int
+    #: height in pixels as stored
+    height: int
+    #: Pillow mode, e.g. ``RGB``, ``L``, ``I;16``
+    mode: str
+    #: container format, e.g. ``JPEG``, ``PNG``, ``TIFF``
+    format: str
+    #: EXIF orientation tag (1 = upright; 1..8)
+    orientation: int
+
+    @property
+    def pixels(self) -> int:
+        """Number of pixels (width × height)."""
+        return self.width * self.height
+
+
+def sha256_file(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
+    """Return the hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk_bytes):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_photo_header(path: str | Path) -> PhotoHeader:
+    """Read size, mode, format and EXIF orientation without decoding pixels.
+
+    Raises
+    ------
+    PhotoRejected
+        ``missing`` when the file does not exist, ``not_an_image`` when no image format is recognised.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise PhotoRejected(f"photo file not found: {path}", reason="missing")
+    try:
+        # Pillow's own bomb guard would raise on exactly the files we want to refuse with a clear reason
+        Image.MAX_IMAGE_PIXELS = None
+        with Image.open(path) as im:
+            try:
+                orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+            except Exception:  # a damaged EXIF block must not hide a readable photo
+                orientation = 1
+            return PhotoHeader(
+                width=int(im.width),
+                height=int(im.height),
+                mode=str(im.mode),
+                format=str(im.format or "unknown"),
+                orientation=orientation if 1 <= orientation <= 8 else 1,
+            )
+    except UnidentifiedImageError as exc:
+        raise PhotoRejected(
+            f"{path}: not an image file (accepted: JPEG, PNG, TIFF)", reason="not_an_image"
+        ) from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise PhotoRejected(f"{path}: unreadable image header ({exc})", reason="corrupt") from exc
+
+
+def _apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    # EXIF orientations 2..8 as rotations/flips of the stored pixels
+    if orientation == 2:
+        return cv2.flip(image, 1)
+    if orientation == 3:
+        return cv2.rotate(image, cv2.ROTATE_180)
+    if orientation == 4:
+        return cv2.flip(image, 0)
+    if orientation == 5:
+        return cv2.flip(cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE), 1)
+    if orientation == 6:
+        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
+    if orientation == 7:
+        return cv2.flip(cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE), 1)
+    if orientation == 8:
+        return cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return image
+
+
+def _check_mode(mode: str, where: str) -> None:
+    if mode in {"L", "LA", "1", "P;L"}:
+        raise PhotoRejected(
+            f"{where}: grayscale image (mode {mode}); a colour (RGB) photo is required for skin exposure "
+            "and colour normalisation",
+            reason="grayscale",
+        )
+    if mode.startswith("I;16") or mode in {"I", "F", "RGB;16", "RGBA;16"} or "16" in mode:
+        raise PhotoRejected(
+            f"{where}: {mode} image with more than 8 bits per channel; export 8-bit sRGB (JPEG, PNG or TIFF)",
+            reason="bit_depth",
+        )
+
+
+def load_photo(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, PhotoHeader]:
+    """Decode a photo file into an upright RGB ``uint8`` array.
+
+    Parameters
+    ----------
+    path : str or Path
+        JPEG, PNG or TIFF file.
+    max_pixels : int
+        Largest accepted size; checked from the header before decoding.
+
+    Returns
+    -------
+    image : (M, N, 3) uint8 ndarray
+        RGB pixels with the EXIF orientation applied.
+    header : PhotoHeader
+
+    Raises
+    ------
+    PhotoRejected
+        With ``reason`` set: ``missing``, ``not_an_image``, ``corrupt``, ``too_large``, ``grayscale``,
+        ``bit_depth``.
+    """
+    header = read_photo_header(path)
+    if header.pixels > max_pixels:
+        raise PhotoRejected(
+            f"{path}: {header.width}×{header.height} = {header.pixels / 1e6:.1f} MP exceeds the "
+            f"{max_pixels / 1e6:.0f} MP limit; downscale the photo before analysis",
+            reason="too_large",
+        )
+    _check_mode(header.mode, str(path))
+    raw = np.fromfile(str(path), dtype=np.uint8)
+    flags = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
+    try:
+        image = cv2.imdecode(raw, flags)
+    except cv2.error as exc:
+        raise PhotoRejected(f"{path}: corrupt image data ({exc})", reason="corrupt") from exc
+    if image is None or image.size == 0:
+        raise PhotoRejected(f"{path}: corrupt or truncated image data", reason="corrupt")
+    if image.dtype != np.uint8:
+        raise PhotoRejected(
+            f"{path}: {image.dtype} pixels; export 8-bit sRGB (JPEG, PNG or TIFF)", reason="bit_depth"
+        )
+    if image.ndim == 2 or image.shape[2] == 1:
+        raise PhotoRejected(f"{path}: grayscale image; a colour (RGB) photo is required", reason="grayscale")
+    if image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    else:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if header.format == "TIFF":
+        # OpenCV's TIFF codec applies the orientation tag itself, even with IMREAD_IGNORE_ORIENTATION
+        return image, header
+    return _apply_orientation(image, header.orientation), header
+
+
+def as_rgb_array(image: np.ndarray, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Check an in-memory photo: an (M, N, 3) ``uint8`` RGB array (returned contiguous).
+
+    Raises
+    ------
+    PhotoRejected
+        ``bad_array``, ``grayscale``, ``bit_depth`` or ``too_large``.
+    """
+    if not isinstance(image, np.ndarray):
+        raise PhotoRejected(
+            f"image must be a path or a numpy array, got {type(image).__name__}", reason="bad_array"
+        )
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+        raise PhotoRejected("image array is grayscale; an (M, N, 3) RGB array is required", reason="grayscale")
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise PhotoRejected(
+            f"image array has shape {image.shape}; an (M, N, 3) RGB array is required", reason="bad_array"
+        )
+    if image.dtype != np.uint8:
+        raise PhotoRejected(
+            f"image array has dtype {image.dtype}; 8-bit (uint8) RGB is required", reason="bit_depth"
+        )
+    if image.shape[0] * image.shape[1] > max_pixels:
+        raise PhotoRejected(
+            f"image array of {image.shape[1]}×{image.shape[0]} exceeds the {max_pixels / 1e6:.0f} MP limit",
+            reason="too_large",
+        )
+    return np.ascontiguousarray(image[..., :3])

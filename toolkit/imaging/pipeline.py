@@ -1,0 +1,127 @@
+"""Photos in the system of record: ingest a file, analyse every pending photo.
+
+The core functions of :mod:`toolkit.imaging` are pure; these two connect them with the study's store, so the
+command line, the notebooks and the demo share one path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["analyze_pending", "baseline_photos", "ingest_photo"]
+
+VIEWS = ("frontal", "left45", "right45")
+
+
+def _baseline_visit_id(study: Any) -> str:
+    try:
+        return study.schedule.baseline.id
+    except (AttributeError, StopIteration):
+        return study.visits[0].id
+
+
+def baseline_photos(store: Any, study: Any) -> dict[str, Path]:
+    """Each subject's first frontal photo at the baseline visit, by subject id."""
+    base_visit = _baseline_visit_id(study)
+    out: dict[str, Path] = {}
+    for rec in store.photos():
+        if rec.visit_id == base_visit and rec.view == "frontal" and rec.subject_id not in out:
+            out[rec.subject_id] = Path(rec.path)
+    return out
+
+
+def ingest_photo(
+    store: Any,
+    study: Any,
+    source: str | Path,
+    *,
+    subject_id: str,
+    visit_id: str,
+    view: str = "frontal",
+    meta: dict | None = None,
+) -> int:
+    """Copy ``source`` into the raw store (read-only, SHA-256) and register it; return the photo id.
+
+    The raw copy is removed again when the store refuses the photo, so the raw folder and the database
+    never disagree.
+
+    Raises
+    ------
+    toolkit.errors.DataError
+        Unsupported or unreadable file, unknown view; or the store's refusal (unknown subject or visit).
+    """
+    from toolkit.errors import DataError, ToolkitError
+    from toolkit.imaging.raw_store import store_raw_photo
+
+    if view not in VIEWS:
+        raise DataError(f"view {view!r} not accepted; accepted: {', '.join(VIEWS)}")
+    saved = store_raw_photo(source, study_id=study.id, subject_id=subject_id, visit_id=visit_id,
+                            meta={"view": view, **(meta or {})})
+    try:
+        return store.add_photo(subject_id, visit_id=visit_id, path=saved.path, sha256=saved.sha256, view=view,
+                               meta=saved.meta)
+    except ToolkitError:
+        if not saved.already_present:
+            for p in (saved.path, saved.path.with_name(saved.path.name + ".json")):
+                if p.exists():
+                    os.chmod(p, 0o644)
+                    p.unlink()
+        raise
+
+
+def analyze_pending(
+    store: Any,
+    study: Any,
+    *,
+    workers: int = 2,
+    scheduler: str | None = None,
+    executor: str = "processes",
+    mm_per_px: float | None = None,
+    marker_side_mm: float | None = None,
+    progress: bool = True,
+) -> dict[str, int]:
+    """Analyse every photo of the study that has no measurements yet and write the results to the store.
+
+    Follow-up photos are registered to the subject's baseline photo (lift needs it); a photo that fails QC is
+    recorded with its reasons and never stops the batch. A study may keep its own ROI template in
+    ``studies/<id>/roi_template.yaml``.
+
+    Returns
+    -------
+    dict
+        ``{"analysed": n, "passed": n, "failed": n}``.
+    """
+    from toolkit.imaging.analysis import METRIC_COLUMNS
+    from toolkit.imaging.batch import BatchItem, analyze_batch
+
+    options: dict = {}
+    template = Path(study.path) / "roi_template.yaml"
+    if template.is_file():
+        options["regions"] = str(template)
+    if mm_per_px:
+        options["mm_per_px"] = mm_per_px
+    if marker_side_mm:
+        options["marker_side_mm"] = marker_side_mm
+    pending = store.pending_photos()
+    counts = {"analysed": 0, "passed": 0, "failed": 0}
+    if not pending:
+        return counts
+    baselines = baseline_photos(store, study)
+    items = []
+    for rec in pending:
+        base = baselines.get(rec.subject_id)
+        is_base = base is not None and Path(base) == Path(rec.path)
+        items.append(BatchItem(photo=str(rec.path), baseline=None if is_base or base is None else str(base),
+                               key=rec.photo_id, options=options))
+
+    def write(res: Any) -> None:
+        frame = res.frame[["region", *METRIC_COLUMNS]]
+        store.add_measurements(res.key, frame, algorithm_version=res.algorithm_version, qc=res.qc)
+        counts["analysed"] += 1
+        counts["passed" if res.qc.get("passed") else "failed"] += 1
+
+    analyze_batch(items, executor=executor, workers=workers, scheduler=scheduler, progress=progress,
+                  on_result=write)
+    return counts

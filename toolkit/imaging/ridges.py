@@ -1,0 +1,220 @@
+"""Multi-scale Hessian ridge filters built from separable Gaussian-derivative kernels (OpenCV).
+
+The Hessian at each scale comes from three separable convolutions (``cv2.sepFilter2D``) and its
+eigenvalues are taken in closed form, which is an order of magnitude faster than
+``skimage.filters.frangi`` on large photos while giving the same vesselness (Frangi et al. 1998,
+doi:10.1007/BFb0056195).
+
+Conventions follow scikit-image: ``black_ridges=True`` finds dark lines (wrinkles are darker than the
+surrounding skin under diffuse or raking light).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+__all__ = ["gaussian_derivative_kernels", "hessian_eigenvalues", "ridge_response", "ridge_strength"]
+
+#: scale-normalised response of a Gaussian-profile line at its best scale, per unit contrast:
+#: σ²·∂²/∂x² of a line of contrast C and width w peaks at σ = √2·w with value 2C/3^1.5
+LINE_RESPONSE_PER_CONTRAST = 2.0 / 3.0**1.5
+
+
+def gaussian_derivative_kernels(sigma: float, *, truncate: float = 4.0) -> tuple[np.ndarray, ...]:
+    """Sampled Gaussian kernels of order 0, 1 and 2 for scale ``sigma`` (pixels).
+
+    The order-0 kernel sums to one; the order-1 and order-2 kernels are corrected so that they give exact
+    derivatives of linear and quadratic signals (their moments are 1 and 2).
+
+    Returns
+    -------
+    g0, g1, g2 : (2r+1,) float32 ndarrays
+    """
+    if not sigma > 0:
+        raise ValueError(f"sigma must be positive, got {sigma}")
+    radius = max(1, int(math.ceil(truncate * sigma)))
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    g = np.exp(-0.5 * (x / sigma) ** 2)
+    g0 = g / g.sum()
+    g1 = -x * g0
+    g1 /= -(g1 * x).sum()  # d/dx of x must be 1 (correlation with a flipped sign convention below)
+    g2 = (x**2 - sigma**2) * g0
+    g2 -= g2.mean()  # a constant has no curvature
+    g2 /= (g2 * x**2).sum() / 2.0  # d²/dx² of x²/2 must be 1
+    return g0.astype(np.float32), g1.astype(np.float32), g2.astype(np.float32)
+
+
+def _hessian_reduced(img: np.ndarray, sigma: float, pyramid: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Hessian components at scale ``sigma``, on a grid reduced by the returned factor (1 = full grid)."""
+    factor = 2 ** int(math.floor(math.log2(sigma / 2.0))) if pyramid and sigma >= 4 else 1
+    if factor > 1 and min(img.shape) >= 8 * factor:
+        small = cv2.resize(img, (max(1, img.shape[1] // factor), max(1, img.shape[0] // factor)),
+                           interpolation=cv2.INTER_AREA)
+        # area averaging already blurs by ≈ factor/2; take that out of the remaining scale
+        rest = math.sqrt(max(sigma**2 - (factor / 2) ** 2, (sigma / 2) ** 2)) / factor
+        dxx, dyy, dxy, _ = _hessian_reduced(small, rest, False)
+        scale = 1.0 / factor**2  # derivatives per original pixel
+        return dxx * scale, dyy * scale, dxy * scale, factor
+    g0, g1, g2 = gaussian_derivative_kernels(sigma)
+    border = cv2.BORDER_REFLECT
+    dxx = cv2.sepFilter2D(img, cv2.CV_32F, g2, g0, borderType=border)
+    dyy = cv2.sepFilter2D(img, cv2.CV_32F, g0, g2, borderType=border)
+    # correlation with g1 on both axes gives (-1)² · ∂²/∂x∂y
+    dxy = cv2.sepFilter2D(img, cv2.CV_32F, g1, g1, borderType=border)
+    return dxx, dyy, dxy, 1
+
+
+def _hessian(img: np.ndarray, sigma: float, pyramid: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hessian components at scale ``sigma`` on the full grid (components interpolated: they are linear)."""
+    dxx, dyy, dxy, factor = _hessian_reduced(img, sigma, pyramid)
+    if factor == 1:
+        return dxx, dyy, dxy
+    size = (img.shape[1], img.shape[0])
+    return tuple(cv2.resize(d, size, interpolation=cv2.INTER_LINEAR) for d in (dxx, dyy, dxy))
+
+
+def hessian_eigenvalues(image: np.ndarray, sigma: float, *, pyramid: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Hessian eigenvalues of a 2-D image at scale ``sigma``, sorted by magnitude.
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        Grayscale image (converted to float32).
+    sigma : float
+        Gaussian scale in pixels.
+    pyramid : bool
+        For ``sigma >= 4`` work on a copy downsampled by a power of two (so the kernel stays 2–4 px wide)
+        and interpolate back: the response is smooth at that scale, and the cost no longer grows with
+        ``sigma``.
+
+    Returns
+    -------
+    lambda1, lambda2 : (M, N) float32 ndarrays
+        ``|lambda1| <= |lambda2|``; not scale-normalised (multiply by ``sigma**2`` for that).
+    """
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim != 2:
+        raise ValueError(f"image must be a 2-dimensional array, got shape {img.shape}")
+    # derivatives ignore a constant; removing the mean keeps float32 round-off off flat areas
+    img = img - np.float32(img.mean())
+    dxx, dyy, dxy = _hessian(img, float(sigma), pyramid)
+    half_trace = (dxx + dyy) * 0.5
+    root = cv2.magnitude((dxx - dyy) * 0.5, dxy)
+    mu1 = half_trace + root
+    mu2 = half_trace - root
+    swap = np.abs(mu2) > np.abs(mu1)
+    lam2 = np.where(swap, mu2, mu1)
+    lam1 = np.where(swap, mu1, mu2)
+    return lam1, lam2
+
+
+def ridge_response(
+    image: np.ndarray,
+    sigmas: Sequence[float] = (1, 3, 5, 7, 9),
+    *,
+    beta: float = 0.5,
+    gamma: float | None = None,
+    black_ridges: bool = True,
+) -> np.ndarray:
+    """Frangi vesselness of a 2-D image, the pixel-wise maximum over ``sigmas``.
+
+    Parameters
+    ----------
+    image : (M, N) ndarray
+        Grayscale image.
+    sigmas : sequence of float
+        Scales in pixels.
+    beta : float
+        Sensitivity to deviation from a line (blobness), as in Frangi's paper.
+    gamma : float, optional
+        Structuredness sensitivity; default half the largest Hessian norm at the first scale (the same
+        rule as ``skimage.filters.frangi``).
+    black_ridges : bool
+        True finds dark lines on a bright background, False bright lines.
+
+    Returns
+    -------
+    (M, N) float32 ndarray
+        Vesselness in [0, 1]; zero on a flat image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> img = np.full((64, 64), 200.0); img[:, 30:33] = 120.0
+    >>> v = ridge_response(img, sigmas=(1, 2))
+    >>> bool(v[32, 31] > 0.5 and v[32, 5] < 0.01)
+    True
+    """
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim != 2:
+        raise ValueError(f"image must be a 2-dimensional array, got shape {img.shape}")
+    if not black_ridges:
+        img = -img
+    img = img - np.float32(img.mean())
+    out = np.zeros_like(img)
+    two_beta2 = np.float32(2 * beta * beta)
+    for sigma in sigmas:
+        dxx, dyy, dxy, factor = _hessian_reduced(img, float(sigma), True)
+        # Closed form without sorting. For a dark line the larger-magnitude eigenvalue is positive, which
+        # happens exactly where the half trace is positive; there lambda2 = ht + root, lambda1 = ht - root,
+        # and lambda1² + lambda2² = 2·(ht² + root²). OpenCV's element-wise ops avoid numpy temporaries.
+        ht = cv2.addWeighted(dxx, 0.5, dyy, 0.5, 0.0)
+        root = cv2.magnitude(cv2.addWeighted(dxx, 0.5, dyy, -0.5, 0.0), dxy)
+        norm = cv2.magnitude(ht, root)  # sqrt((lambda1² + lambda2²) / 2)
+        if gamma is None:
+            # half the largest Hessian norm (skimage's rule); a flat image keeps gamma = 1
+            peak = float(norm.max()) * math.sqrt(2.0)
+            gamma = peak / 2 if peak > 1e-6 else 1.0
+        rb = cv2.divide(cv2.subtract(ht, root), cv2.max(cv2.add(ht, root), 1e-10))
+        vals = cv2.exp(cv2.multiply(rb, rb, scale=-1.0 / float(two_beta2)))
+        structure = cv2.exp(cv2.multiply(norm, norm, scale=-2.0 / (2 * gamma * gamma)))
+        vals = cv2.multiply(vals, cv2.subtract(1.0, structure))
+        _, bright_side = cv2.threshold(ht, 0.0, 1.0, cv2.THRESH_BINARY)  # 0 where ht ≤ 0 (not a dark line)
+        vals = cv2.multiply(vals, bright_side)
+        if factor > 1:
+            # the response at a coarse scale is smooth: compute it on the reduced grid, interpolate once
+            vals = cv2.resize(vals, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+        np.maximum(out, vals, out=out)
+    return out
+
+
+def ridge_strength(
+    image: np.ndarray,
+    sigmas: Sequence[float],
+    *,
+    black_ridges: bool = True,
+    max_anisotropy: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scale-normalised ridge strength in image intensity units (≈ line contrast).
+
+    At each scale the strength is ``sigma² · lambda2 / LINE_RESPONSE_PER_CONTRAST`` where the local
+    structure is line-like (``|lambda1| / lambda2 <= max_anisotropy``), else zero; the maximum over scales
+    is returned. For a Gaussian-profile line this equals its contrast, whatever its width, which makes the
+    mean strength along a wrinkle a depth proxy in the image's own units.
+
+    Returns
+    -------
+    strength : (M, N) float32 ndarray
+        Contrast-equivalent strength (same units as ``image``), zero off ridges.
+    scale_index : (M, N) int8 ndarray
+        Index into ``sigmas`` of the scale that gave the maximum (-1 where zero).
+    """
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim != 2:
+        raise ValueError(f"image must be a 2-dimensional array, got shape {img.shape}")
+    if not black_ridges:
+        img = -img
+    best = np.zeros_like(img)
+    index = np.full(img.shape, -1, dtype=np.int8)
+    for i, sigma in enumerate(sigmas):
+        lam1, lam2 = hessian_eigenvalues(img, float(sigma))
+        line_like = (lam2 > 0) & (np.abs(lam1) <= max_anisotropy * lam2)
+        s = np.where(line_like, lam2 * (float(sigma) ** 2 / LINE_RESPONSE_PER_CONTRAST), 0).astype(np.float32)
+        better = s > best
+        best[better] = s[better]
+        index[better] = i
+    return best, index
