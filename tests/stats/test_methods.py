@@ -296,3 +296,25 @@ def test_results_render_in_jupyter(adsl: pd.DataFrame, adae: pd.DataFrame) -> No
         text = res.summary()
         assert res.title in text
         assert res.to_dict()["tables"]
+
+
+def test_improvement_records_feed_time_to_improvement() -> None:
+    import pandas as pd
+
+    from toolkit.stats import improvement_records, time_to_improvement
+
+    # subject 1 improves at S8 (−12 %), subject 2 never (censored at S12), subject 3 at S4; FU is ignored
+    bds = pd.DataFrame({
+        "USUBJID": ["1"] * 4 + ["2"] * 4 + ["3"] * 4,
+        "TRTP": ["EP"] * 4 + ["EP"] * 4 + ["MC"] * 4,
+        "PARAMCD": "NLFLEN",
+        "AVISIT": ["S4", "S8", "S12", "FU"] * 3,
+        "PCHG": [-5.0, -12.0, -20.0, -30.0, -1.0, -9.9, None, -50.0, -10.0, -3.0, -15.0, 0.0],
+    })
+    rec = improvement_records(bds, paramcd="NLFLEN", threshold=10.0, sessions={"S4": 4, "S8": 8, "S12": 12})
+    assert len(rec) == 8  # FU rows and the missing value are left out
+    res = time_to_improvement(rec, subject="USUBJID", treatment="TRTP", session="session", responder="responder")
+    first = res.first_improvement.set_index("USUBJID")
+    assert first.loc["1", "session"] == 8 and bool(first.loc["1", "event"])
+    assert first.loc["2", "session"] == 8 and not bool(first.loc["2", "event"])
+    assert first.loc["3", "session"] == 4 and bool(first.loc["3", "event"])

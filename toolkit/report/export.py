@@ -57,8 +57,8 @@ class StaticExportUnavailable(ToolkitError):
     """No usable browser for PNG/SVG/PDF export (HTML export still works)."""
 
 
-def write_html(fig: go.Figure, path: str | Path) -> Path:
-    """Write a figure as one self-contained HTML file (plotly.js inline; opens offline, no CDN).
+def write_html(fig: go.Figure, path: str | Path, *, plotlyjs: str = "inline") -> Path:
+    """Write a figure as an HTML file that opens offline (never a CDN).
 
     Parameters
     ----------
@@ -66,6 +66,10 @@ def write_html(fig: go.Figure, path: str | Path) -> Path:
         The figure.
     path : str or Path
         Target file; written to a temporary name first and renamed, so a failure leaves no partial file.
+    plotlyjs : {'inline', 'directory'}
+        ``inline`` (default): plotly.js inside the file, one self-contained page (about 5 MB).
+        ``directory``: the page loads ``plotly.min.js`` from its own folder, written there once; for a
+        bundle of many figures that travel together.
 
     Returns
     -------
@@ -77,7 +81,16 @@ def write_html(fig: go.Figure, path: str | Path) -> Path:
     meta = fig.layout.meta
     title = (f"Figure {meta['number']} {meta['title']}" if isinstance(meta, dict) and "number" in meta
              else (fig.layout.title.text or path.stem).replace("<br>", " "))
-    text = fig.to_html(include_plotlyjs=True, full_html=True, include_mathjax=False,
+    if plotlyjs not in ("inline", "directory"):
+        raise ToolkitError(f"plotlyjs must be 'inline' or 'directory', got {plotlyjs!r}")
+    if plotlyjs == "directory":
+        script = path.parent / "plotly.min.js"
+        if not script.is_file():
+            from plotly.offline import get_plotlyjs
+
+            script.write_text(get_plotlyjs(), encoding="utf-8")
+    text = fig.to_html(include_plotlyjs=True if plotlyjs == "inline" else "directory", full_html=True,
+                       include_mathjax=False,
                        config={"displaylogo": False, "responsive": False,
                                "toImageButtonOptions": {"format": "svg", "filename": path.stem}},
                        div_id=f"fig-{path.stem}")

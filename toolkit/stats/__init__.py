@@ -23,7 +23,13 @@ from toolkit.stats.power import ancova_power, ancova_sample_size, mmrm_power_sim
 from toolkit.stats.responders import ResponderResult, odds_ratio, responder_analysis, risk_difference
 from toolkit.stats.safety import AEIncidenceResult, ae_incidence, freeman_halton
 from toolkit.stats.splitface import SplitFaceResult, splitface
-from toolkit.stats.survival import TimeToImprovementResult, kaplan_meier, logrank, time_to_improvement
+from toolkit.stats.survival import (
+    TimeToImprovementResult,
+    improvement_records,
+    kaplan_meier,
+    logrank,
+    time_to_improvement,
+)
 
 __all__ = [
     "AEIncidenceResult",
@@ -63,6 +69,7 @@ __all__ = [
     "serial_gatekeeping",
     "splitface",
     "time_to_improvement",
+    "improvement_records",
     "tost",
     "wilcoxon_signed_rank",
 ]

@@ -234,6 +234,7 @@ def run_analysis_plan(
         raise DataError(f"on_error must be 'raise' or 'record', got {on_error!r}")
     bds = _checks.require_frame(bds, what="BDS dataset")
     _checks.require_columns(bds, ["USUBJID", "TRTP", "PARAMCD", "AVISIT", "CHG"], what="BDS dataset")
+    bds = _arm_ids(study, bds)
     plan = study.analysis
     alpha = float(plan.alpha)
     results = PlanResults(study_id=str(study.id), input_sha256=_frame_sha256(bds))
@@ -266,6 +267,24 @@ def run_analysis_plan(
         trt = "TRT01A" if "TRT01A" in adsl.columns else "TRTA" if "TRTA" in adsl.columns else "TRTP"
         results.tables["ae_incidence"] = ae_incidence(adae, adsl, treatment=trt).incidence
     return results
+
+
+def _arm_ids(study: Any, bds: pd.DataFrame) -> pd.DataFrame:
+    """Express ``TRTP`` as the study's arm ids.
+
+    The plan names arms by id (``EP vs SHAM``) while an unblinded CDISC dataset usually carries the arm
+    names in TRTP (``Electroporation``); when every value is a name or id of the study's arms, map them.
+    Coded (blinded) values are left alone, so the blinded check below still applies.
+    """
+    lookup: dict[str, str] = {}
+    for arm in getattr(study, "arms", ()):
+        for key in (str(arm.id), str(getattr(arm, "name", arm.id))):
+            lookup[key] = str(arm.id)
+            lookup[key.upper()] = str(arm.id)
+    values = set(bds["TRTP"].dropna().astype(str))
+    if not values or not values <= set(lookup):
+        return bds
+    return bds.assign(TRTP=bds["TRTP"].map(lambda v: lookup[str(v)] if pd.notna(v) else v))
 
 
 def _run_one(

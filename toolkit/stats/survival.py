@@ -20,7 +20,7 @@ from toolkit.stats import _checks
 from toolkit.stats.responders import _as_flag
 from toolkit.stats.results import AnalysisResult
 
-__all__ = ["TimeToImprovementResult", "kaplan_meier", "logrank", "time_to_improvement"]
+__all__ = ["TimeToImprovementResult", "improvement_records", "kaplan_meier", "logrank", "time_to_improvement"]
 
 #: accepted confidence-interval transforms for the survival function
 CI_TRANSFORMS = ("log-log", "plain", "log")
@@ -259,3 +259,57 @@ def time_to_improvement(
         logrank=pd.DataFrame([lr]) if lr else pd.DataFrame(),
         first_improvement=first,
     )
+
+
+def improvement_records(
+    bds: pd.DataFrame,
+    *,
+    paramcd: str,
+    threshold: float,
+    sessions: Mapping[str, float],
+    value: str = "PCHG",
+    direction: str = "decrease",
+    subject: str = "USUBJID",
+    treatment: str = "TRTP",
+    visit: str = "AVISIT",
+) -> pd.DataFrame:
+    """Per subject and assessed session: was the improvement visible? (input of :func:`time_to_improvement`).
+
+    Parameters
+    ----------
+    bds : DataFrame
+        BDS dataset (one record per subject, parameter and visit).
+    paramcd : str
+        Parameter that defines improvement, e.g. the primary endpoint.
+    threshold : float
+        Visible improvement: ``value <= -threshold`` for ``direction="decrease"`` (e.g. 10 for a 10 %
+        reduction in PCHG), ``value >= threshold`` for ``"increase"``.
+    sessions : mapping of visit to session number
+        The session after which each visit is assessed (visits not named, such as baseline and follow-up,
+        are left out).
+    value : str
+        Column compared with the threshold (``PCHG`` or ``CHG``).
+
+    Returns
+    -------
+    DataFrame
+        ``subject``, ``treatment``, ``session``, ``responder`` (bool); visits with a missing value are dropped.
+    """
+    if direction not in ("decrease", "increase"):
+        raise DataError(f"direction must be 'decrease' or 'increase', got {direction!r}")
+    if not threshold >= 0:
+        raise DataError(f"threshold must be a non-negative number, got {threshold!r}")
+    data = _checks.require_frame(bds)
+    _checks.require_columns(data, [subject, treatment, visit, value, "PARAMCD"])
+    sub = data[(data["PARAMCD"] == paramcd) & data[visit].isin(list(sessions))]
+    if sub.empty:
+        raise DataError(f"no {paramcd} records at the visits {', '.join(map(str, sessions))}")
+    vals = pd.Series(_checks.require_numeric(sub, value, role="improvement value"), index=sub.index)
+    flag = vals <= -threshold if direction == "decrease" else vals >= threshold
+    out = pd.DataFrame({
+        subject: sub[subject].to_numpy(),
+        treatment: sub[treatment].to_numpy(),
+        "session": sub[visit].map(dict(sessions)).astype(float).to_numpy(),
+        "responder": flag.to_numpy(),
+    })
+    return out[vals.notna().to_numpy()].reset_index(drop=True)

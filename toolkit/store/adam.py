@@ -185,6 +185,10 @@ def adsl_dataset(rec: StudyRecords) -> Dataset:
     return Dataset("ADSL", "Subject-Level Analysis Dataset", frame, variables)
 
 
+#: photo metrics measured relative to the subject's baseline photo (their baseline value is 0)
+RELATIVE_METRICS = ("lift_mm", "displacement_mm")
+
+
 def endpoint_values(rec: StudyRecords, endpoint: EndpointInfo) -> pd.DataFrame:
     """Per subject, side and visit: ``AVAL`` of one endpoint (columns subject_id, side, visit_id, AVAL)."""
     split = rec.info.design == "split-face"
@@ -264,6 +268,11 @@ def adeff_dataset(rec: StudyRecords) -> Dataset:
     key = ["subject_id", "side_key", "PARAMCD"]
     frame["side_key"] = frame["side"].fillna("")
     is_base = frame["visit_id"] == (baseline.id if baseline else None)
+    # lift and displacement are measured against the baseline photo itself: zero there by definition
+    relative = frame["PARAMCD"].isin(
+        [e.code for e in rec.info.endpoints if e.kind == "photo" and e.metric in RELATIVE_METRICS]
+    )
+    frame.loc[relative & is_base, "AVAL"] = frame.loc[relative & is_base, "AVAL"].fillna(0.0)
     base = frame.loc[is_base, [*key, "AVAL"]].rename(columns={"AVAL": "BASE"})
     frame = frame.merge(base, on=key, how="left")
     frame["ABLFL"] = [

@@ -1,0 +1,104 @@
+"""The end-to-end demo on a small cohort: every room works together, and the truth is recovered."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from toolkit.demo import run_demo
+from toolkit.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("demo-data")
+    old = os.environ.get("TOOLKIT_DATA_DIR")
+    os.environ["TOOLKIT_DATA_DIR"] = str(root)
+    try:
+        result = run_demo(subjects=12, workers=2, static=False, console=None)
+    finally:
+        if old is None:
+            os.environ.pop("TOOLKIT_DATA_DIR", None)
+        else:
+            os.environ["TOOLKIT_DATA_DIR"] = old
+    return root, result
+
+
+def test_every_scheduled_session_is_delivered_and_recorded(demo_run) -> None:
+    root, result = demo_run
+    ex = pd.read_csv(result.data_dir / "analysis" / "ex.csv")
+    # one subject drops out after half of the course; everyone else gets all 12 sessions
+    assert result.sessions_not_completed == 0
+    assert result.sessions_completed == 11 * 12 + 6
+    assert len(ex) >= result.sessions_completed
+    waveforms = list((result.data_dir / "waveforms").rglob("*.npz"))
+    assert waveforms, "raw scope captures are stored"
+
+
+def test_photos_are_analysed_and_traceable(demo_run) -> None:
+    _, result = demo_run
+    assert result.photos == 11 * 5 + 2  # the dropout (6 sessions) misses S8, S12 and the follow-up
+    assert result.photos_failed_qc <= 2
+    raw = list((result.data_dir / "photos" / "raw").rglob("*.jpg"))
+    assert len(raw) == result.photos
+    assert all(not os.access(p, os.W_OK) or os.geteuid() == 0 for p in raw)
+    assert all((p.stat().st_mode & 0o222) == 0 for p in raw), "raw photos are stored read-only"
+
+
+def test_truth_and_closed_loop_check(demo_run) -> None:
+    _, result = demo_run
+    truth = json.loads((result.data_dir / "truth.json").read_text())
+    assert {e["endpoint"] for e in truth["effects"]} == {"NLFLEN", "LIFTJAW"}
+    # each true effect is matched with an estimate from the analysis plan's results
+    assert len(result.closed_loop) == len(truth["effects"])
+    assert all(row["estimate"] == row["estimate"] for row in result.closed_loop)  # not NaN
+    covered = [row["covered"] for row in result.closed_loop]
+    # 95 % intervals: with four checks, all are expected to cover; allow one miss for chance
+    assert sum(bool(c) for c in covered) >= len(covered) - 1, result.closed_loop
+
+
+def test_report_bundle_is_complete(demo_run) -> None:
+    _, result = demo_run
+    report = Path(result.report_dir)
+    assert (report / "index.html").is_file()
+    manifest = json.loads((report / "manifest.json").read_text())
+    assert manifest["files"]
+    index = (report / "index.html").read_text(encoding="utf-8")
+    assert "Closed-loop" in index or "closed-loop" in index
+    assert list((report / "tables").glob("*.docx")) and list((report / "datasets").glob("*.xpt"))
+    # the figure pages share one local plotly.min.js (offline, and the bundle stays small)
+    pages = list((report / "figures").glob("*.html"))
+    assert pages and (report / "figures" / "plotly.min.js").is_file()
+    assert all(p.stat().st_size < 1_000_000 for p in pages)
+    assert "plotly.min.js" in json.dumps(manifest["files"])
+
+
+def test_audit_trail_of_the_demo_verifies(demo_run) -> None:
+    root, result = demo_run
+    env = {**os.environ, "TOOLKIT_DATA_DIR": str(root)}
+    study = Path(__file__).resolve().parent.parent / "studies" / "epmc-demo"
+    proc = subprocess.run([sys.executable, "-m", "toolkit", "audit", "verify", "--study", str(study)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_demo_never_overwrites_real_study_data(data_root: Path) -> None:
+    folder = data_root / "epmc-demo"
+    folder.mkdir()
+    (folder / "study.db").write_bytes(b"real data")
+    with pytest.raises(DataError, match="never overwrites"):
+        run_demo(subjects=6, static=False, console=None)
+    assert (folder / "study.db").read_bytes() == b"real data"
+
+
+def test_demo_refuses_a_cohort_too_small() -> None:
+    proc = subprocess.run([sys.executable, "-m", "toolkit", "demo", "--subjects", "2"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr

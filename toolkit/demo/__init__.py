@@ -1,0 +1,21 @@
+"""The end-to-end demonstration: a complete simulated study on the embedded defaults.
+
+``toolkit demo`` (and ``make demo``) runs, in order:
+
+1. randomize the demo study and enrol a synthetic cohort (consent, patch test, allocation);
+2. deliver every session through the digital twin bench over loopback TCP (pyvisa-py), with verification;
+3. make each visit's photos from real portraits that ship in installed packages (scikit-image's astronaut,
+   matplotlib's Grace Hopper) with a known lift and wrinkle change per arm — the truth saved beside them;
+4. analyse the photos; import clinician ratings and adverse events through the checked CSV imports;
+5. unblind (recorded), export the analysis datasets, run the statistical analysis plan;
+6. build the report, whose closed-loop section compares the estimated treatment effects with the truth.
+
+Everything goes to ``data/<study-id>/`` (``$TOOLKIT_DATA_DIR`` moves it). A folder made by an earlier demo
+run is replaced; a folder with real study data is never touched.
+"""
+
+from __future__ import annotations
+
+from toolkit.demo.run import DemoResult, run_demo
+
+__all__ = ["DemoResult", "run_demo"]

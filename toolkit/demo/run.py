@@ -1,0 +1,564 @@
+"""Run the demonstration study end to end (see :mod:`toolkit.demo`)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toolkit.demo.cohort import DemoSubject, make_cohort
+from toolkit.demo.truth import TrueEffects, course_fraction
+from toolkit.errors import ConfigurationError, DataError
+from toolkit.paths import project_root, study_data_dir
+
+__all__ = ["DemoResult", "run_demo", "default_demo_study"]
+
+#: file that marks a data folder as made by the demo (only such folders are replaced by a new run)
+DEMO_MARKER = ".demo-study"
+#: regions whose synthetic lines change with treatment (the primary endpoint's folds)
+TREATED_WRINKLE_REGIONS = ("nasolabial_l", "nasolabial_r")
+#: image size of the synthetic photos (long side, pixels)
+PHOTO_LONG_SIDE_PX = 1024
+
+
+@dataclass
+class DemoResult:
+    """What a demo run produced."""
+
+    study_id: str
+    data_dir: Path
+    report_dir: Path | None
+    subjects: int
+    sessions_completed: int
+    sessions_not_completed: int
+    photos: int
+    photos_failed_qc: int
+    closed_loop: list[dict[str, Any]] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def closed_loop_ok(self) -> bool:
+        """Every true effect was estimated and its 95 % CI covers it."""
+        return bool(self.closed_loop) and all(row.get("covered") is True for row in self.closed_loop)
+
+
+def default_demo_study() -> Path:
+    """``studies/epmc-demo`` of the checkout (or of the current folder)."""
+    root = project_root() or Path.cwd()
+    return root / "studies" / "epmc-demo"
+
+
+class _Steps:
+    """Prints step headings and keeps their wall times."""
+
+    def __init__(self, console: Any) -> None:
+        self.console = console
+        self.timings: dict[str, float] = {}
+        self._t0 = time.perf_counter()
+        self._name: str | None = None
+
+    def start(self, name: str, text: str) -> None:
+        self._close()
+        self._name, self._t0 = name, time.perf_counter()
+        if self.console is not None:
+            self.console.rule(f"[bold]{text}")
+
+    def _close(self) -> None:
+        if self._name is not None:
+            self.timings[self._name] = round(time.perf_counter() - self._t0, 2)
+
+    def done(self) -> dict[str, float]:
+        self._close()
+        self._name = None
+        return self.timings
+
+
+def _prepare_data_dir(study_id: str, *, replace: bool) -> Path:
+    folder = study_data_dir(study_id)
+    if folder.exists() and any(folder.iterdir()):
+        if not (folder / DEMO_MARKER).is_file():
+            raise DataError(
+                f"{folder} holds study data that the demo did not make; the demo never overwrites it. "
+                "Set TOOLKIT_DATA_DIR to another folder (e.g. TOOLKIT_DATA_DIR=/tmp/demo-data toolkit demo)."
+            )
+        if not replace:
+            raise DataError(f"{folder} holds an earlier demo run; pass --replace to make a new one")
+        _remove_tree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / DEMO_MARKER).write_text(
+        "Made by `toolkit demo`: a simulated study. A new demo run replaces this folder.\n", encoding="utf-8"
+    )
+    return folder
+
+
+def _remove_tree(folder: Path) -> None:
+    """Delete an earlier demo folder; its raw photos are read-only, their folders are made writable first."""
+    for p in folder.rglob("*"):
+        if p.is_dir():
+            p.chmod(0o755)
+    shutil.rmtree(folder)
+
+
+def _progress(console: Any):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, disable=console is None, transient=False,
+    )
+
+
+def run_demo(
+    study: str | Path | None = None,
+    *,
+    subjects: int = 24,
+    seed: int = 20261121,
+    workers: int = 2,
+    static: bool = True,
+    replace: bool = True,
+    console: Any = "auto",
+) -> DemoResult:
+    """Run a complete simulated study and build its report.
+
+    Parameters
+    ----------
+    study : str or Path, optional
+        Study folder (default ``studies/epmc-demo``). Its arms must be EP, MC and/or SHAM for the simulated
+        truth to apply (other arms get no effect).
+    subjects : int
+        Cohort size (the allocation list covers it).
+    seed : int
+        Seeds the cohort, the photos and the events (the allocation list uses the study's own seed).
+    workers : int
+        Processes for the photo analysis.
+    static : bool
+        Export PNG/SVG/PDF figures through the system Chromium (the report says so when none is found).
+    replace : bool
+        Replace the folder of an earlier demo run.
+    console : rich Console, None or "auto"
+        Where progress goes (``None``: silent).
+
+    Returns
+    -------
+    DemoResult
+    """
+    from toolkit.study import load_study
+
+    if console == "auto":
+        from rich.console import Console
+
+        console = Console()
+    if subjects < 6:
+        raise ConfigurationError(f"--subjects {subjects}: the demo needs at least 6 subjects (2 per arm)")
+    study_path = Path(study) if study is not None else default_demo_study()
+    st = load_study(study_path)
+    truth = TrueEffects.default()
+    steps = _Steps(console)
+    data_dir = _prepare_data_dir(st.id, replace=replace)
+    notes: list[str] = []
+
+    steps.start("enrol", f"1/6  Randomize {st.id} and enrol {subjects} synthetic subjects")
+    cohort = _enrol(st, subjects, seed, truth, console)
+
+    steps.start("deliver", "2/6  Deliver every session on the digital twin (pyvisa-py over loopback)")
+    completed, not_completed = _deliver_all(st, cohort, console, notes, workers)
+
+    steps.start("photos", "3/6  Make and analyse each visit's photos (real portraits, known change)")
+    n_photos, n_failed, truth_rows = _photos(st, cohort, truth, seed, workers, console)
+
+    steps.start("records", "4/6  Import clinician ratings and adverse events; unblind; export datasets")
+    _ratings_and_events(st, cohort, truth, seed, data_dir)
+    _unblind_and_export(st, data_dir)
+
+    steps.start("analysis", "5/6  Run the statistical analysis plan")
+    _write_truth(st, cohort, truth, truth_rows, data_dir, seed)
+    _analyse(st, data_dir)
+
+    steps.start("report", "6/6  Build the report")
+    from toolkit.report import build_report
+
+    bundle = build_report(st.id, static=static)
+    if getattr(bundle, "static_message", None):
+        notes.append(str(bundle.static_message))
+    closed = bundle.closed_loop
+    closed_rows = closed.to_dict("records") if closed is not None and hasattr(closed, "to_dict") else []
+    result = DemoResult(
+        study_id=st.id, data_dir=data_dir, report_dir=bundle.root, subjects=len(cohort),
+        sessions_completed=completed, sessions_not_completed=not_completed, photos=n_photos,
+        photos_failed_qc=n_failed, closed_loop=closed_rows, timings_s=steps.done(), notes=notes,
+    )
+    (data_dir / "demo-summary.json").write_text(
+        json.dumps({k: (str(v) if isinstance(v, Path) else v) for k, v in result.__dict__.items()},
+                   indent=2, default=str),
+        encoding="utf-8",
+    )
+    if console is not None:
+        _print_summary(console, result)
+    return result
+
+
+# --------------------------------------------------------------------------------------------- enrolment
+def _enrol(st, n: int, seed: int, truth: TrueEffects, console) -> list[DemoSubject]:
+    from toolkit.store import open_store
+    from toolkit.study import randomize, write_allocation
+
+    frame = randomize(st, max(2 * n, int(getattr(st.randomization, "subjects", 0) or 0)))
+    write_allocation(st, frame)
+    start = date.today() - timedelta(days=200)
+    cohort = make_cohort(st, n, seed=seed, start=start, baseline_sd=truth.baseline_severity_sd,
+                         response_sd=truth.response_sd)
+    with open_store(st, actor="demo coordinator") as store, _progress(console) as bar:
+        task = bar.add_task("enrol, consent, patch test, randomize", total=len(cohort))
+        for subj in cohort:
+            store.enroll_subject(subj.subject_id, age=subj.age, sex=subj.sex, fitzpatrick=subj.fitzpatrick,
+                                 race=subj.race, strata=subj.strata, site="DEMO")
+            store.record_consent(subj.subject_id, signed_on=subj.first_session - timedelta(days=7))
+            store.record_patch_test(subj.subject_id, passed=True, read_on=subj.first_session - timedelta(days=5))
+            subj.arm_id = store.allocate(subj.subject_id).arm_id
+            bar.advance(task)
+    return cohort
+
+
+# ---------------------------------------------------------------------------------------------- delivery
+_WORKER_TWIN: Any = None
+
+
+def _demo_bench():
+    from instruments.bench import load_bench
+
+    return load_bench((project_root() or Path.cwd()) / "instruments" / "benches" / "twin.yaml")
+
+
+def _start_twin(seed: int = 7) -> Any:
+    """A digital twin of the demo bench on free loopback ports (workers must not share ports)."""
+    from instruments.twin import TwinBench
+
+    twin = TwinBench(speed=1.0, seed=seed, ports=None, bench=_demo_bench())
+    twin.start()
+    # the scope sees a few periods of each burst: resolving one pulse per burst is enough here
+    twin.model.max_simulated_pulses = min(twin.model.max_simulated_pulses, 1)
+    return twin
+
+
+def _worker_twin():
+    """One in-process twin per worker process, stopped when the process exits."""
+    global _WORKER_TWIN
+    if _WORKER_TWIN is None:
+        import atexit
+
+        _WORKER_TWIN = _start_twin()
+        atexit.register(_WORKER_TWIN.stop)
+    return _WORKER_TWIN
+
+
+def _deliver_subject(study_path: str, subject_id: str, first_session: date, last_session: int,
+                     twin: Any = None) -> list[tuple[int, str]]:
+    """Deliver sessions 1..``last_session`` of one subject on their scheduled days; return (session, outcome)."""
+    from toolkit.delivery import DeliverySettings, run_session
+    from toolkit.store import open_store
+    from toolkit.study import load_study
+
+    st = load_study(study_path)
+    twin = twin if twin is not None else _worker_twin()
+    settings = DeliverySettings(capture_every_s=300.0)
+    outcomes = []
+    with open_store(st, actor="demo operator") as store:
+        for k in range(1, last_session + 1):
+            day = first_session + timedelta(days=(k - 1) * int(st.schedule.interval_days))
+            start = datetime(day.year, day.month, day.day, 9, 0, tzinfo=UTC)
+            record = run_session(st, subject_id, k, store=store, twin=twin, settings=settings, session_start=start)
+            outcomes.append((k, record.outcome))
+    return outcomes
+
+
+def _deliver_all(st, cohort: list[DemoSubject], console, notes: list[str], workers: int) -> tuple[int, int]:
+    """Deliver every subject's course, subjects spread over ``workers`` processes (each with its own twin)."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    completed = not_completed = 0
+    total = sum(s.last_session for s in cohort)
+    jobs = [(str(st.path), s.subject_id, s.first_session, s.last_session) for s in cohort]
+    with _progress(console) as bar:
+        task = bar.add_task("sessions delivered and verified", total=total)
+
+        def account(subject_id: str, outcomes: list[tuple[int, str]]) -> None:
+            nonlocal completed, not_completed
+            for k, outcome in outcomes:
+                if outcome == "completed":
+                    completed += 1
+                else:
+                    not_completed += 1
+                    notes.append(f"{subject_id} session {k}: {outcome}")
+            bar.advance(task, len(outcomes))
+
+        if workers <= 1:
+            twin = _start_twin()
+            try:
+                for job in jobs:
+                    account(job[1], _deliver_subject(*job, twin=twin))
+            finally:
+                twin.stop()
+        else:
+            import multiprocessing
+
+            # spawn: the parent runs threads (progress display), which a forked child must not inherit
+            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                futures = {pool.submit(_deliver_subject, *job): job[1] for job in jobs}
+                for fut in as_completed(futures):
+                    account(futures[fut], fut.result())
+    return completed, not_completed
+
+
+# ------------------------------------------------------------------------------------------------ photos
+def _visit_state(st, subj: DemoSubject, visit, truth: TrueEffects, rng: np.random.Generator) -> dict[str, float]:
+    """True wrinkle severity and lift of ``subj`` at ``visit``."""
+    eff = truth.effect(subj.arm_id or "")
+    after = getattr(visit, "after_session", None)
+    follow_up = after is None and int(getattr(visit, "day", 1) or 1) > 1
+    sessions_done = int(after) if after is not None else (int(st.schedule.sessions) if follow_up else 0)
+    frac = course_fraction(sessions_done, onset_session=eff.onset_session, total_sessions=int(st.schedule.sessions),
+                           follow_up=follow_up, retention=truth.retention_at_follow_up)
+    severity = subj.baseline_severity * (1.0 + eff.wrinkle_rel * subj.response * frac)
+    severity += rng.normal(0.0, truth.visit_noise_sd)
+    lift = 0.0
+    if sessions_done or follow_up:
+        lift = eff.lift_mm * subj.response * frac + rng.normal(0.0, truth.lift_noise_sd_mm)
+    return {"severity": max(0.05, float(severity)), "lift_mm": float(lift), "fraction": frac}
+
+
+def _attended(subj: DemoSubject, visit) -> bool:
+    after = getattr(visit, "after_session", None)
+    if after is not None:
+        return int(after) <= subj.last_session
+    if int(getattr(visit, "day", 1) or 1) > 1:  # follow-up
+        return subj.last_session >= 12
+    return True
+
+
+def _photos(st, cohort, truth: TrueEffects, seed: int, workers: int, console) -> tuple[int, int, list[dict]]:
+    import cv2
+
+    from toolkit.imaging.faces import HaarCascadeBackend
+    from toolkit.imaging.pipeline import analyze_pending, ingest_photo
+    from toolkit.imaging.synthetic import portrait, simulate_visit
+    from toolkit.store import open_store
+
+    bases = {name: portrait(name, long_side_px=PHOTO_LONG_SIDE_PX) for name in sorted({s.portrait for s in cohort})}
+    # the face of each portrait is found once; every visit photo is made from the same geometry
+    faces = {name: HaarCascadeBackend().detect(img).faces[0] for name, img in bases.items()}
+    rows: list[dict] = []
+    n_photos = 0
+    with tempfile.TemporaryDirectory(prefix="demo-photos-") as tmp, open_store(st, actor="demo photographer") as store:
+        todo = [(s, v) for s in cohort for v in st.visits if _attended(s, v)]
+        with _progress(console) as bar:
+            task = bar.add_task("photos taken (simulated capture)", total=len(todo))
+            for subj, visit in todo:
+                rng = np.random.default_rng([seed, int(subj.subject_id[2:]), int(visit.number)])
+                state = _visit_state(st, subj, visit, truth, rng)
+                change = dict.fromkeys(TREATED_WRINKLE_REGIONS, state["severity"] - 1.0)
+                img, t = simulate_visit(bases[subj.portrait], lift_mm=state["lift_mm"], wrinkle_change=change,
+                                        seed=int(rng.integers(2**31)), face=faces[subj.portrait])
+                src = Path(tmp) / f"{subj.subject_id}_{visit.id}.jpg"
+                cv2.imwrite(str(src), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+                ingest_photo(store, st, src, subject_id=subj.subject_id, visit_id=visit.id,
+                             meta={"source": "demo simulation", "portrait": subj.portrait,
+                                   "mm_per_px": t.get("mm_per_px")})
+                rows.append({"subject": subj.subject_id, "arm": subj.arm_id, "visit": visit.id,
+                             "severity": state["severity"], "lift_mm": state["lift_mm"],
+                             "fraction": state["fraction"],
+                             "wrinkle_length_mm": {k: t["wrinkle_length_mm"][k] for k in TREATED_WRINKLE_REGIONS},
+                             "region_lift_mm": t.get("region_lift_mm", {})})
+                n_photos += 1
+                bar.advance(task)
+        summary = analyze_pending(store, st, workers=workers, progress=console is not None)
+    return n_photos, int(summary.get("failed", 0)), rows
+
+
+# ------------------------------------------------------------------------------------ ratings and events
+_AE_PROFILE = {
+    # arm: [(term, system organ class, probability per subject)]
+    "EP": [("Application site erythema", "General disorders and administration site conditions", 0.45),
+           ("Muscle twitching", "Nervous system disorders", 0.35),
+           ("Application site pain", "General disorders and administration site conditions", 0.15)],
+    "MC": [("Paraesthesia", "Nervous system disorders", 0.30),
+           ("Application site erythema", "General disorders and administration site conditions", 0.20),
+           ("Muscle twitching", "Nervous system disorders", 0.10)],
+    "SHAM": [("Application site erythema", "General disorders and administration site conditions", 0.08),
+             ("Headache", "Nervous system disorders", 0.12)],
+}
+
+
+def _ratings_and_events(st, cohort, truth: TrueEffects, seed: int, data_dir: Path) -> None:
+    from toolkit.store import open_store
+    from toolkit.store.imports import import_csv
+
+    rng = np.random.default_rng(seed + 1)
+    imports = data_dir / "imports"
+    imports.mkdir(exist_ok=True)
+    scale_endpoints = [e for e in st.endpoints if getattr(e, "kind", "") == "scale"]
+    rating_rows = []
+    for subj in cohort:
+        for ep in scale_endpoints:
+            for visit_id in getattr(ep, "visits", None) or [v.id for v in st.visits]:
+                visit = next(v for v in st.visits if v.id == visit_id)
+                if not _attended(subj, visit):
+                    continue
+                state = _visit_state(st, subj, visit, truth, np.random.default_rng([seed, 7, int(subj.subject_id[2:]),
+                                                                                        int(visit.number)]))
+                improvement = 1.0 - state["severity"] / subj.baseline_severity + state["lift_mm"] / 4.0
+                if str(getattr(ep, "scale", ep.code)).upper() == "GAIS":
+                    cut = [0.25, 0.12, 0.04, -0.04]  # very much improved … no change … worse
+                    score = 1 + sum(improvement + rng.normal(0, 0.03) < c for c in cut)
+                else:  # severity scales: higher = worse
+                    score = int(np.clip(round(3.0 * state["severity"] + rng.normal(0, 0.35)), 1, 5))
+                rating_rows.append({"subject_id": subj.subject_id, "visit_id": visit_id,
+                                    "scale": getattr(ep, "scale", ep.code), "score": score,
+                                    "assessor": "blinded evaluator (simulated)"})
+    ae_rows = []
+    for subj in cohort:
+        for term, soc, p in _AE_PROFILE.get(subj.arm_id or "", []):
+            if rng.random() < p:
+                k = int(rng.integers(1, subj.last_session + 1))
+                onset = subj.first_session + timedelta(days=(k - 1) * int(st.schedule.interval_days))
+                ae_rows.append({"subject_id": subj.subject_id, "term": term, "soc": soc,
+                                "severity": "mild" if rng.random() < 0.8 else "moderate", "serious": "N",
+                                "relation": "related" if subj.arm_id != "SHAM" else "unlikely",
+                                "onset": onset.isoformat(), "resolved": (onset + timedelta(days=2)).isoformat()})
+    with open_store(st, actor="demo data manager") as store:
+        for kind, rows, name in (("assessments", rating_rows, "ratings.csv"), ("ae", ae_rows, "adverse_events.csv")):
+            if not rows:
+                continue
+            path = imports / name
+            with path.open("w", newline="", encoding="utf-8") as fh:
+                writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+            import_csv(store, kind, path, reason=f"demo import of {name}")
+
+
+def _unblind_and_export(st, data_dir: Path) -> None:
+    from toolkit.store import open_store
+    from toolkit.store.export import export_datasets
+
+    with open_store(st, actor="demo statistician") as store:
+        store.unblind(by="demo statistician",
+                      reason="simulated demonstration study: unblinded for the closed-loop check against the truth")
+        export_datasets(store, data_dir / "analysis")
+
+
+# ---------------------------------------------------------------------------------------------- analysis
+def _write_truth(st, cohort, truth: TrueEffects, rows: list[dict], data_dir: Path, seed: int) -> None:
+    """Write ``truth.json``: the true contrasts at the end of the course, from the generative model."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    last = next((v for v in reversed(st.visits) if getattr(v, "after_session", None) is not None), st.visits[-1])
+    # drawn fold length at severity 1 per portrait (the synthetic lines scale linearly with severity)
+    base = frame[frame["visit"] == st.visits[0].id]
+    per_unit = []
+    lift_ratio = []
+    for r in base.itertuples(index=False):
+        per_unit.append(sum(r.wrinkle_length_mm.values()) / r.severity)
+    for r in frame[frame["visit"] == last.id].itertuples(index=False):
+        jaw = [v for k, v in (r.region_lift_mm or {}).items() if k.startswith("jawline")]
+        if jaw and abs(r.lift_mm) > 0.05:
+            lift_ratio.append(float(np.mean(jaw)) / r.lift_mm)
+    unit_len = float(np.mean(per_unit)) if per_unit else float("nan")
+    ratio = float(np.median(lift_ratio)) if lift_ratio else 1.0
+    control = "SHAM"
+    effects = []
+    for arm in ("EP", "MC"):
+        if not any(a.id == arm for a in st.arms):
+            continue
+        e, c = truth.effect(arm), truth.effect(control)
+        effects.append({"endpoint": "NLFLEN", "contrast": f"{arm} - {control}", "visit": last.id,
+                        "value": round(unit_len * (e.wrinkle_rel - c.wrinkle_rel), 4)})
+        effects.append({"endpoint": "LIFTJAW", "contrast": f"{arm} - {control}", "visit": last.id,
+                        "value": round(ratio * (e.lift_mm - c.lift_mm), 4)})
+    doc = {
+        "description": "True treatment effects of the simulated demo study (difference in mean change from "
+                       "baseline at the end of the course), from the model that generated the photos.",
+        "seed": seed,
+        "arms": {k: v.__dict__ for k, v in truth.arms.items()},
+        "fold_length_at_unit_severity_mm": unit_len,
+        "jawline_lift_ratio": ratio,
+        "effects": effects,
+    }
+    (data_dir / "truth.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    frame.to_json(data_dir / "truth-per-photo.json", orient="records", indent=1)
+
+
+def _analyse(st, data_dir: Path) -> None:
+    import pandas as pd
+
+    from toolkit.stats import improvement_records, time_to_improvement
+    from toolkit.stats.plan import run_analysis_plan
+
+    analysis = data_dir / "analysis"
+
+    def read(name: str) -> pd.DataFrame | None:
+        path = analysis / f"{name}.csv"
+        return pd.read_csv(path) if path.is_file() else None
+
+    bds = read("adeff")
+    if bds is None:
+        raise DataError(f"the export wrote no adeff.csv under {analysis}")
+    adsl = read("adsl")
+    results = run_analysis_plan(st, bds, adsl=adsl, adae=read("adae"), on_error="record")
+    results.to_dir(analysis / "results")
+
+    # time to first visible improvement of the primary endpoint (≥ 10 % shorter folds), by session
+    primary = st.primary_endpoint
+    sessions = {v.name: int(v.after_session) for v in st.visits if getattr(v, "after_session", None)}
+    records = improvement_records(bds, paramcd=primary.code, threshold=10.0, sessions=sessions,
+                                  direction="decrease" if getattr(primary, "better", "lower") == "lower" else "increase")
+    tti = time_to_improvement(records, subject="USUBJID", treatment="TRTP", session="session", responder="responder")
+    names = {a.id: a.name for a in st.arms}
+    first = tti.first_improvement
+    adtte = pd.DataFrame({
+        "STUDYID": st.id,
+        "USUBJID": first["USUBJID"],
+        "TRT01A": first["treatment"].map(lambda a: names.get(a, a)),
+        "PARAMCD": "TTIMPR",
+        "PARAM": f"Sessions to visible improvement ({primary.code} -10 %)",
+        "AVAL": first["session"],
+        "CNSR": (~first["event"].astype(bool)).astype(int),
+    })
+    adtte.to_csv(analysis / "adtte.csv", index=False)
+    tti.medians.to_csv(analysis / "results" / "time_to_improvement_medians.csv", index=False)
+    tti.logrank.to_csv(analysis / "results" / "time_to_improvement_logrank.csv", index=False)
+
+
+def _print_summary(console, result: DemoResult) -> None:
+    from rich.table import Table
+
+    console.rule("[bold]Demo finished")
+    console.print(f"subjects: {result.subjects}; sessions completed: {result.sessions_completed}, "
+                  f"not completed: {result.sessions_not_completed}; photos: {result.photos} "
+                  f"({result.photos_failed_qc} failed QC)")
+    if result.closed_loop:
+        table = Table(title="Closed-loop check: estimated effect vs simulated truth")
+        for col in ("endpoint", "contrast", "visit", "truth", "estimate", "ci_low", "ci_high", "covered"):
+            table.add_column(col)
+        for row in result.closed_loop:
+            table.add_row(*[f"{row.get(c):.3f}" if isinstance(row.get(c), float) else str(row.get(c))
+                            for c in ("endpoint", "contrast", "visit", "truth", "estimate", "ci_low", "ci_high",
+                                      "covered")])
+        console.print(table)
+        console.print("[green]every 95 % CI covers the truth[/]" if result.closed_loop_ok
+                      else "[yellow]not every 95 % CI covers the truth (see the report)[/]")
+    for note in result.notes:
+        console.print(f"note: {note}")
+    total = sum(result.timings_s.values())
+    console.print(f"wall time {total:.0f} s: " + ", ".join(f"{k} {v:.0f} s" for k, v in result.timings_s.items()))
+    if result.report_dir is not None:
+        console.print(f"[bold green]report:[/] {Path(result.report_dir) / 'index.html'}")
