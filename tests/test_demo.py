@@ -37,6 +37,11 @@ def test_every_scheduled_session_is_delivered_and_recorded(demo_run) -> None:
     assert result.sessions_not_completed == 0
     assert result.sessions_completed == 11 * 12 + 6
     assert len(ex) >= result.sessions_completed
+    # the EX domain carries the delivered dose (the demo is unblinded): charge, energy, r.m.s. current, pulses
+    ep = ex[ex["EXTRT"] == "Electroporation"]
+    assert len(ep) and (ep[["EXDOSE", "EXENRGJ", "EXIRMS", "EXNPULS"]] > 0).all().all()
+    sham = ex[ex["EXTRT"] == "Sham"]
+    assert len(sham) and (sham["EXDOSE"] == 0).all()
     waveforms = list((result.data_dir / "waveforms").rglob("*.npz"))
     assert waveforms, "raw scope captures are stored"
 

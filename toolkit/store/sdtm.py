@@ -128,6 +128,9 @@ def ex_domain(rec: StudyRecords) -> Dataset:
         charge = dose.get("charge_C")
         energy = dose.get("energy_J")
         duration = dose.get("duration_s")
+        on_time = dose.get("on_time_s")
+        rms = dose.get("rms_current_A")
+        pulses = dose.get("pulse_count")
         withheld = rec.blinded
         rows.append(
             {
@@ -142,6 +145,9 @@ def ex_domain(rec: StudyRecords) -> Dataset:
                 "EXDOSU": "mC",
                 "EXENRGJ": None if withheld or energy is None else float(energy),
                 "EXDURS": None if duration is None else float(duration),
+                "EXONTS": None if on_time is None else float(on_time),
+                "EXIRMS": None if withheld or rms is None else float(rms) * 1e3,
+                "EXNPULS": None if withheld or pulses is None else float(pulses),
                 "EXLAT": _SIDE.get(str(d.side).lower()) if d.side else None,
                 "EXSESS": d.session_number,
                 "EXOUTCM": str(d.status).upper(),
@@ -166,7 +172,11 @@ def ex_domain(rec: StudyRecords) -> Dataset:
         Variable(
             "EXENRGJ", "Delivered Energy (J)", "Num", origin=dose_origin.replace("charge ∫|i|dt", "∫v·i dt")
         ),
-        Variable("EXDURS", "Delivery Duration (s)", "Num", origin="Instrument: output on-time"),
+        Variable("EXDURS", "Delivery Duration (s)", "Num", origin="Delivery record: treatment time"),
+        Variable("EXONTS", "Output On-Time (s)", "Num", origin="Instrument: time carrying bursts"),
+        Variable("EXIRMS", "R.M.S. Current (mA)", "Num", origin=dose_origin.replace("charge ∫|i|dt", "√(∫i²dt/T)")),
+        Variable("EXNPULS", "Pulses or Cycles Delivered", "Num", origin=dose_origin.replace("charge ∫|i|dt",
+                                                                                          "count")),
         Variable("EXLAT", "Laterality", codelist="LEFT; RIGHT", origin="Delivery record"),
         Variable("EXSESS", "Session Number", "Num", origin="Delivery record"),
         Variable(
