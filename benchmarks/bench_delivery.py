@@ -1,5 +1,9 @@
-"""Delivery on the digital twin: wall time of a simulated 30-minute microcurrent session, and captures
-verified per second against raw PyVISA captures (the peer, measured in the same run).
+"""Delivery on the digital twin: wall time of simulated sessions, and captures verified per second against
+raw PyVISA captures (the peer, measured in the same run).
+
+The 20-minute sessions run with the demo's settings (a capture every 300 s) and are compared with the floor
+of the same number of bare ``*TRG;*OPC?`` round trips over raw PyVISA to the same twin: the ratio says how
+much a session costs beyond one exchange per burst.
 
 Run: ``.venv/bin/python benchmarks/bench_delivery.py`` (about a minute). Figures are ratios within this run,
 so they hold on a slower or busier machine.
@@ -83,6 +87,25 @@ def _raw_pyvisa_rate(twin, captures: int) -> float:
     return rate
 
 
+def _raw_trigger_floor(twin, n: int) -> float:
+    """Peer: seconds per bare ``*TRG;*OPC?`` round trip over raw pyvisa (Nagle off), generator output off."""
+    import socket
+
+    import pyvisa
+
+    rm = pyvisa.ResourceManager("@py")
+    gen = rm.open_resource(twin.resources["stimulator"], read_termination="\n", write_termination="\n",
+                           timeout=2000)
+    gen.visalib.sessions[gen.session].interface.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    gen.query("*TRG;*OPC?")
+    t0 = time.perf_counter()
+    for _ in range(n):
+        gen.query("*TRG;*OPC?")
+    per = (time.perf_counter() - t0) / n
+    gen.close()
+    return per
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["TOOLKIT_DATA_DIR"] = tmp
@@ -142,25 +165,35 @@ def main() -> int:
                              sum(t.dose.bursts for t in rec.treatments),
                              sum(len(t.waveforms) for t in rec.treatments), time.perf_counter() - t0))
             peer_rate = _raw_pyvisa_rate(twin, 200)
-        # the same two sessions on a twin with a coarser circuit model (4 time steps per pulse phase)
-        with TwinBench(speed=1.0, seed=1) as fast_twin:
-            fast_twin.model.max_simulated_pulses = 1
-            fast_twin.model.segments_per_phase = 4
+        # 20-minute sessions as the demo delivers them, and the peer: bare trigger round trips
+        demo_rows = []
+        with TwinBench(speed=1.0, seed=1) as twin:
+            twin.model.max_simulated_pulses = 1  # as start_twin_for does
             with open_store(demo, actor="bench") as store:
-                for label, arm in (("MC faradic ±, 30 min, coarse twin", "MC"), ("EP 70 V, 30 min, coarse twin", "EP"),
-                                   ("sham, 30 min, coarse twin", "SHAM")):
-                    sid = _subject(store, arm, 200 + len(rows))
+                run_session(_with_minutes(demo, 1.0), _subject(store, "EP", 300), 1, store=store, twin=twin,
+                            settings=DeliverySettings(capture_every_s=300.0))
+                for arm in ("EP", "MC", "SHAM"):
+                    sid = _subject(store, arm, 310 + len(demo_rows))
+                    sims0 = twin.model.bursts_simulated
                     t0 = time.perf_counter()
-                    rec = run_session(_with_minutes(demo, 30.0), sid, 1, store=store, twin=fast_twin,
-                                      settings=demo_settings)
-                    rows.append((label, rec.outcome, rec.dose.bursts, len(rec.treatments[0].waveforms),
-                                 time.perf_counter() - t0))
+                    rec = run_session(_with_minutes(demo, 20.0), sid, 1, store=store, twin=twin,
+                                      settings=DeliverySettings(capture_every_s=300.0))
+                    demo_rows.append((arm, rec.outcome, rec.dose.bursts, time.perf_counter() - t0,
+                                      twin.model.bursts_simulated - sims0))
+            floor_per_trigger = _raw_trigger_floor(twin, 600)
         ours_rate = n_every / wall_every
         print("Simulated sessions on the twin (pyvisa-py over loopback), capture every 60 s simulated:")
         print(f"  {'session':<44}{'outcome':>10}{'bursts':>8}{'captures':>10}{'wall s':>9}{'sim/wall':>10}")
         for label, outcome, bursts, caps, wall in rows:
             sim = 3600.0 if "2 ×" in label else 1800.0
             print(f"  {label:<44}{outcome:>10}{bursts:>8}{caps:>10}{wall:>9.2f}{sim / wall:>9.0f}x")
+        print()
+        print("20-minute sessions with the demo settings (capture every 300 s); peer: the same number of bare")
+        print("*TRG;*OPC? round trips over raw pyvisa to the same twin:")
+        print(f"  {'arm':<6}{'outcome':>10}{'bursts':>8}{'simulated':>11}{'wall s':>9}{'peer s':>8}{'ratio':>7}")
+        for arm, outcome, bursts, wall, sims in demo_rows:
+            peer = bursts * floor_per_trigger
+            print(f"  {arm:<6}{outcome:>10}{bursts:>8}{sims:>11}{wall:>9.3f}{peer:>8.3f}{wall / peer:>6.1f}x")
         print()
         print("Captures verified per second (arm, trigger a burst, read 2 channels, measure, check, store .npz):")
         print(f"  delivery runner, in the delivery loop: {ours_rate:7.1f} /s  ({n_every} captures in {wall_every:.2f} s)")

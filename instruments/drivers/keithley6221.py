@@ -18,7 +18,7 @@ from pymeasure.instruments.keithley import Keithley6221 as _PyMeasure6221
 
 from instruments.base import CurrentWaveform
 from instruments.drivers.stimulator_base import StimulatorDriver
-from instruments.errors import GarbledReply, InstrumentError, OutOfRange
+from instruments.errors import GarbledReply, InstrumentError, InstrumentReportedError, OutOfRange
 
 __all__ = ["Keithley6221"]
 
@@ -101,10 +101,63 @@ class Keithley6221(StimulatorDriver, _PyMeasure6221):
         self.raise_errors("arm")
 
     def trigger(self) -> None:
-        """Start one finite wave burst (``SOUR:WAVE:INIT``), then ``*OPC?``."""
+        """Start one finite wave burst (``SOUR:WAVE:INIT``) and ``*OPC?``, in one round trip."""
         with self.lock:
-            self.waveform_start()
-            self.opc()
+            self.opc_after(":SOUR:WAVE:INIT")
+
+    def set_wave_offset(self, channel: int, offset_A: float) -> float:
+        """Disarm, set the wave offset, re-arm, and read back the offset, the burst length and the error queue.
+
+        The 6221's square wave runs from offset − amplitude to offset + amplitude, so changing the sign of
+        the offset of a unipolar square reverses its polarity. Everything goes in one program message
+        (one round trip, where PyMeasure's properties take six); each part is still checked: the offset
+        reads back as sent, the wave is still a finite burst, and the error queue is empty.
+
+        Parameters
+        ----------
+        channel : int
+            Output channel (1).
+        offset_A : float
+            Wave offset in amperes; ``|offset| + amplitude`` must stay within 105 mA (the instrument refuses
+            more and the error queue reports it).
+
+        Returns
+        -------
+        float
+            The offset read back, in amperes.
+
+        Raises
+        ------
+        OutOfRange
+            ``offset_A`` outside ±105 mA (nothing sent).
+        ReadbackMismatch, InstrumentReportedError, InstrumentError, GarbledReply
+            The offset read back differs, the instrument reported an error, the wave is not a finite burst,
+            or the reply could not be parsed.
+        """
+        self._channel(channel)
+        res = self.resource
+        offset = self._range("offset_A", offset_A, -MAX_A, MAX_A, " A")
+        with self.lock:
+            self._armed[channel] = False
+            reply = self.ask(f":SOUR:WAVE:ABOR;:SOUR:WAVE:OFFS {offset:g};:SOUR:WAVE:ARM;"
+                             ":SOUR:WAVE:OFFS?;:SOUR:WAVE:DUR:CYCL?;:SYST:ERR?")
+            # the error entry comes last: its quoted text may itself contain ';'
+            parts = reply.split(";", 2)
+            try:
+                back, cycles = float(parts[0]), float(parts[1])
+                code = int(parts[2].split(",", 1)[0].strip().lstrip("+"))
+            except (IndexError, ValueError):
+                raise GarbledReply(f"{self.name} at {res} answered the wave offset change with {reply[:80]!r}",
+                                   resource=res) from None
+            if code != 0:
+                raise InstrumentReportedError(f"{self.name} at {res} reported error(s) while changing the wave "
+                                              "offset", resource=res, errors=[parts[2], *self.errors()])
+            self.compare("offset_A", offset, back, rel=1e-5, abs_=1e-12)
+            if not 1 <= cycles < 1e9:
+                raise InstrumentError(f"{self.name} at {res}: wave duration is {cycles:g} cycles, not a finite "
+                                      "burst", resource=res)
+            self._armed[channel] = True
+        return back
 
     def _write_output(self, channel: int, on: bool) -> None:
         self.source_enabled = on

@@ -187,10 +187,9 @@ class Keysight33500B(StimulatorDriver):
                                   resource=self.resource)
 
     def trigger(self) -> None:
-        """``*TRG`` (one burst on each armed channel whose output is on), then ``*OPC?``."""
+        """``*TRG`` (one burst on each armed channel whose output is on) and ``*OPC?``, in one round trip."""
         with self.lock:
-            self.write("*TRG")
-            self.opc()
+            self.opc_after("*TRG")
 
     def _write_output(self, channel: int, on: bool) -> None:
         self.write(f"OUTP{channel} {'ON' if on else 'OFF'}")

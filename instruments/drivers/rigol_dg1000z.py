@@ -87,12 +87,13 @@ class RigolDG1000Z(StimulatorDriver):
                                   f"triggered burst (read back {state})", resource=self.resource)
 
     def trigger(self) -> None:
-        """Send one manual burst trigger to each armed channel, then ``*OPC?``."""
+        """One manual burst trigger to each armed channel and ``*OPC?``, in one program message."""
         with self.lock:
-            for ch in self.output_channels:
-                if self._armed.get(ch):
-                    self.write(f":SOUR{ch}:BURS:TRIG")
-            self.opc()
+            triggers = [f":SOUR{ch}:BURS:TRIG" for ch in self.output_channels if self._armed.get(ch)]
+            if triggers:
+                self.opc_after(";".join(triggers))
+            else:
+                self.opc()
 
     def _write_output(self, channel: int, on: bool) -> None:
         self.write(f":OUTP{channel} {'ON' if on else 'OFF'}")

@@ -70,7 +70,9 @@ class ScpiSession(Instrument):
     def _guard(self, fn: Callable[[], Any], what: str) -> Any:
         import pyvisa
 
-        if self._closed:
+        # instance attributes are read through __dict__: PyMeasure's __getattribute__ checks every read against
+        # its reserved names, which costs more than the rest of an exchange's Python on the hot path
+        if self.__dict__["_closed"]:
             raise ConnectionFailed(f"{self.name} at {self.resource} is closed", resource=self.resource)
         try:
             return fn()
@@ -98,11 +100,14 @@ class ScpiSession(Instrument):
 
     def ask(self, command: str, query_delay: float | None = None) -> str:
         """Write a query and read its reply as one atomic exchange."""
-        with self.lock:
-            self.write(command)
-            self._reply_pending = True
-            reply = self._guard(lambda: self.adapter.read(), repr(command)).strip()
-            self._reply_pending = False
+        state = self.__dict__  # see _guard: plain instance attributes, read without PyMeasure's checks
+        adapter = state["adapter"]
+        with state["lock"]:
+            what = repr(command)
+            self._guard(lambda: adapter.write(command), what)
+            state["_reply_pending"] = True
+            reply = self._guard(adapter.read, what).strip()
+            state["_reply_pending"] = False
             return reply
 
     def resync(self) -> None:
@@ -146,6 +151,17 @@ class ScpiSession(Instrument):
         reply = self.ask("*OPC?")
         if reply.lstrip("+") != "1":
             raise GarbledReply(f"{self.name} at {self.resource} answered *OPC? with {reply[:60]!r}",
+                               resource=self.resource)
+
+    def opc_after(self, command: str) -> None:
+        """Send ``command`` and ``*OPC?`` in one program message and wait for the ``1``.
+
+        One round trip instead of two: the instrument executes the joined commands in order, so the reply
+        comes only after ``command`` has been executed, exactly as with a separate ``*OPC?``.
+        """
+        reply = self.ask(f"{command};*OPC?")
+        if reply.lstrip("+") != "1":
+            raise GarbledReply(f"{self.name} at {self.resource} answered {command!r};*OPC? with {reply[:60]!r}",
                                resource=self.resource)
 
     def errors(self) -> list[str]:

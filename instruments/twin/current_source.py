@@ -97,7 +97,7 @@ class TwinCurrentSource(ScpiDevice):
             drive = CurrentDrive(high_A=st.offs_A + st.ampl_A, low_A=st.offs_A - st.ampl_A, high_s=period / 2,
                                  period_s=period, cycles=max(1, round(st.cycles)), compliance_V=st.compliance_V)
         st.burst_end_s = now + st.cycles * period
-        self.model.deliver_current(drive, now)
+        self.model.start_current_burst(drive, now)
 
     def _abort(self, s: list[int], a: list[str], q: bool) -> None:
         self.st.armed = False

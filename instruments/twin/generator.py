@@ -243,7 +243,7 @@ class TwinGenerator(ScpiDevice):
                                  period_s=period, pulses=c.ncyc)
             c.burst_end_s = now + c.ncyc * period
             if n == 1:
-                self.model.deliver_voltage(drive, now)
+                self.model.start_voltage_burst(drive, now)
 
     def output_state(self, channel: int) -> bool:
         """True output state of a channel."""

@@ -11,12 +11,20 @@ The circuit is solved in closed form on short segments in which the source level
 by segment, so a 1 ms pulse is resolved in ``segments_per_phase`` steps. The first ``max_simulated_pulses``
 pulses of a burst are simulated; the scope sees later pulses as repeats of the last one simulated. Within a
 burst, recovery between pulses is neglected (it takes seconds, a burst lasts milliseconds to seconds).
+
+A session re-triggers the same burst hundreds of times and the scope looks at few of them, so a burst is
+simulated lazily: when it starts, only what later bursts depend on is updated — the pore state, integrated
+with scalars through the same steps as the sampled path, or left as it is when the burst cannot reach the
+electroporation threshold. The waveforms are simulated only when somebody looks at them (the scope), from the
+state recorded at the burst's start, and kept in a bounded cache under everything they depend on, so a
+repeated burst costs a dictionary look-up.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -123,6 +131,59 @@ class _PoreState:
     t_s: float = 0.0
 
 
+#: where the first sample of a segment sits, as a fraction of the segment (just after its start)
+_FIRST_SAMPLE = 1e-6
+
+
+def _form_pores(s: SkinParameters, p: _PoreState, v_sc: float, dt: float) -> None:
+    """Advance the pore state ``p`` by ``dt`` seconds at ``v_sc`` volts across the stratum corneum."""
+    if v_sc <= s.threshold_V:
+        return
+    target = min(1.0, (v_sc - s.threshold_V) / (s.full_breakdown_V - s.threshold_V))
+    if target > p.fast:
+        p.fast = target + (p.fast - target) * math.exp(-dt / s.formation_tau_s)
+    p.slow = max(p.slow, s.residual_fraction * p.fast)
+    if v_sc >= s.strong_pulse_V:
+        p.long = max(p.long, p.fast * 0.8)
+
+
+@dataclass(frozen=True)
+class _Burst:
+    """One delivered burst as recorded when it started: everything its waveforms depend on."""
+
+    t0_s: float
+    source: str
+    phases: tuple[tuple[float, float], ...]
+    cycles: int
+    src_ohms: float
+    compliance_V: float
+    baseline_V: float
+    load_terms: tuple[float, float | None, float | None]
+    skin: SkinParameters
+    impedance_factor: float
+    shunt_ohms: float
+    segments_per_phase: int
+    max_simulated_pulses: int
+    pores_before: tuple[float, float, float]
+
+    @property
+    def skin_connected(self) -> bool:
+        return self.load_terms[2] is not None
+
+    @property
+    def duration_s(self) -> float:
+        return self.cycles * sum(d for _, d in self.phases)
+
+    def rp_ohms(self, pores: tuple[float, float, float]) -> float:
+        return self.skin.rp_ohms * self.impedance_factor * 10.0 ** (-self.skin.max_drop_decades * max(pores))
+
+    def key(self) -> tuple:
+        """Everything but the start time; a resistor neither forms pores nor depends on them."""
+        skin = (self.skin, self.impedance_factor, self.pores_before) if self.skin_connected else None
+        return (self.source, self.phases, self.cycles, self.src_ohms, self.compliance_V, self.baseline_V,
+                self.load_terms, skin, self.shunt_ohms, self.segments_per_phase, self.max_simulated_pulses)
+
+
 @dataclass
 class BenchModel:
     """Physics of the twin bench, shared by the generator, current source and scope.
@@ -158,6 +219,7 @@ class BenchModel:
     probe_attenuation: dict[int, float] = field(default_factory=lambda: {1: 10.0, 2: 1.0, 3: 1.0, 4: 1.0})
     segments_per_phase: int = 12
     max_simulated_pulses: int = 100
+    burst_cache_size: int = 64
 
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
@@ -166,8 +228,14 @@ class BenchModel:
         self.impedance_factor = 1.0
         #: 'open' (electrode lifted), 'short' (electrodes shorted) or None
         self.contact_fault: str | None = None
-        self.last_delivery: Delivery | None = None
+        #: bursts delivered so far
         self.deliveries = 0
+        #: bursts whose waveforms were simulated sample by sample, and those served from the cache
+        self.bursts_simulated = 0
+        self.bursts_cached = 0
+        self._last: _Burst | None = None
+        self._last_delivery: Delivery | None = None
+        self._burst_cache: OrderedDict[tuple, Delivery] = OrderedDict()
 
     # ---- state
     def set_load(self, load: str) -> None:
@@ -227,52 +295,198 @@ class BenchModel:
         return self.skin.rs_ohms * self.impedance_factor, None, self.skin.cp_F
 
     def deliver_voltage(self, drive: VoltageDrive, t0_s: float, *, through_amplifier: bool = True) -> Delivery:
-        """Simulate a voltage burst starting at simulated time ``t0_s`` and keep it for the scope."""
+        """Deliver a voltage burst starting at simulated time ``t0_s`` and return its simulated waveforms."""
         with self._lock:
-            self._recover_to(t0_s)
+            self.start_voltage_burst(drive, t0_s, through_amplifier=through_amplifier)
+            return self._materialize()
+
+    def deliver_current(self, drive: CurrentDrive, t0_s: float) -> Delivery:
+        """Deliver a current burst (a source with compliance) starting at ``t0_s``; return its waveforms."""
+        with self._lock:
+            self.start_current_burst(drive, t0_s)
+            return self._materialize()
+
+    def start_voltage_burst(self, drive: VoltageDrive, t0_s: float, *, through_amplifier: bool = True) -> None:
+        """Deliver a voltage burst: update the skin's state now, simulate its waveforms only when asked.
+
+        Parameters
+        ----------
+        drive : VoltageDrive
+            The burst at the source's terminals.
+        t0_s : float
+            Simulated start time.
+        through_amplifier : bool
+            Whether the source feeds the load through the bench amplifier (gain, clipping, output resistance).
+        """
+        with self._lock:
             gain = self.amplifier_gain if through_amplifier else 1.0
             vmax = self.amplifier_max_V if through_amplifier else math.inf
             src_ohms = self.amplifier_out_ohms if through_amplifier else drive.source_ohms
-            high = float(np.clip(drive.high_V * gain, -vmax, vmax))
-            low = float(np.clip(drive.low_V * gain, -vmax, vmax))
-            phases = [(high, drive.pulse_width_s), (low, drive.period_s - drive.pulse_width_s)]
-            dly = self._simulate(phases, drive.pulses, t0_s, source="voltage", src_ohms=src_ohms)
-            dly.baseline_V = low
-            return dly
+            high = min(max(drive.high_V * gain, -vmax), vmax)
+            low = min(max(drive.low_V * gain, -vmax), vmax)
+            phases = ((high, drive.pulse_width_s), (low, drive.period_s - drive.pulse_width_s))
+            self._start(phases, drive.pulses, t0_s, source="voltage", src_ohms=src_ohms, compliance_V=math.inf,
+                        baseline_V=low)
 
-    def deliver_current(self, drive: CurrentDrive, t0_s: float) -> Delivery:
-        """Simulate a current burst (a source with compliance) starting at ``t0_s``."""
+    def start_current_burst(self, drive: CurrentDrive, t0_s: float) -> None:
+        """Deliver a current burst: update the skin's state now, simulate its waveforms only when asked.
+
+        Parameters
+        ----------
+        drive : CurrentDrive
+            The burst (levels, timing, compliance).
+        t0_s : float
+            Simulated start time.
+        """
         with self._lock:
-            self._recover_to(t0_s)
-            phases = [(drive.high_A, drive.high_s), (drive.low_A, drive.period_s - drive.high_s)]
-            return self._simulate(phases, drive.cycles, t0_s, source="current",
-                                  compliance_V=drive.compliance_V)
+            phases = ((drive.high_A, drive.high_s), (drive.low_A, drive.period_s - drive.high_s))
+            self._start(phases, drive.cycles, t0_s, source="current", src_ohms=0.0,
+                        compliance_V=drive.compliance_V, baseline_V=0.0)
 
-    def _simulate(self, phases: list[tuple[float, float]], cycles: int, t0_s: float, *, source: str,
-                  src_ohms: float = 0.0, compliance_V: float = math.inf) -> Delivery:
-        phases = [(lvl, dur) for lvl, dur in phases if dur > 0]
+    @property
+    def last_delivery(self) -> Delivery | None:
+        """Waveforms of the last burst delivered (simulated on first access), or None."""
+        with self._lock:
+            return self._materialize() if self._last is not None else None
+
+    def last_burst_start_s(self) -> float | None:
+        """Simulated start time of the last burst delivered (no simulation needed), or None."""
+        with self._lock:
+            return None if self._last is None else self._last.t0_s
+
+    # ---- bursts: bookkeeping now, waveforms on demand
+    def _start(self, phases: tuple[tuple[float, float], ...], cycles: int, t0_s: float, *, source: str,
+               src_ohms: float, compliance_V: float, baseline_V: float) -> None:
+        self._recover_to(t0_s)
+        load_terms = self._load_terms()
+        p = self._pores
+        burst = _Burst(
+            t0_s=t0_s, source=source, phases=tuple((lvl, dur) for lvl, dur in phases if dur > 0),
+            cycles=int(cycles), src_ohms=src_ohms, compliance_V=compliance_V, baseline_V=baseline_V,
+            load_terms=load_terms, skin=self.skin, impedance_factor=self.impedance_factor,
+            shunt_ohms=self.shunt_ohms, segments_per_phase=self.segments_per_phase,
+            max_simulated_pulses=self.max_simulated_pulses, pores_before=(p.fast, p.slow, p.long),
+        )
+        self._last = burst
+        self._last_delivery = None
+        self.deliveries += 1
+        if (burst.skin_connected and not self._below_threshold(burst)
+                and not self._form_pores_fast(burst, p)):
+                # a current source reaching its compliance on skin: the exact sample-by-sample path
+                self._last_delivery = self._simulate_samples(burst, p)
+        p.t_s = t0_s + burst.duration_s
+
+    def _below_threshold(self, b: _Burst) -> bool:
+        """True when no part of the burst can push the stratum corneum above the electroporation threshold.
+
+        Starting from rest, the voltage on ``Cp`` moves within each constant-level step towards that step's
+        final value, so it never exceeds the largest final value in magnitude; ``Rp`` only falls when pores
+        form, so the bound computed with the present ``Rp`` holds for the whole burst.
+        """
+        rp = b.rp_ohms(b.pores_before)
+        series = b.load_terms[0]
+        peak = max((abs(lvl) for lvl, _ in b.phases), default=0.0)
+        if b.source == "voltage":
+            bound = peak * rp / (rp + b.src_ohms + series + b.shunt_ohms)
+        elif peak * (rp + series + b.shunt_ohms) <= b.compliance_V:
+            bound = peak * rp
+        else:
+            return False
+        return bound <= b.skin.threshold_V
+
+    def _form_pores_fast(self, b: _Burst, p: _PoreState) -> bool:
+        """Integrate the pore state through the burst with scalars only (the same steps as the sampled path).
+
+        Returns False, leaving ``p`` untouched, for a current source that reaches its compliance, whose
+        limited segments are not monotonic in general.
+        """
+        series, _, cp = b.load_terms
+        assert cp is not None  # only called for skin
+        rsh = b.shunt_ohms
+        nseg = b.segments_per_phase
+        work = _PoreState(*b.pores_before, t_s=p.t_s)
+        vc = 0.0
+        peak_sc = 0.0
+        for _ in range(min(b.cycles, b.max_simulated_pulses)):
+            for level, dur in b.phases:
+                seg = dur / nseg
+                t_first = _FIRST_SAMPLE * seg
+                for _s in range(nseg):
+                    before = (work.fast, work.slow, work.long)
+                    rp = b.rp_ohms(before)
+                    if b.source == "voltage":
+                        r_ext = b.src_ohms + series + rsh
+                        tau = cp * (rp * r_ext / (rp + r_ext))
+                        vinf = level * rp / (rp + r_ext)
+                    else:
+                        r_ext = series + rsh
+                        tau = rp * cp
+                        vinf = level * rp
+                    v_first = vinf + (vc - vinf) * math.exp(-t_first / tau)
+                    v_end = vinf + (vc - vinf) * math.exp(-seg / tau)
+                    if b.source == "current" and max(abs(level * r_ext + v_first),
+                                                     abs(level * r_ext + v_end)) > b.compliance_V:
+                        return False
+                    settled = v_end == vc
+                    vc = v_end
+                    vsc = max(abs(v_first), abs(v_end))  # an exponential step peaks at one of its ends
+                    peak_sc = max(peak_sc, vsc)
+                    _form_pores(b.skin, work, vsc, seg)
+                    if settled and (work.fast, work.slow, work.long) == before:
+                        break  # the rest of this step would repeat this segment exactly: nothing changes
+        if b.cycles > b.max_simulated_pulses and peak_sc > b.skin.threshold_V:
+            _form_pores(b.skin, work, peak_sc, (b.cycles - b.max_simulated_pulses) * b.phases[0][1])
+        p.fast, p.slow, p.long = work.fast, work.slow, work.long
+        return True
+
+    def _materialize(self) -> Delivery:
+        """Waveforms of the last burst: from the cache, or simulated sample by sample from its recorded start."""
+        b = self._last
+        if b is None:
+            raise RuntimeError("no burst has been delivered")
+        if self._last_delivery is not None:
+            return self._last_delivery
+        key = b.key()
+        hit = self._burst_cache.get(key)
+        if hit is None:
+            dly = self._simulate_samples(b, _PoreState(*b.pores_before))
+            for arr in (dly.time_s, dly.electrode_V, dly.current_A):
+                arr.setflags(write=False)  # shared by every replay of this burst
+            self._burst_cache[key] = dly
+            while len(self._burst_cache) > max(self.burst_cache_size, 1):
+                self._burst_cache.popitem(last=False)
+            self.bursts_simulated += 1
+        else:
+            self._burst_cache.move_to_end(key)
+            self.bursts_cached += 1
+            dly = replace(hit, t0_s=b.t0_s)
+        self._last_delivery = dly
+        return dly
+
+    def _simulate_samples(self, b: _Burst, pores: _PoreState) -> Delivery:
+        """Simulate a burst sample by sample, integrating the pore state ``pores`` through it."""
+        phases = b.phases
         period = sum(d for _, d in phases)
-        n_sim = min(cycles, self.max_simulated_pulses)
-        series, _, cp = self._load_terms()
+        n_sim = min(b.cycles, b.max_simulated_pulses)
+        series, _, cp = b.load_terms
         skin = cp is not None
-        rsh = self.shunt_ohms
-        pores = self._pores
+        rsh = b.shunt_ohms
         vc = 0.0  # voltage on Cp (stratum corneum)
         times, volts, amps = [], [], []
         t_rel = 0.0
-        nseg = self.segments_per_phase
+        nseg = b.segments_per_phase
         pts = 8  # samples per segment
         # the first sample of each segment sits just after its start, so level steps stay sharp edges
-        frac = np.concatenate(([1e-6], np.arange(1, pts + 1, dtype=float) / pts))
+        frac = np.concatenate(([_FIRST_SAMPLE], np.arange(1, pts + 1, dtype=float) / pts))
         peak_sc = 0.0
         for _ in range(n_sim):
             for level, dur in phases:
                 seg = dur / nseg
                 tt = frac * seg
                 for _s in range(nseg):
-                    rp = self._rp(self._pore_level()) if skin else None
-                    v_el, i, vc_end, vsc = self._segment(level, tt, vc, source, src_ohms, series, rsh, rp, cp or 0.0,
-                                                         compliance_V)
+                    rp = b.rp_ohms((pores.fast, pores.slow, pores.long)) if skin else None
+                    v_el, i, vc_end, vsc = self._segment(level, tt, vc, b.source, b.src_ohms, series, rsh, rp,
+                                                         cp or 0.0, b.compliance_V)
                     times.append(t_rel + tt)
                     volts.append(v_el)
                     amps.append(i)
@@ -280,34 +494,17 @@ class BenchModel:
                     vc = vc_end
                     if skin:
                         peak_sc = max(peak_sc, abs(vsc))
-                        self._form_pores(abs(vsc), seg)
+                        _form_pores(b.skin, pores, abs(vsc), seg)
         # the rest of a long burst is not resolved sample by sample: its pore effect saturates quickly
-        if cycles > n_sim and skin and peak_sc > self.skin.threshold_V:
-            self._form_pores(peak_sc, (cycles - n_sim) * phases[0][1])
-        duration = cycles * period
-        pores.t_s = t0_s + duration
+        if b.cycles > n_sim and skin and peak_sc > b.skin.threshold_V:
+            _form_pores(b.skin, pores, peak_sc, (b.cycles - n_sim) * phases[0][1])
         time_s = np.concatenate([[0.0], *times])
         first_v = volts[0][0] if volts else 0.0
         first_i = amps[0][0] if amps else 0.0
         electrode = np.concatenate([[first_v], *volts])
         current = np.concatenate([[first_i], *amps])
-        dly = Delivery(t0_s=t0_s, duration_s=duration, time_s=time_s, electrode_V=electrode, current_A=current,
-                       period_s=period)
-        self.last_delivery = dly
-        self.deliveries += 1
-        return dly
-
-    def _form_pores(self, v_sc: float, dt: float) -> None:
-        s = self.skin
-        if v_sc <= s.threshold_V:
-            return
-        target = min(1.0, (v_sc - s.threshold_V) / (s.full_breakdown_V - s.threshold_V))
-        p = self._pores
-        if target > p.fast:
-            p.fast = target + (p.fast - target) * math.exp(-dt / s.formation_tau_s)
-        p.slow = max(p.slow, s.residual_fraction * p.fast)
-        if v_sc >= s.strong_pulse_V:
-            p.long = max(p.long, p.fast * 0.8)
+        return Delivery(t0_s=b.t0_s, duration_s=b.duration_s, time_s=time_s, electrode_V=electrode,
+                        current_A=current, period_s=period, baseline_V=b.baseline_V)
 
     @staticmethod
     def _segment(level: float, tt: np.ndarray, vc0: float, source: str, src_ohms: float, series: float,

@@ -175,12 +175,13 @@ class TwinScope(ScpiDevice):
         return None
 
     def _update_acquisition(self) -> None:
-        dly = self.model.last_delivery
-        if self.run_state == "WAIT" and dly is not None and dly.t0_s >= self.armed_at_s:
-            self.captured_t0_s = dly.t0_s
+        # the start time only: the burst's waveforms are simulated when the scope reads them
+        t0 = self.model.last_burst_start_s()
+        if self.run_state == "WAIT" and t0 is not None and t0 >= self.armed_at_s:
+            self.captured_t0_s = t0
             self.run_state = "STOP"
-        elif self.run_state == "RUN" and dly is not None:
-            self.captured_t0_s = dly.t0_s
+        elif self.run_state == "RUN" and t0 is not None:
+            self.captured_t0_s = t0
 
     def _trig_status(self, s: list[int], a: list[str], q: bool) -> str:
         self._update_acquisition()

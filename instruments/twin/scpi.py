@@ -121,6 +121,8 @@ class ScpiDevice:
 
     def __init__(self) -> None:
         self._commands: list[_Command] = []
+        # header as received → (handler, numeric suffixes): a session repeats a few headers many times
+        self._resolved: dict[str, tuple[Handler, list[int]]] = {}
         self.error_queue: deque[str] = deque()
         self.add("*IDN", self._idn)
         self.add("*RST", self._rst)
@@ -136,6 +138,7 @@ class ScpiDevice:
     def add(self, header: str, handler: Handler) -> None:
         """Register a handler ``(suffixes, args, is_query) -> reply | None`` for a header."""
         self._commands.append(_Command(_compile(header), handler))
+        self._resolved.clear()
 
     def push_error(self, code: int, detail: str = "") -> None:
         """Put an error in the queue (overflow replaces the last entry by -350, as SCPI says)."""
@@ -181,11 +184,21 @@ class ScpiDevice:
         return b";".join(replies)
 
     def _dispatch(self, name: str, args: list[str], is_query: bool) -> str | bytes | None:
+        resolved = self._resolved.get(name)
+        if resolved is None:
+            resolved = self._resolve(name)
+        handler, suffixes = resolved
+        return handler(list(suffixes), args, is_query)
+
+    def _resolve(self, name: str) -> tuple[Handler, list[int]]:
         for command in self._commands:
             m = command.regex.match(name)
             if m:
-                suffixes = [int(g) if g else 1 for g in m.groups()]
-                return command.handler(suffixes, args, is_query)
+                resolved = (command.handler, [int(g) if g else 1 for g in m.groups()])
+                if len(self._resolved) >= _RESOLVED_MAX:
+                    self._resolved.clear()  # a client sending ever new spellings must not grow memory
+                self._resolved[name] = resolved
+                return resolved
         raise ScpiError(-113, name)
 
     # ---- common commands
@@ -213,7 +226,12 @@ class ScpiDevice:
         return '0,"No error"'
 
 
+_RESOLVED_MAX = 4096
+
+
 def _split_commands(message: str) -> list[str]:
+    if '"' not in message and "'" not in message:
+        return [part.strip() for part in message.strip().split(";")]
     out, cur, quote = [], [], ""
     for ch in message.strip():
         if quote:

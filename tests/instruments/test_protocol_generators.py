@@ -143,7 +143,7 @@ def test_keysight_output_on_requires_arm_and_reads_back() -> None:
              ("SOUR1:VOLT:LIM:LOW?", "-6"), ("SOUR1:VOLT:LIM:STAT?", "1"), ("SOUR1:BURS:MODE?", "TRIG"),
              ("SOUR1:BURS:NCYC?", "+5"), ("TRIG1:SOUR?", "BUS"), ("SOUR1:BURS:STAT?", "1")]
     gen, adapter = _ks([*armed, ("OUTP1 ON", None), ("*OPC?", "1"), ("OUTP1?", "1"), ("SYST:ERR?", OK),
-                        ("*TRG", None), ("*OPC?", "1")])
+                        ("*TRG;*OPC?", "1")])
     with pytest.raises(InstrumentError, match="not armed"):
         gen.output_on(1)
     gen.arm(1)
@@ -252,7 +252,7 @@ def test_keithley_arm_trigger_and_shutdown() -> None:
     src, adapter = _k6221([
         (":SOUR:WAVE:DUR:CYCL?", "2.000000E+01"), (":SOUR:WAVE:ARM", None), ("SYST:ERR?", OK),
         ("OUTPut 1", None), ("*OPC?", "1"), ("OUTPut?", "1"), ("SYST:ERR?", OK),
-        (":SOUR:WAVE:INIT", None), ("*OPC?", "1"),
+        (":SOUR:WAVE:INIT;*OPC?", "1"),
         ("OUTPut 0", None), ("OUTPut?", "0"),
     ])
     src.arm(1)
@@ -281,7 +281,7 @@ def test_rigol_dg_configure_pulse_train_exact_protocol() -> None:
         (":SOUR2:BURS:NCYC?", "10"),
         (":SOUR2:BURS?", "ON"), (":SOUR2:BURS:MODE?", "TRIG"), (":SOUR2:BURS:TRIG:SOUR?", "MAN"),
         (":OUTP2 ON", None), ("*OPC?", "1"), (":OUTP2?", "ON"), ("SYST:ERR?", '0,"No error"'),
-        (":SOUR2:BURS:TRIG", None), ("*OPC?", "1"),
+        (":SOUR2:BURS:TRIG;*OPC?", "1"),
         (":OUTP1 OFF", None), (":OUTP2 OFF", None), (":OUTP1?", "OFF"), (":OUTP2?", "OFF"),
     ], "TCPIP0::dg::5555::SOCKET")
     gen = RigolDG1000Z(adapter, name="stimulator", resource="TCPIP0::dg::5555::SOCKET")
@@ -333,3 +333,43 @@ def test_shutdown_inside_an_interrupted_query_reads_its_own_reply() -> None:
     gen._reply_pending = True  # what ask() sets between its write and its read
     gen.safe_shutdown()
     adapter.assert_done()
+
+
+_REVERSE = ":SOUR:WAVE:ABOR;:SOUR:WAVE:OFFS -0.0001;:SOUR:WAVE:ARM;:SOUR:WAVE:OFFS?;:SOUR:WAVE:DUR:CYCL?;:SYST:ERR?"
+
+
+def test_keithley_wave_offset_change_is_one_exchange_read_back() -> None:
+    src, adapter = _k6221([(_REVERSE, "-1.000000E-04;+1.000000E+01;" + OK)])
+    assert src.set_wave_offset(1, -100e-6) == pytest.approx(-100e-6)
+    adapter.assert_done()
+    assert src._armed[1]  # re-armed: a trigger may follow
+
+
+@pytest.mark.parametrize(
+    ("reply", "error", "match"),
+    [
+        ("-1.000000E-04;+1.000000E+01;" + '-221,"Settings conflict; amplitude + offset above 105 mA"',
+         InstrumentReportedError, "reported error"),
+        ("+1.000000E-04;+1.000000E+01;" + OK, ReadbackMismatch, "offset_A read back"),
+        ("-1.000000E-04;+9.9E+37;" + OK, InstrumentError, "not a finite"),
+        ("-1.000000E-04", InstrumentError, "answered the wave offset change"),
+    ],
+)
+def test_keithley_wave_offset_change_refuses_what_does_not_read_back(reply: str, error: type, match: str) -> None:
+    pairs = [(_REVERSE, reply)]
+    if error is InstrumentReportedError:
+        pairs.append(("SYST:ERR?", OK))  # the rest of the queue is drained into the report
+    src, adapter = _k6221(pairs)
+    with pytest.raises(error, match=match) as info:
+        src.set_wave_offset(1, -100e-6)
+    adapter.assert_done()
+    assert not src._armed[1]  # output_on is refused until the channel is armed again
+    if error is InstrumentReportedError:
+        assert "105 mA" in info.value.errors[0]
+
+
+def test_keithley_wave_offset_out_of_range_sends_nothing() -> None:
+    src, adapter = _k6221([])
+    with pytest.raises(OutOfRange, match="offset_A"):
+        src.set_wave_offset(1, 0.2)
+    assert adapter.sent == []

@@ -70,3 +70,80 @@ def test_a_port_already_in_use_is_reported() -> None:
         port = first.servers["scope"].port
         with pytest.raises(ConnectionFailed, match=f"port {port}"):
             TwinBench(ports={"scope": port}).start()
+
+
+def _sampled_pores(model: BenchModel) -> tuple[float, float, float]:
+    """Pore state after the last burst, integrated by the sample-by-sample path from its recorded start."""
+    from instruments.twin.physics import _PoreState
+
+    burst = model._last
+    pores = _PoreState(*burst.pores_before)
+    model._simulate_samples(burst, pores)
+    return pores.fast, pores.slow, pores.long
+
+
+@pytest.mark.parametrize(
+    ("high_V", "pulses", "max_simulated"),
+    [(3.5, 5, 100), (3.5, 5, 1), (9.0, 3, 100), (12.0, 40, 4), (1.4, 2, 100)],
+)
+def test_lazy_pore_bookkeeping_equals_the_sampled_integration(high_V: float, pulses: int,
+                                                              max_simulated: int) -> None:
+    # 70 V, 180 V (strong: long recovery), 240 V (clipped) after the ×20 amplifier, and 28 V (sub-threshold)
+    model = BenchModel(load="skin", max_simulated_pulses=max_simulated)
+    drive = VoltageDrive(high_V=high_V, low_V=0.0, pulse_width_s=1e-3, period_s=0.2, pulses=pulses)
+    for k in range(4):
+        model.start_voltage_burst(drive, 2.0 * k)
+        p = model._pores
+        assert (p.fast, p.slow, p.long) == pytest.approx(_sampled_pores(model), rel=1e-9, abs=1e-15)
+    assert model.bursts_simulated == 0  # nobody looked at the waveforms: none was simulated
+    if high_V * 20 > 30:
+        assert model.pore_fraction(8.0) > 0.05
+    else:
+        assert model.pore_fraction(8.0) == 0.0
+
+
+def test_current_burst_below_threshold_leaves_pores_and_compliance_takes_the_exact_path() -> None:
+    model = BenchModel(load="skin")
+    below = CurrentDrive(high_A=200e-6, low_A=0.0, high_s=0.05, period_s=0.1, cycles=10, compliance_V=40.0)
+    model.start_current_burst(below, 0.0)  # 200 µA × 130 kΩ = 26 V < 30 V threshold
+    assert model.pore_fraction(1.0) == 0.0 and model.bursts_simulated == 0
+    # 600 µA would need 78 V; the 60 V compliance limits it, yet the stratum corneum passes the threshold
+    limited = CurrentDrive(high_A=600e-6, low_A=0.0, high_s=0.05, period_s=0.1, cycles=3, compliance_V=60.0)
+    dly = model.deliver_current(limited, 2.0)
+    assert np.max(np.abs(dly.electrode_V)) <= 60.0 + 1e-9
+    assert model.pore_fraction(2.3) > 0.0
+    assert model.pore_fraction(2.3) == pytest.approx(max(_sampled_pores(model)), rel=1e-6)
+
+
+def test_repeated_bursts_are_replayed_from_the_cache_and_match_a_fresh_simulation() -> None:
+    drive = VoltageDrive(high_V=1.0, low_V=0.0, pulse_width_s=1e-3, period_s=10e-3, pulses=5)
+    model = BenchModel(load="dummy")
+    first = model.deliver_voltage(drive, 0.0)
+    again = model.deliver_voltage(drive, 3.0)
+    assert (model.bursts_simulated, model.bursts_cached) == (1, 1)
+    assert again.t0_s == 3.0 and first.t0_s == 0.0
+    fresh = BenchModel(load="dummy").deliver_voltage(drive, 3.0)
+    assert np.array_equal(again.electrode_V, fresh.electrode_V) and np.array_equal(again.time_s, fresh.time_s)
+    v, _ = model.render(np.array([3.0005, 2.0005]))
+    assert v[0] == pytest.approx(20.0 * 1000.0 / 1015.0) and v[1] == 0.0  # the replay sits at its own start
+    with pytest.raises(ValueError):
+        again.electrode_V[0] = 1.0  # shared by every replay: read-only
+    # anything the waveform depends on makes it a new simulation
+    model.contact_fault = "short"
+    shorted = model.deliver_voltage(drive, 6.0)
+    assert model.bursts_simulated == 2
+    assert np.max(shorted.current_A) > 10 * np.max(first.current_A)
+
+
+def test_waveforms_follow_the_state_at_the_burst_start_even_when_read_later() -> None:
+    drive = VoltageDrive(high_V=3.5, low_V=0.0, pulse_width_s=1e-3, period_s=0.2, pulses=5)
+    lazy = BenchModel(load="skin")
+    lazy.start_voltage_burst(drive, 0.0)
+    lazy.start_voltage_burst(drive, 2.0)
+    lazy.impedance_factor = 5.0  # changed after the burst started: the burst already happened
+    late = lazy.last_delivery
+    eager = BenchModel(load="skin")
+    eager.deliver_voltage(drive, 0.0)
+    now = eager.deliver_voltage(drive, 2.0)
+    assert late is not None and late.t0_s == 2.0
+    assert np.allclose(late.current_A, now.current_A, rtol=1e-12, atol=0.0)

@@ -108,3 +108,49 @@ def test_an_internal_failure_becomes_an_execution_error() -> None:
     dev.add("BROKen", broken)
     assert dev.execute("BROK;*OPC?") == b"1"
     assert dev.execute("SYST:ERR?").startswith(b'-200,"Execution error; ZeroDivisionError')
+
+
+def test_resolved_headers_keep_suffixes_spellings_and_errors_apart() -> None:
+    dev = ScpiDevice()
+    seen: list[tuple[list[int], list[str]]] = []
+
+    def level(s, a, q):
+        seen.append((s, a))
+        return "7" if q else None
+
+    dev.add("[SOURce#:]LEVel", level)
+    for _ in range(2):  # the second pass is served from the resolved-header table
+        assert dev.execute("SOUR2:LEV 3;:source1:level?;LEV?") == b"7;7"
+    assert seen[:3] == [([2], ["3"]), ([1], []), ([1], [])] and seen[3:] == seen[:3]
+    seen[0][0].append(99)  # a handler changing its suffix list must not change the next dispatch
+    dev.execute("SOUR2:LEV 4")
+    assert seen[-1] == ([2], ["4"])
+    for _ in range(2):
+        assert dev.execute("SOUR2:LEVX 3;*OPC?") == b"1"
+        assert dev.execute("SYST:ERR?").startswith(b"-113")
+    dev.add("SOURce#:LEVX", lambda s, a, q: "x")  # a header added later is found
+    assert dev.execute("SOUR2:LEVX?") == b"x"
+
+
+def test_open_adapter_switches_nagle_off_and_one_round_trip_triggers_a_burst() -> None:
+    import socket
+
+    from instruments.transport import no_delay, open_adapter
+
+    with TwinBench() as twin:
+        adapter = open_adapter(twin.resources["stimulator"], timeout_s=2.0)
+        try:
+            conn = adapter.connection
+            sock = conn.visalib.sessions[conn.session].interface
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            for cmd in ("FUNC PULS", "FREQ 5", "FUNC:PULS:WIDT 0.001", "VOLT 1", "VOLT:OFFS 0.5", "BURS:MODE TRIG",
+                        "BURS:NCYC 5", "TRIG1:SOUR BUS", "BURS:STAT ON", "OUTP1 ON"):
+                adapter.write(cmd)
+            before = twin.model.deliveries
+            adapter.write("*TRG;*OPC?")
+            assert adapter.read().strip() == "1"  # answered only after the trigger was executed
+            assert twin.model.deliveries == before + 1
+        finally:
+            adapter.write("OUTP1 OFF")
+            adapter.close()
+    assert no_delay(object()) is False  # anything but a pyvisa-py socket is left alone

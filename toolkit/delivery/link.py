@@ -1,14 +1,11 @@
-"""Socket tuning of instrument connections, so a burst trigger is not held back by the TCP stack.
+"""Socket tuning of an already-open instrument connection, so a burst trigger is not held back by TCP.
 
-A session sends small commands back to back (``*TRG`` then ``*OPC?``). With Nagle's algorithm on, the second
-segment waits for the acknowledgement of the first, which the instrument delays (≈ 40 ms on Linux): one
-trigger then costs ≈ 46 ms instead of ≈ 0.4 ms. pyvisa-py declares ``VI_ATTR_TCPIP_NODELAY`` but its setter
-refuses the attribute, so the option is set on the session's socket directly.
+Connections opened through :func:`instruments.transport.open_adapter` already have Nagle's algorithm off;
+this applies the same option to a driver built on some other adapter that still uses a pyvisa-py socket.
 """
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 __all__ = ["tcp_no_delay"]
@@ -20,16 +17,9 @@ def tcp_no_delay(instrument: Any) -> bool:
     Parameters
     ----------
     instrument : driver
-        A driver whose ``adapter.connection`` is a pyvisa resource (PyMeasure ``VISAAdapter``). Anything
-        else (a serial port, a vendor VISA library) is left alone and ``False`` returned.
+        A driver whose ``adapter`` is a PyMeasure ``VISAAdapter``. Anything else (a serial port, a vendor
+        VISA library) is left alone and ``False`` returned.
     """
-    resource = getattr(getattr(instrument, "adapter", None), "connection", None)
-    try:
-        sessions = resource.visalib.sessions
-        sock = sessions[resource.session].interface
-        if not isinstance(sock, socket.socket):
-            return False
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return True
-    except (AttributeError, KeyError, OSError, TypeError):
-        return False
+    from instruments.transport import no_delay
+
+    return no_delay(getattr(instrument, "adapter", None))

@@ -22,7 +22,6 @@ from toolkit.delivery.clock import Clock
 from toolkit.delivery.dose import DoseAccumulator, WaveformRates, rates_from_arrays
 from toolkit.delivery.eligibility import TreatmentTarget
 from toolkit.delivery.guard import OutputGuard
-from toolkit.delivery.link import tcp_no_delay
 from toolkit.delivery.live import CaptureMeasures, measure_capture
 from toolkit.delivery.operator import ConfirmCallback, ConfirmRequest
 from toolkit.delivery.plan import ExpectedSignal, TreatmentPlan
@@ -185,10 +184,8 @@ class _TreatmentRun:
         if ctx.connected is None:
             from instruments.bench import connect_bench
 
+            # open_adapter switches Nagle's algorithm off, so triggers are not held back by TCP
             ctx.connected = connect_bench(ctx.bench, timeout_s=ctx.settings.io_timeout_s)
-            for inst in (ctx.connected.stimulator, ctx.connected.scope, ctx.connected.current_source):
-                if inst is not None:
-                    tcp_no_delay(inst)
             ctx.identities = {"stimulator": ctx.connected.stimulator.identify(),
                               "scope": ctx.connected.scope.identify()}
             if ctx.connected.current_source is not None:
@@ -279,11 +276,20 @@ class _TreatmentRun:
 
         The vendor-neutral interface has no polarity; the 6221's square wave runs from offset − amplitude
         to offset + amplitude, so a negative offset of half the current gives the reversed pulses. The
-        offset is read back and the error queue drained, like every other setting.
+        offset is read back and the error queue drained, like every other setting — in one round trip when
+        the driver offers it (``set_wave_offset``), which also reads back that the wave is still a finite burst.
         """
         inst = self.instrument
         current = self.plan.settings["amplitude_A"] * scale
         offset = polarity * current / 2.0
+        set_offset = getattr(inst, "set_wave_offset", None)
+        if set_offset is not None:
+            back = float(set_offset(self.plan.channel, offset))
+            if not _close_enough(offset, back):
+                raise SessionAborted(Abort(AbortReason.INSTRUMENT_ERROR,
+                                           f"polarity reversal: wave offset read back {back!r}, sent {offset!r}"))
+            self._polarity = polarity
+            return
         with inst.lock:
             inst.waveform_abort()
             inst.waveform_offset = offset
@@ -671,9 +677,7 @@ def _reconnector(spec: Any, role: str, timeout_s: float) -> Callable[[], Any]:
     def reconnect() -> Any:
         from instruments.drivers import open_driver
 
-        inst = open_driver(spec.driver, spec.resource, timeout_s=timeout_s, name=role)
-        tcp_no_delay(inst)
-        return inst
+        return open_driver(spec.driver, spec.resource, timeout_s=timeout_s, name=role)
 
     return reconnect
 
