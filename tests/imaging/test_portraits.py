@@ -130,3 +130,38 @@ def test_simulate_visit_is_fast_enough_for_a_demo_study() -> None:
     for seed in range(3):
         simulate_visit(base, lift_mm=1.0, wrinkle_change={"nasolabial_l": -0.2}, seed=seed, face=face)
     assert (time.perf_counter() - t0) / 3 < 0.6  # ≈0.15 s on a quiet core; the margin absorbs shared CI load
+
+
+@pytest.mark.parametrize("region", ["nasolabial_l", "nasolabial_r", "crows_feet_l", "crows_feet_r"])
+def test_synthetic_lines_stay_inside_their_region(region: str) -> None:
+    import cv2
+
+    from toolkit.imaging.regions import load_roi_template
+    from toolkit.imaging.synthetic import _LINE_HALF_FRACTION, _line_layout
+
+    poly = load_roi_template().polygon(region).astype(np.float32)
+    lines = _line_layout(poly, region)
+    assert len(lines) == 2
+    for centre, along, chord in lines:
+        assert chord > 0.2  # inter-ocular units: a line long enough to measure
+        for sev in (0.5, 1.0, 1.5):
+            half = _LINE_HALF_FRACTION * chord * sev
+            for end in (centre - along * half, centre + along * half):
+                assert cv2.pointPolygonTest(poly, (float(end[0]), float(end[1])), True) > 0
+
+
+def test_measured_nasolabial_length_follows_the_drawn_length() -> None:
+    # the demo's end point: nasolabial_l + nasolabial_r length, over a severity sweep at 1024 px
+    base = portrait("astronaut", long_side_px=1024)
+    face = HaarCascadeBackend().detect(base).faces[0]
+    reference, _ = simulate_visit(base, wrinkle_change={}, seed=999, face=face)
+    drawn, measured = [], []
+    for i, sev in enumerate((0.6, 0.8, 1.0, 1.2, 1.4)):
+        change = {"nasolabial_l": sev - 1.0, "nasolabial_r": sev - 1.0}
+        img, truth = simulate_visit(base, lift_mm=0.5, wrinkle_change=change, seed=i + 1, face=face)
+        regions = analyze_photo(img, baseline=reference, overlays=False).regions.set_index("region")
+        drawn.append(truth["wrinkle_length_mm"]["nasolabial_l"] + truth["wrinkle_length_mm"]["nasolabial_r"])
+        measured.append(regions.loc[["nasolabial_l", "nasolabial_r"], "wrinkle_length_mm"].sum())
+    slope = np.polyfit(drawn, measured, 1)[0]
+    assert 0.8 < slope < 1.3
+    assert np.corrcoef(drawn, measured)[0, 1] > 0.95

@@ -15,23 +15,6 @@ def _load_study(path: Path):
     return load_study(path)
 
 
-def _baseline_visit_id(study) -> str:
-    try:
-        return study.schedule.baseline.id
-    except (AttributeError, StopIteration):
-        return study.visits[0].id
-
-
-def _baseline_photos(store, study) -> dict[str, Path]:
-    """Each subject's first frontal photo at the baseline visit."""
-    base_visit = _baseline_visit_id(study)
-    out: dict[str, Path] = {}
-    for rec in store.photos():
-        if rec.visit_id == base_visit and rec.view == "frontal" and rec.subject_id not in out:
-            out[rec.subject_id] = Path(rec.path)
-    return out
-
-
 def ingest(
     files: list[Path] = typer.Argument(..., help="Photo files (JPEG, PNG, TIFF).", show_default=False),
     study: Path = typer.Option(..., "--study", help=_STUDY_HELP),
@@ -40,39 +23,28 @@ def ingest(
     view: str = typer.Option("frontal", "--view", help="frontal, left45 or right45."),
 ) -> None:
     """Store existing photo files read-only with SHA-256 and register them in the study's store."""
-    import os
-
     from rich.console import Console
 
     from toolkit.errors import DataError, ToolkitError
-    from toolkit.imaging.photo_io import PhotoRejected
-    from toolkit.imaging.raw_store import store_raw_photo
+    from toolkit.imaging.pipeline import VIEWS, ingest_photo_record
     from toolkit.store import open_store
 
-    if view not in {"frontal", "left45", "right45"}:
-        raise DataError(f"--view {view!r} not accepted; accepted: frontal, left45, right45")
+    if view not in VIEWS:
+        raise DataError(f"--view {view!r} not accepted; accepted: {', '.join(VIEWS)}")
     st = _load_study(study)
     console = Console()
     problems: list[str] = []
     with open_store(st) as store:
         for f in files:
             try:
-                saved = store_raw_photo(f, study_id=st.id, subject_id=subject, visit_id=visit,
-                                        meta={"view": view, "source": "ingest"})
-            except (PhotoRejected, DataError) as exc:
-                problems.append(str(exc))
-                continue
-            try:
-                pid = store.add_photo(subject, visit_id=visit, path=saved.path, sha256=saved.sha256, view=view,
-                                      meta=saved.meta)
+                rec = ingest_photo_record(store, st, f, subject_id=subject, visit_id=visit, view=view,
+                                          meta={"source": "ingest"})
             except ToolkitError as exc:
-                if not saved.already_present:  # keep the raw store and the database in step
-                    for p in (saved.path, saved.path.with_name(saved.path.name + ".json")):
-                        os.chmod(p, 0o644)
-                        p.unlink(missing_ok=True)
-                problems.append(f"{f}: {exc}")
+                # file problems already name the file; the store's refusals (unknown subject …) do not
+                message = str(exc)
+                problems.append(message if str(f) in message else f"{f}: {message}")
                 continue
-            console.print(f"photo #{pid}: {f} → {saved.path} (sha256 {saved.sha256[:12]}…)", highlight=False)
+            console.print(f"photo #{rec.photo_id}: {f} → {rec.path} (sha256 {rec.sha256[:12]}…)", highlight=False)
     if problems:
         raise DataError(f"{len(problems)} of {len(files)} file(s) not ingested", details=problems)
 
@@ -92,36 +64,27 @@ def capture(
     ),
 ) -> None:
     """Capture a frontal photo with a baseline ghost and alignment score; save only when QC passes."""
-    import os
-
     from rich.console import Console
 
     from toolkit.errors import CheckFailed
     from toolkit.imaging.capture import capture_photo
     from toolkit.imaging.photo_io import load_photo
-    from toolkit.imaging.raw_store import store_raw_photo
+    from toolkit.imaging.pipeline import baseline_photo_for, ingest_photo_record
     from toolkit.paths import study_data_dir
     from toolkit.store import open_store
 
     st = _load_study(study)
     console = Console()
     with open_store(st) as store:
-        base_path = _baseline_photos(store, st).get(subject)
-        baseline = load_photo(base_path)[0] if base_path is not None and visit != _baseline_visit_id(st) else None
+        base_path = baseline_photo_for(store, st, subject, visit)
+        baseline = load_photo(base_path)[0] if base_path is not None else None
         holder: dict = {}
 
         def keep(png: Path, meta: dict) -> tuple[Path, str]:
-            saved = store_raw_photo(png, study_id=st.id, subject_id=subject, visit_id=visit,
-                                    meta={**meta, "view": "frontal", "source": "capture"})
-            try:
-                holder["id"] = store.add_photo(subject, visit_id=visit, path=saved.path, sha256=saved.sha256,
-                                               meta=saved.meta, qc=meta.get("qc"))
-            except Exception:
-                for p in (saved.path, saved.path.with_name(saved.path.name + ".json")):
-                    os.chmod(p, 0o644)
-                    p.unlink(missing_ok=True)
-                raise
-            return saved.path, saved.sha256
+            rec = ingest_photo_record(store, st, png, subject_id=subject, visit_id=visit, view="frontal",
+                                      meta={**meta, "source": "capture"}, qc=meta.get("qc"))
+            holder["id"] = rec.photo_id
+            return rec.path, rec.sha256
 
         pdir = preview_dir or study_data_dir(st.id) / "photos" / "derived" / "capture" / subject / visit
         result = capture_photo(source, store=keep, baseline=baseline, min_score=min_score, max_frames=max_frames,
@@ -146,42 +109,20 @@ def analyze(
     """Analyse every pending photo of the study and write the metrics to the store."""
     from rich.console import Console
 
-    from toolkit.imaging.analysis import METRIC_COLUMNS
-    from toolkit.imaging.batch import BatchItem, analyze_batch
+    from toolkit.imaging.pipeline import analyze_pending
     from toolkit.store import open_store
 
     st = _load_study(study)
     console = Console()
-    template = Path(st.path) / "roi_template.yaml"
-    options: dict = {}
-    if template.is_file():
-        options["regions"] = str(template)
-    if mm_per_px:
-        options["mm_per_px"] = mm_per_px
-    if marker_side_mm:
-        options["marker_side_mm"] = marker_side_mm
     with open_store(st) as store:
-        pending = store.pending_photos()
-        if not pending:
-            console.print("no pending photos")
-            return
-        baselines = _baseline_photos(store, st)
-        items = []
-        for rec in pending:
-            base = baselines.get(rec.subject_id)
-            is_base = base is not None and Path(base) == Path(rec.path)
-            items.append(BatchItem(photo=str(rec.path), baseline=None if is_base or base is None else str(base),
-                                   key=rec.photo_id, options=options))
-        counts = {"passed": 0, "failed": 0}
-
-        def write(res) -> None:
-            frame = res.frame[["region", *METRIC_COLUMNS]]
-            store.add_measurements(res.key, frame, algorithm_version=res.algorithm_version, qc=res.qc)
-            counts["passed" if res.qc.get("passed") else "failed"] += 1
-
-        analyze_batch(items, executor="serial" if serial else "processes", workers=workers, scheduler=scheduler,
-                      progress=progress, on_result=write)
-    console.print(f"analysed {len(items)} photo(s): {counts['passed']} passed QC, {counts['failed']} failed QC")
+        counts = analyze_pending(store, st, workers=workers, scheduler=scheduler,
+                                 executor="serial" if serial else "processes", mm_per_px=mm_per_px,
+                                 marker_side_mm=marker_side_mm, progress=progress)
+    if not counts["analysed"]:
+        console.print("no pending photos")
+        return
+    console.print(f"analysed {counts['analysed']} photo(s): {counts['passed']} passed QC, "
+                  f"{counts['failed']} failed QC")
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:

@@ -35,7 +35,7 @@ from toolkit.imaging.wrinkles import WrinkleParams, measure_wrinkles, wrinkle_ma
 __all__ = ["ALGORITHM_VERSION", "METRIC_COLUMNS", "PhotoAnalysis", "analyze_photo"]
 
 #: recorded with every number this module produces; bump on any change that alters results
-ALGORITHM_VERSION = "epmc-imaging 1.0.0"
+ALGORITHM_VERSION = "epmc-imaging 1.1.0"
 
 #: the per-region columns of :attr:`PhotoAnalysis.regions`
 METRIC_COLUMNS = (
@@ -152,6 +152,9 @@ def _prepare(
         qc.fail(f"{prefix}multiple_faces", f"{prefix}{len(search.faces)} faces found; exactly one is required")
         return None
     face = search.faces[0]
+    if search.ignored_detections:
+        qc.notes.append(f"{prefix}{search.ignored_detections} unconfirmed extra face detection(s) ignored "
+                        "(small, weak, overlapping or without eyes)")
     if face.eyes_estimated:
         qc.notes.append(f"{prefix}eyes not detected; placed from the face box proportions")
     if role == "photo":

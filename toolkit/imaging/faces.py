@@ -106,10 +106,22 @@ class FaceGeometry:
 
 @dataclass(frozen=True)
 class FaceSearch:
-    """What a backend found in one image: zero or more faces, and whether a profile view was seen."""
+    """What a backend found in one image.
+
+    Attributes
+    ----------
+    faces : list of FaceGeometry
+        The faces the backend stands behind (zero, one, or more for a photo with several people).
+    profile_seen : bool
+        A profile view was found where no frontal face was.
+    ignored_detections : int
+        Raw detections set aside as unconfirmed (much smaller than, overlapping, or far weaker than the main
+        face, or without eyes where the main face has them); recorded as a QC note, never a failure.
+    """
 
     faces: list[FaceGeometry]
     profile_seen: bool = False
+    ignored_detections: int = 0
 
 
 @runtime_checkable
@@ -146,6 +158,51 @@ def _estimated_eyes(box: tuple[float, float, float, float]) -> tuple[Point, Poin
     return (x + 0.30 * w, y + 0.38 * h), (x + 0.70 * w, y + 0.38 * h)
 
 
+#: a second detection is a second subject only if it is at least this large (box width) relative to the main face
+_MIN_RELATIVE_SIZE = 0.5
+#: ... and carries at least this fraction of the main face's cascade votes (neighbouring hits)
+_MIN_RELATIVE_VOTES = 0.4
+#: ... and overlaps the main face by less than this fraction of the smaller box
+_MAX_OVERLAP = 0.3
+
+
+def _overlap_fraction(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0.0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0.0, min(ay + ah, by + bh) - max(ay, by))
+    return iw * ih / max(1e-9, min(aw * ah, bw * bh))
+
+
+def _confirmed_faces(candidates: list[tuple[FaceGeometry, float]]) -> list[FaceGeometry]:
+    """Keep the detections that are plausibly separate people.
+
+    Haar cascades fire on texture (a patterned suit, a flag, hair) now and then, and which frame they fire
+    on changes with noise and JPEG blocking, so a raw count would reject good frontal photos at random. The
+    main face is the one with eyes confirmed and the most cascade votes; another detection counts only when
+    it is about as large, about as well supported, does not overlap the main face and, when the main face's
+    eyes were found, has its own eyes too. Two real people pass all four (see the ``multiple_faces`` QC
+    test); a texture hit fails at least one.
+    """
+    if len(candidates) <= 1:
+        return [f for f, _ in candidates]
+    ranked = sorted(candidates, key=lambda c: (not c[0].eyes_estimated, c[1], c[0].box[2]), reverse=True)
+    main, main_votes = ranked[0]
+    kept = [main]
+    for face, votes in ranked[1:]:
+        if face.box[2] < _MIN_RELATIVE_SIZE * main.box[2]:
+            continue
+        if votes < _MIN_RELATIVE_VOTES * main_votes:
+            continue
+        if not main.eyes_estimated and face.eyes_estimated:
+            continue
+        if any(_overlap_fraction(face.box, k.box) > _MAX_OVERLAP for k in kept):
+            continue
+        kept.append(face)
+    # keep image order (left to right) for reproducible reports
+    return sorted(kept, key=lambda f: f.box[0])
+
+
 class HaarCascadeBackend:
     """Offline default: OpenCV Haar cascades for the frontal face, eyes and profile views.
 
@@ -178,17 +235,17 @@ class HaarCascadeBackend:
         )
         small = cv2.equalizeHist(small)
         min_side = max(24, int(self.min_face_fraction * min(small.shape)))
-        boxes = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
+        boxes, neighbours = _cascade("haarcascade_frontalface_default.xml").detectMultiScale2(
             small, scaleFactor=1.15, minNeighbors=5, minSize=(min_side, min_side)
         )
-        boxes = np.asarray(boxes).reshape(-1, 4)
-        if len(boxes) > 1:
-            # small spurious hits (texture, background) next to a large face are not second subjects
-            boxes = boxes[boxes[:, 2] >= 0.5 * boxes[:, 2].max()]
-        faces: list[FaceGeometry] = []
-        for bx, by, bw, bh in boxes:
-            box = (bx / scale, by / scale, bw / scale, bh / scale)
-            faces.append(self._with_eyes(gray_full, box))
+        boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+        neighbours = np.asarray(neighbours, dtype=float).reshape(-1)
+        candidates = [
+            (self._with_eyes(gray_full, tuple(float(v) / scale for v in bx)), float(nb))
+            for bx, nb in zip(boxes, neighbours, strict=True)
+        ]
+        faces = _confirmed_faces(candidates)
+        ignored = len(candidates) - len(faces)
         profile = False
         if not faces:
             prof = _cascade("haarcascade_profileface.xml")
@@ -197,7 +254,7 @@ class HaarCascadeBackend:
                 if len(hits):
                     profile = True
                     break
-        return FaceSearch(faces=faces, profile_seen=profile)
+        return FaceSearch(faces=faces, profile_seen=profile, ignored_detections=ignored)
 
     def _with_eyes(self, gray: np.ndarray, box: tuple[float, float, float, float]) -> FaceGeometry:
         x, y, w, h = box

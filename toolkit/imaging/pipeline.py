@@ -7,15 +7,37 @@ command line, the notebooks and the demo share one path.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["analyze_pending", "baseline_photos", "ingest_photo"]
+__all__ = ["IngestedPhoto", "analyze_pending", "baseline_photo_for", "baseline_photos", "ingest_photo",
+           "ingest_photo_record"]
 
 VIEWS = ("frontal", "left45", "right45")
 
 
-def _baseline_visit_id(study: Any) -> str:
+@dataclass(frozen=True)
+class IngestedPhoto:
+    """A photo registered in the store by :func:`ingest_photo_record`.
+
+    Attributes
+    ----------
+    photo_id : int
+        Id of the photo in the store.
+    path : Path
+        The read-only raw copy under ``data/<study>/photos/raw/…``.
+    sha256 : str
+        Checksum of the raw copy.
+    """
+
+    photo_id: int
+    path: Path
+    sha256: str
+
+
+def baseline_visit_id(study: Any) -> str:
+    """Id of the study's baseline visit (the schedule's baseline, else the first visit)."""
     try:
         return study.schedule.baseline.id
     except (AttributeError, StopIteration):
@@ -24,12 +46,76 @@ def _baseline_visit_id(study: Any) -> str:
 
 def baseline_photos(store: Any, study: Any) -> dict[str, Path]:
     """Each subject's first frontal photo at the baseline visit, by subject id."""
-    base_visit = _baseline_visit_id(study)
+    base_visit = baseline_visit_id(study)
     out: dict[str, Path] = {}
     for rec in store.photos():
         if rec.visit_id == base_visit and rec.view == "frontal" and rec.subject_id not in out:
             out[rec.subject_id] = Path(rec.path)
     return out
+
+
+def baseline_photo_for(store: Any, study: Any, subject_id: str, visit_id: str) -> Path | None:
+    """The photo a new photo of ``subject_id`` at ``visit_id`` is compared with; None at the baseline visit."""
+    if visit_id == baseline_visit_id(study):
+        return None
+    return baseline_photos(store, study).get(subject_id)
+
+
+def ingest_photo_record(
+    store: Any,
+    study: Any,
+    source: str | Path,
+    *,
+    subject_id: str,
+    visit_id: str,
+    view: str = "frontal",
+    meta: dict | None = None,
+    qc: dict | None = None,
+) -> IngestedPhoto:
+    """Copy ``source`` into the raw store (read-only, SHA-256) and register it; return where it went.
+
+    The raw copy is removed again when the store refuses the photo, so the raw folder and the database
+    never disagree.
+
+    Parameters
+    ----------
+    store : toolkit.store.Store
+        The study's open store (``toolkit.store.open_store(study)``).
+    study : toolkit.study.Study
+    source : str or Path
+        Photo file (JPEG, PNG, TIFF).
+    subject_id, visit_id : str
+        An enrolled subject and a visit of the study.
+    view : {'frontal', 'left45', 'right45'}
+    meta : dict, optional
+        Capture metadata kept in the JSON sidecar and the store (``view`` is added).
+    qc : dict, optional
+        A QC verdict made at capture time (``QCReport.to_dict()``).
+
+    Raises
+    ------
+    toolkit.errors.DataError
+        Unsupported or unreadable file, unknown view; or the store's refusal (unknown subject or visit).
+    """
+    from toolkit.errors import DataError
+    from toolkit.imaging.raw_store import store_raw_photo
+
+    if view not in VIEWS:
+        raise DataError(f"view {view!r} not accepted; accepted: {', '.join(VIEWS)}")
+    saved = store_raw_photo(source, study_id=study.id, subject_id=subject_id, visit_id=visit_id,
+                            meta={"view": view, **(meta or {})})
+    try:
+        photo_id = store.add_photo(subject_id, visit_id=visit_id, path=saved.path, sha256=saved.sha256,
+                                   view=view, meta=saved.meta, qc=qc)
+    except BaseException:
+        # any refusal or interruption (unknown subject, duplicate, lost database, Ctrl+C) undoes the raw copy
+        if not saved.already_present:
+            for p in (saved.path, saved.path.with_name(saved.path.name + ".json")):
+                if p.exists():
+                    os.chmod(p, 0o644)
+                    p.unlink()
+        raise
+    return IngestedPhoto(photo_id=int(photo_id), path=Path(saved.path), sha256=saved.sha256)
 
 
 def ingest_photo(
@@ -42,33 +128,15 @@ def ingest_photo(
     view: str = "frontal",
     meta: dict | None = None,
 ) -> int:
-    """Copy ``source`` into the raw store (read-only, SHA-256) and register it; return the photo id.
+    """Store and register one photo file like :func:`ingest_photo_record`.
 
-    The raw copy is removed again when the store refuses the photo, so the raw folder and the database
-    never disagree.
-
-    Raises
-    ------
-    toolkit.errors.DataError
-        Unsupported or unreadable file, unknown view; or the store's refusal (unknown subject or visit).
+    Returns
+    -------
+    int
+        The photo id in the store.
     """
-    from toolkit.errors import DataError, ToolkitError
-    from toolkit.imaging.raw_store import store_raw_photo
-
-    if view not in VIEWS:
-        raise DataError(f"view {view!r} not accepted; accepted: {', '.join(VIEWS)}")
-    saved = store_raw_photo(source, study_id=study.id, subject_id=subject_id, visit_id=visit_id,
-                            meta={"view": view, **(meta or {})})
-    try:
-        return store.add_photo(subject_id, visit_id=visit_id, path=saved.path, sha256=saved.sha256, view=view,
-                               meta=saved.meta)
-    except ToolkitError:
-        if not saved.already_present:
-            for p in (saved.path, saved.path.with_name(saved.path.name + ".json")):
-                if p.exists():
-                    os.chmod(p, 0o644)
-                    p.unlink()
-        raise
+    return ingest_photo_record(store, study, source, subject_id=subject_id, visit_id=visit_id, view=view,
+                               meta=meta).photo_id
 
 
 def analyze_pending(

@@ -24,6 +24,7 @@ import numpy as np
 from toolkit.errors import ConfigurationError
 from toolkit.imaging.faces import FaceGeometry, HaarCascadeBackend
 from toolkit.imaging.regions import load_roi_template, region_masks
+from toolkit.imaging.wrinkles import WrinkleParams
 
 __all__ = ["PORTRAITS", "portrait", "PhantomLine", "render_phantom", "simulate_visit", "DEFAULT_WRINKLE_REGIONS"]
 
@@ -217,6 +218,60 @@ def _lift_weight(face: FaceGeometry, xx: np.ndarray, yy: np.ndarray) -> np.ndarr
     return (vert * horiz).astype(np.float32)
 
 
+#: half length of a synthetic line at severity 1, as a fraction of its chord through the (shrunken) region:
+#: at severity 1.5 a line still spans only 90 % of the chord, so it never leaves the region's mask
+_LINE_HALF_FRACTION = 0.30
+#: offset of the two lines from the region's axis, as a fraction of the region's width: off the centre of
+#: the band, where a subject's own fold usually runs (a drawn line on top of it hides it, and the fold
+#: reappears when the line shortens, so the measured change would not follow the drawn one)
+_LINE_OFFSET_FRACTION = 0.28
+#: margin kept between synthetic lines and the region outline (inter-ocular units), for the blurred line
+#: ends and the few-pixel jitter of the detected eyes that place the region
+_LINE_MARGIN_IOD = 0.015
+
+
+def _line_layout(poly: np.ndarray, region: str) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Two parallel lines along a region's long axis, each as (centre, unit direction, chord length).
+
+    In template units (inter-ocular distances). The long axis is the principal axis of the region's area
+    (a slanted nasolabial band gets slanted lines); each line's chord is the part of it inside the region
+    shrunk by :data:`_LINE_MARGIN_IOD`, so lines drawn on it are measured in full after registration. The
+    placement is fixed per region (seeded by its name) so visits are comparable.
+    """
+    res = 400.0  # raster pixels per inter-ocular distance
+    lo = poly.min(axis=0) - 0.05
+    size = np.ceil((poly.max(axis=0) + 0.05 - lo) * res).astype(int) + 1
+    mask = np.zeros((size[1], size[0]), np.uint8)
+    cv2.fillPoly(mask, [np.round((poly - lo) * res).astype(np.int32)], 1)
+    ys, xs = np.nonzero(mask)
+    pts = np.column_stack([xs, ys]) / res + lo
+    centroid = pts.mean(axis=0)
+    evals, evecs = np.linalg.eigh(np.cov((pts - centroid).T))
+    along = evecs[:, int(np.argmax(evals))]
+    across = np.array([-along[1], along[0]])
+    r = max(1, int(round(_LINE_MARGIN_IOD * res)))
+    inner = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    width = float(np.ptp((pts - centroid) @ across))
+    jitter = np.random.default_rng(sum(map(ord, region))).uniform(-0.02, 0.02, 2)
+    t = np.arange(-2.0, 2.0, 1.0 / res)
+    out = []
+    for k in (-1, 1):
+        c = centroid + across * k * _LINE_OFFSET_FRACTION * width + jitter
+        q = np.round((c + t[:, None] * along - lo) * res).astype(int)
+        ok = (q[:, 0] >= 0) & (q[:, 0] < size[0]) & (q[:, 1] >= 0) & (q[:, 1] < size[1])
+        inside = np.zeros(len(t), dtype=bool)
+        inside[ok] = inner[q[ok, 1], q[ok, 0]] > 0
+        if not inside.any():
+            continue
+        # the run of inside samples nearest to the line's nominal centre
+        idx = np.flatnonzero(inside)
+        runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+        run = min(runs, key=lambda rr: np.abs(t[rr]).min())
+        t0, t1 = float(t[run[0]]), float(t[run[-1]])
+        out.append((c + along * (t0 + t1) / 2, along, t1 - t0))
+    return out
+
+
 def simulate_visit(
     base_image: np.ndarray,
     *,
@@ -281,26 +336,20 @@ def simulate_visit(
     ex = (np.array(face.eye_left) - np.array(face.eye_right)) / iod
     ey = np.array([-ex[1], ex[0]])
     w_len, w_con = {}, {}
+    # width matched to the finest analysis scale (a Gaussian line responds best at σ_filter = √2·σ_line),
+    # and at least 1 mm FWHM, so the drawn line is what the wrinkle filter is tuned to find
+    sigma_px = max(WrinkleParams().min_sigma_px / math.sqrt(2.0), 1.0 / mm / (2 * math.sqrt(2 * math.log(2))))
     for region in wrinkle_regions:
         sev = max(0.0, 1.0 + changes.get(region, 0.0))
-        poly = template.polygon(region)
-        lo, hi = poly.min(axis=0), poly.max(axis=0)
-        centre = (lo + hi) / 2
-        span = hi - lo
-        # two parallel lines along the region's long axis; fixed placement (crc of the name) across visits
-        lrng = np.random.default_rng(sum(map(ord, region)))
-        along = np.array([0.0, 1.0]) if span[1] >= span[0] else np.array([1.0, 0.0])
-        across = np.array([along[1], along[0]])
         total = 0.0
-        for k in (-1, 1):
-            c = centre + across * k * 0.22 * float(span @ across) + lrng.uniform(-0.02, 0.02, 2)
-            half_len = 0.32 * float(span @ along) * sev
+        for centre_t, along_t, chord in _line_layout(template.polygon(region), region):
+            half_len = _LINE_HALF_FRACTION * chord * sev
             if half_len <= 0:
                 continue
-            a, b = c - along * half_len, c + along * half_len
+            a, b = centre_t - along_t * half_len, centre_t + along_t * half_len
             pa = mid + iod * (a[0] * ex + a[1] * ey)
             pb = mid + iod * (b[0] * ex + b[1] * ey)
-            _draw_line(img, pa, pb, sigma_px=max(0.8, 0.5 / mm / 2.355 * 2), contrast=0.35 * sev)
+            _draw_line(img, pa, pb, sigma_px=sigma_px, contrast=0.35 * sev)
             total += float(np.linalg.norm(pb - pa)) * mm
         w_len[region] = total
         w_con[region] = 0.35 * sev
