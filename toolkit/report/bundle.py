@@ -678,7 +678,7 @@ def _write_figures(b: _Builder, bundle: ReportBundle, *, static: bool, browser_p
         except ToolkitError as exc:  # a figure the browser could not render: keep the HTML report
             bundle.static_message = f"static export failed, HTML figures only: {exc}"
     elif not static:
-        bundle.static_message = "static export (PNG/SVG/PDF) was not requested (--no-static)"
+        bundle.static_message = "static export (PNG/SVG/PDF) was not requested"
     bundle.figures = items
 
 
