@@ -18,6 +18,7 @@ import yaml
 
 from toolkit.errors import ConfigurationError
 from toolkit.imaging.faces import FaceGeometry
+from toolkit.study.endpoints import REGIONS as STUDY_REGIONS
 
 __all__ = [
     "REGION_NAMES",
@@ -30,23 +31,7 @@ __all__ = [
 ]
 
 #: the regions reported for every photo, in report order
-REGION_NAMES: tuple[str, ...] = (
-    "forehead",
-    "glabella",
-    "crows_feet_l",
-    "crows_feet_r",
-    "under_eye_l",
-    "under_eye_r",
-    "nasolabial_l",
-    "nasolabial_r",
-    "cheek_l",
-    "cheek_r",
-    "perioral",
-    "marionette_l",
-    "marionette_r",
-    "jawline_l",
-    "jawline_r",
-)
+REGION_NAMES: tuple[str, ...] = tuple(STUDY_REGIONS)
 
 _TEMPLATE_FILE = "roi_template.yaml"
 
