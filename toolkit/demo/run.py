@@ -366,7 +366,8 @@ def _photos(st, cohort, truth: TrueEffects, seed: int, workers: int, console) ->
                 state = _visit_state(st, subj, visit, truth, rng)
                 change = dict.fromkeys(TREATED_WRINKLE_REGIONS, state["severity"] - 1.0)
                 img, t = simulate_visit(bases[subj.portrait], lift_mm=state["lift_mm"], wrinkle_change=change,
-                                        seed=int(rng.integers(2**31)), face=faces[subj.portrait])
+                                        seed=int(rng.integers(2**31)), face=faces[subj.portrait],
+                                        change_contrast=False)
                 src = Path(tmp) / f"{subj.subject_id}_{visit.id}.jpg"
                 cv2.imwrite(str(src), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
                 ingest_photo(store, st, src, subject_id=subj.subject_id, visit_id=visit.id,

@@ -282,6 +282,7 @@ def simulate_visit(
     perturb: bool = True,
     wrinkle_regions: Sequence[str] = DEFAULT_WRINKLE_REGIONS,
     face: FaceGeometry | None = None,
+    change_contrast: bool = True,
 ) -> tuple[np.ndarray, dict]:
     """Make a follow-up photo with a known lift, a known wrinkle change and re-capture perturbations.
 
@@ -305,6 +306,10 @@ def simulate_visit(
     wrinkle_regions : sequence of str
     face : FaceGeometry, optional
         Face of ``base_image`` (detected with the Haar backend when omitted).
+    change_contrast : bool
+        The wrinkle change also scales the lines' contrast (shorter *and* lighter, the default). ``False``
+        changes only their length, so a length metric can be checked against the drawn length alone
+        (lighter lines fall partly below any detection threshold and exaggerate a length change).
 
     Returns
     -------
@@ -349,10 +354,10 @@ def simulate_visit(
             a, b = centre_t - along_t * half_len, centre_t + along_t * half_len
             pa = mid + iod * (a[0] * ex + a[1] * ey)
             pb = mid + iod * (b[0] * ex + b[1] * ey)
-            _draw_line(img, pa, pb, sigma_px=sigma_px, contrast=0.35 * sev)
+            _draw_line(img, pa, pb, sigma_px=sigma_px, contrast=0.35 * (sev if change_contrast else 1.0))
             total += float(np.linalg.norm(pb - pa)) * mm
         w_len[region] = total
-        w_con[region] = 0.35 * sev
+        w_con[region] = 0.35 * (sev if change_contrast else 1.0)
 
     # one remap: output pixel -> (inverse perturbation) -> (inverse lift) -> base pixel
     if perturb:
