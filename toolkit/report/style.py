@@ -306,7 +306,7 @@ def finish_figure(
     width_px = width_in * PX_PER_INCH
     # wrap long titles: about 0.55 em per character of Liberation Sans at the title size
     title_lines = textwrap.wrap(info.full_title, width=max(20, int(width_px / (pt_to_px(TITLE_FONT_PT) * 0.55))))
-    top = 22 + pt_to_px(TITLE_FONT_PT) * 1.3 * len(title_lines)
+    top = 22 + pt_to_px(TITLE_FONT_PT) * (1.3 * len(title_lines) + 1.0)
     small = pt_to_px(SMALL_FONT_PT)
     # footnotes start at the plot's left edge (70 px margin) and must stay on the page
     chars = max(30, int((width_px - 80) / (small * 0.5)))
@@ -315,13 +315,15 @@ def finish_figure(
     bottom = axis_space_px + line_px * len(lines) + 12
     fig.update_layout(
         template=TEMPLATE_NAME,
+        # plotly anchors a multi-line title by its first line's middle: the top pad must clear half a line
         title={"text": "<br>".join(_escape(t) for t in title_lines), "y": 1.0, "yref": "container",
-               "yanchor": "top", "pad": {"t": 10, "l": 10}},
+               "yanchor": "top", "pad": {"t": 10 + pt_to_px(TITLE_FONT_PT), "l": 10}},
         width=round(width_in * PX_PER_INCH),
         height=round(height_in * PX_PER_INCH),
         margin={"l": 70, "r": 20, "t": top, "b": bottom},
         meta={**info.__dict__},
     )
+    _wrap_axis_titles(fig, plot_height_px=height_in * PX_PER_INCH - top - bottom)
     fig.add_annotation(
         text="<br>".join(_escape(line) for line in lines),
         xref="paper", yref="paper", x=0.0, y=0.0, xanchor="left", yanchor="top",
@@ -329,6 +331,16 @@ def finish_figure(
         font={"size": small, "family": FONT_FAMILY}, name="footnotes",
     )
     return fig
+
+
+def _wrap_axis_titles(fig: go.Figure, *, plot_height_px: float) -> None:
+    """Break a vertical axis title that is longer than the plot is high (it would run into the title)."""
+    chars = max(12, int(plot_height_px / (pt_to_px(BASE_FONT_PT) * 0.55)))
+    for name in [k for k in fig.layout if k.startswith("yaxis")]:
+        axis = fig.layout[name]
+        text = axis.title.text if axis.title is not None else None
+        if text and "<br>" not in text and len(text) > chars:
+            fig.layout[name].title.text = "<br>".join(textwrap.wrap(text, width=chars))
 
 
 def _escape(text: str) -> str:
