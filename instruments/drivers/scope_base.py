@@ -15,6 +15,19 @@ from instruments.waveform import parse_preamble, sample_times, scale_samples
 __all__ = ["PreambleScope", "make_trace"]
 
 
+def check_channels(resource: str, channels: Sequence[ScopeChannel], n_channels: int, trigger_channel: int) -> None:
+    """Refuse, before anything is sent, channels the scope lacks, bad V/div, or a trigger on an unused channel."""
+    if not channels:
+        raise OutOfRange(f"configure for {resource} needs at least one channel", resource=resource)
+    for c in channels:
+        if not 1 <= c.channel <= n_channels:
+            raise OutOfRange(f"scope channel {c.channel} does not exist on {resource}; accepted 1..{n_channels}",
+                             resource=resource)
+        check_range(resource, f"CH{c.channel} volts_per_div", c.volts_per_div, 1e-4, 1e4, " V/div")
+    if trigger_channel not in {c.channel for c in channels}:
+        raise OutOfRange(f"trigger_channel {trigger_channel} is not among the configured channels", resource=resource)
+
+
 class PreambleScope(ScpiSession, Oscilloscope):
     """Base of the Rigol and Keysight drivers; subclasses set the family and a few commands."""
 
@@ -45,16 +58,9 @@ class PreambleScope(ScpiSession, Oscilloscope):
         """See :meth:`instruments.base.Oscilloscope.configure`."""
         res = self.resource
         tb = check_range(res, "timebase_s_per_div", timebase_s_per_div, 5e-9, 50.0, " s/div")
-        if not channels:
-            raise OutOfRange(f"configure for {res} needs at least one channel", resource=res)
+        check_channels(res, channels, self.n_channels, trigger_channel)
         for c in channels:
-            if not 1 <= c.channel <= self.n_channels:
-                raise OutOfRange(f"scope channel {c.channel} does not exist on {res}; accepted 1..{self.n_channels}",
-                                 resource=res)
-            check_range(res, f"CH{c.channel} volts_per_div", c.volts_per_div, 1e-4, 1e4, " V/div")
             check_range(res, f"CH{c.channel} probe_attenuation", c.probe_attenuation, 1e-3, 1e4)
-        if trigger_channel not in {c.channel for c in channels}:
-            raise OutOfRange(f"trigger_channel {trigger_channel} is not among the configured channels", resource=res)
         with self.lock:
             self.write(":STOP")
             self.write(f":TIM:SCAL {tb:.10g}")

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from instruments.base import Oscilloscope, ScopeChannel, Trace
-from instruments.drivers.scope_base import make_trace
+from instruments.drivers.scope_base import check_channels, make_trace
 from instruments.drivers.session import ScpiSession, check_range
 from instruments.errors import BlockFormatError, ConnectionFailed, OutOfRange
 from instruments.waveform import parse_preamble
@@ -42,15 +42,7 @@ class TektronixMSO(ScpiSession, Oscilloscope):
         """See :meth:`instruments.base.Oscilloscope.configure`."""
         res = self.resource
         tb = check_range(res, "timebase_s_per_div", timebase_s_per_div, 1e-9, 1000.0, " s/div")
-        if not channels:
-            raise OutOfRange(f"configure for {res} needs at least one channel", resource=res)
-        for c in channels:
-            if not 1 <= c.channel <= self.n_channels:
-                raise OutOfRange(f"scope channel {c.channel} does not exist on {res}; accepted 1..{self.n_channels}",
-                                 resource=res)
-            check_range(res, f"CH{c.channel} volts_per_div", c.volts_per_div, 1e-4, 1e4, " V/div")
-        if trigger_channel not in {c.channel for c in channels}:
-            raise OutOfRange(f"trigger_channel {trigger_channel} is not among the configured channels", resource=res)
+        check_channels(res, channels, self.n_channels, trigger_channel)
         percent = 50.0 - position_s / (self.divisions * tb) * 100.0
         check_range(res, "position_s (as % of the record)", percent, 0.0, 100.0, " %")
         record = int(record_points or 10_000)
