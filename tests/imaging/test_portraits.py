@@ -47,12 +47,12 @@ def test_analysis_without_baseline_has_nan_lift_and_pickles() -> None:
 
 @pytest.fixture(scope="module")
 def recaptures() -> dict[str, list[pd.DataFrame]]:
-    """Four re-captures (no true change) of each portrait, analysed against the original as baseline."""
+    """Six re-captures (no true change) of each portrait, analysed against the original as baseline."""
     out: dict[str, list[pd.DataFrame]] = {}
     for name in ("astronaut", "grace_hopper"):
         base = portrait(name)
         frames = []
-        for seed in (1, 2, 5, 6):
+        for seed in (1, 2, 5, 6, 7, 8):
             img, truth = simulate_visit(base, lift_mm=0.0, seed=seed, wrinkle_regions=())
             res = analyze_photo(img, baseline=base, overlays=False)
             assert res.qc.passed, (name, seed, res.qc.reasons)
@@ -62,12 +62,14 @@ def recaptures() -> dict[str, list[pd.DataFrame]]:
     return out
 
 
-# grace_hopper is ≈0.7 mm per pixel: the 0.1 mm target holds. astronaut is ≈1.45 mm per pixel, where
-# 0.1 mm is 0.07 px, below what dense flow resolves on JPEG-noisy skin; there the bound is 0.15 px.
-@pytest.mark.parametrize(("name", "limit_mm"), [("grace_hopper", 0.1), ("astronaut", 0.15 * 1.45)])
+# grace_hopper is ≈0.8 mm per pixel and astronaut ≈1.4 mm: 0.1 mm is 0.07–0.13 px, at the limit of what
+# dense matching resolves on JPEG-noisy skin. Measured maxima over the six re-captures: 0.073 mm and 0.136 mm.
+@pytest.mark.parametrize(("name", "limit_mm"), [("grace_hopper", 0.1), ("astronaut", 0.16)])
 def test_no_true_change_gives_no_lift(recaptures, name: str, limit_mm: float) -> None:
     lifts = pd.concat([f.lift_mm for f in recaptures[name]], axis=1)
     assert lifts.abs().max().max() <= limit_mm
+    # and no bias: the mean over re-captures of every region is well inside the bound
+    assert lifts.mean(axis=1).abs().max() <= 0.6 * limit_mm
 
 
 @pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
@@ -78,12 +80,37 @@ def test_wrinkle_length_repeatability(recaptures, name: str) -> None:
     defined = mean >= 20.0
     cv = lengths.std(axis=1, ddof=1)[defined] / mean[defined]
     assert defined.sum() >= 8
-    # These portraits are 0.7–1.5 mm per pixel, far coarser than clinical photos (≈0.1 mm): what they
-    # call "wrinkles" are hair, brows and lip edges at the pixel scale, which resampling and JPEG change.
-    # The per-region 5 % target is checked at clinical resolution by the phantom test; here the bound
-    # guards against regressions of the measured repeatability (median CV ≈ 0.06–0.17).
-    assert cv.median() <= 0.20
-    assert (cv <= 0.35).all(), cv.sort_values().tail(3)
+    # Measured: median CV 0.017 (astronaut, 10 regions) and 0.056 (grace_hopper, 15 regions); the
+    # largest single region 0.07 and 0.15. These portraits are 0.8–1.4 mm per pixel, far coarser than
+    # clinical photos (≈0.1 mm): their "wrinkles" are hair, brows and lip edges at the pixel scale.
+    assert cv.median() <= 0.065
+    assert (cv <= 0.20).all(), cv.sort_values().tail(3)
+
+
+def test_exposure_change_alone_moves_nothing() -> None:
+    # ±10 % brightness and nothing else: dense matching must not read it as motion, nor the wrinkle
+    # metric as lines appearing or fading
+    base = portrait("astronaut")
+    frames = []
+    for gain in (0.9, 1.1):
+        img = np.clip(base.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+        res = analyze_photo(img, baseline=base, overlays=False)
+        assert res.qc.passed, res.qc.reasons
+        frames.append(res.regions.set_index("region"))
+    for f in frames:
+        assert f.lift_mm.abs().max() <= 0.08
+    lengths = pd.concat([f.wrinkle_length_mm for f in frames], axis=1)
+    defined = lengths.mean(axis=1) >= 20.0
+    ratio = lengths[defined].iloc[:, 1] / lengths[defined].iloc[:, 0]
+    assert ((ratio - 1).abs() <= 0.10).all(), ratio
+
+
+def test_wrong_subject_as_baseline_fails_registration_qc() -> None:
+    res = analyze_photo(portrait("astronaut", long_side_px=600), baseline=portrait("grace_hopper"), overlays=False)
+    assert not res.qc.passed
+    assert "registration" in res.qc.codes
+    assert res.qc.metrics["registration_residual_mm"] > 0.5
+    assert any("registration to baseline failed" in r and "limit 0.5 mm" in r for r in res.qc.reasons)
 
 
 def test_known_lower_face_lift_is_recovered() -> None:

@@ -8,7 +8,9 @@ millimetres of the original photo's scale.
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,7 @@ from toolkit.imaging.regions import (
     REGION_NAMES,
     RoiTemplate,
     load_roi_template,
+    polygon_masks,
     region_masks,
     region_polygons,
 )
@@ -35,7 +38,7 @@ from toolkit.imaging.wrinkles import WrinkleParams, measure_wrinkles, wrinkle_ma
 __all__ = ["ALGORITHM_VERSION", "METRIC_COLUMNS", "PhotoAnalysis", "analyze_photo"]
 
 #: recorded with every number this module produces; bump on any change that alters results
-ALGORITHM_VERSION = "epmc-imaging 1.1.0"
+ALGORITHM_VERSION = "epmc-imaging 1.2.0"
 
 #: the per-region columns of :attr:`PhotoAnalysis.regions`
 METRIC_COLUMNS = (
@@ -49,6 +52,8 @@ METRIC_COLUMNS = (
 )
 
 _SKIN_REGIONS = ("forehead", "cheek_l", "cheek_r")
+#: pixel size (mm) above which the lift flow is matched down to the finest pyramid level
+_FINE_FLOW_MM_PER_PX = 0.3
 
 
 @dataclass
@@ -215,6 +220,102 @@ def _prepare(
                      mm_per_px=cal.mm_per_px / scale, calibration=cal)
 
 
+#: prepared baselines of this process, most recent last (a subject's follow-ups share one baseline)
+_BASELINE_CACHE: OrderedDict[tuple, tuple[_Prepared | None, tuple[str, ...]]] = OrderedDict()
+_BASELINE_CACHE_SIZE = 8
+
+
+def _template_key(template: RoiTemplate) -> tuple:
+    polys = (*sorted(template.regions.items()), *sorted(template.reference_regions.items()))
+    digest = hashlib.sha1()
+    for name, poly in polys:
+        digest.update(name.encode())
+        digest.update(np.ascontiguousarray(poly, dtype=np.float64).tobytes())
+    return (template.source, tuple(template.lift_reference), digest.hexdigest())
+
+
+def _prepare_baseline(baseline: str | Path | np.ndarray, *, default_backend: bool, **common) -> tuple[_Prepared | None, tuple[str, ...]]:
+    """:func:`_prepare` of a baseline, cached per process when it is a file analysed with the default
+    face backend. The key holds the file's path, size and modification time and every setting that
+    changes the result, so an edited file or other settings never reuse a stale preparation."""
+    key = None
+    if default_backend and isinstance(baseline, str | Path):
+        try:
+            st = Path(baseline).stat()
+            key = (str(Path(baseline).resolve()), st.st_size, st.st_mtime_ns, _template_key(common["template"]),
+                   common["thresholds"], common["marker_side_mm"], common["marker_dictionary"],
+                   common["analysis_iod_px"])
+        except OSError:
+            key = None  # a missing file is reported by _prepare
+    if key is not None and key in _BASELINE_CACHE:
+        _BASELINE_CACHE.move_to_end(key)
+        return _BASELINE_CACHE[key]
+    base_qc = QCReport()
+    prepared = _prepare(baseline, base_qc, role="baseline", mm_per_px=None, **common)
+    out = (prepared, tuple(base_qc.reasons))
+    if key is not None:
+        _BASELINE_CACHE[key] = out
+        while len(_BASELINE_CACHE) > _BASELINE_CACHE_SIZE:
+            _BASELINE_CACHE.popitem(last=False)
+    return out
+
+
+def _skin_mean(prep: _Prepared, template: RoiTemplate) -> float:
+    skin = np.zeros(prep.gray.shape, dtype=bool)
+    for mk in region_masks(prep.gray.shape, prep.face, template, _SKIN_REGIONS).values():
+        skin |= mk
+    vals = prep.gray[skin]
+    # clipped pixels say nothing about the exposure
+    vals = vals[(vals > 5) & (vals < 250)]
+    return float(np.median(vals)) if vals.size else float("nan")
+
+
+def _match_exposure(photo: _Prepared, base: _Prepared, template: RoiTemplate) -> None:
+    """Scale the follow-up so its skin brightness equals the baseline's (dense matching assumes it)."""
+    fb, fp = _skin_mean(base, template), _skin_mean(photo, template)
+    if not (math.isfinite(fb) and math.isfinite(fp) and fp > 0):
+        return
+    gain = fb / fp
+    if abs(gain - 1.0) < 1e-3:
+        return
+    photo.rgb = np.clip(photo.rgb.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+    photo.gray = cv2.cvtColor(photo.rgb, cv2.COLOR_RGB2GRAY)
+
+
+def _check_registration(qc: QCReport, registration: Registration, photo: _Prepared, base: _Prepared,
+                        thresholds: QCThresholds) -> None:
+    """Pose and scale against the baseline, from the registration (dense, far steadier than Haar eyes)."""
+    droll = registration.rotation_deg
+    dscale = registration.scale * base.scale / photo.scale - 1.0
+    qc.metrics.update(roll_change_deg=droll, scale_change=dscale)
+    if abs(droll) > thresholds.max_roll_deg:
+        qc.fail("pose", f"head roll differs from baseline by {droll:+.1f}° (limit ±{thresholds.max_roll_deg}°)")
+    if abs(dscale) > thresholds.max_scale_change:
+        qc.fail("scale", f"face size differs from baseline by {100 * dscale:+.1f} % "
+                f"(limit ±{100 * thresholds.max_scale_change:.0f} %)")
+    pf, bf = photo.face_original, base.face_original
+    if not (pf.eyes_estimated or bf.eyes_estimated):
+        dyaw = pf.yaw_index - bf.yaw_index
+        qc.metrics["yaw_index_change"] = dyaw
+        if abs(dyaw) > thresholds.max_yaw_index_change:
+            qc.fail("pose", f"head turn differs from baseline (yaw index change {dyaw:+.2f}, "
+                    f"limit ±{thresholds.max_yaw_index_change})")
+    if not (registration.residual_mm <= thresholds.max_registration_residual_mm):
+        qc.fail("registration", f"registration to baseline failed: {registration.residual_mm:.2f} mm left on the "
+                f"stable regions (limit {thresholds.max_registration_residual_mm} mm)")
+
+
+def _follow_skin(base_polys: dict[str, np.ndarray], base_masks: dict[str, np.ndarray],
+                flow: np.ndarray) -> dict[str, np.ndarray]:
+    """Baseline region polygons shifted by each region's median displacement (baseline → follow-up)."""
+    out = {}
+    for name, poly in base_polys.items():
+        m = base_masks[name]
+        shift = np.median(flow[m], axis=0) if m.any() else np.zeros(2)
+        out[name] = np.asarray(poly, dtype=float) + shift
+    return out
+
+
 def _resolve_template(regions: RoiTemplate | str | Path | Sequence[str] | None) -> tuple[RoiTemplate, tuple[str, ...]]:
     if isinstance(regions, RoiTemplate):
         return regions, tuple(regions.regions)
@@ -297,6 +398,7 @@ def analyze_photo(
     template, names = _resolve_template(regions)
     thresholds = qc_thresholds or QCThresholds()
     params = wrinkle_params or WrinkleParams()
+    default_backend = backend is None
     backend = backend or HaarCascadeBackend()
     qc = QCReport()
     src = _source_name(image)
@@ -308,18 +410,19 @@ def analyze_photo(
         return PhotoAnalysis(source=src, qc=qc, regions=_empty_regions(names), baseline_source=base_src)
     base = None
     if baseline is not None:
-        base_qc = QCReport()
-        base = _prepare(baseline, base_qc, role="baseline", mm_per_px=None, **common)
-        if base is None:
-            for reason in base_qc.reasons:
-                qc.fail("baseline_unusable", reason)
+        base, base_reasons = _prepare_baseline(baseline, default_backend=default_backend, **common)
+        for reason in base_reasons:
+            qc.fail("baseline_unusable", reason)
 
     table = _empty_regions(names)
     out_overlays: dict[str, np.ndarray] = {}
     registration = None
     if base is None:
-        frame_rgb, frame_gray, frame_face, mm_frame = photo.rgb, photo.gray, photo.face, photo.mm_per_px
+        frame_rgb, frame_gray, mm_frame = photo.rgb, photo.gray, photo.mm_per_px
+        polys = region_polygons(photo.face, template, names)
     else:
+        # dense matching assumes equal brightness: a 10 % exposure change otherwise reads as motion
+        _match_exposure(photo, base, template)
         stable = np.zeros(base.gray.shape, dtype=bool)
         for mk in region_masks(base.gray.shape, base.face, template, template.lift_reference).values():
             stable |= mk
@@ -328,37 +431,27 @@ def analyze_photo(
                                  flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
         # one baseline-crop pixel spans `scale` follow-up analysis pixels
         mm_frame = photo.mm_per_px * registration.scale
-        frame_rgb, frame_gray, frame_face = reg_rgb, reg_gray, base.face
-        flow = displacement_field(base.gray, reg_gray)
+        frame_rgb, frame_gray = reg_rgb, reg_gray
+        # full-resolution matching where a pixel is coarse against the 0.1 mm a lift must resolve
+        flow = displacement_field(base.gray, reg_gray, finest_level=0 if mm_frame > _FINE_FLOW_MM_PER_PX else 1)
         masks_all = region_masks(base.gray.shape, base.face, template, names)
         lifts, residual_px = measure_lift(flow, masks_all, stable, mm_frame)
         registration = Registration(**{**registration.__dict__, "residual_px": residual_px,
                                        "residual_mm": residual_px * mm_frame})
         qc.metrics["registration_residual_mm"] = registration.residual_mm
-        # pose and scale against the baseline from the registration (dense, far steadier than Haar eyes)
-        droll = registration.rotation_deg
-        dscale = registration.scale * base.scale / photo.scale - 1.0
-        qc.metrics.update(roll_change_deg=droll, scale_change=dscale)
-        if abs(droll) > thresholds.max_roll_deg:
-            qc.fail("pose", f"head roll differs from baseline by {droll:+.1f}° (limit ±{thresholds.max_roll_deg}°)")
-        if abs(dscale) > thresholds.max_scale_change:
-            qc.fail("scale", f"face size differs from baseline by {100 * dscale:+.1f} % "
-                    f"(limit ±{100 * thresholds.max_scale_change:.0f} %)")
-        pf, bf = photo.face_original, base.face_original
-        if not (pf.eyes_estimated or bf.eyes_estimated):
-            dyaw = pf.yaw_index - bf.yaw_index
-            qc.metrics["yaw_index_change"] = dyaw
-            if abs(dyaw) > thresholds.max_yaw_index_change:
-                qc.fail("pose", f"head turn differs from baseline (yaw index change {dyaw:+.2f}, "
-                        f"limit ±{thresholds.max_yaw_index_change})")
+        _check_registration(qc, registration, photo, base, thresholds)
         table["lift_mm"] = [lifts[n].lift_mm for n in names]
         table["displacement_mm"] = [lifts[n].displacement_mm for n in names]
+        # Wrinkles are measured on the registered photo (every follow-up goes through the same kind of
+        # resampling, which keeps repeat photos comparable) in the baseline's regions, each moved by its
+        # own displacement so that a region follows its skin when the face has lifted.
+        polys = _follow_skin(region_polygons(base.face, template, names), masks_all, flow)
         if overlays:
             out_overlays["displacement"] = flow_overlay(base.rgb, flow)
             out_overlays["ghost"] = cv2.addWeighted(base.rgb, 0.5, reg_rgb, 0.5, 0)
 
     wmap = wrinkle_map(frame_gray, mm_frame, params)
-    masks = region_masks(frame_gray.shape, frame_face, template, names)
+    masks = polygon_masks(frame_gray.shape, polys)
     skeleton = np.zeros(frame_gray.shape, dtype=bool)
     rows = []
     for n in names:
@@ -373,7 +466,7 @@ def analyze_photo(
     table["ridge_strength"] = arr[:, 4]
     if overlays:
         ov = frame_rgb.copy()
-        _outline(ov, region_polygons(frame_face, template, names))
+        _outline(ov, polys)
         ov[cv2.dilate(skeleton.astype(np.uint8), np.ones((2, 2), np.uint8)).astype(bool)] = (255, 30, 30)
         out_overlays["wrinkles"] = ov
     return PhotoAnalysis(

@@ -26,6 +26,9 @@ class QCThresholds:
         Eye-midpoint offset from the face centre (face widths) beyond which the view is not frontal.
     require_marker : bool
         Fail when no scale marker is found (and no scale was given).
+    max_registration_residual_mm : float
+        Median displacement left on the stable regions after registration to the baseline; a good
+        registration leaves a few hundredths of a millimetre, a failed one millimetres.
     """
 
     min_blur_score: float = 20.0
@@ -35,6 +38,7 @@ class QCThresholds:
     max_yaw_index_change: float = 0.08
     max_yaw_index: float = 0.12
     require_marker: bool = False
+    max_registration_residual_mm: float = 0.5
 
 
 @dataclass

@@ -28,6 +28,7 @@ __all__ = [
     "save_roi_template",
     "region_polygons",
     "region_masks",
+    "polygon_masks",
 ]
 
 #: the regions reported for every photo, in report order
@@ -191,9 +192,14 @@ def region_masks(
     names: tuple[str, ...] | None = None,
 ) -> dict[str, np.ndarray]:
     """Boolean masks of the regions, clipped to an image of ``shape`` (rows, cols[, ...])."""
+    return polygon_masks(shape, region_polygons(geometry, template, names))
+
+
+def polygon_masks(shape: tuple[int, ...], polygons: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Boolean masks of named (K, 2) pixel polygons (sub-pixel vertices), clipped to ``shape``."""
     out = {}
-    for name, poly in region_polygons(geometry, template, names).items():
+    for name, poly in polygons.items():
         mask = np.zeros(shape[:2], dtype=np.uint8)
-        cv2.fillPoly(mask, [np.round(poly * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
+        cv2.fillPoly(mask, [np.round(np.asarray(poly) * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
         out[name] = mask.astype(bool)
     return out

@@ -16,7 +16,7 @@ import numpy as np
 
 from toolkit.imaging.faces import FaceGeometry
 
-__all__ = ["Registration", "similarity_from_eyes", "register_to_baseline"]
+__all__ = ["Registration", "similarity_from_eyes", "register_to_baseline", "robust_similarity"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,22 @@ def _fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     k = float(np.trace(np.diag(sv) @ d) / max(s0.var(axis=0).sum(), 1e-12))
     a = k * rot
     return np.hstack([a, (md - a @ ms)[:, None]])
+
+
+def robust_similarity(points: np.ndarray, motion: np.ndarray, *, return_inlier_fraction: bool = False):
+    """Least-squares similarity mapping ``points`` onto ``points + motion``, after two rounds of
+    rejecting motions more than 3 robust deviations (1.4826 MAD, + 0.05 px) from the median.
+
+    Returns the 2×3 matrix, and with ``return_inlier_fraction`` the fraction of points kept.
+    """
+    keep = np.ones(len(motion), dtype=bool)
+    for _ in range(2):
+        med = np.median(motion[keep], axis=0)
+        dev = np.hypot(*(motion - med).T)
+        mad = np.median(dev[keep]) + 1e-6
+        keep = dev < 3.0 * 1.4826 * mad + 0.05
+    sim = _fit_similarity(points[keep], points[keep] + motion[keep])
+    return (sim, float(keep.mean())) if return_inlier_fraction else sim
 
 
 def _compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
@@ -142,17 +158,9 @@ def register_to_baseline(
                 flow = cv2.resize(dis.calc(half_base, small, None), size, interpolation=cv2.INTER_LINEAR) * 2.0
             else:
                 flow = dis.calc(base8, reg, None)
-            f = flow[ys, xs].astype(np.float64)
             # the stable pixels should not move: fit the similarity that explains their residual motion
-            keep = np.ones(len(f), dtype=bool)
-            for _ in range(2):
-                med = np.median(f[keep], axis=0)
-                dev = np.hypot(*(f - med).T)
-                mad = np.median(dev[keep]) + 1e-6
-                keep = dev < 3.0 * 1.4826 * mad + 0.05
-            corr = _fit_similarity(pts[keep], pts[keep] + f[keep])
+            corr, quality = robust_similarity(pts, flow[ys, xs].astype(np.float64), return_inlier_fraction=True)
             warp = _compose(warp, corr)
-            quality = float(keep.mean())
         method = "eyes+dense"
     a = warp[:, :2].astype(float)
     scale = math.sqrt(abs(np.linalg.det(a)))

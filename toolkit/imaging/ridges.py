@@ -225,33 +225,49 @@ def ridge_strength(
     *,
     black_ridges: bool = True,
     max_anisotropy: float = 0.5,
+    return_normal: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scale-normalised ridge strength in image intensity units (≈ line contrast).
 
-    At each scale the strength is ``sigma² · lambda2 / LINE_RESPONSE_PER_CONTRAST`` where the local
-    structure is line-like (``|lambda1| / lambda2 <= max_anisotropy``), else zero; the maximum over scales
-    is returned. For a Gaussian-profile line this equals its contrast, whatever its width, which makes the
-    mean strength along a wrinkle a depth proxy in the image's own units.
+    At each scale the strength is ``sigma² · lambda2 / LINE_RESPONSE_PER_CONTRAST`` weighted by how
+    line-like the local structure is: full weight up to ``|lambda1| / lambda2 = max_anisotropy / 2``,
+    falling linearly to zero at ``1.5 · max_anisotropy`` (a graded gate, so that noise moving the
+    eigenvalue ratio across a hard limit cannot switch a pixel between zero and full strength). The
+    maximum over scales is returned. For a Gaussian-profile line this equals its contrast, whatever its
+    width, which makes the mean strength along a wrinkle a depth proxy in the image's own units.
 
     Returns
     -------
     strength : (M, N) float32 ndarray
         Contrast-equivalent strength (same units as ``image``), zero off ridges.
-    scale_index : (M, N) int8 ndarray
-        Index into ``sigmas`` of the scale that gave the maximum (-1 where zero).
+    scale_index or normal : (M, N) ndarray
+        Index into ``sigmas`` of the scale that gave the maximum (int8, -1 where zero); with
+        ``return_normal=True`` instead the direction of the ridge normal in radians (float32, angle of
+        the eigenvector of ``lambda2`` at the winning scale, x to the right, y down).
     """
     img = np.asarray(image, dtype=np.float32)
     if img.ndim != 2:
         raise ValueError(f"image must be a 2-dimensional array, got shape {img.shape}")
     if not black_ridges:
         img = -img
+    img = img - np.float32(img.mean())
     best = np.zeros_like(img)
     index = np.full(img.shape, -1, dtype=np.int8)
+    normal = np.zeros_like(img) if return_normal else None
+    lo, hi = 0.5 * max_anisotropy, 1.5 * max_anisotropy
     for i, sigma in enumerate(sigmas):
-        lam1, lam2 = hessian_eigenvalues(img, float(sigma))
-        line_like = (lam2 > 0) & (np.abs(lam1) <= max_anisotropy * lam2)
-        s = np.where(line_like, lam2 * (float(sigma) ** 2 / LINE_RESPONSE_PER_CONTRAST), 0).astype(np.float32)
+        dxx, dyy, dxy = _hessian(img, float(sigma), True)
+        ht = (dxx + dyy) * 0.5
+        root = cv2.magnitude((dxx - dyy) * 0.5, dxy)
+        lam2 = ht + root  # the larger eigenvalue: positive across a dark line
+        lam1 = ht - root
+        ratio = np.abs(lam1) / np.maximum(lam2, np.float32(1e-12))
+        gate = np.clip((hi - ratio) / (hi - lo), 0.0, 1.0)
+        s = np.where(lam2 > 0, lam2 * gate * np.float32(float(sigma) ** 2 / LINE_RESPONSE_PER_CONTRAST), 0)
+        s = s.astype(np.float32)
         better = s > best
         best[better] = s[better]
         index[better] = i
-    return best, index
+        if normal is not None:
+            normal[better] = (0.5 * np.arctan2(2.0 * dxy, dxx - dyy))[better]
+    return best, (normal if normal is not None else index)
