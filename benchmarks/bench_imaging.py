@@ -61,19 +61,26 @@ def bench_analyze(tmp: Path) -> None:
     for p, im in ((bpath, base), (fpath, follow)):
         cv2.imwrite(str(p), cv2.cvtColor(im, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
     cv2.setNumThreads(1)
+    from toolkit.imaging import analysis
+
     analyze_photo(fpath, baseline=bpath)  # warm caches (cascades)
-    decode, analyse = [], []
+    decode, cold, warm = [], [], []
     for _ in range(3):
         t0 = time.perf_counter()
         cv2.imread(str(fpath), cv2.IMREAD_COLOR)
         decode.append(time.perf_counter() - t0)
+        analysis._BASELINE_CACHE.clear()  # the baseline is decoded and prepared again
         t0 = time.perf_counter()
         res = analyze_photo(fpath, baseline=bpath)
-        analyse.append(time.perf_counter() - t0)
-    d, a = min(decode), min(analyse)
-    print("analyze_photo, 12 MP JPEG with a 12 MP baseline (both decoded), 1 thread:")
-    print(f"  analyze_photo {a:5.2f} s | cv2.imread of the same file {d:5.3f} s | ratio {a / d:4.1f}× one decode "
+        cold.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()  # a second follow-up of the same subject in the same worker
+        analyze_photo(fpath, baseline=bpath)
+        warm.append(time.perf_counter() - t0)
+    d, a, w = min(decode), min(cold), min(warm)
+    print("analyze_photo, 12 MP JPEG with a 12 MP baseline, 1 thread:")
+    print(f"  both decoded    {a:5.2f} s | cv2.imread of the same file {d:5.3f} s | ratio {a / d:4.1f}× one decode "
           f"| QC {'pass' if res.qc.passed else res.qc.reasons}")
+    print(f"  baseline cached {w:5.2f} s | ratio {w / d:4.1f}× one decode (the subject's next follow-up in this worker)")
 
 
 def bench_batch(tmp: Path, n: int) -> None:

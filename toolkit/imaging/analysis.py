@@ -311,7 +311,8 @@ def _follow_skin(base_polys: dict[str, np.ndarray], base_masks: dict[str, np.nda
     out = {}
     for name, poly in base_polys.items():
         m = base_masks[name]
-        shift = np.median(flow[m], axis=0) if m.any() else np.zeros(2)
+        # every third pixel: a median of tens of thousands of flow vectors does not need them all
+        shift = np.median(flow[m][::3], axis=0) if m.any() else np.zeros(2)
         out[name] = np.asarray(poly, dtype=float) + shift
     return out
 
@@ -427,10 +428,21 @@ def analyze_photo(
         for mk in region_masks(base.gray.shape, base.face, template, template.lift_reference).values():
             stable |= mk
         registration, reg_gray = register_to_baseline(photo.gray, base.gray, photo.face, base.face, stable)
-        reg_rgb = cv2.warpAffine(photo.rgb, registration.matrix.astype(np.float32), (base.gray.shape[1], base.gray.shape[0]),
-                                 flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
+        reg_rgb = None
+        if overlays:
+            reg_rgb = cv2.warpAffine(photo.rgb, registration.matrix.astype(np.float32),
+                                     (base.gray.shape[1], base.gray.shape[0]),
+                                     flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
         # one baseline-crop pixel spans `scale` follow-up analysis pixels
         mm_frame = photo.mm_per_px * registration.scale
+        if photo.calibration.source == "inter_ocular_estimate":
+            # Without a marker or a given scale, the follow-up takes the baseline's pixel size through
+            # the registration, which is far steadier than its own Haar eye distance: one subject's
+            # visits then share one scale, and an eye found a few pixels off cannot rescale a visit.
+            mm_frame = base.mm_per_px
+            photo.calibration = Calibration(mm_frame / registration.scale * photo.scale, "baseline_registration")
+            photo.mm_per_px = mm_frame / registration.scale
+            qc.metrics.update(mm_per_px=photo.calibration.mm_per_px, calibration_source=photo.calibration.source)
         frame_rgb, frame_gray = reg_rgb, reg_gray
         # full-resolution matching where a pixel is coarse against the 0.1 mm a lift must resolve
         flow = displacement_field(base.gray, reg_gray, finest_level=0 if mm_frame > _FINE_FLOW_MM_PER_PX else 1)

@@ -45,7 +45,9 @@ class MarkerDetection:
 class Calibration:
     """Pixel size of a photo and where it came from.
 
-    ``source`` is ``user``, ``marker`` or ``inter_ocular_estimate``.
+    ``source`` is ``user``, ``marker``, ``inter_ocular_estimate`` (63 mm between the eye centres), or
+    ``baseline_registration`` (a follow-up without its own scale: the baseline's pixel size carried over
+    by the registration).
     """
 
     mm_per_px: float

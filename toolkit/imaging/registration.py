@@ -77,12 +77,17 @@ def _fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([a, (md - a @ ms)[:, None]])
 
 
-def robust_similarity(points: np.ndarray, motion: np.ndarray, *, return_inlier_fraction: bool = False):
+def robust_similarity(points: np.ndarray, motion: np.ndarray, *, return_inlier_fraction: bool = False,
+                      max_points: int = 20_000):
     """Least-squares similarity mapping ``points`` onto ``points + motion``, after two rounds of
     rejecting motions more than 3 robust deviations (1.4826 MAD, + 0.05 px) from the median.
 
-    Returns the 2×3 matrix, and with ``return_inlier_fraction`` the fraction of points kept.
+    Returns the 2×3 matrix, and with ``return_inlier_fraction`` the fraction of points kept. Above
+    ``max_points`` an evenly spaced subset is used: four parameters are fixed long before that.
     """
+    if len(motion) > max_points:
+        step = int(math.ceil(len(motion) / max_points))
+        points, motion = points[::step], motion[::step]
     keep = np.ones(len(motion), dtype=bool)
     for _ in range(2):
         med = np.median(motion[keep], axis=0)

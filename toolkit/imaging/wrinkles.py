@@ -363,16 +363,24 @@ def measure_wrinkles(
     # only a little, instead of by their whole length.
     w_strength = np.clip((s - p.low_contrast_pct) / (p.high_contrast_pct - p.low_contrast_pct), 0.0, 1.0)
     # Length: the ridge centre line (see _centreline), each pixel weighed by where its strength sits
-    # between the low and high thresholds and each connected piece by its length relative to the
-    # minimum. Faint or short pieces that flicker in and out between two photos of the same face then
+    # between the low and high thresholds and each connected piece by its centre-line length relative
+    # to the minimum. Faint or short pieces that flicker in and out between two photos of the same face then
     # change the total a little, instead of by their whole length.
     centre, step = _centreline(wmap, (r0, r1, c0, c1), m)
-    nc, clab = cv2.connectedComponents(centre.astype(np.uint8), connectivity=8)
+    # a piece is everything above the low threshold that hangs together: wider than the centre line,
+    # so a one-pixel gap in the centre line does not split a wrinkle into two short pieces
+    nc, clab = cv2.connectedComponents((s >= p.low_contrast_pct).astype(np.uint8), connectivity=8)
     piece_len = np.bincount(clab.ravel(), weights=step.ravel(), minlength=nc)
     w_piece = np.clip((piece_len - 0.5 * min_len_px) / (0.5 * min_len_px), 0.0, 1.0)
     w_piece[0] = 0.0
+    # and a speck of centre line (a pore or a bump of texture beside a wrinkle) does not count as line:
+    # centre-line fragments shorter than 15 % of the minimum length weigh nothing, from 30 % fully
+    nf, flab = cv2.connectedComponents(centre.astype(np.uint8), connectivity=8)
+    frag_len = np.bincount(flab.ravel(), weights=step.ravel(), minlength=nf)
+    w_frag = np.clip((frag_len - 0.15 * min_len_px) / (0.15 * min_len_px), 0.0, 1.0)
+    w_frag[0] = 0.0
     w_strength = np.clip((s - p.low_contrast_pct) / (p.high_contrast_pct - p.low_contrast_pct), 0.0, 1.0)
-    length_px = float(np.sum(step * w_strength * w_piece[clab]))
+    length_px = float(np.sum(step * w_strength * w_piece[clab] * w_frag[flab]))
     kept_skel = keep[labels]
     # the thresholded area that belongs to a counted wrinkle
     nb, blab = cv2.connectedComponents(binary.astype(np.uint8), connectivity=8)
