@@ -21,7 +21,9 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory):
     old = os.environ.get("TOOLKIT_DATA_DIR")
     os.environ["TOOLKIT_DATA_DIR"] = str(root)
     try:
-        result = run_demo(subjects=12, workers=2, static=False, console=None)
+        # the size `make demo` runs: with 12 subjects (4 per arm) sampling scatter adds to the bias
+        # described in test_truth_and_closed_loop_check, and two of the four checks missed
+        result = run_demo(subjects=24, workers=2, static=False, console=None)
     finally:
         if old is None:
             os.environ.pop("TOOLKIT_DATA_DIR", None)
@@ -35,7 +37,7 @@ def test_every_scheduled_session_is_delivered_and_recorded(demo_run) -> None:
     ex = pd.read_csv(result.data_dir / "analysis" / "ex.csv")
     # one subject drops out after half of the course; everyone else gets all 12 sessions
     assert result.sessions_not_completed == 0
-    assert result.sessions_completed == 11 * 12 + 6
+    assert result.sessions_completed == 23 * 12 + 6
     assert len(ex) >= result.sessions_completed
     # the EX domain carries the delivered dose (the demo is unblinded): charge, energy, r.m.s. current, pulses
     ep = ex[ex["EXTRT"] == "Electroporation"]
@@ -48,7 +50,7 @@ def test_every_scheduled_session_is_delivered_and_recorded(demo_run) -> None:
 
 def test_photos_are_analysed_and_traceable(demo_run) -> None:
     _, result = demo_run
-    assert result.photos == 11 * 5 + 2  # the dropout (6 sessions) misses S8, S12 and the follow-up
+    assert result.photos == 23 * 5 + 2  # the dropout (6 sessions) misses S8, S12 and the follow-up
     assert result.photos_failed_qc <= 2
     raw = list((result.data_dir / "photos" / "raw").rglob("*.jpg"))
     assert len(raw) == result.photos
@@ -64,7 +66,10 @@ def test_truth_and_closed_loop_check(demo_run) -> None:
     assert len(result.closed_loop) == len(truth["effects"])
     assert all(row["estimate"] == row["estimate"] for row in result.closed_loop)  # not NaN
     covered = [row["covered"] for row in result.closed_loop]
-    # 95 % intervals: with four checks, all are expected to cover; allow one miss for chance
+    # 95 % intervals: with four checks, all are expected to cover; allow one miss for chance. The
+    # microcurrent arm's fold-length contrast is pulled towards zero: its 1.2 mm simulated lift compresses
+    # the cheek's own shading into sharper ridges, measured as 3–5 mm more nasolabial length, which the
+    # truth (drawn lines only) does not count.
     assert sum(bool(c) for c in covered) >= len(covered) - 1, result.closed_loop
 
 
