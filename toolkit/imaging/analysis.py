@@ -260,28 +260,6 @@ def _prepare_baseline(baseline: str | Path | np.ndarray, *, default_backend: boo
     return out
 
 
-def _skin_mean(prep: _Prepared, template: RoiTemplate) -> float:
-    skin = np.zeros(prep.gray.shape, dtype=bool)
-    for mk in region_masks(prep.gray.shape, prep.face, template, _SKIN_REGIONS).values():
-        skin |= mk
-    vals = prep.gray[skin]
-    # clipped pixels say nothing about the exposure
-    vals = vals[(vals > 5) & (vals < 250)]
-    return float(np.median(vals)) if vals.size else float("nan")
-
-
-def _match_exposure(photo: _Prepared, base: _Prepared, template: RoiTemplate) -> None:
-    """Scale the follow-up so its skin brightness equals the baseline's (dense matching assumes it)."""
-    fb, fp = _skin_mean(base, template), _skin_mean(photo, template)
-    if not (math.isfinite(fb) and math.isfinite(fp) and fp > 0):
-        return
-    gain = fb / fp
-    if abs(gain - 1.0) < 1e-3:
-        return
-    photo.rgb = np.clip(photo.rgb.astype(np.float32) * gain, 0, 255).astype(np.uint8)
-    photo.gray = cv2.cvtColor(photo.rgb, cv2.COLOR_RGB2GRAY)
-
-
 def _check_registration(qc: QCReport, registration: Registration, photo: _Prepared, base: _Prepared,
                         thresholds: QCThresholds) -> None:
     """Pose and scale against the baseline, from the registration (dense, far steadier than Haar eyes)."""
@@ -422,12 +400,15 @@ def analyze_photo(
         frame_rgb, frame_gray, mm_frame = photo.rgb, photo.gray, photo.mm_per_px
         polys = region_polygons(photo.face, template, names)
     else:
-        # dense matching assumes equal brightness: a 10 % exposure change otherwise reads as motion
-        _match_exposure(photo, base, template)
         stable = np.zeros(base.gray.shape, dtype=bool)
         for mk in region_masks(base.gray.shape, base.face, template, template.lift_reference).values():
             stable |= mk
-        registration, reg_gray = register_to_baseline(photo.gray, base.gray, photo.face, base.face, stable)
+        face_mask = np.zeros(base.gray.shape, dtype=bool)
+        for mk in region_masks(base.gray.shape, base.face, template,
+                               (*template.regions, *template.reference_regions)).values():
+            face_mask |= mk
+        registration, reg_gray = register_to_baseline(photo.gray, base.gray, photo.face, base.face, stable,
+                                                      face_mask=face_mask)
         reg_rgb = None
         if overlays:
             reg_rgb = cv2.warpAffine(photo.rgb, registration.matrix.astype(np.float32),
@@ -445,7 +426,8 @@ def analyze_photo(
             qc.metrics.update(mm_per_px=photo.calibration.mm_per_px, calibration_source=photo.calibration.source)
         frame_rgb, frame_gray = reg_rgb, reg_gray
         # full-resolution matching where a pixel is coarse against the 0.1 mm a lift must resolve
-        flow = displacement_field(base.gray, reg_gray, finest_level=0 if mm_frame > _FINE_FLOW_MM_PER_PX else 1)
+        flow = displacement_field(base.gray, reg_gray, finest_level=0 if mm_frame > _FINE_FLOW_MM_PER_PX else 1,
+                                  normalise_px=max(3.0, 0.1 * base.face.inter_ocular_px))
         masks_all = region_masks(base.gray.shape, base.face, template, names)
         lifts, residual_px = measure_lift(flow, masks_all, stable, mm_frame)
         registration = Registration(**{**registration.__dict__, "residual_px": residual_px,

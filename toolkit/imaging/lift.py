@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from toolkit.imaging.faces import FaceGeometry
-from toolkit.imaging.registration import robust_similarity
+from toolkit.imaging.registration import contrast_normalised, robust_similarity
 
 __all__ = ["RegionLift", "displacement_field", "measure_lift", "flow_overlay", "landmark_geometry"]
 
@@ -34,7 +34,7 @@ class RegionLift:
 
 
 def displacement_field(base_gray: np.ndarray, registered_gray: np.ndarray, *, presmooth_px: float = 1.0,
-                       finest_level: int = 0) -> np.ndarray:
+                       finest_level: int = 0, normalise_px: float | None = None) -> np.ndarray:
     """Dense flow (H, W, 2) from the baseline to the registered follow-up, in baseline pixels.
 
     ``base(x) ≈ registered(x + flow(x))``: the flow is where each baseline point moved to. DIS runs on
@@ -42,7 +42,8 @@ def displacement_field(base_gray: np.ndarray, registered_gray: np.ndarray, *, pr
     its baseline, and without the common smoothing that difference in sharpness biases the matching by a
     few hundredths of a pixel. ``finest_level`` 0 matches down to full resolution with extra variational
     refinement; 1 stops one pyramid level short (3× faster; enough when a pixel is much smaller than the
-    lift to be resolved).
+    lift to be resolved). With ``normalise_px`` both images are first divided by their local mean
+    (:func:`~toolkit.imaging.registration.contrast_normalised`), so a change of exposure is not motion.
     """
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     dis.setFinestScale(finest_level)
@@ -54,6 +55,8 @@ def displacement_field(base_gray: np.ndarray, registered_gray: np.ndarray, *, pr
         b = np.clip(b, 0, 255).astype(np.uint8)
     if r.dtype != np.uint8:
         r = np.clip(r, 0, 255).astype(np.uint8)
+    if normalise_px:
+        b, r = contrast_normalised(b, normalise_px), contrast_normalised(r, normalise_px)
     if presmooth_px > 0:
         b = cv2.GaussianBlur(b, (0, 0), presmooth_px)
         r = cv2.GaussianBlur(r, (0, 0), presmooth_px)
@@ -90,17 +93,22 @@ def measure_lift(
         nan = float("nan")
         return {n: RegionLift(nan, nan, nan) for n in masks}, nan
     residual = float(np.median(np.hypot(flow[..., 0][ref], flow[..., 1][ref])))
-    # What the registration left on the reference (a few hundredths of a pixel of shift, rotation and
-    # scale) is a similarity: fit it there and take it out everywhere, so that a scale error of 0.03 %
-    # does not become a false lift at the jaw, far below the reference.
+    # What the registration left on the reference (a few hundredths of a pixel) is a similarity. Its
+    # rotation, well fixed by the reference's width, would tilt into a false lift at the jaw corners:
+    # fit it there and take it out everywhere. Its scale is left alone: the reference is too short from
+    # top to bottom to fix a scale better than the registration already did.
     ys, xs = np.nonzero(ref)
     pts = np.column_stack([xs, ys]).astype(np.float64)
     sim = robust_similarity(pts, flow[ys, xs].astype(np.float64))
+    k = math.sqrt(abs(float(np.linalg.det(sim[:, :2]))))
+    rot = sim[:, :2] / max(k, 1e-12)
+    centre = pts.mean(axis=0)
+    shift = sim[:, 2] + (sim[:, :2] - rot) @ centre  # the reference centre keeps its motion
     hh, ww = flow.shape[:2]
     gy, gx = np.mgrid[0:hh, 0:ww].astype(np.float32)
     flow = flow.astype(np.float32, copy=True)
-    flow[..., 0] -= (sim[0, 0] - 1.0) * gx + sim[0, 1] * gy + sim[0, 2]
-    flow[..., 1] -= sim[1, 0] * gx + (sim[1, 1] - 1.0) * gy + sim[1, 2]
+    flow[..., 0] -= (rot[0, 0] - 1.0) * gx + rot[0, 1] * gy + shift[0]
+    flow[..., 1] -= rot[1, 0] * gx + (rot[1, 1] - 1.0) * gy + shift[1]
     ref_dx = float(np.median(flow[..., 0][ref]))
     ref_dy = float(np.median(flow[..., 1][ref]))
     out: dict[str, RegionLift] = {}
