@@ -373,6 +373,8 @@ def measure_wrinkles(
     # between the low and high thresholds and each connected piece by its centre-line length relative
     # to the minimum. Faint or short pieces that flicker in and out between two photos of the same face then
     # change the total a little, instead of by their whole length.
+    if wmap.normal_angle is None:
+        raise ValueError("this WrinkleMap has no normal_angle; build it with wrinkle_map()")
     centre, step = _centreline(wmap, (r0, r1, c0, c1), m)
     # a piece is everything above the low threshold that hangs together: wider than the centre line,
     # so a one-pixel gap in the centre line does not split a wrinkle into two short pieces
