@@ -12,7 +12,7 @@ from instruments.drivers.session import ScpiSession, check_range
 from instruments.errors import BlockFormatError, ConnectionFailed, OutOfRange
 from instruments.waveform import parse_preamble, sample_times, scale_samples
 
-__all__ = ["PreambleScope", "make_trace"]
+__all__ = ["PreambleScope", "capture_channels", "make_trace"]
 
 
 def check_channels(resource: str, channels: Sequence[ScopeChannel], n_channels: int, trigger_channel: int) -> None:
@@ -114,21 +114,13 @@ class PreambleScope(ScpiSession, Oscilloscope):
 
     def capture(self, channels: Sequence[int] = (1, 2)) -> dict[int, Trace]:
         """Read the last acquisition as scaled traces (the scope must be stopped or triggered)."""
-        out: dict[int, Trace] = {}
-        with self.lock:
-            for ch in channels:
-                setup = self._setup.get(ch)
-                if setup is None:
-                    raise OutOfRange(f"scope channel {ch} was not configured on {self.resource}; configured: "
-                                     f"{sorted(self._setup)}", resource=self.resource)
-                self.write(f":WAV:SOUR CHAN{ch}")
-                pre = parse_preamble(self.ask(":WAV:PRE?"), self.family, resource=self.resource)  # type: ignore[arg-type]
-                payload = self._read_payload(pre.points)
-                if len(payload) != pre.points:
-                    raise BlockFormatError(f"{self.name} at {self.resource}: CH{ch} block holds {len(payload)} "
-                                           f"samples, preamble announces {pre.points}", resource=self.resource)
-                out[ch] = make_trace(payload, pre, setup)
-        return out
+        return capture_channels(self, channels, self._fetch)
+
+    def _fetch(self, ch: int) -> tuple[Any, bytes]:
+        """Select one channel, then read its preamble and data block."""
+        self.write(f":WAV:SOUR CHAN{ch}")
+        pre = parse_preamble(self.ask(":WAV:PRE?"), self.family, resource=self.resource)  # type: ignore[arg-type]
+        return pre, self._read_payload(pre.points)
 
     def _read_payload(self, points: int) -> bytes:
         """Read the selected channel's data block (families with a transfer limit read it in windows)."""
@@ -141,6 +133,24 @@ class PreambleScope(ScpiSession, Oscilloscope):
     def close(self) -> None:
         """Close the connection (a scope has no output to switch off)."""
         self.close_connection()
+
+
+def capture_channels(scope: Any, channels: Sequence[int], fetch: Any, *, signed: bool = False) -> dict[int, Trace]:
+    """Scaled traces of ``channels``: ``fetch(ch)`` selects a configured channel and returns its parsed
+    preamble and raw block; the block must hold as many samples as the preamble announces."""
+    out: dict[int, Trace] = {}
+    with scope.lock:
+        for ch in channels:
+            setup = scope._setup.get(ch)
+            if setup is None:
+                raise OutOfRange(f"scope channel {ch} was not configured on {scope.resource}; configured: "
+                                 f"{sorted(scope._setup)}", resource=scope.resource)
+            pre, payload = fetch(ch)
+            if len(payload) != pre.points:
+                raise BlockFormatError(f"{scope.name} at {scope.resource}: CH{ch} block holds {len(payload)} "
+                                       f"samples, preamble announces {pre.points}", resource=scope.resource)
+            out[ch] = make_trace(payload, pre, setup, signed=signed)
+    return out
 
 
 def make_trace(payload: bytes, pre: Any, setup: ScopeChannel, *, idn: str | None = None,

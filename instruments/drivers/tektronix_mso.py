@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from instruments.base import Oscilloscope, ScopeChannel, Trace
-from instruments.drivers.scope_base import check_channels, make_trace
+from instruments.drivers.scope_base import capture_channels, check_channels
 from instruments.drivers.session import ScpiSession, check_range
-from instruments.errors import BlockFormatError, ConnectionFailed, OutOfRange
+from instruments.errors import ConnectionFailed
 from instruments.waveform import parse_preamble
 
 __all__ = ["TektronixMSO"]
@@ -95,22 +95,13 @@ class TektronixMSO(ScpiSession, Oscilloscope):
 
     def capture(self, channels: Sequence[int] = (1, 2)) -> dict[int, Trace]:
         """Read the last acquisition as scaled traces (signed-byte ``CURVe?`` blocks)."""
-        out: dict[int, Trace] = {}
-        with self.lock:
-            for ch in channels:
-                setup = self._setup.get(ch)
-                if setup is None:
-                    raise OutOfRange(f"scope channel {ch} was not configured on {self.resource}; configured: "
-                                     f"{sorted(self._setup)}", resource=self.resource)
-                self.write(f"DATa:SOUrce CH{ch}")
-                fields = ";".join(f"{f}={self.ask(f'WFMOutpre:{f}?')}" for f in _PREAMBLE_FIELDS)
-                pre = parse_preamble(fields, "tektronix", resource=self.resource)
-                payload = self.read_block("CURVe?")
-                if len(payload) != pre.points:
-                    raise BlockFormatError(f"{self.name} at {self.resource}: CH{ch} block holds {len(payload)} "
-                                           f"samples, preamble announces {pre.points}", resource=self.resource)
-                out[ch] = make_trace(payload, pre, setup, signed=True)
-        return out
+        return capture_channels(self, channels, self._fetch, signed=True)
+
+    def _fetch(self, ch: int) -> tuple[Any, bytes]:
+        """Select one channel, then read its ``WFMOutpre`` fields and ``CURVe?`` block."""
+        self.write(f"DATa:SOUrce CH{ch}")
+        fields = ";".join(f"{f}={self.ask(f'WFMOutpre:{f}?')}" for f in _PREAMBLE_FIELDS)
+        return parse_preamble(fields, "tektronix", resource=self.resource), self.read_block("CURVe?")
 
     def close(self) -> None:
         """Close the connection."""

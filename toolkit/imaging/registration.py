@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from toolkit.imaging.faces import FaceGeometry
+from toolkit.imaging.ridges import local_mean
 
 __all__ = ["Registration", "contrast_normalised", "feature_similarity", "similarity_from_eyes", "register_to_baseline", "robust_similarity"]
 
@@ -117,11 +118,7 @@ def contrast_normalised(gray: np.ndarray, sigma_px: float) -> np.ndarray:
     """
     g = np.asarray(gray, dtype=np.float32)
     sigma = max(float(sigma_px), 1.0)
-    # the background is smooth at this scale: blur a copy reduced to ≈ sigma/4 pixels and interpolate
-    k = max(1, int(sigma // 4))
-    small = cv2.resize(g, (max(1, g.shape[1] // k), max(1, g.shape[0] // k)), interpolation=cv2.INTER_AREA)
-    background = cv2.resize(cv2.GaussianBlur(small, (0, 0), sigma / k), (g.shape[1], g.shape[0]),
-                            interpolation=cv2.INTER_LINEAR)
+    background = local_mean(g, sigma)
     rel = g / np.maximum(background, 4.0)
     return np.clip(128.0 + 255.0 * (rel - 1.0), 0, 255).astype(np.uint8)
 

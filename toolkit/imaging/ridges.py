@@ -17,11 +17,24 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-__all__ = ["gaussian_derivative_kernels", "hessian_eigenvalues", "ridge_response", "ridge_strength"]
+__all__ = ["gaussian_derivative_kernels", "hessian_eigenvalues", "local_mean", "ridge_response", "ridge_strength"]
 
 #: scale-normalised response of a Gaussian-profile line at its best scale, per unit contrast:
 #: σ²·∂²/∂x² of a line of contrast C and width w peaks at σ = √2·w with value 2C/3^1.5
 LINE_RESPONSE_PER_CONTRAST = 2.0 / 3.0**1.5
+
+
+def local_mean(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian local mean of a 2-D float32 image at a wide scale ``sigma`` (pixels).
+
+    The result is smooth at this scale, so the blur runs on a copy reduced to about ``sigma / 4`` pixels
+    per sample and is interpolated back: the cost no longer grows with ``sigma``.
+    """
+    img = np.asarray(image, dtype=np.float32)
+    k = max(1, int(sigma // 4))
+    small = cv2.resize(img, (max(1, img.shape[1] // k), max(1, img.shape[0] // k)), interpolation=cv2.INTER_AREA)
+    return cv2.resize(cv2.GaussianBlur(small, (0, 0), sigmaX=sigma / k), (img.shape[1], img.shape[0]),
+                      interpolation=cv2.INTER_LINEAR)
 
 
 def gaussian_derivative_kernels(sigma: float, *, truncate: float = 4.0) -> tuple[np.ndarray, ...]:

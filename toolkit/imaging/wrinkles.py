@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from toolkit.imaging.ridges import ridge_strength
+from toolkit.imaging.ridges import local_mean, ridge_strength
 
 __all__ = [
     "WrinkleParams",
@@ -119,11 +119,7 @@ def wrinkle_map(image: np.ndarray, mm_per_px: float, params: WrinkleParams | Non
     sigmas = params.sigmas_px(mm_per_px)
     # local mean over a window much wider than any wrinkle: divides out exposure and shading
     bg_sigma = max(8.0, 6 * sigmas[-1])
-    # the background is smooth at this scale: blur a copy downsampled to ≈ sigma/4 pixels and interpolate
-    k = max(1, int(bg_sigma // 4))
-    small = cv2.resize(lum, (max(1, lum.shape[1] // k), max(1, lum.shape[0] // k)), interpolation=cv2.INTER_AREA)
-    background = cv2.resize(cv2.GaussianBlur(small, (0, 0), sigmaX=bg_sigma / k), (lum.shape[1], lum.shape[0]),
-                            interpolation=cv2.INTER_LINEAR)
+    background = local_mean(lum, bg_sigma)
     rel = 100.0 * lum / np.maximum(background, 4.0)
     strength, normal = ridge_strength(rel, sigmas, return_normal=True)
     # reflected borders create phantom ridges; nothing within two large scales of the edge is trusted
