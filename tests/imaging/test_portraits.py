@@ -70,18 +70,17 @@ def recaptures() -> dict[str, list[pd.DataFrame]]:
     return out
 
 
-# grace_hopper is ≈0.8 mm per pixel and astronaut ≈1.4 mm: 0.1 mm is 0.07–0.13 px, at the limit of what
-# dense matching resolves on JPEG-noisy skin. Measured over the re-captures: 89 % (astronaut) and 97 %
-# (grace_hopper) of region values within 0.1 mm; the median photo's largest |lift| 0.094 and 0.074 mm;
-# the worst 0.27 and 0.17 mm.
-@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
-def test_no_true_change_gives_no_lift(recaptures, name: str) -> None:
+# grace_hopper is ≈0.8 mm per pixel and astronaut ≈1.4 mm: 0.1 mm is 0.07–0.13 px. Measured over the
+# re-captures: every grace_hopper region value within 0.1 mm (largest 0.078 mm); astronaut 97 % (largest
+# 0.144 mm = 0.105 px); the median photo's largest |lift| 0.037 and 0.077 mm.
+@pytest.mark.parametrize("name, all_within", [("astronaut", 0.95), ("grace_hopper", 1.0)])
+def test_no_true_change_gives_no_lift(recaptures, name: str, all_within: float) -> None:
     lifts = pd.concat([f.lift_mm for f in recaptures[name]], axis=1)
-    assert (lifts.abs() <= 0.1).to_numpy().mean() >= 0.85
-    assert lifts.abs().max().median() <= 0.12
-    assert lifts.abs().max().max() <= 0.35
+    assert (lifts.abs() <= 0.1).to_numpy().mean() >= all_within, lifts.abs().max(axis=1)
+    assert lifts.abs().max().median() <= 0.1
+    assert lifts.abs().max().max() <= 0.2
     # and hardly any bias: the mean over re-captures of every region
-    assert lifts.mean(axis=1).abs().max() <= 0.1
+    assert lifts.mean(axis=1).abs().max() <= 0.06
 
 
 @pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
@@ -92,12 +91,15 @@ def test_wrinkle_length_repeatability(recaptures, name: str) -> None:
     defined = mean >= 20.0
     cv = lengths.std(axis=1, ddof=1)[defined] / mean[defined]
     assert defined.sum() >= 8
-    # Measured over the re-captures: median CV 0.036 (astronaut, 10 regions) and 0.035 (grace_hopper,
-    # 15 regions); 16 of the 25 regions at or below 0.05, the largest 0.15. These portraits are
-    # 0.8–1.4 mm per pixel, far coarser than clinical photos (≈0.1 mm): their "wrinkles" are hair,
-    # brows and lip edges at the pixel scale.
+    # Measured over the re-captures: median CV 0.038 (astronaut, 11 regions) and 0.030 (grace_hopper,
+    # 15 regions); 22 of the 26 regions at or below 0.05. The exceptions: grace_hopper's glabella
+    # (0.109), whose red channel is already saturated on 11 % of its pixels and on 60–75 % at +6–9 %
+    # brightness, which flattens its texture in the luminance; astronaut's nasolabial, marionette and
+    # perioral regions (0.06–0.08) at 1.4 mm per pixel, where the "wrinkles" are lip edges and shading
+    # at the pixel scale.
     assert cv.median() <= 0.05
-    assert (cv <= 0.20).all(), cv.sort_values().tail(3)
+    assert (cv <= 0.05).mean() >= 0.7, cv.sort_values().tail(4)
+    assert (cv <= 0.12).all(), cv.sort_values().tail(3)
 
 
 def test_exposure_change_alone_moves_nothing() -> None:
@@ -241,3 +243,18 @@ def test_feature_start_recovers_a_known_similarity(angle_deg: float, scale: floa
     unclipped = gray < 200
     assert np.median(np.abs(a.astype(int) - b.astype(int))[unclipped]) <= 1
     assert a[unclipped].std() > 10
+
+
+@pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
+def test_a_small_lift_at_the_jaw_is_recovered_without_scale_bias(name: str) -> None:
+    # 1.2 mm, the demo's microcurrent effect, on 1000 px portraits: measured 0.96× (astronaut) and 0.98×
+    # (grace_hopper) over four seeds. A residual registration scale of 0.1 %, left in, read 0.92× on astronaut.
+    base = portrait(name, long_side_px=1000)
+    img, truth = simulate_visit(base, lift_mm=1.2, seed=2, wrinkle_regions=())
+    res = analyze_photo(img, baseline=base, overlays=False)
+    assert res.qc.passed, res.qc.reasons
+    table = res.regions.set_index("region")
+    jaw = ["jawline_l", "jawline_r"]
+    expected = np.mean([truth["region_lift_mm"][r] for r in jaw])
+    assert table.loc[jaw, "lift_mm"].mean() / expected == pytest.approx(1.0, abs=0.08)
+    assert abs(table.loc["forehead", "lift_mm"]) <= 0.05

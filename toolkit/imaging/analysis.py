@@ -38,7 +38,7 @@ from toolkit.imaging.wrinkles import WrinkleParams, measure_wrinkles, wrinkle_ma
 __all__ = ["ALGORITHM_VERSION", "METRIC_COLUMNS", "PhotoAnalysis", "analyze_photo"]
 
 #: recorded with every number this module produces; bump on any change that alters results
-ALGORITHM_VERSION = "epmc-imaging 1.2.0"
+ALGORITHM_VERSION = "epmc-imaging 1.3.0"
 
 #: the per-region columns of :attr:`PhotoAnalysis.regions`
 METRIC_COLUMNS = (

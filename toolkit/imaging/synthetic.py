@@ -389,7 +389,11 @@ def simulate_visit(
     full = (gw * step, gh * step)
     map_x = cv2.resize(qx.astype(np.float32), full, interpolation=cv2.INTER_LINEAR)[:h, :w]
     map_y = cv2.resize(qy.astype(np.float32), full, interpolation=cv2.INTER_LINEAR)[:h, :w]
-    out = cv2.remap(img, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    # Cubic, not linear: a camera samples the band-limited image its lens forms, and a re-capture is as
+    # sharp as the first photo wherever its pixels fall. Linear interpolation would blur fine detail by an
+    # amount that depends on the sub-pixel phase (a one-pixel line loses half its contrast half-way
+    # between pixels), varying across the face with the rotation and scale: noise no camera makes.
+    out = cv2.remap(img, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
     if perturb:
         out = out * gain + rng.normal(0, noise_sd, out.shape).astype(np.float32)
     out = np.clip(out, 0, 255).astype(np.uint8)

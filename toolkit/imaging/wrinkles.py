@@ -360,11 +360,6 @@ def measure_wrinkles(
     # Counted wrinkles: long enough and reaching the high threshold somewhere (hysteresis).
     keep = (comp_len >= min_len_px) & (comp_peak >= p.high_contrast_pct)
     keep[0] = False
-    # Length is graded, not counted: each skeleton pixel weighs by where its strength sits between the
-    # low and high thresholds, and each segment by its length relative to the minimum. Faint or short
-    # segments that flicker in and out between two captures of the same face then change the total
-    # only a little, instead of by their whole length.
-    w_strength = np.clip((s - p.low_contrast_pct) / (p.high_contrast_pct - p.low_contrast_pct), 0.0, 1.0)
     # Length: the ridge centre line (see _centreline), each pixel weighed by where its strength sits
     # between the low and high thresholds and each connected piece by its centre-line length relative
     # to the minimum. Faint or short pieces that flicker in and out between two photos of the same face then
