@@ -184,6 +184,8 @@ def _zhang_suen_tables() -> tuple[np.ndarray, np.ndarray]:
 
 
 _ZS_TABLES = _zhang_suen_tables()
+#: (row, column) offsets of the neighbours P2..P9, clockwise from north: bit k of a lookup code is P(k + 2)
+_ZS_NEIGHBOURS = ((-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1), (-1, -1))
 
 
 def thin(binary: np.ndarray, *, max_iterations: int = 100) -> np.ndarray:
@@ -201,22 +203,22 @@ def thin(binary: np.ndarray, *, max_iterations: int = 100) -> np.ndarray:
     (M, N) bool ndarray
     """
     img = np.pad(np.asarray(binary, dtype=bool), 1).astype(np.uint8)
+    flat = img.ravel()
+    width = img.shape[1]
+    # only foreground pixels can be removed: look up their neighbourhoods alone (flat indices; the
+    # padding keeps every neighbour inside the image), and drop removed pixels from the list
+    idx = np.flatnonzero(flat)
+    offsets = [dy * width + dx for dy, dx in _ZS_NEIGHBOURS]
     for _ in range(max_iterations):
         changed = False
         for table in _ZS_TABLES:
-            code = (
-                img[:-2, 1:-1]
-                | (img[:-2, 2:] << 1)
-                | (img[1:-1, 2:] << 2)
-                | (img[2:, 2:] << 3)
-                | (img[2:, 1:-1] << 4)
-                | (img[2:, :-2] << 5)
-                | (img[1:-1, :-2] << 6)
-                | (img[:-2, :-2] << 7)
-            )
-            remove = table[code] & (img[1:-1, 1:-1] == 1)
+            code = flat[idx + offsets[0]].copy()
+            for bit in range(1, 8):
+                code |= flat[idx + offsets[bit]] << bit
+            remove = table[code]
             if remove.any():
-                img[1:-1, 1:-1][remove] = 0
+                flat[idx[remove]] = 0
+                idx = idx[~remove]
                 changed = True
         if not changed:
             break
