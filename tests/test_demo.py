@@ -66,8 +66,8 @@ def test_truth_and_closed_loop_check(demo_run) -> None:
     assert len(result.closed_loop) == len(truth["effects"])
     assert all(row["estimate"] == row["estimate"] for row in result.closed_loop)  # not NaN
     covered = [row["covered"] for row in result.closed_loop]
-    # 95 % intervals, one seed: all four cover. Measured at 24 subjects: NLFLEN EP−SHAM −31.2 (−38.0,
-    # −24.4) against −29.1; MC−SHAM −10.2 (−16.9, −3.5) against −14.6; LIFTJAW 0.55 against 0.60 and 1.14
+    # 95 % intervals, one seed: all four cover. Measured at 24 subjects: NLFLEN EP−SHAM −32.5 (−38.9,
+    # −26.2) against −29.1; MC−SHAM −10.6 (−16.9, −4.4) against −14.6; LIFTJAW 0.55 against 0.60 and 1.14
     # against 1.20. The microcurrent fold contrast still leans towards zero: its 1.2 mm simulated lift
     # compresses the cheek's own shading into sharper ridges, which the truth (drawn lines only) does
     # not count.

@@ -33,12 +33,12 @@ from toolkit.imaging.regions import (
     region_polygons,
 )
 from toolkit.imaging.registration import Registration, register_to_baseline
-from toolkit.imaging.wrinkles import WrinkleParams, measure_wrinkles, wrinkle_map
+from toolkit.imaging.wrinkles import WrinkleParams, clipped_channels, measure_wrinkles, wrinkle_map
 
 __all__ = ["ALGORITHM_VERSION", "METRIC_COLUMNS", "PhotoAnalysis", "analyze_photo"]
 
 #: recorded with every number this module produces; bump on any change that alters results
-ALGORITHM_VERSION = "epmc-imaging 1.3.0"
+ALGORITHM_VERSION = "epmc-imaging 1.4.0"
 
 #: the per-region columns of :attr:`PhotoAnalysis.regions`
 METRIC_COLUMNS = (
@@ -121,6 +121,7 @@ class _Prepared:
     scale: float  # analysis px per original px
     mm_per_px: float  # millimetres per analysis px
     calibration: Calibration
+    clipped: np.ndarray | None = None  # clipped_channels() of the crop before colour normalisation
 
 
 def _source_name(image: object) -> str:
@@ -214,10 +215,12 @@ def _prepare(
         if not (dark + bright <= thresholds.max_clipped_fraction):
             qc.fail("exposure", f"exposure clipping on {100 * (dark + bright):.1f} % of skin pixels "
                     f"(limit {100 * thresholds.max_clipped_fraction:.1f} %)")
+    # which channels the camera clipped, before colour normalisation moves the clipped level off 255
+    clipped = clipped_channels(crop)
     normalised = gray_world(crop, skin)
     gray = cv2.cvtColor(normalised, cv2.COLOR_RGB2GRAY)
     return _Prepared(rgb=normalised, gray=gray, face=face_crop, face_original=face, scale=scale,
-                     mm_per_px=cal.mm_per_px / scale, calibration=cal)
+                     mm_per_px=cal.mm_per_px / scale, calibration=cal, clipped=clipped)
 
 
 #: prepared baselines of this process, most recent last (a subject's follow-ups share one baseline)
@@ -398,6 +401,7 @@ def analyze_photo(
     registration = None
     if base is None:
         frame_rgb, frame_gray, mm_frame = photo.rgb, photo.gray, photo.mm_per_px
+        frame_clipped = photo.clipped
         polys = region_polygons(photo.face, template, names)
     else:
         stable = np.zeros(base.gray.shape, dtype=bool)
@@ -409,11 +413,12 @@ def analyze_photo(
             face_mask |= mk
         registration, reg_gray = register_to_baseline(photo.gray, base.gray, photo.face, base.face, stable,
                                                       face_mask=face_mask)
-        reg_rgb = None
-        if overlays:
-            reg_rgb = cv2.warpAffine(photo.rgb, registration.matrix.astype(np.float32),
-                                     (base.gray.shape[1], base.gray.shape[0]),
-                                     flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT)
+        size = (base.gray.shape[1], base.gray.shape[0])
+        matrix = registration.matrix.astype(np.float32)
+        reg_rgb = cv2.warpAffine(photo.rgb, matrix, size, flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                                 borderMode=cv2.BORDER_REFLECT)
+        reg_clipped = cv2.warpAffine(photo.clipped, matrix, size, flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
+                                     borderMode=cv2.BORDER_REFLECT)
         # one baseline-crop pixel spans `scale` follow-up analysis pixels
         mm_frame = photo.mm_per_px * registration.scale
         if photo.calibration.source == "inter_ocular_estimate":
@@ -424,7 +429,7 @@ def analyze_photo(
             photo.calibration = Calibration(mm_frame / registration.scale * photo.scale, "baseline_registration")
             photo.mm_per_px = mm_frame / registration.scale
             qc.metrics.update(mm_per_px=photo.calibration.mm_per_px, calibration_source=photo.calibration.source)
-        frame_rgb, frame_gray = reg_rgb, reg_gray
+        frame_rgb, frame_gray, frame_clipped = reg_rgb, reg_gray, reg_clipped
         # full-resolution matching where a pixel is coarse against the 0.1 mm a lift must resolve
         flow = displacement_field(base.gray, reg_gray, finest_level=0 if mm_frame > _FINE_FLOW_MM_PER_PX else 1,
                                   normalise_px=max(3.0, 0.1 * base.face.inter_ocular_px))
@@ -444,7 +449,8 @@ def analyze_photo(
             out_overlays["displacement"] = flow_overlay(base.rgb, flow)
             out_overlays["ghost"] = cv2.addWeighted(base.rgb, 0.5, reg_rgb, 0.5, 0)
 
-    wmap = wrinkle_map(frame_gray, mm_frame, params)
+    # colour, so that a channel the camera clipped can be left out where it carries no texture
+    wmap = wrinkle_map(frame_rgb, mm_frame, params, clipped=frame_clipped)
     masks = polygon_masks(frame_gray.shape, polys)
     skeleton = np.zeros(frame_gray.shape, dtype=bool)
     rows = []

@@ -1,9 +1,10 @@
 """Wrinkle metrics per region from a contrast-normalised ridge map.
 
-The luminance is first divided by its local mean (a wide Gaussian), so the ridge strength is a contrast
-in percent of the surrounding skin brightness. That makes the metrics insensitive to exposure and to
-slow shading across the face, and gives the strength a physical meaning (a depth proxy under fixed
-lighting).
+The image is first divided by its local mean (a wide Gaussian), so the ridge strength is a contrast in
+percent of the surrounding skin brightness. That makes the metrics insensitive to exposure and to slow
+shading across the face, and gives the strength a physical meaning (a depth proxy under fixed
+lighting). A colour photo is normalised channel by channel and the channels averaged with the luma
+weights; a channel the camera clipped is left out where it is clipped (see :func:`_relative_contrast`).
 
 - Count, area fraction and mean strength: hysteresis threshold, each candidate trimmed at half its own
   plateau, Zhang–Suen thinning; a wrinkle is a skeleton piece at least ``min_length_mm`` long that
@@ -30,6 +31,7 @@ __all__ = [
     "WrinkleMetrics",
     "WrinkleMap",
     "wrinkle_map",
+    "clipped_channels",
     "measure_wrinkles",
     "region_wrinkles",
     "skeleton_length",
@@ -97,13 +99,57 @@ class WrinkleMap:
     normal_angle: np.ndarray | None = None
 
 
-def _luminance(image: np.ndarray) -> np.ndarray:
-    if image.ndim == 3:
-        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    return np.asarray(image, dtype=np.float32)
+#: Rec. 601 luma weights of R, G, B
+_LUMA = (0.299, 0.587, 0.114)
+#: a channel clipped on this fraction of its neighbourhood (or more) gives no contrast there
+_CLIPPED_NEIGHBOURHOOD_CUTOFF = 0.25
 
 
-def wrinkle_map(image: np.ndarray, mm_per_px: float, params: WrinkleParams | None = None) -> WrinkleMap:
+def clipped_channels(rgb: np.ndarray, *, low: int = 3, high: int = 250) -> np.ndarray:
+    """Bit mask (uint8) of the channels at or beyond the ends of the 8-bit range: bit c for channel c."""
+    img = np.asarray(rgb)
+    out = np.zeros(img.shape[:2], dtype=np.uint8)
+    for c in range(3):
+        out |= (((img[..., c] >= high) | (img[..., c] <= low)).astype(np.uint8) << c)
+    return out
+
+
+def _relative_contrast(image: np.ndarray, bg_sigma: float, clipped: np.ndarray | None) -> np.ndarray:
+    """Brightness in percent of its local mean: of the luminance, or of each channel, luma-weighted.
+
+    With an RGB image, each channel is divided by its own local mean and the three are averaged with the
+    luma weights, which on colour-balanced skin equals the relative luminance. A channel's weight falls to
+    zero where it is clipped on a quarter of its neighbourhood: bright skin saturates the red channel
+    first (at +10 % exposure on a pale face, most of a bright forehead), and the relative luminance would
+    then lose that channel's share of every line's contrast, about a third.
+    """
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim == 2:
+        return 100.0 * img / np.maximum(local_mean(img, bg_sigma), 4.0)
+    # keep[c]: 1 where channel c is usable, falling to 0 where a quarter of its neighbourhood is clipped
+    keep: list[np.ndarray | float] = []
+    for c in range(3):
+        bit = ((clipped >> c) & 1) if clipped is not None else None
+        if bit is None or not bit.any():
+            keep.append(1.0)
+        else:
+            frac = local_mean(bit.astype(np.float32), bg_sigma)
+            keep.append(np.clip(1.0 - frac / _CLIPPED_NEIGHBOURHOOD_CUTOFF, 0.0, 1.0))
+    # where every channel is clipped (a white collar, a specular highlight) nothing is usable: fall back
+    # to the plain luma weights there, so the weights never all vanish
+    floor = 1.0 - np.maximum(np.maximum(keep[0], keep[1]), keep[2])
+    num = np.zeros(img.shape[:2], dtype=np.float32)
+    den = np.zeros(img.shape[:2], dtype=np.float32)
+    for c, luma in enumerate(_LUMA):
+        ch = np.ascontiguousarray(img[..., c])
+        weight = luma * np.maximum(keep[c], floor)
+        num += weight * (100.0 * ch / np.maximum(local_mean(ch, bg_sigma), 4.0))
+        den += weight
+    return num / den
+
+
+def wrinkle_map(image: np.ndarray, mm_per_px: float, params: WrinkleParams | None = None, *,
+                clipped: np.ndarray | None = None) -> WrinkleMap:
     """Compute the contrast-normalised ridge strength of an RGB or grayscale image.
 
     Parameters
@@ -113,14 +159,16 @@ def wrinkle_map(image: np.ndarray, mm_per_px: float, params: WrinkleParams | Non
     mm_per_px : float
         Pixel size of ``image`` in millimetres.
     params : WrinkleParams, optional
+    clipped : (M, N) uint8 ndarray, optional
+        For an RGB ``image``: bit c set where channel c was clipped in the camera's file (see
+        :func:`clipped_channels`). A clipped channel carries no texture, so where much of it is clipped
+        the contrast comes from the other channels.
     """
     params = params or WrinkleParams()
-    lum = _luminance(image)
     sigmas = params.sigmas_px(mm_per_px)
     # local mean over a window much wider than any wrinkle: divides out exposure and shading
     bg_sigma = max(8.0, 6 * sigmas[-1])
-    background = local_mean(lum, bg_sigma)
-    rel = 100.0 * lum / np.maximum(background, 4.0)
+    rel = _relative_contrast(image, bg_sigma, clipped)
     strength, normal = ridge_strength(rel, sigmas, return_normal=True)
     # reflected borders create phantom ridges; nothing within two large scales of the edge is trusted
     edge = int(math.ceil(2 * sigmas[-1]))

@@ -1,0 +1,64 @@
+"""A colour channel the camera clipped carries no texture: wrinkle contrast comes from the others."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from toolkit.imaging.wrinkles import clipped_channels, wrinkle_map
+
+SKIN = np.array([236.0, 176.0, 146.0])  # a pale face: red near the top of the range
+
+
+def _skin_with_line(gain: float, contrast: float = 0.2, sigma_px: float = 2.5, size: int = 160) -> np.ndarray:
+    """Skin colour with one horizontal dark Gaussian line (relative depth ``contrast`` in every channel)."""
+    y = np.arange(size, dtype=np.float64)[:, None] - size / 2
+    profile = 1.0 - contrast * np.exp(-0.5 * (y / sigma_px) ** 2)
+    img = SKIN[None, None, :] * profile[..., None] * np.ones((1, size, 1)) * gain
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
+def _peak(rgb: np.ndarray, use_clipped: bool) -> float:
+    wmap = wrinkle_map(rgb, 0.1, clipped=clipped_channels(rgb) if use_clipped else None)
+    c = rgb.shape[0] // 2
+    return float(wmap.strength_pct[c - 3 : c + 4, 40:-40].max(axis=0).mean())
+
+
+def test_clipped_channels_marks_each_channel_at_the_range_ends() -> None:
+    rgb = np.array([[[255, 100, 2], [250, 249, 3], [4, 0, 255]]], dtype=np.uint8)
+    bits = clipped_channels(rgb)
+    assert bits.tolist() == [[0b101, 0b101, 0b110]]
+
+
+def test_a_line_keeps_its_strength_when_the_red_channel_saturates() -> None:
+    normal = _skin_with_line(1.0)
+    over = _skin_with_line(1.36)  # red clips everywhere, even in the line; green and blue keep it
+    assert (over[..., 0] == 255).all() and not (clipped_channels(normal) & 1).any()
+    ref = _peak(normal, use_clipped=True)
+    assert ref > 5.0
+    # left to the luminance, the line loses red's share of its contrast (about a third on this skin)
+    assert _peak(over, use_clipped=False) / ref < 0.75
+    # the clipped red channel is left out, and the line reads as before
+    assert _peak(over, use_clipped=True) / ref == pytest.approx(1.0, abs=0.02)
+
+
+@pytest.mark.parametrize("gain", [1.1, 1.15, 1.2])
+def test_partly_clipped_red_changes_the_line_by_at_most_two_percent(gain: float) -> None:
+    # red clips on the skin around the line but not in its darkest part: the luminance loses 1.5–12 %
+    ref = _peak(_skin_with_line(1.0), use_clipped=True)
+    assert _peak(_skin_with_line(gain), use_clipped=True) / ref == pytest.approx(1.0, abs=0.02)
+
+
+def test_without_clipping_colour_and_luminance_agree() -> None:
+    rgb = _skin_with_line(1.0)
+    gray = np.round(rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
+    a = wrinkle_map(rgb, 0.1, clipped=clipped_channels(rgb)).strength_pct
+    b = wrinkle_map(gray, 0.1).strength_pct
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.999
+    assert a.max() == pytest.approx(b.max(), rel=0.02)
+
+
+def test_everything_clipped_gives_a_flat_finite_map() -> None:
+    white = np.full((120, 120, 3), 255, np.uint8)
+    wmap = wrinkle_map(white, 0.1, clipped=clipped_channels(white))
+    assert np.isfinite(wmap.strength_pct).all() and wmap.strength_pct.max() == 0.0
