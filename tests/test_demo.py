@@ -56,6 +56,12 @@ def test_photos_are_analysed_and_traceable(demo_run) -> None:
     assert len(raw) == result.photos
     assert all(not os.access(p, os.W_OK) or os.geteuid() == 0 for p in raw)
     assert all((p.stat().st_mode & 0o222) == 0 for p in raw), "raw photos are stored read-only"
+    # every analysed photo keeps its wrinkle overlay, every follow-up its displacement field too
+    derived = result.data_dir / "photos" / "derived"
+    wrinkles = list(derived.rglob("*_wrinkles.jpg"))
+    displacement = list(derived.rglob("*_displacement.jpg"))
+    assert len(wrinkles) == result.photos
+    assert len(displacement) == result.photos - result.subjects  # all but the baselines
 
 
 def test_truth_and_closed_loop_check(demo_run) -> None:
@@ -83,6 +89,8 @@ def test_report_bundle_is_complete(demo_run) -> None:
     assert manifest["files"]
     index = (report / "index.html").read_text(encoding="utf-8")
     assert "Closed-loop" in index or "closed-loop" in index
+    # the photographs, baseline against the last visit, with their overlays
+    assert "Photographs with overlays" in index and "no overlay images" not in index
     assert list((report / "tables").glob("*.docx")) and list((report / "datasets").glob("*.xpt"))
     # the figure pages share one local plotly.min.js (offline, and the bundle stays small)
     pages = list((report / "figures").glob("*.html"))

@@ -127,6 +127,16 @@ def test_ingest_then_analyze_writes_measurements(
     r = _toolkit("photos", "analyze", "--study", str(study_dir), "--serial", "--no-progress")
     assert r.returncode == 0, r.stderr
     assert "analysed 2 photo(s): 2 passed QC" in r.stdout
+    # overlays kept where the report looks, named in visit order: the baseline's wrinkle map, the
+    # follow-up's wrinkle map and displacement field
+    derived = data_root / "epmc-demo" / "photos" / "derived" / "S-001"
+    names = sorted(p.name for p in derived.iterdir())
+    assert names == ["000_BASELINE_frontal_wrinkles.jpg", "012_S12_frontal_displacement.jpg",
+                     "012_S12_frontal_wrinkles.jpg"], names
+    assert "3 overlay image(s)" in r.stdout
+    for p in derived.iterdir():
+        img = cv2.imread(str(p))
+        assert img is not None and min(img.shape[:2]) > 100
 
     from toolkit.store import open_store
     from toolkit.study import load_study
@@ -192,3 +202,39 @@ def test_capture_from_a_video_file(
     r = _toolkit("photos", "capture", "--study", str(study_dir), "--subject", "S-001", "--visit", "S8",
                  "--source", str(tmp_path / "nope.avi"))
     assert r.returncode == 2 and "cannot open video source" in r.stderr
+
+
+def test_overlays_that_cannot_be_written_lose_no_measurement(study_dir: Path, photo_files: dict[str, Path],
+                                                             data_root: Path) -> None:
+    from toolkit.imaging.pipeline import analyze_pending, ingest_photo
+    from toolkit.store import open_store
+    from toolkit.study import load_study
+
+    study = load_study(study_dir)
+    with open_store(study) as store:
+        ingest_photo(store, study, photo_files["baseline"], subject_id="S-001", visit_id="BASELINE")
+        ingest_photo(store, study, photo_files["visit1"], subject_id="S-001", visit_id="S12")
+        # a file where the overlay folder should be: every overlay write fails
+        blocker = Path(store.study_dir) / "photos" / "derived"
+        blocker.parent.mkdir(parents=True, exist_ok=True)
+        blocker.write_text("not a folder")
+        counts = analyze_pending(store, study, executor="serial", progress=False)
+        assert counts["analysed"] == 2 and counts["overlays"] == 0 and counts["overlays_failed"] == 3
+        m = store.measurements()
+        assert set(m.visit_id) == {"BASELINE", "S12"} and not store.pending_photos()
+    assert blocker.read_text() == "not a folder"
+
+
+def test_batch_returns_only_the_overlays_asked_for(photo_files: dict[str, Path]) -> None:
+    base = str(photo_files["baseline"])
+    items = [BatchItem(str(photo_files["visit1"]), base, key="all", overlays=True),
+             BatchItem(str(photo_files["visit1"]), base, key="two", overlays=("wrinkles", "displacement")),
+             BatchItem(str(photo_files["visit1"]), base, key="none")]
+    res = {r.key: r for r in analyze_batch(items, executor="processes", workers=2, progress=False)}
+    assert set(res["all"].overlays) == {"wrinkles", "displacement", "ghost"}
+    assert set(res["two"].overlays) == {"wrinkles", "displacement"}
+    assert res["none"].overlays == {}
+    img = cv2.imdecode(np.frombuffer(res["two"].overlays["displacement"], np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None and img.shape[2] == 3
+    # drawing overlays changes no number
+    pd.testing.assert_frame_equal(res["all"].frame, res["none"].frame)

@@ -105,6 +105,8 @@ def analyze(
     mm_per_px: float | None = typer.Option(None, "--mm-per-px", min=0.0, help="Pixel size for every photo (mm)."),
     marker_side_mm: float | None = typer.Option(None, "--marker-side-mm", min=0.0, help="ArUco marker side (mm)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    overlays: bool = typer.Option(True, "--overlays/--no-overlays",
+                                  help="Keep each photo's wrinkle and displacement overlays under photos/derived/."),
 ) -> None:
     """Analyse every pending photo of the study and write the metrics to the store."""
     from rich.console import Console
@@ -117,12 +119,16 @@ def analyze(
     with open_store(st) as store:
         counts = analyze_pending(store, st, workers=workers, scheduler=scheduler,
                                  executor="serial" if serial else "processes", mm_per_px=mm_per_px,
-                                 marker_side_mm=marker_side_mm, progress=progress)
+                                 marker_side_mm=marker_side_mm, progress=progress, overlays=overlays)
     if not counts["analysed"]:
         console.print("no pending photos")
         return
     console.print(f"analysed {counts['analysed']} photo(s): {counts['passed']} passed QC, "
                   f"{counts['failed']} failed QC")
+    if overlays:
+        console.print(f"{counts['overlays']} overlay image(s) under {store.study_dir / 'photos' / 'derived'}"
+                      + (f"; {counts['overlays_failed']} could not be written (see the log)"
+                         if counts["overlays_failed"] else ""), highlight=False)
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:

@@ -38,12 +38,17 @@ class BatchItem:
     options : dict
         Extra keyword arguments for :func:`~toolkit.imaging.analyze_photo` (``mm_per_px``,
         ``marker_side_mm``, ``regions`` …); must pickle.
+    overlays : bool or tuple of str
+        Also draw the overlays and return them JPEG-encoded (:attr:`BatchResult.overlays`), so the
+        process that owns the study folder writes them, wherever the worker ran: True for all, or the
+        names wanted (``wrinkles``, ``displacement``, ``ghost``).
     """
 
     photo: str
     baseline: str | None = None
     key: Any = None
     options: dict = field(default_factory=dict)
+    overlays: bool | tuple[str, ...] = False
 
 
 @dataclass
@@ -56,6 +61,26 @@ class BatchResult:
     qc: dict
     algorithm_version: str
     seconds: float
+    overlays: dict[str, bytes] = field(default_factory=dict)  # name -> JPEG bytes (BatchItem.overlays)
+
+
+#: JPEG quality of returned overlays (a drawn overlay is for looking at, not for measuring)
+OVERLAY_JPEG_QUALITY = 88
+
+
+def _encode_overlays(overlays: dict, wanted: bool | tuple[str, ...], notes: list) -> dict[str, bytes]:
+    import cv2
+
+    out = {}
+    for name, rgb in overlays.items():
+        if wanted is not True and name not in wanted:
+            continue
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, OVERLAY_JPEG_QUALITY])
+        if ok:
+            out[name] = buf.tobytes()
+        else:
+            notes.append(f"overlay {name!r} could not be encoded")
+    return out
 
 
 def _run(item: BatchItem) -> BatchResult:
@@ -68,9 +93,12 @@ def _run(item: BatchItem) -> BatchResult:
 
     cv2.setNumThreads(1)
     t0 = time.perf_counter()
+    drawn: dict[str, bytes] = {}
     try:
-        res = analyze_photo(item.photo, baseline=item.baseline, overlays=False, **item.options)
+        res = analyze_photo(item.photo, baseline=item.baseline, overlays=bool(item.overlays), **item.options)
         frame, qc = res.to_frame(), res.qc.to_dict()
+        if item.overlays and res.overlays:
+            drawn = _encode_overlays(res.overlays, item.overlays, qc.setdefault("notes", []))
     except Exception as exc:  # a batch must survive anything one photo does
         frame = _empty_regions(REGION_NAMES)
         frame.insert(0, "source", item.photo)
@@ -79,7 +107,7 @@ def _run(item: BatchItem) -> BatchResult:
         qc = {"passed": False, "codes": ["internal_error"], "reasons": [f"{type(exc).__name__}: {exc}"],
               "notes": [], "metrics": {}}
     return BatchResult(key=item.key, photo=item.photo, frame=frame, qc=qc, algorithm_version=ALGORITHM_VERSION,
-                       seconds=time.perf_counter() - t0)
+                       seconds=time.perf_counter() - t0, overlays=drawn)
 
 
 def _coerce(items: Iterable[BatchItem | str | Path | tuple]) -> list[BatchItem]:

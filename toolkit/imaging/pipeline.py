@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["IngestedPhoto", "analyze_pending", "baseline_photo_for", "baseline_photos", "ingest_photo",
+__all__ = ["IngestedPhoto", "analyze_pending", "overlay_path", "baseline_photo_for", "baseline_photos", "ingest_photo",
            "ingest_photo_record"]
 
 VIEWS = ("frontal", "left45", "right45")
@@ -139,6 +139,43 @@ def ingest_photo(
                                meta=meta).photo_id
 
 
+#: overlays kept for every analysed photo (the ghost blend is for the operator at capture time)
+_STORED_OVERLAYS = ("wrinkles", "displacement")
+
+
+def overlay_path(study_data: Path, subject_id: str, visit_id: str, view: str, name: str,
+                 visit_number: float | None = None) -> Path:
+    """Where :func:`analyze_pending` keeps one overlay: names sort in visit order within a subject."""
+    order = f"{int(visit_number):03d}_" if visit_number is not None else ""
+    return Path(study_data) / "photos" / "derived" / _safe(subject_id) / f"{order}{_safe(visit_id)}_{_safe(view)}_{name}.jpg"
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-." else "-" for c in str(text)) or "-"
+
+
+def _write_overlays(study_data: Path, rec: Any, numbers: dict, overlays: dict[str, bytes]) -> int:
+    """Write a photo's overlays (replacing older ones atomically); return how many were written."""
+    import logging
+
+    written = 0
+    for name, data in overlays.items():
+        path = overlay_path(study_data, rec.subject_id, rec.visit_id, rec.view, name, numbers.get(rec.visit_id))
+        tmp = path.with_name(path.name + ".part")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+            written += 1
+        except OSError as exc:
+            logging.getLogger(__name__).warning("overlay %s of photo #%s not written: %s", name, rec.photo_id, exc)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+    return written
+
+
 def analyze_pending(
     store: Any,
     study: Any,
@@ -149,6 +186,7 @@ def analyze_pending(
     mm_per_px: float | None = None,
     marker_side_mm: float | None = None,
     progress: bool = True,
+    overlays: bool = True,
 ) -> dict[str, int]:
     """Analyse every photo of the study that has no measurements yet and write the results to the store.
 
@@ -156,10 +194,15 @@ def analyze_pending(
     recorded with its reasons and never stops the batch. A study may keep its own ROI template in
     ``studies/<id>/roi_template.yaml``.
 
+    With ``overlays``, each analysed photo's wrinkle overlay (and a follow-up's displacement field) is
+    written as ``<study data>/photos/derived/<subject>/<visit number>_<visit>_<view>_<overlay>.jpg``,
+    where the report finds them. The measurements are stored first: an overlay that cannot be written
+    is counted in ``overlays_failed`` and loses nothing else.
+
     Returns
     -------
     dict
-        ``{"analysed": n, "passed": n, "failed": n}``.
+        ``{"analysed": n, "passed": n, "failed": n, "overlays": n, "overlays_failed": n}``.
     """
     from toolkit.imaging.analysis import METRIC_COLUMNS
     from toolkit.imaging.batch import BatchItem, analyze_batch
@@ -173,22 +216,29 @@ def analyze_pending(
     if marker_side_mm:
         options["marker_side_mm"] = marker_side_mm
     pending = store.pending_photos()
-    counts = {"analysed": 0, "passed": 0, "failed": 0}
+    counts = {"analysed": 0, "passed": 0, "failed": 0, "overlays": 0, "overlays_failed": 0}
     if not pending:
         return counts
+    records = {rec.photo_id: rec for rec in pending}
+    numbers = {v.id: v.number for v in getattr(study, "visits", ())}
     baselines = baseline_photos(store, study)
     items = []
     for rec in pending:
         base = baselines.get(rec.subject_id)
         is_base = base is not None and Path(base) == Path(rec.path)
         items.append(BatchItem(photo=str(rec.path), baseline=None if is_base or base is None else str(base),
-                               key=rec.photo_id, options=options))
+                               key=rec.photo_id, options=options,
+                               overlays=_STORED_OVERLAYS if overlays else False))
 
     def write(res: Any) -> None:
         frame = res.frame[["region", *METRIC_COLUMNS]]
         store.add_measurements(res.key, frame, algorithm_version=res.algorithm_version, qc=res.qc)
         counts["analysed"] += 1
         counts["passed" if res.qc.get("passed") else "failed"] += 1
+        if res.overlays:
+            written = _write_overlays(Path(store.study_dir), records[res.key], numbers, res.overlays)
+            counts["overlays"] += written
+            counts["overlays_failed"] += len(res.overlays) - written
 
     analyze_batch(items, executor=executor, workers=workers, scheduler=scheduler, progress=progress,
                   on_result=write)

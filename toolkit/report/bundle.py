@@ -74,6 +74,31 @@ _SECTION_TITLES = {
 }
 
 
+def _panel_images(files: list[Path]) -> list[Path]:
+    """Up to four images of one subject for a panel.
+
+    Overlays written by the photo analysis (``<visit number>_<visit>_<view>_<overlay>.jpg``, sorted in visit
+    order) give the first and the last visit's wrinkle maps and the last visit's displacement field; other
+    files are taken in name order.
+    """
+    kinds: dict[str, list[Path]] = {}
+    for f in files:
+        kinds.setdefault(f.stem.rsplit("_", 1)[-1], []).append(f)
+    wrinkles = kinds.get("wrinkles", [])
+    if not wrinkles:
+        return files[:4]
+    chosen = [wrinkles[0]] + wrinkles[-1:] * (len(wrinkles) > 1)
+    return chosen + kinds.get("displacement", [])[-1:]
+
+
+def _panel_label(path: Path) -> str:
+    """``004_S4_frontal_wrinkles`` → ``S4 frontal · wrinkles``; other names are shown as they are."""
+    parts = path.stem.split("_")
+    if len(parts) >= 3 and parts[0].isdigit():
+        return " ".join(parts[1:-1]) + " · " + parts[-1]
+    return path.stem
+
+
 @dataclass
 class ReportItem:
     """One figure, table or dataset of the bundle.
@@ -464,7 +489,8 @@ class _Builder:
         for p in images:
             groups.setdefault(p.parent, []).append(p)
         for folder, files in list(groups.items())[:_MAX_PHOTO_FIGURES]:
-            panel = pd.DataFrame({"image": [str(f) for f in files[:4]], "label": [f.stem for f in files[:4]]})
+            chosen = _panel_images(files)
+            panel = pd.DataFrame({"image": [str(f) for f in chosen], "label": [_panel_label(f) for f in chosen]})
             rel = folder.relative_to(self.data_dir).as_posix()
             self.attempt(f"photo panel {rel}", lambda d=panel, r=rel: self.add_figure(F.fig_photo_panel(
                 d, number=self.fig_number("14.2"), title=f"Photographs with overlays ({Path(r).name})",
