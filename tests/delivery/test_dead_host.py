@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 import time
+from datetime import timedelta
+
+import pytest
+
+from toolkit.errors import DataError, StoreError
+from toolkit.store.audit import verify_audit
+from toolkit.store.datasets import StudyRecords
 
 from ._support import Subjects
 
@@ -63,3 +71,31 @@ def test_killed_host_stops_delivery_within_one_burst(demo_study, demo_store, twi
     assert twin.true_output_state(1, "current_source")
     # the record was opened before any output and stays visibly open for the operator to resolve
     assert list(demo_store.deliveries(sid)["status"]) == ["in_progress"]
+
+    # The operator closes it once it cannot be running any more: not before its prescribed end (with a
+    # margin), with a reason, counted as treated from then on, and never twice.
+    env = {**os.environ, "TOOLKIT_DATA_DIR": str(data_root), "COLUMNS": "200"}
+    cli = [sys.executable, "-m", "toolkit", "data"]
+    study = str(repo_root / "studies" / "epmc-demo")
+    listing = subprocess.run([*cli, "open-sessions", "--study", study], capture_output=True, text=True, env=env,
+                             timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    assert "1 session(s) in progress" in listing.stdout and "may be running" in listing.stdout
+    record = demo_store.deliveries(sid).iloc[0]
+    early = subprocess.run([*cli, "close-session", "--study", study, "--delivery", str(record.delivery_id),
+                            "--reason", "host killed"], capture_output=True, text=True, env=env, timeout=120)
+    assert early.returncode == 2 and "may still be running" in early.stderr and "Traceback" not in early.stderr
+    with pytest.raises(DataError, match="needs a reason"):
+        demo_store.close_interrupted_delivery(int(record.delivery_id), reason="  ",
+                                              now=record.started_at + timedelta(hours=1))
+    later = record.started_at + timedelta(minutes=2.0 + 10.0 + 1.0)
+    demo_store.close_interrupted_delivery(int(record.delivery_id), reason="host killed", now=later)
+    closed = demo_store.deliveries(sid).iloc[0]
+    assert closed.status == "aborted" and closed.reason == "interrupted: host killed" and closed.ended_at == later
+    assert closed.dose == {} and closed.prescription == record.prescription
+    assert sid in StudyRecords(demo_store).treated_subjects()
+    with pytest.raises(StoreError, match="not open: it ended aborted"):
+        demo_store.close_interrupted_delivery(int(record.delivery_id), reason="again", now=later)
+    # the closing is in the audit trail, and the chain still verifies
+    report = verify_audit(demo_store, check_files=False)
+    assert report.ok, report.problems()

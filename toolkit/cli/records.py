@@ -227,6 +227,51 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                     "note: no allocation.json with arm codes; codes were derived (A, B, … in arm-id order)"
                 )
 
+    @data.command("open-sessions")
+    def open_sessions(
+        study: str = typer.Option(..., "--study", help=_STUDY_HELP),
+    ) -> None:
+        """List delivery sessions still recorded as in progress (a host that stopped mid-session leaves one)."""
+        from datetime import UTC, datetime, timedelta
+
+        from rich.console import Console
+        from rich.table import Table
+
+        from toolkit.store.store import INTERRUPTED_GRACE_MIN
+
+        with _open(study) as store:
+            d = store.deliveries()
+            rows = d[d["status"] == "in_progress"] if len(d) else d
+            if not len(rows):
+                typer.echo(f"{store.study_id}: no session in progress")
+                return
+            now = datetime.now(UTC)
+            table = Table(title=f"{store.study_id}: {len(rows)} session(s) in progress")
+            for col in ("delivery", "subject", "session", "arm", "side", "started (UTC)", "can be closed"):
+                table.add_column(col)
+            for r in rows.itertuples(index=False):
+                minutes = float((r.prescription or {}).get("duration_min") or 0.0)
+                earliest = r.started_at + timedelta(minutes=minutes + INTERRUPTED_GRACE_MIN)
+                table.add_row(str(r.delivery_id), r.subject_id, str(r.session_number), r.arm_id, r.side or "—",
+                              f"{r.started_at:%Y-%m-%d %H:%M}",
+                              "now" if now >= earliest else f"from {earliest:%Y-%m-%d %H:%M} (may be running)")
+            Console().print(table)
+
+    @data.command("close-session")
+    def close_session(
+        study: str = typer.Option(..., "--study", help=_STUDY_HELP),
+        delivery: int = typer.Option(..., "--delivery", help="Delivery id (see `toolkit data open-sessions`)."),
+        reason: str = typer.Option(..., "--reason", help="What happened (e.g. 'host PC lost power')."),
+        outcome: str = typer.Option(
+            "aborted", "--outcome", help="aborted, or output_state_unknown if nobody saw the output off."
+        ),
+        by: str | None = typer.Option(None, "--by", help=_BY_HELP),
+    ) -> None:
+        """Close a session its host left in progress: recorded as interrupted, with no dose, and audited."""
+        with _open(study, by) as store:
+            store.close_interrupted_delivery(delivery, reason=reason, outcome=outcome)
+            typer.echo(f"delivery #{delivery} closed as {outcome} (interrupted: {reason.strip()})")
+
     @audit.command("verify")
     def verify(
         study: str = typer.Option(..., "--study", help=_STUDY_HELP),

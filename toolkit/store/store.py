@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,8 @@ AE_SEVERITIES = ("mild", "moderate", "severe")
 AE_RELATIONS = ("not related", "unlikely", "possible", "probable", "related")
 #: how a delivery session can end
 DELIVERY_OUTCOMES = ("completed", "aborted", "output_state_unknown")
+#: minutes after its prescribed end before a session left in progress may be closed as interrupted
+INTERRUPTED_GRACE_MIN = 10.0
 #: protocol deviation categories
 DEVIATION_CATEGORIES = ("minor", "major")
 
@@ -621,6 +623,56 @@ class Store:
             row.ended_at = ended_at or datetime.now(UTC)
             for stored, digest in files:
                 s.add(m.WaveformFileRow(delivery_id=row.id, path=stored, sha256=digest))
+
+    def close_interrupted_delivery(
+        self,
+        delivery_id: int,
+        *,
+        reason: str,
+        outcome: str = "aborted",
+        now: datetime | None = None,
+        grace_min: float = INTERRUPTED_GRACE_MIN,
+    ) -> None:
+        """Close a delivery record that its host left ``in_progress`` (a crash, a power cut, a killed process).
+
+        The stimulator stopped by itself within one burst (bursts are finite and re-triggered by the host), but
+        nobody recorded how the session ended. The record keeps its prescription, bench and instruments, and
+        gets ``outcome`` (``aborted``, or ``output_state_unknown`` when the output was not seen off), the
+        reason prefixed ``interrupted:``, the closing time as its end, and no dose (not measured). The change is
+        audited like any other. Closing makes the subject count as treated (safety population) and lets the
+        session be repeated as a linked record.
+
+        Refused while the session could still be running: until its start plus the prescribed duration plus
+        ``grace_min`` minutes.
+        """
+        if outcome not in ("aborted", "output_state_unknown"):
+            raise DataError(f"outcome {outcome!r} is not accepted for an interrupted session; accepted: "
+                            "aborted, output_state_unknown")
+        if not (reason and reason.strip()):
+            raise DataError("closing an interrupted session needs a reason (what happened to the host)")
+        now = now or datetime.now(UTC)
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)
+        with self.session(reason=f"interrupted session closed: {reason.strip()}") as s:
+            row = s.get(m.DeliveryRow, int(delivery_id))
+            subject = s.get(m.SubjectRow, row.subject_pk) if row is not None else None
+            if row is None or subject is None or subject.study_id != self.study_id:
+                raise StoreError(f"no delivery #{delivery_id} in study {self.study_id} ({self.database})")
+            if row.status != "in_progress":
+                raise StoreError(f"delivery #{delivery_id} is not open: it ended {row.status}; nothing to close")
+            minutes = float((row.prescription or {}).get("duration_min") or 0.0)
+            earliest = row.started_at + timedelta(minutes=minutes + float(grace_min))
+            if now < earliest:
+                raise StoreError(
+                    f"delivery #{delivery_id} started {row.started_at:%Y-%m-%d %H:%M} UTC with {minutes:g} min "
+                    f"prescribed and may still be running; it can be closed from {earliest:%Y-%m-%d %H:%M} UTC "
+                    "(a running session ends itself on the bench)"
+                )
+            row.status = outcome
+            row.reason = f"interrupted: {reason.strip()}"
+            row.dose = {}
+            row.verification = []
+            row.ended_at = now
 
     def deliveries(self, subject_id: str | None = None) -> Any:
         """Delivery sessions as a :class:`pandas.DataFrame`, one row per record (oldest first)."""
