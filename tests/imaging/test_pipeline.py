@@ -78,11 +78,11 @@ def test_ingest_and_analyze_pending_on_sqlite(study, photo_files: dict[str, Path
         assert baseline_photo_for(store, study, "S-001", "BASELINE") is None
 
         counts = analyze_pending(store, study, executor="serial", progress=False)
-        assert counts == {"analysed": 2, "passed": 2, "failed": 0}
+        assert counts == {"analysed": 2, "passed": 2, "failed": 0, "overlays": 3, "overlays_failed": 0}
         assert not store.pending_photos()
         m = store.measurements()
         again = analyze_pending(store, study, executor="serial", progress=False)
-    assert again == {"analysed": 0, "passed": 0, "failed": 0}
+    assert again == {"analysed": 0, "passed": 0, "failed": 0, "overlays": 0, "overlays_failed": 0}
     assert set(m.algorithm_version) == {ALGORITHM_VERSION}
     assert set(m.visit_id) == {"BASELINE", "S12"}
     # the follow-up was registered to the baseline: lift of the lower face near the drawn truth
