@@ -7,6 +7,7 @@ current working directory (the project checkout when run from there).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 #: environment variable that moves the data root (tests point it at a temporary folder)
@@ -33,3 +34,11 @@ def project_root() -> Path | None:
     """The source checkout this package runs from, or ``None`` when installed elsewhere."""
     here = Path(__file__).resolve().parent.parent
     return here if (here / "pyproject.toml").is_file() and (here / "studies").is_dir() else None
+
+
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_path_part(text: object) -> str:
+    """``text`` made safe as one file or folder name: runs of other characters become ``_``."""
+    return _UNSAFE_IN_NAME.sub("_", str(text)).strip("._") or "_"

@@ -232,12 +232,12 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         study: str = typer.Option(..., "--study", help=_STUDY_HELP),
     ) -> None:
         """List delivery sessions still recorded as in progress (a host that stopped mid-session leaves one)."""
-        from datetime import UTC, datetime, timedelta
+        from datetime import UTC, datetime
 
         from rich.console import Console
         from rich.table import Table
 
-        from toolkit.store.store import INTERRUPTED_GRACE_MIN
+        from toolkit.store.store import interrupted_close_from
 
         with _open(study) as store:
             d = store.deliveries()
@@ -250,8 +250,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             for col in ("delivery", "subject", "session", "arm", "side", "started (UTC)", "can be closed"):
                 table.add_column(col)
             for r in rows.itertuples(index=False):
-                minutes = float((r.prescription or {}).get("duration_min") or 0.0)
-                earliest = r.started_at + timedelta(minutes=minutes + INTERRUPTED_GRACE_MIN)
+                earliest = interrupted_close_from(r.started_at, r.prescription)
                 table.add_row(str(r.delivery_id), r.subject_id, str(r.session_number), r.arm_id, r.side or "—",
                               f"{r.started_at:%Y-%m-%d %H:%M}",
                               "now" if now >= earliest else f"from {earliest:%Y-%m-%d %H:%M} (may be running)")

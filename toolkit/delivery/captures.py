@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,15 +20,9 @@ from typing import Any
 import numpy as np
 
 from toolkit.errors import StoreError
+from toolkit.paths import safe_path_part
 
 __all__ = ["CaptureStore", "StoredCapture", "load_capture", "sha256_file"]
-
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def _safe_part(text: str) -> str:
-    return _SAFE.sub("_", str(text)).strip("._") or "_"
-
 
 def sha256_file(path: Path) -> str:
     """SHA-256 hex digest of a file's bytes."""
@@ -69,7 +62,7 @@ class CaptureStore:
         self.folder = (
             self.study_dir
             / "waveforms"
-            / _safe_part(subject_id)
+            / safe_path_part(subject_id)
             / str(int(session_number))
             / f"delivery-{int(delivery_id)}"
         )
@@ -86,7 +79,7 @@ class CaptureStore:
     ) -> StoredCapture:
         """Write one capture and return its relative path and checksum."""
         self._seq += 1
-        name = f"{self._seq:05d}-{_safe_part(label)}.npz"
+        name = f"{self._seq:05d}-{safe_path_part(label)}.npz"
         target = self.folder / name
         buffer = io.BytesIO()
         np.savez(

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from toolkit.paths import safe_path_part
+
 __all__ = ["IngestedPhoto", "analyze_pending", "overlay_path", "baseline_photo_for", "baseline_photos", "ingest_photo",
            "ingest_photo_record"]
 
@@ -147,11 +149,7 @@ def overlay_path(study_data: Path, subject_id: str, visit_id: str, view: str, na
                  visit_number: float | None = None) -> Path:
     """Where :func:`analyze_pending` keeps one overlay: names sort in visit order within a subject."""
     order = f"{int(visit_number):03d}_" if visit_number is not None else ""
-    return Path(study_data) / "photos" / "derived" / _safe(subject_id) / f"{order}{_safe(visit_id)}_{_safe(view)}_{name}.jpg"
-
-
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-." else "-" for c in str(text)) or "-"
+    return Path(study_data) / "photos" / "derived" / safe_path_part(subject_id) / f"{order}{safe_path_part(visit_id)}_{safe_path_part(view)}_{name}.jpg"
 
 
 def _write_overlays(study_data: Path, rec: Any, numbers: dict, overlays: dict[str, bytes]) -> int:

@@ -63,6 +63,13 @@ AE_RELATIONS = ("not related", "unlikely", "possible", "probable", "related")
 DELIVERY_OUTCOMES = ("completed", "aborted", "output_state_unknown")
 #: minutes after its prescribed end before a session left in progress may be closed as interrupted
 INTERRUPTED_GRACE_MIN = 10.0
+
+
+def interrupted_close_from(started_at: datetime, prescription: Mapping | None,
+                           grace_min: float = INTERRUPTED_GRACE_MIN) -> datetime:
+    """When a session left in progress can no longer be running: its start + prescribed duration + grace."""
+    minutes = float((prescription or {}).get("duration_min") or 0.0)
+    return started_at + timedelta(minutes=minutes + float(grace_min))
 #: protocol deviation categories
 DEVIATION_CATEGORIES = ("minor", "major")
 
@@ -660,13 +667,12 @@ class Store:
                 raise StoreError(f"no delivery #{delivery_id} in study {self.study_id} ({self.database})")
             if row.status != "in_progress":
                 raise StoreError(f"delivery #{delivery_id} is not open: it ended {row.status}; nothing to close")
-            minutes = float((row.prescription or {}).get("duration_min") or 0.0)
-            earliest = row.started_at + timedelta(minutes=minutes + float(grace_min))
+            earliest = interrupted_close_from(row.started_at, row.prescription, grace_min)
             if now < earliest:
                 raise StoreError(
-                    f"delivery #{delivery_id} started {row.started_at:%Y-%m-%d %H:%M} UTC with {minutes:g} min "
-                    f"prescribed and may still be running; it can be closed from {earliest:%Y-%m-%d %H:%M} UTC "
-                    "(a running session ends itself on the bench)"
+                    f"delivery #{delivery_id} started {row.started_at:%Y-%m-%d %H:%M} UTC and may still be running; "
+                    f"it can be closed from {earliest:%Y-%m-%d %H:%M} UTC, {grace_min:g} min after its prescribed "
+                    "end (a running session ends itself on the bench)"
                 )
             row.status = outcome
             row.reason = f"interrupted: {reason.strip()}"
