@@ -404,13 +404,11 @@ def analyze_photo(
         frame_clipped = photo.clipped
         polys = region_polygons(photo.face, template, names)
     else:
-        stable = np.zeros(base.gray.shape, dtype=bool)
-        for mk in region_masks(base.gray.shape, base.face, template, template.lift_reference).values():
-            stable |= mk
-        face_mask = np.zeros(base.gray.shape, dtype=bool)
-        for mk in region_masks(base.gray.shape, base.face, template,
-                               (*template.regions, *template.reference_regions)).values():
-            face_mask |= mk
+        # every region and reference of the baseline, rasterised once
+        base_masks = region_masks(base.gray.shape, base.face, template,
+                                  (*template.regions, *template.reference_regions))
+        stable = np.logical_or.reduce([base_masks[n] for n in template.lift_reference])
+        face_mask = np.logical_or.reduce(list(base_masks.values()))
         registration, reg_gray = register_to_baseline(photo.gray, base.gray, photo.face, base.face, stable,
                                                       face_mask=face_mask)
         size = (base.gray.shape[1], base.gray.shape[0])
@@ -433,7 +431,7 @@ def analyze_photo(
         # full-resolution matching where a pixel is coarse against the 0.1 mm a lift must resolve
         flow = displacement_field(base.gray, reg_gray, finest_level=0 if mm_frame > _FINE_FLOW_MM_PER_PX else 1,
                                   normalise_px=max(3.0, 0.1 * base.face.inter_ocular_px))
-        masks_all = region_masks(base.gray.shape, base.face, template, names)
+        masks_all = {n: base_masks[n] for n in names}
         lifts, residual_px = measure_lift(flow, masks_all, stable, mm_frame)
         registration = Registration(**{**registration.__dict__, "residual_px": residual_px,
                                        "residual_mm": residual_px * mm_frame})
