@@ -69,8 +69,11 @@ def _row(cells: list[tuple[str, int]], *, header: bool, bottom_border: bool, top
     parts.append("\n")
     for k, (text, _) in enumerate(cells):
         align = "\\ql" if (k == 0 and not header) else "\\qc"
-        bold, unbold = ("\\b ", "\\b0") if header else ("", "")
-        parts.append(f"\\pard\\intbl{align}{bold}{text}{unbold}\\cell\n")
+        # A control word ends at the first character that is not a letter or digit; the space that ends it
+        # is part of the word. Without it, "\\qlPRIMARY" reads as an unknown word and "\\qc-32.65" as \\qc
+        # with parameter -32, and a word processor drops the cell's text.
+        bold, unbold = ("\\b", "\\b0") if header else ("", "")
+        parts.append(f"\\pard\\intbl{align}{bold} {text}{unbold}\\cell\n")
     parts.append("\\row\n")
     return "".join(parts)
 
