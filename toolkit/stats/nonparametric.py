@@ -2,9 +2,13 @@
 
 The Hodges–Lehmann estimate is the median of the pairwise differences (two arms) or of the Walsh averages
 (paired); its confidence interval is read off the ordered differences at the critical value of the rank
-statistic: exact null distribution when the samples are small and untied, normal approximation with the
-tie-corrected variance otherwise (Hollander, Wolfe & Chicken, Nonparametric Statistical Methods, 3rd ed.,
-sections 3.2 and 4.3).
+statistic (Hollander, Wolfe & Chicken, Nonparametric Statistical Methods, 3rd ed., sections 3.2 and 4.3).
+
+Below 50 observations per sample the p-value and the interval come from the exact null distribution, as
+R's ``wilcox.test`` does: without ties its distribution, with ties (or zero differences) the exact
+conditional distribution of the observed midranks, as ``exactRankTests::wilcox.exact`` (R's
+``wilcox.test`` falls back to the normal approximation there). From 50 on, the normal approximation with
+the tie-corrected variance and a continuity correction (R's default ``correct = TRUE``).
 """
 
 from __future__ import annotations
@@ -18,11 +22,17 @@ from scipy import stats
 
 from toolkit.errors import DataError
 from toolkit.stats import _checks
+from toolkit.stats._rank_exact import (
+    mann_whitney_exact,
+    pseudo_median_interval_exact,
+    shift_interval_exact,
+    signed_rank_exact,
+)
 from toolkit.stats.results import AnalysisResult
 
 __all__ = ["RankTestResult", "hodges_lehmann", "mann_whitney", "wilcoxon_signed_rank"]
 
-#: largest sample size (per arm) for which the exact null distribution is used
+#: samples smaller than this (per arm, as R's ``wilcox.test``) get exact p-values and intervals
 EXACT_LIMIT = 50
 
 
@@ -94,7 +104,11 @@ def hodges_lehmann(
         diffs = np.sort((x[:, None] - y[None, :]).ravel())
         pooled = np.concatenate([x, y])
         tied = len(np.unique(pooled)) < len(pooled)
-        if max(m, n) <= EXACT_LIMIT and not tied:
+        estimate = float(np.median(diffs))
+        if m < EXACT_LIMIT and n < EXACT_LIMIT:
+            if tied:
+                low, high = shift_interval_exact(x, y, alpha)
+                return estimate, low, high, "exact"
             cdf = _mwu_null_cdf(m, n)
             # C = largest c with P(U <= c - 1) <= alpha / 2, i.e. the exact lower critical rank
             c = int(np.searchsorted(cdf, alpha / 2 + 1e-12, side="right"))
@@ -106,12 +120,16 @@ def hodges_lehmann(
             c = int(np.floor(m * n / 2.0 - z * np.sqrt(var)))
             method = "normal"
         low, high = _interval_from_sorted(diffs, c)
-        return float(np.median(diffs)), low, high, method
+        return estimate, low, high, method
     n = len(x)
     i, j = np.triu_indices(n)
     walsh = np.sort((x[i] + x[j]) / 2.0)
+    estimate = float(np.median(walsh))
     tied = len(np.unique(np.abs(x))) < n or np.any(x == 0)
-    if n <= EXACT_LIMIT and not tied:
+    if n < EXACT_LIMIT:
+        if tied:
+            low, high = pseudo_median_interval_exact(x, alpha)
+            return estimate, low, high, "exact"
         cdf = _signed_rank_null_cdf(n)
         c = int(np.searchsorted(cdf, alpha / 2 + 1e-12, side="right"))
         method = "exact"
@@ -120,7 +138,27 @@ def hodges_lehmann(
         c = int(np.floor(n * (n + 1) / 4.0 - z * np.sqrt(var)))
         method = "normal"
     low, high = _interval_from_sorted(walsh, c)
-    return float(np.median(walsh)), low, high, method
+    return estimate, low, high, method
+
+
+def _two_sample_test(x: np.ndarray, y: np.ndarray) -> tuple[float, float, str]:
+    """U of ``x`` against ``y``, its two-sided p-value and the method (exact below 50 per arm)."""
+    if len(x) < EXACT_LIMIT and len(y) < EXACT_LIMIT:
+        u, p = mann_whitney_exact(x, y)
+        return u, p, "exact"
+    test = stats.mannwhitneyu(x, y, alternative="two-sided", method="asymptotic", use_continuity=True)
+    return float(test.statistic), float(test.pvalue), "normal"
+
+
+def _signed_rank_test(d: np.ndarray) -> tuple[float, float, str]:
+    """T+ of the non-zero differences, its two-sided p-value and the method (exact below 50 pairs)."""
+    if np.count_nonzero(d) < EXACT_LIMIT:
+        t_plus, p, _ = signed_rank_exact(d)
+        return t_plus, p, "exact"
+    test = stats.wilcoxon(d, alternative="two-sided", zero_method="wilcox", correction=True, method="approx")
+    nonzero = d[d != 0]
+    t_plus = float(stats.rankdata(np.abs(nonzero))[nonzero > 0].sum())  # R's V, whichever side is smaller
+    return t_plus, float(test.pvalue), "normal"
 
 
 def mann_whitney(
@@ -166,7 +204,7 @@ def mann_whitney(
     rows = []
     for a in arms[1:]:
         x, ref = samples[a], samples[arms[0]]
-        test = stats.mannwhitneyu(x, ref, alternative="two-sided", method="auto")
+        u, p_value, p_method = _two_sample_test(x, ref)
         est, low, high, method = hodges_lehmann(x, ref, alpha=alpha)
         rows.append(
             {
@@ -174,9 +212,9 @@ def mann_whitney(
                 "estimate": est,
                 "ci_low": low,
                 "ci_high": high,
-                "statistic": float(test.statistic),
-                "p_value": float(test.pvalue),
-                "method": method,
+                "statistic": u,
+                "p_value": p_value,
+                "method": method if method == p_method else f"{p_method} p, {method} CI",
             }
         )
     summary = _arm_summary(samples)
@@ -227,7 +265,7 @@ def wilcoxon_signed_rank(
         raise DataError(
             f"the signed-rank test needs at least 2 (paired) values of {outcome!r}, found {len(diffs)}"
         )
-    test = stats.wilcoxon(diffs, alternative="two-sided", zero_method="wilcox")
+    t_plus, p_value, p_method = _signed_rank_test(diffs)
     est, low, high, method = hodges_lehmann(diffs, alpha=alpha)
     contrasts = pd.DataFrame(
         [
@@ -237,9 +275,9 @@ def wilcoxon_signed_rank(
                 "estimate": est,
                 "ci_low": low,
                 "ci_high": high,
-                "statistic": float(test.statistic),
-                "p_value": float(test.pvalue),
-                "method": method,
+                "statistic": t_plus,
+                "p_value": p_value,
+                "method": method if method == p_method else f"{p_method} p, {method} CI",
             }
         ]
     )

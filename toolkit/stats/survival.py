@@ -95,14 +95,32 @@ def kaplan_meier(
 
 
 def _median_with_ci(table: pd.DataFrame) -> tuple[float, float, float]:
-    """Median time and its Brookmeyer–Crowley interval (first times where S, the upper and the lower
-    pointwise limits fall to 0.5 or below); NaN when not reached."""
+    """Median time and its confidence limits, read off the survival curve and its pointwise limits.
 
-    def first_at_or_below(col: str) -> float:
-        hit = table.loc[table[col] <= 0.5 + 1e-12, "time"]
-        return float(hit.iloc[0]) if len(hit) else float("nan")
+    Each is the first time the curve is at or below 0.5; where the curve sits exactly at 0.5 over a step
+    and drops later, the midpoint between the start of that step and the time of the next drop (R
+    ``survfit``'s printed median, SAS LIFETEST). NaN when the curve never reaches 0.5.
 
-    return first_at_or_below("survival"), first_at_or_below("ci_low"), first_at_or_below("ci_high")
+    One deliberate difference from R: where the estimate falls to 0, R leaves the pointwise interval (and
+    so an upper limit found only there) undefined; here the interval is the degenerate [0, 0], so a cohort
+    in which everyone improved gets the time the last subject improved as the upper limit instead of
+    "not reached".
+    """
+    times = table["time"].to_numpy(float)
+    return tuple(_step_median(times, table[c].to_numpy(float)) for c in ("survival", "ci_low", "ci_high"))
+
+
+def _step_median(times: np.ndarray, curve: np.ndarray, *, tol: float = 1.49e-8) -> float:
+    """First time a right-continuous step curve is <= 0.5, with the midpoint rule for a flat 0.5 step."""
+    keep = np.isfinite(curve) & (curve < 0.5 + tol)
+    if not keep.any():
+        return float("nan")
+    t, y = times[keep], curve[keep]
+    if abs(y[0] - 0.5) < tol:
+        lower = np.flatnonzero(y < y[0] - tol)
+        if len(lower):
+            return float((t[0] + t[lower[0]]) / 2.0)
+    return float(t[0])
 
 
 def logrank(time: np.ndarray, event: np.ndarray, group: np.ndarray) -> dict[str, float]:
@@ -250,7 +268,7 @@ def time_to_improvement(
         title="Time to first visible improvement (sessions)",
         details={
             "estimator": "Kaplan-Meier, Greenwood variance, log-log CI",
-            "median_ci": "Brookmeyer-Crowley",
+            "median_ci": "Brookmeyer-Crowley on the log-log band; midpoint of a flat 0.5 step (as R survfit, SAS LIFETEST)",
             "alpha": alpha,
             "n_subjects": len(first),
         },
