@@ -85,3 +85,48 @@ def test_each_figure_page_renders(browser, built) -> None:
         assert errors == [], (item.number, errors)
         # wrapped titles render as separate lines, so compare without white space
         assert ["".join(t.split()) for t in titles] == ["".join(f"Figure {item.number} {item.title}".split())]
+
+
+_OVERLAPS = """() => {
+  const box = e => e.getBoundingClientRect();
+  const hit = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  const out = [];
+  for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+    const notes = [...plot.querySelectorAll('g.annotation')].filter(a => a.textContent.includes('Program:'));
+    const ticks = [...plot.querySelectorAll('.xtick text, .g-xtitle text, .g-x2title text')];
+    for (const n of notes) for (const t of ticks)
+      if (t.textContent.trim() && hit(box(n), box(t))) out.push([plot.id, t.textContent]);
+    if (!notes.length) out.push([plot.id, 'no footnotes']);
+  }
+  return out;
+}"""
+
+
+def _overlaps(browser, path: Path, expected: int) -> list:
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    try:
+        page.goto(path.as_uri(), wait_until="load", timeout=60_000)
+        page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {expected}",
+                               timeout=60_000)
+        return page.evaluate(_OVERLAPS)
+    finally:
+        page.close()
+
+
+def test_footnotes_never_cover_axis_labels(browser, built, tmp_path) -> None:
+    # long visit names make plotly slant the tick labels; the footnotes must start below them
+    import pandas as pd
+
+    from toolkit.report import figures as F
+    from toolkit.report.export import write_html
+
+    rows = [{"USUBJID": f"S{i}", "TRT01A": arm, "AVISIT": v, "AVISITN": k, "AVAL": float(i % 7 + k)}
+            for i, arm in enumerate(["Electroporation", "Microcurrent", "Sham"] * 4)
+            for k, v in enumerate(["Baseline", "After session 4", "After session 8", "After session 12",
+                                   "Follow-up 4 weeks"])]
+    fig = F.fig_box(pd.DataFrame(rows), arm="TRT01A", visit="AVISIT", visit_num="AVISITN", value="AVAL",
+                    parameter="Nasolabial wrinkle length (mm)", number="14.2.2", source="test")
+    page = write_html(fig, tmp_path / "box.html")
+    assert _overlaps(browser, page, 1) == []
+    _, bundle = built
+    assert _overlaps(browser, bundle.index, len(bundle.figures)) == []

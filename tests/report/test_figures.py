@@ -329,3 +329,18 @@ def test_t_interval_matches_scipy(bds) -> None:
     ref = stats.t.interval(0.95, n - 1, loc=x.mean(), scale=stats.sem(x))
     assert (lo, hi) == pytest.approx(ref)
     assert pt_to_px(9) == pytest.approx(12.0)
+
+
+def test_km_band_is_drawn_up_to_the_last_time_even_where_everyone_improved() -> None:
+    # sessions: 4 of 7 improve at session 8, the other 3 at session 12 (S reaches 0, log-log CI undefined)
+    data = pd.DataFrame({"TRT01A": ["EP"] * 8, "AVAL": [4.0] + [8.0] * 4 + [12.0] * 3,
+                         "CNSR": [1] + [0] * 7})
+    fig = F.fig_km(data, time_unit="sessions")
+    low, high = (next(t for t in fig.data if t.name == f"EP CI {e}") for e in ("low", "high"))
+    assert high.fill == "tonexty" and list(high.x) == list(low.x) and max(high.x) == 12
+    lo, hi = np.asarray(low.y, dtype=float), np.asarray(high.y, dtype=float)
+    assert np.isfinite(lo).all() and np.isfinite(hi).all()
+    k = list(low.x).index(8.0)
+    assert hi[k] - lo[k] > 0.3  # a visible band after the first events
+    assert fig.layout.xaxis2.title.text == "Time (sessions)"
+    assert list(fig.layout.xaxis2.tickvals) == [0, 4, 8, 12]  # numbers at risk at the assessed sessions

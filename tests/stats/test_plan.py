@@ -184,3 +184,30 @@ def test_equivalence_margin_from_the_plan(demo_study, demo_bds) -> None:
     assert bool(row.equivalent) == (row.ci_low > -3.0 and row.ci_high < 3.0)
     contrast = res["HEAD2HEAD_contrasts"].iloc[0]
     assert row.estimate == pytest.approx(contrast.estimate)
+
+
+def test_an_analysis_that_cannot_run_leaves_its_p_values_empty_and_says_why(demo_study, demo_bds) -> None:
+    # LIFTJAW missing: KEY2 cannot run
+    res = run_analysis_plan(demo_study, demo_bds[demo_bds["PARAMCD"] != "LIFTJAW"], on_error="record")
+    assert "KEY2" in res.failures
+    hyp = res["hypotheses"].set_index("hypothesis")
+    failed = hyp.loc[[h for h in hyp.index if h.startswith("KEY2:")]]
+    assert len(failed) == 2
+    assert failed["p_value"].isna().all() and failed["adjusted_p_value"].isna().all()
+    assert not failed["rejected"].any()
+    assert failed["note"].str.contains("not run").all() and failed["note"].str.contains("LIFTJAW").all()
+    ran = hyp.loc["PRIMARY: EP vs SHAM"]
+    assert ran["p_value"] < 0.05 and ran["note"] == ""
+
+
+def test_results_name_the_plan_in_words(demo_results, tmp_path) -> None:
+    plan = demo_results.plan
+    assert [p["id"] for p in plan] == ["PRIMARY", "KEY1", "KEY2", "HEAD2HEAD"]
+    first = plan[0]
+    assert first["endpoint_label"] == "Nasolabial wrinkle length (mm)"
+    assert first["visit_name"] == "After session 12" and first["model_label"] == "ANCOVA"
+    assert first["role"] == "primary"
+    assert plan[3]["margins"] == {"EP vs MC": "non-inferiority margin 3"}
+    assert "serial gatekeeping" in demo_results.multiplicity
+    saved = json.loads((demo_results.to_dir(tmp_path / "r") / "results.json").read_text())
+    assert saved["plan"] == plan

@@ -81,11 +81,24 @@ def analyze(
     console.print(f"analysis plan of [bold]{study.id}[/] run on {source}: {len(results)} tables")
     hyp = results["hypotheses"]
     for row in hyp.itertuples(index=False):
+        if row.p_value != row.p_value:  # NaN: the analysis could not run
+            console.print(f"  {row.hypothesis}: no p-value ({row.note})")
+            continue
         verdict = "rejected" if row.rejected else "not rejected"
         console.print(
             f"  {row.hypothesis}: p = {row.p_value:.4g}, adjusted {row.adjusted_p_value:.4g} ({verdict})"
         )
     console.print(f"results written to {written}")
+    if out is None:
+        from toolkit.errors import ToolkitError
+        from toolkit.stats.adtte import time_to_improvement_dataset, write_time_to_improvement
+
+        try:
+            tti = time_to_improvement_dataset(study, bds)
+            write_time_to_improvement(tti, target.parent, written)
+            console.print(f"time to improvement (ADTTE) written to {target.parent / 'adtte.xpt'}")
+        except ToolkitError as exc:
+            console.print(f"[yellow]time to improvement not derived:[/] {exc}")
     if results.failures:
         from toolkit.errors import CheckFailed
 

@@ -501,7 +501,7 @@ def _write_truth(st, cohort, truth: TrueEffects, rows: list[dict], data_dir: Pat
 def _analyse(st, data_dir: Path) -> None:
     import pandas as pd
 
-    from toolkit.stats import improvement_records, time_to_improvement
+    from toolkit.stats.adtte import time_to_improvement_dataset, write_time_to_improvement
     from toolkit.stats.plan import run_analysis_plan
 
     analysis = data_dir / "analysis"
@@ -517,26 +517,9 @@ def _analyse(st, data_dir: Path) -> None:
     results = run_analysis_plan(st, bds, adsl=adsl, adae=read("adae"), on_error="record")
     results.to_dir(analysis / "results")
 
-    # time to first visible improvement of the primary endpoint (≥ 10 % shorter folds), by session
-    primary = st.primary_endpoint
-    sessions = {v.name: int(v.after_session) for v in st.visits if getattr(v, "after_session", None)}
-    records = improvement_records(bds, paramcd=primary.code, threshold=10.0, sessions=sessions,
-                                  direction="decrease" if getattr(primary, "better", "lower") == "lower" else "increase")
-    tti = time_to_improvement(records, subject="USUBJID", treatment="TRTP", session="session", responder="responder")
-    names = {a.id: a.name for a in st.arms}
-    first = tti.first_improvement
-    adtte = pd.DataFrame({
-        "STUDYID": st.id,
-        "USUBJID": first["USUBJID"],
-        "TRT01A": first["treatment"].map(lambda a: names.get(a, a)),
-        "PARAMCD": "TTIMPR",
-        "PARAM": f"Sessions to visible improvement ({primary.code} -10 %)",
-        "AVAL": first["session"],
-        "CNSR": (~first["event"].astype(bool)).astype(int),
-    })
-    adtte.to_csv(analysis / "adtte.csv", index=False)
-    tti.medians.to_csv(analysis / "results" / "time_to_improvement_medians.csv", index=False)
-    tti.logrank.to_csv(analysis / "results" / "time_to_improvement_logrank.csv", index=False)
+    # time to first visible improvement of the primary endpoint (≥ 10 % change), by session
+    tti = time_to_improvement_dataset(st, bds, threshold_pct=10.0)
+    write_time_to_improvement(tti, analysis, analysis / "results")
 
 
 def _print_summary(console, result: DemoResult) -> None:

@@ -46,6 +46,7 @@ from toolkit.report import figures as F
 from toolkit.report.export import FigureExporter, StaticExportUnavailable, write_html
 from toolkit.report.inputs import find_dataset, pick_column, read_results, read_table, read_truth
 from toolkit.report.manifest import MANIFEST_NAME, verify_manifest, write_manifest
+from toolkit.report.plan_tables import COLUMN_WORDS, plan_tables
 from toolkit.report.style import figure_info
 from toolkit.report.tables import (
     Table,
@@ -53,6 +54,7 @@ from toolkit.report.tables import (
     demographics_table,
     listing_table,
     results_table,
+    to_html,
     write_csv,
     write_docx,
     write_rtf,
@@ -273,6 +275,8 @@ class _Builder:
         self.datasets: list[ReportItem] = []
         self.missing: list[str] = []
         self.results: dict[str, pd.DataFrame] = {}
+        self.results_meta: dict = _results_meta(self.analysis / "results")
+        self.table_html: dict[str, str] = {}
         self.closed_loop: pd.DataFrame | None = None
         self.adsl: pd.DataFrame | None = None
 
@@ -304,6 +308,7 @@ class _Builder:
         csv = write_csv(table, tables_dir / f"{table.slug}.csv")
         files.append(csv.relative_to(self.work).as_posix())
         self.tables.append(ReportItem("table", table.number, table.title, files))
+        self.table_html[table.number] = to_html(table)
 
     def dataset(self, names: tuple[str, ...], label: str) -> pd.DataFrame | None:
         path = find_dataset(self.analysis, names)
@@ -349,9 +354,12 @@ class _Builder:
             self.missing.append(f"efficacy datasets: no analysis folder {self.analysis}")
             return
         skip = {"adsl", "adae", "ae", "adtte", "adex"}
+        # one dataset per stem: the same data exported as CSV and Parquet is drawn once
+        stems: dict[str, Path] = {}
         for path in sorted(self.analysis.iterdir()):
-            if path.suffix.lower() not in (".csv", ".parquet") or path.stem.lower() in skip:
-                continue
+            if path.suffix.lower() in (".csv", ".parquet") and path.stem.lower() not in skip:
+                stems.setdefault(path.stem.lower(), path)
+        for path in stems.values():
             self.attempt(f"efficacy dataset {path.name}", lambda p=path: self._bds(p))
         if not any(f.layout.meta.get("kind") == "mean_change" for f, _ in self.figures):
             self.missing.append("efficacy figures: no BDS dataset (PARAMCD, AVAL, AVISIT) in "
@@ -369,6 +377,9 @@ class _Builder:
         visit_num = pick_column(data, ("AVISITN", "VISITNUM"))
         subject = pick_column(data, ("USUBJID", "SUBJID")) or "USUBJID"
         params = list(dict.fromkeys(data["PARAMCD"].dropna().astype(str)))
+        planned = [str(a.get("endpoint")) for a in self.results_meta.get("plan") or []]
+        rank = {p: k for k, p in enumerate(dict.fromkeys(planned))}
+        params.sort(key=lambda p: rank.get(p, len(rank)))  # endpoints in plan order (primary first)
         if len(params) > _MAX_ENDPOINTS:
             self.missing.append(f"{path.name}: {len(params)} parameters; figures drawn for the first "
                                 f"{_MAX_ENDPOINTS} only")
@@ -405,7 +416,33 @@ class _Builder:
         arm = pick_column(tte, _ARM_COLUMNS)
         if "PARAMCD" in tte.columns:
             tte = tte[tte["PARAMCD"] == tte["PARAMCD"].iloc[0]]
-        self.add_figure(F.fig_km(tte, arm=arm or "TRT01A", number=self.fig_number("14.2"), source="ADTTE"))
+        unit = "days"
+        if "AVALU" in tte.columns and tte["AVALU"].notna().any():
+            unit = str(tte["AVALU"].dropna().iloc[0]).lower()
+        param = str(tte["PARAM"].dropna().iloc[0]) if "PARAM" in tte.columns and tte["PARAM"].notna().any() else ""
+        unit_word = "sessions" if unit.startswith("session") else unit
+        title = f"Time to first visible improvement in {unit_word} (Kaplan–Meier)"
+        notes = [f"Event: {param}." if param else "", "Subjects without improvement are censored at their last "
+                 "assessed " + ("session." if unit_word == "sessions" else "time.")]
+        self.add_figure(F.fig_km(tte, arm=arm or "TRT01A", number=self.fig_number("14.2"), source="ADTTE",
+                                 time_unit=unit_word, title=title, footnotes=[n for n in notes if n]))
+        medians = (read_results(self.analysis / "results").get("time_to_improvement_medians")
+                   if (self.analysis / "results").is_dir() else None)
+        if medians is not None and {"treatment", "median_session"} <= set(medians.columns):
+            body = medians[[c for c in ("treatment", "n", "events", "median_session", "ci_low", "ci_high")
+                            if c in medians.columns]].copy()
+            ci = [f"({_num_or_blank(lo)}, {_num_or_blank(hi)})" if pd.notna(lo) or pd.notna(hi) else ""
+                  for lo, hi in zip(body.pop("ci_low"), body.pop("ci_high"), strict=True)] \
+                if "ci_low" in body.columns else None
+            body["median_session"] = [_num_or_blank(v) or "not reached" for v in body["median_session"]]
+            body = body.rename(columns=COLUMN_WORDS)
+            if ci is not None:
+                body["95% CI of the median"] = [c.replace("(, )", "") for c in ci]
+            self.add_table(Table(number=self.numbers.next("table", "14.2"), title=title.replace(
+                " (Kaplan–Meier)", ": Kaplan–Meier median by arm"), body=body, source="ADTTE",
+                population="Intent-to-treat population", footnotes=[
+                    *[n for n in notes if n], "Median with its Brookmeyer-Crowley 95% confidence interval; 'not "
+                    "reached' when fewer than half improved."]))
 
     def results_tables(self) -> None:
         try:
@@ -416,10 +453,19 @@ class _Builder:
         if not self.results:
             self.missing.append(f"analysis results: no CSV/JSON tables in {self.analysis / 'results'}")
             return
+        planned, used = plan_tables(self.results, self.results_meta,
+                                    next_number=lambda: self.numbers.next("table", "14.2"))
+        for table in planned:
+            self.add_table(table)
         for name, frame in self.results.items():
             if "estimate" not in frame.columns:
                 continue
             title = name.replace("_", " ").replace(".", ": ")
+            if name in used:
+                if {"treatment", "visit", "ci_low", "ci_high"} <= set(frame.columns) and "contrast" not in frame:
+                    self.attempt(f"LS means figure {name}", lambda f=frame, n=name: self._lsmeans_figures(
+                        f, "treatment", "visit", n))
+                continue
             arm_col = pick_column(frame, ("treatment", "arm", "TRT01A", "TRTA", "TRT01P"))
             visit_col = pick_column(frame, ("visit", "AVISIT"))
             if arm_col and visit_col and {"ci_low", "ci_high"} <= set(frame.columns) and "contrast" not in frame:
@@ -436,8 +482,13 @@ class _Builder:
     def _lsmeans_figures(self, frame: pd.DataFrame, arm: str, visit: str, name: str) -> None:
         endpoint = pick_column(frame, ("endpoint", "PARAMCD", "param", "parameter"))
         groups = frame.groupby(endpoint, sort=False) if endpoint else [(None, frame)]
+        planned = {str(a["id"]): a for a in self.results_meta.get("plan") or []}
+        item = planned.get(name.rsplit("_", 1)[0])
         for key, sub in groups:
             label = f" of {key}" if key is not None else ""
+            if item is not None:
+                label = (f" of change from baseline in {item['endpoint_label']} ({item['model_label'].split(' (')[0]}, "
+                         f"{item['population']} population)")
             self.add_figure(F.fig_mean_change(
                 sub, arm=arm, visit=visit, visit_num=None, value="estimate", ci_low="ci_low", ci_high="ci_high",
                 parameter=f"LS mean{label}", number=self.fig_number("14.2"),
@@ -559,6 +610,20 @@ class _Builder:
             self.datasets.append(ReportItem("dataset", "", p.name, [f"datasets/{p.name}"]))
 
 
+def _num_or_blank(value: object) -> str:
+    return "" if value is None or pd.isna(value) else f"{float(value):g}"
+
+
+def _results_meta(results_dir: Path) -> dict:
+    """``results.json`` of the analysis step (plan in words, models, failures), or empty when absent/unreadable."""
+    path = results_dir / "results.json"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
 def _norm(text: object) -> str:
     return re.sub(r"[\s_]+", " ", re.sub(r"\s*(-|vs\.?|versus)\s*", " - ", str(text).strip().lower()))
 
@@ -653,8 +718,8 @@ def build_report(
         b = _Builder(study_id, data_dir, work)
         b.attempt("subject-level data", b.subject_level)
         b.attempt("efficacy", b.efficacy)
+        b.attempt("analysis results", b.results_tables)  # first: the primary analysis is Table 14.2.1
         b.attempt("time to event", b.time_to_event)
-        b.attempt("analysis results", b.results_tables)
         b.attempt("closed-loop check", b.truth)
         b.attempt("photos", b.photos)
         b.attempt("safety", b.safety)
@@ -728,7 +793,9 @@ def _index_html(bundle: ReportBundle, b: _Builder) -> str:
         "<style>body{font-family:'Liberation Sans','DejaVu Sans',Arial,sans-serif;font-size:14px;margin:2em;"
         "max-width:1100px}h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #999;margin-top:2em}"
         "h3{font-size:15px}table.data{border-collapse:collapse}table.data td,table.data th{border:1px solid #bbb;"
-        "padding:2px 8px;text-align:right}table.data th{background:#eee}.na{color:#7a2e00}"
+        "padding:2px 8px;text-align:center}table.data td:first-child{text-align:left}table.data th{background:#eee}"
+        "figure.table{margin:0 0 2em 0}figure.table figcaption{margin-bottom:.4em}.footnotes p{margin:.1em 0;"
+        "font-size:12px;color:#333}.na{color:#7a2e00}"
         ".files a{margin-right:1em}.figure{margin-bottom:2.5em}</style>",
         f"<script type='text/javascript'>{get_plotlyjs()}</script></head><body>",
         f"<h1>Report: study {_esc(bundle.study_id)}</h1>",
@@ -756,6 +823,7 @@ def _index_html(bundle: ReportBundle, b: _Builder) -> str:
             kind = "Listing" if t.number.startswith("16") else "Table"
             links = " ".join(f"<a href='{_esc(f)}'>{_esc(Path(f).suffix.lstrip('.').upper())}</a>" for f in t.files)
             parts.append(f"<h3>{kind} {_esc(t.number)} {_esc(t.title)}</h3><p class='files'>{links}</p>")
+            parts.append(b.table_html.get(t.number, ""))
         for f in figs:
             links = " ".join(f"<a href='{_esc(p)}'>{_esc(Path(p).suffix.lstrip('.').upper())}</a>" for p in f.files)
             parts.append(f"<div class='figure'><h3>Figure {_esc(f.number)} {_esc(f.title)}</h3>"

@@ -10,6 +10,7 @@ Arms are told apart by colour (the Okabe–Ito palette, safe for the common colo
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -252,6 +253,27 @@ def _program_name(kind: str) -> str:
     return f"toolkit.report.fig_{kind} (toolkit {toolkit.__version__})"
 
 
+def _slanted_tick_space(fig: go.Figure, width_px: float) -> float:
+    """Room the bottom axis needs when its category labels do not fit side by side.
+
+    Plotly slants such labels by itself, after the layout is fixed, so the footnotes placed under the axis
+    would overlap them. Here the slant is decided up front (30°) and the room it takes is reserved.
+    """
+    labels = [str(v) for t in fig.data if getattr(t, "x", None) is not None and getattr(t, "xaxis", None)
+              in (None, "x") for v in t.x if isinstance(v, str)]
+    if not labels:
+        return 0.0
+    categories = list(dict.fromkeys(labels))
+    font = pt_to_px(BASE_FONT_PT)
+    longest_px = max(len(c) for c in categories) * font * 0.55
+    slot_px = (width_px - 70 - 20 - 160) / len(categories)  # plot width less margins and a legend
+    if longest_px <= 0.9 * slot_px:
+        return 0.0
+    fig.update_layout(xaxis_tickangle=30)
+    title_px = font * 1.8 if fig.layout.xaxis.title.text else 0.0
+    return 14 + font + longest_px * math.sin(math.radians(30)) + title_px
+
+
 def finish_figure(
     fig: go.Figure,
     *,
@@ -312,6 +334,7 @@ def finish_figure(
     chars = max(30, int((width_px - 80) / (small * 0.5)))
     lines = [part for line in lines for part in (textwrap.wrap(line, width=chars) or [""])]
     line_px = small * 1.35
+    axis_space_px = max(axis_space_px, _slanted_tick_space(fig, width_px))
     bottom = axis_space_px + line_px * len(lines) + 12
     fig.update_layout(
         template=TEMPLATE_NAME,

@@ -18,6 +18,7 @@ from scipy import stats
 from toolkit.errors import DataError
 from toolkit.stats import _checks
 from toolkit.stats.results import AnalysisResult
+from toolkit.stats.rounding import format_percent
 
 __all__ = ["DemographicsResult", "demographics"]
 
@@ -105,7 +106,8 @@ def demographics(
                     )
             for lv in levels:
                 cells = {
-                    arm: f"{int((sub[var] == lv).sum())} ({100.0 * (sub[var] == lv).sum() / max(sub[var].notna().sum(), 1):.0f}%)"
+                    arm: f"{int((sub[var] == lv).sum())} "
+                    f"({format_percent(int((sub[var] == lv).sum()), int(sub[var].notna().sum())) or '0'}%)"
                     for arm, sub in groups
                 }
                 display.append({"variable": var, "statistic": str(lv), **cells})

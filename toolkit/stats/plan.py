@@ -31,7 +31,7 @@ from toolkit.stats.equivalence import noninferiority, tost
 from toolkit.stats.multiplicity import adjust_pvalues, serial_gatekeeping
 from toolkit.stats.results import _jsonable
 
-__all__ = ["PlanResults", "run_analysis_plan"]
+__all__ = ["PlanResults", "describe_plan", "run_analysis_plan"]
 
 #: file written beside the CSV tables
 RESULTS_JSON = "results.json"
@@ -61,6 +61,10 @@ class PlanResults(Mapping):
     input_sha256: str = ""
     #: planned analyses that could not run (``on_error="record"``): analysis id -> message
     failures: dict[str, str] = field(default_factory=dict)
+    #: the plan in words, in the plan's order (see :func:`describe_plan`): what a report titles its tables with
+    plan: list[dict[str, Any]] = field(default_factory=list)
+    #: the multiplicity procedure in words
+    multiplicity: str = ""
 
     def __getitem__(self, key: str) -> pd.DataFrame:
         return self.tables[key]
@@ -117,6 +121,8 @@ class PlanResults(Mapping):
                 "models": self.models,
                 "notes": self.notes,
                 "failures": self.failures,
+                "plan": self.plan,
+                "multiplicity": self.multiplicity,
                 "tables": files,
             }
             (tmp / RESULTS_JSON).write_text(
@@ -217,8 +223,9 @@ def run_analysis_plan(
         Adverse events (with ``adsl``): adds the ``ae_incidence`` table.
     on_error : {'raise', 'record'}
         What a planned analysis that cannot run does: raise (default), or be recorded in
-        ``PlanResults.failures`` while the others run. A recorded failure enters the multiplicity procedure
-        with p = 1 (never rejected), so it can only make the other decisions more conservative.
+        ``PlanResults.failures`` while the others run. A recorded failure is never rejected: the multiplicity
+        procedure counts it as p = 1 (so it can only make the other decisions more conservative), while the
+        hypotheses table leaves its p-values empty and says why in ``note``.
 
     Returns
     -------
@@ -237,7 +244,8 @@ def run_analysis_plan(
     bds = _arm_ids(study, bds)
     plan = study.analysis
     alpha = float(plan.alpha)
-    results = PlanResults(study_id=str(study.id), input_sha256=_frame_sha256(bds))
+    results = PlanResults(study_id=str(study.id), input_sha256=_frame_sha256(bds),
+                          plan=describe_plan(study), multiplicity=_multiplicity_words(plan))
     if bds.attrs.get("blinded"):
         results.notes.append("the dataset is blinded: arms are coded")
     hypotheses: dict[str, list[tuple[str, float]]] = {}
@@ -254,7 +262,7 @@ def run_analysis_plan(
             results.notes.append(
                 f"analysis {analysis.id} could not run and counts as not rejected: {exc.message}"
             )
-    results.tables["hypotheses"] = _multiplicity(plan, hypotheses, alpha)
+    results.tables["hypotheses"] = _failed_left_empty(_multiplicity(plan, hypotheses, alpha), results.failures)
     if adsl is not None:
         results.tables["demographics"] = _demographics(adsl)
     if adae is not None:
@@ -267,6 +275,87 @@ def run_analysis_plan(
         trt = "TRT01A" if "TRT01A" in adsl.columns else "TRTA" if "TRTA" in adsl.columns else "TRTP"
         results.tables["ae_incidence"] = ae_incidence(adae, adsl, treatment=trt).incidence
     return results
+
+
+_MODEL_WORDS = {
+    "ancova": "ANCOVA",
+    "mmrm": "MMRM (unstructured covariance, REML)",
+    "paired": "paired split-face model (subject as random effect)",
+}
+_PROCEDURE_WORDS = {
+    "holm": "Holm",
+    "hochberg": "Hochberg",
+    "fixed-sequence": "fixed-sequence testing",
+    "gatekeeping": "serial gatekeeping with Holm within each family",
+    "none": "none",
+}
+
+
+def describe_plan(study: Any) -> list[dict[str, Any]]:
+    """The planned analyses in the plan's order, in words a report can title its tables with.
+
+    Returns
+    -------
+    list of dict
+        Per analysis: ``id``, ``endpoint``, ``endpoint_label``, ``role``, ``model`` (id), ``model_label``,
+        ``population``, ``population_definition``, ``visit``, ``visit_name``, ``covariates``, ``strata``,
+        ``comparisons`` (labels), ``margins`` (text per comparison with a margin), ``robust_se``.
+    """
+    out = []
+    plan = study.analysis
+    definitions = {p.code: p.definition for p in getattr(plan, "populations", ())}
+    for a in plan.analyses:
+        try:
+            ep = study.endpoint(a.endpoint)
+            label, role = str(ep.label), str(getattr(ep, "role", ""))
+        except (AttributeError, KeyError):
+            label, role = a.endpoint, ""
+        visit_name, _ = _visit(study, a.visit)
+        margins = {
+            c.label: f"{c.margin.type.replace('_', '-')} margin {c.margin.value:g}" for c in a.comparisons if c.margin
+        }
+        out.append({
+            "id": a.id,
+            "endpoint": a.endpoint,
+            "endpoint_label": label,
+            "role": role,
+            "model": a.model,
+            "model_label": _MODEL_WORDS.get(a.model, a.model),
+            "population": a.population,
+            "population_definition": definitions.get(a.population, ""),
+            "visit": a.visit,
+            "visit_name": visit_name,
+            "covariates": list(a.covariates),
+            "strata": list(a.strata),
+            "comparisons": [c.label for c in a.comparisons],
+            "margins": margins,
+            "robust_se": bool(a.robust_se),
+        })
+    return out
+
+
+def _multiplicity_words(plan: Any) -> str:
+    mult = plan.multiplicity
+    words = _PROCEDURE_WORDS.get(mult.procedure, mult.procedure)
+    if mult.procedure == "none" or not mult.order:
+        return words
+    order = " then ".join("[" + ", ".join(o) + "]" if isinstance(o, tuple) else str(o) for o in mult.order)
+    return f"{words}, in the order {order}, at two-sided alpha {float(plan.alpha):g}"
+
+
+def _failed_left_empty(table: pd.DataFrame, failures: Mapping[str, str]) -> pd.DataFrame:
+    """Blank the p-values of hypotheses whose analysis could not run, and say why in ``note``."""
+    table = table.copy()
+    table["note"] = ""
+    if not failures or table.empty:
+        return table
+    analysis = table["hypothesis"].astype(str).str.split(":").str[0]
+    for aid, message in failures.items():
+        rows = analysis == aid
+        table.loc[rows, ["p_value", "adjusted_p_value"]] = np.nan
+        table.loc[rows, "rejected"] = False
+        table.loc[rows, "note"] = f"not run: {message}"
+    return table
 
 
 def _arm_ids(study: Any, bds: pd.DataFrame) -> pd.DataFrame:

@@ -120,7 +120,8 @@ def fig_km(
     arm_order : sequence of str, optional
         Display order.
     risk_times : sequence of float, optional
-        Times at which the number at risk is shown; defaults to six evenly spaced times.
+        Times at which the number at risk is shown (and the time axis ticked); default: the observed times when
+        there are at most 12 whole-number ones (sessions of assessment), else six evenly spaced times.
     incidence : bool
         Plot the cumulative proportion improved (1 − S) rather than the proportion not yet improved (S).
     level : float
@@ -139,7 +140,11 @@ def fig_km(
     arms, styles = arms_and_styles(data, arm, arm_order, what=what)
     t_max = float(require_numeric(data, time, what=what).max())
     if risk_times is None:
-        risk_times = np.linspace(0.0, t_max, 6)
+        observed = np.unique(pd.to_numeric(data[time], errors="coerce").dropna().to_numpy(dtype=float))
+        if len(observed) <= 12 and np.all(observed == np.round(observed)):
+            risk_times = np.unique(np.concatenate([[0.0], observed]))  # assessment times, e.g. sessions 4, 8, 12
+        else:
+            risk_times = np.linspace(0.0, t_max, 6)
     risk_times = [float(x) for x in risk_times]
     fig = make_subplots(rows=2, cols=1, row_heights=[0.78, 0.22], shared_xaxes=True, vertical_spacing=0.1)
     for k, a in enumerate(arms):
@@ -149,16 +154,21 @@ def fig_km(
         km = kaplan_meier(sub, time=time, censor=censor, level=level)
         style = styles[a]
         surv, lo, hi = km["survival"], km["ci_low"], km["ci_high"]
+        # where S reaches 0 (or 1) the log-log interval is undefined: the band closes onto the curve there
+        lo, hi = lo.fillna(surv), hi.fillna(surv)
         if incidence:
             surv, lo, hi = 1 - surv, 1 - hi, 1 - lo
         fill = style.color.lstrip("#")
         rgba = f"rgba({int(fill[0:2], 16)},{int(fill[2:4], 16)},{int(fill[4:6], 16)},0.15)"
-        fig.add_trace(go.Scatter(x=km["time"], y=lo, mode="lines", line={"width": 0, "shape": "hv"},
-                                 showlegend=False, legendgroup=a, hoverinfo="skip", name=f"{a} CI low"), 1, 1)
-        fig.add_trace(go.Scatter(x=km["time"], y=hi, mode="lines", line={"width": 0, "shape": "hv"},
-                                 fill="tonexty", fillcolor=rgba, showlegend=False, legendgroup=a,
-                                 hoverinfo="skip", name=f"{a} CI high"), 1, 1)
         last_t = float(pd.to_numeric(sub[time]).max())
+        # the band holds its last value up to the arm's last time, as the step curve does
+        band_t = [*km["time"].tolist(), last_t]
+        fig.add_trace(go.Scatter(x=band_t, y=[*lo.tolist(), float(lo.iloc[-1])], mode="lines",
+                                 line={"width": 0, "shape": "hv"}, showlegend=False, legendgroup=a,
+                                 hoverinfo="skip", name=f"{a} CI low"), 1, 1)
+        fig.add_trace(go.Scatter(x=band_t, y=[*hi.tolist(), float(hi.iloc[-1])], mode="lines",
+                                 line={"width": 0, "shape": "hv"}, fill="tonexty", fillcolor=rgba,
+                                 showlegend=False, legendgroup=a, hoverinfo="skip", name=f"{a} CI high"), 1, 1)
         xs = [*km["time"].tolist(), last_t]
         ys = [*surv.tolist(), float(surv.iloc[-1])]
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=a, legendgroup=a,
@@ -178,7 +188,8 @@ def fig_km(
                      row=1, col=1)
     fig.update_yaxes(tickmode="array", tickvals=list(range(len(arms))), ticktext=arms, range=[len(arms) - 0.5, -0.5],
                      showgrid=False, showline=False, ticks="", title_text="At risk", row=2, col=1)
-    fig.update_xaxes(showticklabels=True, row=1, col=1)
+    fig.update_xaxes(showticklabels=True, tickmode="array", tickvals=risk_times,
+                     ticktext=[f"{t:g}" for t in risk_times], row=1, col=1)
     fig.update_xaxes(tickmode="array", tickvals=risk_times, showline=False, ticks="", showgrid=False,
                      title_text=f"Time ({time_unit})", row=2, col=1)
     note = f"Shaded: pointwise {level:.0%} confidence band (log-log); ticks: censored subjects."

@@ -9,6 +9,7 @@ from toolkit.report.tables.builders import (
 )
 from toolkit.report.tables.csv_writer import write_csv
 from toolkit.report.tables.docx_writer import write_docx
+from toolkit.report.tables.html_writer import to_html
 from toolkit.report.tables.model import HeaderCell, Table
 from toolkit.report.tables.rtf_writer import rtf_escape, to_rtf, write_rtf
 
@@ -21,6 +22,7 @@ __all__ = [
     "listing_table",
     "results_table",
     "rtf_escape",
+    "to_html",
     "to_rtf",
     "write_csv",
     "write_docx",

@@ -13,6 +13,7 @@ from toolkit.report._columns import require_columns, require_numeric
 from toolkit.report.figures.safety import ae_incidence
 from toolkit.report.style import order_arms
 from toolkit.report.tables.model import Table
+from toolkit.stats.rounding import format_half_up, format_percent
 
 __all__ = ["ae_table", "demographics_table", "format_p_value", "listing_table", "results_table"]
 
@@ -99,7 +100,7 @@ def demographics_table(
             cells = []
             for _, g in groups:
                 n = int((g[col].astype(str) == level).sum())
-                cells.append(f"{n} ({100.0 * n / len(g):.0f}%)" if len(g) else "0")
+                cells.append(f"{n} ({format_percent(n, len(g))}%)" if len(g) else "0")
             rows.append([label if k == 0 else "", level, *cells])
         missing = [int(g[col].isna().sum()) for _, g in groups]
         if any(missing):
@@ -129,6 +130,7 @@ def ae_table(
     population_label: str | None = "Safety population",
     source: str = "ADAE",
     footnotes: Sequence[str] = (),
+    percent_decimals: int = 0,
 ) -> Table:
     """Incidence table of treatment-emergent adverse events: any event, each SOC and its preferred terms.
 
@@ -142,6 +144,8 @@ def ae_table(
         Column order.
     number, title, population_label, source, footnotes
         Table labels.
+    percent_decimals : int
+        Decimals of the percentages, rounded half up as SAS prints them.
 
     Returns
     -------
@@ -157,8 +161,8 @@ def ae_table(
 
     def cells(frame: pd.DataFrame) -> list[str]:
         by_arm = frame.set_index("arm")
-        return [f"{int(by_arm.loc[a, 'n'])} ({by_arm.loc[a, 'pct']:.1f}%)" if a in by_arm.index else "0"
-                for a in arms]
+        return [f"{int(by_arm.loc[a, 'n'])} ({format_half_up(by_arm.loc[a, 'pct'], percent_decimals)}%)"
+                if a in by_arm.index else "0" for a in arms]
 
     rows = [["Any adverse event", *cells(inc[inc["level"] == "ANY"])]]
     socs = inc[inc["level"] == "SOC"].groupby("soc")["n"].sum().sort_values(ascending=False, kind="stable")
