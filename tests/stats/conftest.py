@@ -18,6 +18,22 @@ def fev_data(reference_dir: Path) -> pd.DataFrame:
     return data
 
 
+def fev_mmrm(data: pd.DataFrame, **options):
+    """The SAS reference model on fev_data: FEV1 ~ RACE + SEX + ARMCD * AVISIT, unstructured, REML."""
+    from toolkit.stats import mmrm
+
+    settings = {
+        "outcome": "FEV1",
+        "treatment": "ARMCD",
+        "visit": "AVISIT",
+        "subject": "USUBJID",
+        "covariates": ["RACE", "SEX"],
+        "reference": "PBO",
+        **options,
+    }
+    return mmrm(data, **settings)
+
+
 @pytest.fixture(scope="session")
 def adadas(reference_dir: Path) -> pd.DataFrame:
     return pd.read_csv(reference_dir / "cdisc-pilot" / "adadas.csv")

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.stats.conftest import fev_mmrm
 from toolkit.stats import mmrm
 from toolkit.stats._covariance import make_structure
 from toolkit.stats._reml import RemlProblem, build_patterns
@@ -30,15 +31,7 @@ SAS_DIFFS = {  # visit: (estimate, SE, df (integer in SAS's listing), p)
 
 @pytest.fixture(scope="module")
 def fev_fit(fev_data: pd.DataFrame):
-    return mmrm(
-        fev_data,
-        outcome="FEV1",
-        treatment="ARMCD",
-        visit="AVISIT",
-        subject="USUBJID",
-        covariates=["RACE", "SEX"],
-        reference="PBO",
-    )
+    return fev_mmrm(fev_data)
 
 
 def test_neg2_reml_matches_sas(fev_fit) -> None:
@@ -133,16 +126,7 @@ def test_tidy_outputs_for_figures(fev_fit) -> None:
 
 @pytest.mark.parametrize("structure", ["cs", "ar1h"])
 def test_other_structures_fit_and_nest(fev_data: pd.DataFrame, fev_fit, structure: str) -> None:
-    res = mmrm(
-        fev_data,
-        outcome="FEV1",
-        treatment="ARMCD",
-        visit="AVISIT",
-        subject="USUBJID",
-        covariates=["RACE", "SEX"],
-        reference="PBO",
-        covariance=structure,
-    )
+    res = fev_mmrm(fev_data, covariance=structure)
     # both are special cases of the unstructured matrix: their REML optimum cannot be better
     assert res.neg2_reml > fev_fit.neg2_reml
     sigma = res.covariance.to_numpy()
@@ -177,3 +161,25 @@ def test_compound_symmetry_equals_statsmodels_random_intercept(fev_data: pd.Data
     assert params["cs_covariance"] == pytest.approx(float(peer.cov_re.iloc[0, 0]), rel=1e-4)
     assert params["residual"] == pytest.approx(peer.scale, rel=1e-4)
     np.testing.assert_allclose(res.fixed_effects.estimate, peer.fe_params, rtol=1e-5)
+
+
+# SAS PROC MIXED, same model: "Type 3 Tests of Fixed Effects" (the mmrm package's design/SAS/sas_log_reml.txt)
+SAS_TYPE3 = {  # term: (num df, den df as printed, F as printed, Pr > F)
+    "ARMCD": (1, 169, 31.67, None),
+    "AVISIT": (3, 148, 142.11, None),
+    "ARMCD:AVISIT": (3, 148, 0.26, 0.8555),
+    "RACE": (2, 166, 36.92, None),
+    "SEX": (1, 166, 0.38, 0.5406),
+}
+
+
+@pytest.mark.parametrize("term", list(SAS_TYPE3))
+def test_type3_tests_match_sas(fev_fit, term: str) -> None:
+    num, den, f_value, p_value = SAS_TYPE3[term]
+    row = fev_fit.anova.set_index("term").loc[term]
+    assert row.df_num == num
+    assert round(row.df_den) == den
+    # SAS stops its optimisation slightly early (see above): F agrees to 3e-4
+    assert row.f_value == pytest.approx(f_value, rel=3e-4, abs=5e-3)
+    if p_value is not None:
+        assert row.p_value == pytest.approx(p_value, abs=3e-4)

@@ -27,6 +27,10 @@ class Design:
     terms : sequence of tuple of str
         Model terms; a term with several columns is their interaction (each should also appear as a main
         effect so that reference-cell coding stays full rank).
+    coding : {'treatment', 'sum'}
+        Factor coding: reference cell (the first level gets no column; the default, whose coefficients
+        analysts read) or sum to zero (R's ``contr.sum``: the last level is minus the sum of the others;
+        its term coefficients are the hypotheses of SAS's Type III tests).
     """
 
     def __init__(
@@ -36,11 +40,15 @@ class Design:
         terms: Sequence[tuple[str, ...]],
         *,
         intercept: bool = True,
+        coding: str = "treatment",
     ) -> None:
+        if coding not in ("treatment", "sum"):
+            raise DataError(f"coding must be 'treatment' or 'sum', got {coding!r}")
         self.factors = {k: list(v) for k, v in factors.items()}
         self.numerics = list(numerics)
         self.terms = [tuple(t) for t in terms]
         self.intercept = intercept
+        self.coding = coding
         names: list[str] = ["(Intercept)"] if intercept else []
         self.term_slices: dict[str, slice] = {}
         for term in self.terms:
@@ -53,7 +61,9 @@ class Design:
         pieces = []
         for col in term:
             if col in self.factors:
-                pieces.append([f"{col}[{lv}]" for lv in self.factors[col][1:]])
+                levels = self.factors[col]
+                named = levels[1:] if self.coding == "treatment" else levels[:-1]
+                pieces.append([f"{col}[{lv}]" for lv in named])
             elif col in self.numerics:
                 pieces.append([col])
             else:
@@ -102,6 +112,12 @@ class Design:
                     details=[f"levels: {', '.join(map(str, levels))}"],
                 )
             out = np.zeros((len(raw), len(levels) - 1))
+            if self.coding == "sum":
+                last = len(levels) - 1
+                rows = np.nonzero(codes < last)[0]
+                out[rows, codes[rows]] = 1.0
+                out[codes == last] = -1.0
+                return out
             rows = np.nonzero(codes > 0)[0]
             out[rows, codes[rows] - 1] = 1.0
             return out

@@ -19,8 +19,15 @@ from toolkit.errors import DataError
 from toolkit.stats import _checks
 from toolkit.stats._blas import single_threaded_blas
 from toolkit.stats._covariance import make_structure
-from toolkit.stats._ddf import kenward_roger, kenward_roger_covariance, satterthwaite
+from toolkit.stats._ddf import (
+    kenward_roger,
+    kenward_roger_covariance,
+    kenward_roger_f,
+    satterthwaite,
+    satterthwaite_f,
+)
 from toolkit.stats._design import Design, margin_rows
+from toolkit.stats._hypotheses import type3_hypotheses
 from toolkit.stats._reml import RemlFit, RemlProblem, build_patterns
 from toolkit.stats.results import AnalysisResult, t_inference
 
@@ -42,6 +49,9 @@ class MMRMResult(AnalysisResult):
         ``visit, contrast, estimate, se, df, ci_low, ci_high, statistic, p_value``.
     fixed_effects : DataFrame
         ``term, estimate, se, df, statistic, p_value``.
+    anova : DataFrame
+        Type III tests of the fixed effects: ``term, df_num, df_den, f_value, p_value`` (SAS "Type 3 Tests
+        of Fixed Effects", with the model's Satterthwaite or Kenward–Roger denominator df).
     covariance : DataFrame
         Estimated covariance matrix over visits (visits as index and columns).
     covariance_parameters : DataFrame
@@ -55,14 +65,47 @@ class MMRMResult(AnalysisResult):
     lsmeans: pd.DataFrame = field(default_factory=pd.DataFrame)
     contrasts: pd.DataFrame = field(default_factory=pd.DataFrame)
     fixed_effects: pd.DataFrame = field(default_factory=pd.DataFrame)
+    anova: pd.DataFrame = field(default_factory=pd.DataFrame)
     covariance: pd.DataFrame = field(default_factory=pd.DataFrame)
     covariance_parameters: pd.DataFrame = field(default_factory=pd.DataFrame)
     neg2_reml: float = float("nan")
     fit: RemlFit | None = None
     design: Design | None = None
+    #: derivative quantities of the REML fit that the df methods need (see ``RemlProblem.information``)
+    information: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        self.table_names = ("lsmeans", "contrasts", "fixed_effects", "covariance_parameters")
+        self.table_names = ("lsmeans", "contrasts", "anova", "fixed_effects", "covariance_parameters")
+
+    def test(self, contrast: np.ndarray | Sequence[Sequence[float]], *, label: str = "L beta = 0") -> pd.DataFrame:
+        """F test of the hypothesis ``L beta = 0`` for a matrix ``L`` of any number of rows.
+
+        Parameters
+        ----------
+        contrast : (q, p) array
+            Rows over the fixed effects in the order of ``fixed_effects.term``; dependent rows are
+            dropped, so the numerator df is the rank of ``L``.
+        label : str
+            Name of the hypothesis in the returned table.
+
+        Returns
+        -------
+        DataFrame
+            One row: ``hypothesis, df_num, df_den, f_value, p_value`` with the model's df method
+            (Kenward–Roger scales F and uses the adjusted covariance, as SAS's ``DDFM=KR``).
+        """
+        if self.fit is None:
+            raise DataError("this result has no fitted model to test")
+        rows = np.atleast_2d(np.asarray(contrast, dtype=float))
+        if rows.shape[1] != len(self.fit.beta):
+            raise DataError(
+                f"the contrast has {rows.shape[1]} columns; the model has {len(self.fit.beta)} fixed effects",
+                details=[f"fixed effects: {', '.join(self.fixed_effects['term'])}"],
+            )
+        row = _f_row(rows, self.fit, self.information, str(self.details.get("df_method")))
+        if row is None:
+            raise DataError(f"the hypothesis {label!r} has rank 0 (every row is zero): nothing to test")
+        return pd.DataFrame([{"hypothesis": label, **row}])
 
     @property
     def aic(self) -> float:
@@ -224,6 +267,12 @@ def mmrm(
             **{k: ct[k] for k in ("estimate", "se", "df", "ci_low", "ci_high", "statistic", "p_value")},
         }
     )
+    anova_rows = []
+    for label, rows in type3_hypotheses(design, frame).items():
+        row = _f_row(rows, fit, info, df_method)
+        if row is not None:
+            anova_rows.append({"term": label, **row})
+    anova = pd.DataFrame(anova_rows, columns=["term", "df_num", "df_den", "f_value", "p_value"])
     cov_table = pd.DataFrame(fit.sigma, index=pd.Index(visits, name=visit), columns=visits)
     cov_params = pd.DataFrame({"parameter": structure.phi_names(visits), "estimate": info["phi"]})
     details = {
@@ -254,12 +303,31 @@ def mmrm(
         lsmeans=lsmeans,
         contrasts=contrast_table,
         fixed_effects=fixed,
+        anova=anova,
         covariance=cov_table,
         covariance_parameters=cov_params,
         neg2_reml=fit.neg2_reml,
         fit=fit,
         design=design,
+        information=info,
     )
+
+
+def _f_row(rows: np.ndarray, fit: RemlFit, info: dict, df_method: str) -> dict | None:
+    """``df_num, df_den, f_value, p_value`` of the F test of ``rows @ beta = 0``; None for rank 0."""
+    from scipy import stats
+
+    try:
+        test = kenward_roger_f(rows, fit, info) if df_method == "kenward-roger" else satterthwaite_f(rows, fit, info)
+    except ValueError:
+        return None
+    p_value = float(stats.f.sf(test["f_value"], test["df_num"], min(test["df_den"], 1e12)))
+    return {
+        "df_num": test["df_num"],
+        "df_den": test["df_den"],
+        "f_value": test["f_value"],
+        "p_value": p_value,
+    }
 
 
 def reml_inference(
