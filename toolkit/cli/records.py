@@ -237,7 +237,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from toolkit.store.store import interrupted_close_from
+        from toolkit.store.deliveries import interrupted_close_from
 
         with _open(study) as store:
             d = store.deliveries()

@@ -4,9 +4,11 @@
 >>> with open_store(study, actor="J. Doe") as store:            # doctest: +SKIP
 ...     store.enroll_subject("S-001", age=45, sex="F", fitzpatrick="III")
 
-Submodules: :mod:`~toolkit.store.audit` (hash-chained trail, ``verify_audit``), :mod:`~toolkit.store.export`
-(SDTM/ADaM-like datasets as CSV, Parquet, SAS XPORT v5), :mod:`~toolkit.store.imports` (CSV imports checked
-against a data dictionary).
+The :class:`Store` facade (:mod:`~toolkit.store.store`) combines one module per aggregate: subjects,
+allocations, deliveries, photos, measurements, assessments, safety, corrections and blinding, on the shared
+:mod:`~toolkit.store.base`. Further submodules: :mod:`~toolkit.store.audit` (hash-chained trail,
+``verify_audit``), :mod:`~toolkit.store.export` (SDTM/ADaM-like datasets as CSV, Parquet, SAS XPORT v5),
+:mod:`~toolkit.store.imports` (CSV imports checked against a data dictionary).
 """
 
 from toolkit.store.records import AdverseEventRecord, Allocation, PatchTest, PhotoRecord, SubjectRecord

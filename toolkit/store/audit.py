@@ -17,9 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import event, insert, inspect, select, text
 from sqlalchemy.engine import Connection
@@ -29,9 +30,6 @@ from toolkit.errors import StoreError
 from toolkit.store.canonical import CANONICAL_ENCODER, canonical_json, plain
 from toolkit.store.models import AuditEntry, Base, PhotoRow, WaveformFileRow, utcnow
 
-if TYPE_CHECKING:
-    from toolkit.store.store import Store
-
 __all__ = [
     "ACTOR_KEY",
     "audit_trail",
@@ -40,6 +38,7 @@ __all__ = [
     "REASON_KEY",
     "AuditReport",
     "BrokenEntry",
+    "RecordSource",
     "entry_hash",
     "sha256_file",
     "verify_audit",
@@ -55,6 +54,21 @@ GENESIS_HASH = "0" * 64
 _PENDING_KEY = "toolkit.audit_pending"
 # any constant works: it names the PostgreSQL advisory lock that serialises appends to the chain
 _PG_CHAIN_LOCK = 0x45504D43
+
+
+class RecordSource(Protocol):
+    """What verification needs of a store: read connections and the files its paths refer to.
+
+    :class:`toolkit.store.Store` is one; the audit trail itself knows nothing of the store's aggregates.
+    """
+
+    def connect(self) -> AbstractContextManager[Connection]:
+        """A read connection to the study's database."""
+        ...
+
+    def resolve_path(self, stored: str) -> Path:
+        """The file a stored path refers to."""
+        ...
 
 
 def _audited(obj: Any) -> bool:
@@ -405,7 +419,7 @@ def _check_tables(
                     return
 
 
-def _check_files(store: Store, conn: Connection, report: AuditReport) -> None:
+def _check_files(store: RecordSource, conn: Connection, report: AuditReport) -> None:
     for table, label in ((PhotoRow.__table__, "photo"), (WaveformFileRow.__table__, "waveform")):
         for row in conn.execute(select(table.c.id, table.c.path, table.c.sha256).order_by(table.c.id)):
             report.files_checked += 1
@@ -421,13 +435,13 @@ def _check_files(store: Store, conn: Connection, report: AuditReport) -> None:
                 )
 
 
-def verify_audit(store: Store, *, check_files: bool = True, check_tables: bool = True) -> AuditReport:
+def verify_audit(store: RecordSource, *, check_files: bool = True, check_tables: bool = True) -> AuditReport:
     """Re-check the audit chain, every stored file's SHA-256, and the tables against the trail.
 
     Parameters
     ----------
-    store : Store
-        An open store.
+    store : RecordSource
+        An open store (:class:`toolkit.store.Store`).
     check_files : bool
         Also re-hash every photo and waveform file the store references.
     check_tables : bool
@@ -449,7 +463,7 @@ def verify_audit(store: Store, *, check_files: bool = True, check_tables: bool =
     return report
 
 
-def audit_trail(store: Store, *, table: str | None = None) -> list[dict[str, Any]]:
+def audit_trail(store: RecordSource, *, table: str | None = None) -> list[dict[str, Any]]:
     """The audit entries (optionally of one table) as dicts with parsed JSON values, oldest first."""
     out = []
     with store.connect() as conn:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from toolkit.errors import DataError, ToolkitError
 from toolkit.store import models as m
-from toolkit.store.store import AE_RELATIONS, AE_SEVERITIES, _ae_values
+from toolkit.store.safety import AE_RELATIONS, AE_SEVERITIES, ae_values
 
 if TYPE_CHECKING:
     from toolkit.store.store import Store
@@ -215,7 +215,7 @@ def import_csv(store: Store, kind: str, path: Path | str, *, reason: str | None 
 
 
 def _ae_check(values: dict[str, Any]) -> None:
-    _ae_values(
+    ae_values(
         values["term"], values["soc"], values["severity"], values["serious"], values["relation"],
         values["onset"], values["resolved"],
     )  # fmt: skip
@@ -265,7 +265,7 @@ def _insert(store: Store, kind: str, parsed: list, subjects: dict[str, int], rea
         objs = []
         for _line, v in parsed:
             if kind == "ae":
-                values = _ae_values(
+                values = ae_values(
                     v["term"], v["soc"], v["severity"], v["serious"], v["relation"], v["onset"], v["resolved"]
                 )
                 obj = m.AdverseEventRow(subject_pk=subjects[v["subject_id"]], **values)

@@ -1,0 +1,199 @@
+"""Subjects: enrolment with demographics and strata, consent, patch tests, and the subject record."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from toolkit.errors import DataError, StoreError
+from toolkit.store import models as m
+from toolkit.store.base import StoreBase
+from toolkit.store.records import Allocation, PatchTest, SubjectRecord
+from toolkit.store.values import FITZPATRICK_TYPES, SUBJECT_ID, as_date, fitzpatrick_type, sex_code
+
+__all__ = ["Subjects", "allocation_record"]
+
+
+class Subjects(StoreBase):
+    """Enrolment, consent and patch tests; the subject record with its eligibility."""
+
+    def enroll_subject(
+        self,
+        subject_id: str,
+        *,
+        age: int,
+        sex: str,
+        fitzpatrick: str | int,
+        race: str | None = None,
+        strata: Mapping[str, Any] | None = None,
+        site: str | None = None,
+    ) -> SubjectRecord:
+        """Enrol a subject with demographics and stratum values.
+
+        Parameters
+        ----------
+        subject_id : str
+            Site subject id, e.g. ``"S-001"`` (letters, digits, ``-_.``; at most 40 characters).
+        age : int
+            Age in years (18–120).
+        sex : {'F', 'M', 'U'}
+        fitzpatrick : {'I', 'II', 'III', 'IV', 'V', 'VI'} or 1–6
+        race : str, optional
+        strata : dict, optional
+            Value of each stratification factor of the study (e.g. ``{"fitzpatrick_group": "I-III"}``).
+        site : str, optional
+        """
+        subject_id = str(subject_id).strip()
+        if not SUBJECT_ID.match(subject_id):
+            raise DataError(
+                f"subject id {subject_id!r} is not accepted; use letters, digits, '-', '_' or '.', "
+                "at most 40 characters (e.g. S-001)"
+            )
+        try:
+            age_years = int(age)
+        except (TypeError, ValueError):
+            raise DataError(f"age {age!r} is not a whole number of years") from None
+        if isinstance(age, float) and not float(age).is_integer():
+            raise DataError(f"age {age!r} is not a whole number of years")
+        if not 18 <= age_years <= 120:
+            raise DataError(f"age {age_years} is outside 18–120 years (adults only)")
+        sex_value = sex_code(sex)
+        if sex_value is None:
+            raise DataError(f"sex {sex!r} is not accepted; accepted: F, M, U")
+        strata_values = {str(k): str(v) for k, v in (strata or {}).items()}
+        self._check_strata(strata_values)
+        with self.session() as s:
+            exists = s.scalar(
+                select(m.SubjectRow.id).where(
+                    m.SubjectRow.study_id == self.study_id, m.SubjectRow.subject_id == subject_id
+                )
+            )
+            if exists is not None:
+                raise StoreError(f"subject {subject_id!r} is already enrolled in study {self.study_id}")
+            s.add(
+                m.SubjectRow(
+                    study_id=self.study_id,
+                    subject_id=subject_id,
+                    site=site,
+                    age=age_years,
+                    sex=sex_value,
+                    race=race,
+                    fitzpatrick=fitzpatrick_type(fitzpatrick),
+                    strata=strata_values,
+                )
+            )
+        return self.subject(subject_id)
+
+    def _check_strata(self, strata: dict[str, str]) -> None:
+        factors = self.info.strata_factors
+        if not factors:
+            return
+        problems = [f"missing value for stratification factor {f!r}" for f in factors if f not in strata]
+        problems += [f"{k!r} is not a stratification factor" for k in strata if k not in factors]
+        for f, levels in self.info.strata_levels.items():
+            if f in strata and levels and strata[f] not in levels:
+                problems.append(f"{f}={strata[f]!r} is not a level; accepted: {', '.join(levels)}")
+        if problems:
+            raise DataError(
+                f"strata do not match the study's stratification factors ({', '.join(factors)})",
+                details=problems,
+            )
+
+    def record_consent(self, subject_id: str, *, signed_on: date) -> None:
+        """Record signed informed consent (a later call records a re-consent)."""
+        signed = as_date(signed_on, "signed_on")
+        if signed > date.today():
+            raise DataError(f"consent date {signed} is in the future")
+        with self.session() as s:
+            subject = self._subject(s, subject_id)
+            s.add(m.ConsentRow(subject_pk=subject.id, signed_on=signed))
+
+    def record_patch_test(
+        self, subject_id: str, *, passed: bool, read_on: date, notes: str | None = None
+    ) -> None:
+        """Record a patch test read; the latest read decides eligibility."""
+        if not isinstance(passed, bool):
+            raise DataError(f"patch test result {passed!r} must be True (pass) or False (fail)")
+        read = as_date(read_on, "read_on")
+        if read > date.today():
+            raise DataError(f"patch test read date {read} is in the future")
+        with self.session() as s:
+            subject = self._subject(s, subject_id)
+            consent = s.scalar(
+                select(func.min(m.ConsentRow.signed_on)).where(m.ConsentRow.subject_pk == subject.id)
+            )
+            if consent is None:
+                raise StoreError(f"subject {subject_id}: record consent before the patch test")
+            s.add(m.PatchTestRow(subject_pk=subject.id, passed=passed, read_on=read, notes=notes))
+
+    def _subject_record(self, s: Session, row: m.SubjectRow) -> SubjectRecord:
+        consent = s.scalar(
+            select(m.ConsentRow)
+            .where(m.ConsentRow.subject_pk == row.id)
+            .order_by(m.ConsentRow.id.desc())
+            .limit(1)
+        )
+        patch = s.scalar(
+            select(m.PatchTestRow)
+            .where(m.PatchTestRow.subject_pk == row.id)
+            .order_by(m.PatchTestRow.id.desc())
+            .limit(1)
+        )
+        alloc = s.scalar(select(m.AllocationRow).where(m.AllocationRow.subject_pk == row.id))
+        crit = self.info.eligibility
+        eligibility = {"consent signed": consent is not None}
+        if crit.patch_test_required:
+            eligibility["patch test passed"] = bool(patch and patch.passed)
+        if crit.age_min_years is not None and crit.age_max_years is not None:
+            eligibility[f"age {crit.age_min_years}–{crit.age_max_years} years"] = (
+                crit.age_min_years <= row.age <= crit.age_max_years
+            )
+        if crit.fitzpatrick_types:
+            allowed = [FITZPATRICK_TYPES[t - 1] for t in crit.fitzpatrick_types if 1 <= t <= 6]
+            eligibility[f"Fitzpatrick type {'/'.join(allowed)}"] = row.fitzpatrick in allowed
+        eligibility["not withdrawn"] = row.withdrawn_on is None
+        return SubjectRecord(
+            subject_id=row.subject_id,
+            age=row.age,
+            sex=row.sex,
+            fitzpatrick=row.fitzpatrick,
+            race=row.race,
+            site=row.site,
+            strata=dict(row.strata or {}),
+            enrolled_at=row.enrolled_at,
+            consent_signed_on=consent.signed_on if consent else None,
+            patch_test=PatchTest(patch.passed, patch.read_on, patch.notes) if patch else None,
+            allocation=allocation_record(alloc) if alloc else None,
+            eligibility=eligibility,
+            withdrawn_on=row.withdrawn_on,
+        )
+
+    def subject(self, subject_id: str) -> SubjectRecord:
+        """The subject's record: demographics, consent, patch test, allocation and eligibility."""
+        with self.reading() as s:
+            return self._subject_record(s, self._subject(s, subject_id))
+
+    def subjects(self) -> list[SubjectRecord]:
+        """All subjects of the study, in enrolment order."""
+        with self.reading() as s:
+            rows = s.scalars(
+                select(m.SubjectRow).where(m.SubjectRow.study_id == self.study_id).order_by(m.SubjectRow.id)
+            ).all()
+            return [self._subject_record(s, r) for r in rows]
+
+
+
+def allocation_record(row: m.AllocationRow) -> Allocation:
+    return Allocation(
+        rand_no=row.rand_no,
+        arm_id=row.arm_id,
+        code=row.code,
+        stratum=row.stratum,
+        side_map=dict(row.side_map) if row.side_map else None,
+        allocated_at=row.allocated_at,
+    )
+
