@@ -63,3 +63,10 @@ def single_threaded_blas() -> Iterator[None]:
         with _lock:
             for (_, setter), n in zip(handles, previous, strict=True):
                 setter(n)
+
+
+def limit_blas_threads(n: int = 1) -> None:
+    """Set every loaded OpenBLAS to ``n`` threads for the rest of the process (worker processes)."""
+    with _lock:
+        for _, setter in _openblas_handles():
+            setter(int(n))

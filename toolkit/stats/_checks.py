@@ -107,3 +107,14 @@ def is_categorical(series: pd.Series) -> bool:
         or pd.api.types.is_bool_dtype(series)
         or not pd.api.types.is_numeric_dtype(series)
     )
+
+
+def require_one_record_per_visit(data: pd.DataFrame, subject: str, visit: str) -> None:
+    """Raise :class:`DataError` if a subject has more than one record at a visit, naming the first."""
+    dup = data.duplicated([subject, visit])
+    if dup.any():
+        first = data.loc[dup, [subject, visit]].iloc[0]
+        raise DataError(
+            f"{int(dup.sum())} duplicated record(s) per subject and visit (e.g. {first[subject]} at {first[visit]})",
+            details=["keep one analysis record per visit (e.g. filter on ANL01FL == 'Y' and one PARAMCD)"],
+        )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from toolkit.errors import DataError
 
-__all__ = ["ModelFitError"]
+__all__ = ["AnalysisWarning", "ModelFitError"]
 
 
 class ModelFitError(DataError):
@@ -16,4 +16,11 @@ class ModelFitError(DataError):
 
     The message says which model and structure failed and what to try instead; the toolkit never switches
     to another model on its own, because that would change the pre-specified analysis.
+    """
+
+
+class AnalysisWarning(UserWarning):
+    """A result that stands but needs care: too few imputations, a tipping-point grid that never crosses.
+
+    The message names the parameter and what to change; the same text is kept in the result's details.
     """

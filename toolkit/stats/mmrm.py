@@ -130,6 +130,7 @@ def mmrm(
     alpha: float = 0.05,
     contrasts: str = "reference",
     visit_effects: bool = True,
+    covariates_by_visit: bool = False,
 ) -> MMRMResult:
     """Fit a mixed model for repeated measures by REML.
 
@@ -166,6 +167,9 @@ def mmrm(
         Include visit and treatment-by-visit (and baseline-by-visit) in the mean model (default). With
         ``False`` the mean model is ``outcome ~ covariates + treatment (+ baseline)``, one treatment effect
         over all visits, still with the visit covariance; LS means are then reported for visit ``"all"``.
+    covariates_by_visit : bool
+        Let each covariate's effect differ by visit (``+ covariate * visit``), as the imputation model of
+        :func:`toolkit.stats.reference_based_mi` does; by default covariates are main effects.
 
     Returns
     -------
@@ -205,6 +209,8 @@ def mmrm(
     }
     numerics = list(num_covs) + ([baseline] if baseline else [])
     terms: list[tuple[str, ...]] = [(c,) for c in covariates]
+    if covariates_by_visit and visit_effects:
+        terms += [(c, visit) for c in covariates]
     if visit_effects:
         terms += [(treatment,), (visit,), (treatment, visit)]
         if baseline:
@@ -277,7 +283,8 @@ def mmrm(
     cov_params = pd.DataFrame({"parameter": structure.phi_names(visits), "estimate": info["phi"]})
     details = {
         "model": f"{outcome} ~ {' + '.join(['+'.join(covariates)] if covariates else [])}"
-        f"{' + ' if covariates else ''}{treatment}{' * ' + visit if visit_effects else ''}"
+        + ("".join(f" + {c}:{visit}" for c in covariates) if covariates_by_visit and visit_effects else "")
+        + f"{' + ' if covariates else ''}{treatment}{' * ' + visit if visit_effects else ''}"
         + (f" + {baseline}{' * ' + visit if visit_effects else ''}" if baseline else ""),
         "covariance": structure.name,
         "estimation": "REML",
@@ -419,13 +426,7 @@ def _prepare(
         frame[baseline] = _checks.require_numeric(frame, baseline, role="baseline")
         _checks.require_complete(frame, [baseline], id_column=subject, role="baseline")
     _checks.require_complete(frame, covariates, id_column=subject, role="covariate")
-    dup = frame.duplicated([subject, visit])
-    if dup.any():
-        first = frame.loc[dup, [subject, visit]].iloc[0]
-        raise DataError(
-            f"{int(dup.sum())} duplicated record(s) per subject and visit (e.g. {first[subject]} at {first[visit]})",
-            details=["keep one analysis record per visit (e.g. filter on ANL01FL == 'Y' and one PARAMCD)"],
-        )
+    _checks.require_one_record_per_visit(frame, subject, visit)
     arms = _checks.categorical_levels(frame[treatment], reference, column=treatment)
     if len(arms) < 2:
         raise DataError(
