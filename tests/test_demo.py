@@ -122,3 +122,20 @@ def test_demo_refuses_a_cohort_too_small() -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
+
+
+def test_the_dropout_is_withdrawn_and_outside_the_per_protocol_set(demo_run) -> None:
+    _, result = demo_run
+    adsl = pd.read_csv(result.data_dir / "analysis" / "adsl.csv")
+    gone = adsl[adsl["EOSSTT"] == "DISCONTINUED"]
+    assert len(gone) == 1
+    row = gone.iloc[0]
+    assert (row["DCSREAS"], row["EOTSTT"], row["PPROTFL"], row["CSESS"]) == (
+        "WITHDRAWAL BY SUBJECT", "DISCONTINUED", "N", 6)
+    assert result.withdrawn == {row["SUBJID"]: "WITHDRAWAL BY SUBJECT"}
+    assert result.sessions_planned == 24 * 12
+    assert result.per_protocol == int((adsl["PPROTFL"] == "Y").sum()) <= 23
+    ds = pd.read_csv(result.data_dir / "analysis" / "ds.csv")
+    assert "WITHDRAWAL BY SUBJECT" in set(ds.loc[ds["USUBJID"] == row["USUBJID"], "DSDECOD"])
+    consort = next((result.report_dir / "figures").glob("figure_14_1_1.html")).read_text(encoding="utf-8")
+    assert "Discontinued (n=1)" in consort

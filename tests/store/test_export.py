@@ -89,7 +89,8 @@ def test_bds_values_match_hand_computed_truth(demo_study, randomized, photo_file
         expected = {f"epmc-demo-{s.subject_id}": codes[s.allocation.arm_id] for s in store.subjects()[:2]}
     assert arms == expected
     assert set(bds["AGEGROUP"]) == {"ge45", "lt45"}
-    assert set(bds["ITTFL"]) == {"Y"} and set(bds["SAFFL"]) == {"Y"} and set(bds["PPROTFL"]) == {"Y"}
+    assert set(bds["ITTFL"]) == {"Y"} and set(bds["SAFFL"]) == {"Y"}
+    assert set(bds["PPROTFL"]) == {"N"}  # one session each; the study's PP rule asks for 10
     assert bds.attrs["blinded"] is True
     for col in (
         "USUBJID",
@@ -162,7 +163,7 @@ def test_xpt_round_trip_keeps_names_labels_and_values(demo_study, randomized, ph
         _populate(store, photo_file)
         out = export_datasets(store)
     define = pd.read_csv(out["define.csv"])
-    assert set(define["dataset"]) == {"DM", "EX", "AE", "XF", "ADSL", "ADEFF"}
+    assert set(define["dataset"]) == {"DM", "DS", "EX", "AE", "XF", "ADSL", "ADEFF"}
     for ds in ("dm", "ex", "ae", "xf", "adsl", "adeff"):
         frame, meta = pyreadstat.read_xport(str(out[f"{ds}.xpt"]))
         spec = define[define["dataset"] == ds.upper()].sort_values("order")

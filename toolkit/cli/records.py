@@ -130,6 +130,42 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             state = "eligible" if rec.eligible else "not eligible: " + ", ".join(rec.unmet)
             typer.echo(f"patch test of {subject_id} recorded ({result}); {state}")
 
+    _REASON_HELP = ("Reason (CDISC NCOMPLT): adverse event, lack of efficacy, lost to follow-up, physician "
+                    "decision, protocol deviation, pregnancy, withdrawal by subject, other ...")
+
+    @subject.command("withdraw")
+    def withdraw(
+        study: str = typer.Option(..., "--study", help=_STUDY_HELP),
+        subject_id: str = typer.Option(..., "--subject", help="Subject id."),
+        reason: str = typer.Option(..., "--reason", help=_REASON_HELP),
+        on: str = typer.Option(..., "--on", help="Date the subject left the study (YYYY-MM-DD)."),
+        detail: str | None = typer.Option(None, "--detail", help="Free text (e.g. what the subject said)."),
+        by: str | None = typer.Option(None, "--by", help=_BY_HELP),
+    ) -> None:
+        """Record that a subject left the study (treatment ends the same day); no further sessions."""
+        from toolkit.store.disposition import reason_term, withdraw_subject
+
+        with _open(study, by) as store:
+            withdraw_subject(store, subject_id, on=_date(on, "--on"), reason=reason, detail=detail)
+            typer.echo(f"{subject_id} withdrawn from the study on {on} ({reason_term(reason)})")
+
+    @subject.command("discontinue-treatment")
+    def discontinue(
+        study: str = typer.Option(..., "--study", help=_STUDY_HELP),
+        subject_id: str = typer.Option(..., "--subject", help="Subject id."),
+        reason: str = typer.Option(..., "--reason", help=_REASON_HELP),
+        on: str = typer.Option(..., "--on", help="Date of the decision to stop treatment (YYYY-MM-DD)."),
+        detail: str | None = typer.Option(None, "--detail", help="Free text."),
+        by: str | None = typer.Option(None, "--by", help=_BY_HELP),
+    ) -> None:
+        """Record that a subject stopped study treatment but stays in the study for its visits."""
+        from toolkit.store.disposition import discontinue_treatment, reason_term
+
+        with _open(study, by) as store:
+            discontinue_treatment(store, subject_id, on=_date(on, "--on"), reason=reason, detail=detail)
+            typer.echo(f"treatment of {subject_id} discontinued on {on} ({reason_term(reason)}); "
+                       "the subject stays in the study")
+
     @subject.command("allocate")
     def allocate(
         study: str = typer.Option(..., "--study", help=_STUDY_HELP),

@@ -41,6 +41,12 @@ class DemoResult:
     sessions_not_completed: int
     photos: int
     photos_failed_qc: int
+    #: sessions the schedule planned for the cohort
+    sessions_planned: int = 0
+    #: subjects who left the study: subject id -> reason (from ADSL DCSREAS)
+    withdrawn: dict[str, str] = field(default_factory=dict)
+    #: subjects in the per-protocol set (ADSL PPROTFL)
+    per_protocol: int = 0
     closed_loop: list[dict[str, Any]] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -191,10 +197,12 @@ def run_demo(
         notes.append(str(bundle.static_message))
     closed = bundle.closed_loop
     closed_rows = closed.to_dict("records") if closed is not None and hasattr(closed, "to_dict") else []
+    withdrawn, per_protocol = _disposition_summary(data_dir)
     result = DemoResult(
         study_id=st.id, data_dir=data_dir, report_dir=bundle.root, subjects=len(cohort),
         sessions_completed=completed, sessions_not_completed=not_completed, photos=n_photos,
         photos_failed_qc=n_failed, closed_loop=closed_rows, timings_s=steps.done(), notes=notes,
+        sessions_planned=len(cohort) * int(st.schedule.sessions), withdrawn=withdrawn, per_protocol=per_protocol,
     )
     (data_dir / "demo-summary.json").write_text(
         json.dumps({k: (str(v) if isinstance(v, Path) else v) for k, v in result.__dict__.items()},
@@ -435,6 +443,7 @@ def _ratings_and_events(st, cohort, truth: TrueEffects, seed: int, data_dir: Pat
                                 "relation": "related" if subj.arm_id != "SHAM" else "unlikely",
                                 "onset": onset.isoformat(), "resolved": (onset + timedelta(days=2)).isoformat()})
     with open_store(st, actor="demo data manager") as store:
+        _record_dropouts(st, store, cohort)
         for kind, rows, name in (("assessments", rating_rows, "ratings.csv"), ("ae", ae_rows, "adverse_events.csv")):
             if not rows:
                 continue
@@ -444,6 +453,17 @@ def _ratings_and_events(st, cohort, truth: TrueEffects, seed: int, data_dir: Pat
                 writer.writeheader()
                 writer.writerows(rows)
             import_csv(store, kind, path, reason=f"demo import of {name}")
+
+
+def _record_dropouts(st, store, cohort) -> None:
+    """A subject who stopped before the end of the course withdrew: recorded as the site would."""
+    from toolkit.store.disposition import withdraw_subject
+
+    for subj in cohort:
+        if subj.last_session < int(st.schedule.sessions):
+            last = subj.first_session + timedelta(days=(subj.last_session - 1) * int(st.schedule.interval_days))
+            withdraw_subject(store, subj.subject_id, on=last + timedelta(days=5), reason="withdrawal by subject",
+                             detail=f"moved away after session {subj.last_session}; no further visits")
 
 
 def _unblind_and_export(st, data_dir: Path) -> None:
@@ -522,13 +542,26 @@ def _analyse(st, data_dir: Path) -> None:
     write_time_to_improvement(tti, analysis, analysis / "results")
 
 
+def _disposition_summary(data_dir: Path) -> tuple[dict[str, str], int]:
+    """Withdrawn subjects with their reason, and the size of the per-protocol set, as ADSL records them."""
+    import pandas as pd
+
+    adsl = pd.read_csv(data_dir / "analysis" / "adsl.csv")
+    gone = adsl[adsl["EOSSTT"] == "DISCONTINUED"]
+    return ({str(r.SUBJID): str(r.DCSREAS) for r in gone.itertuples(index=False)},
+            int((adsl["PPROTFL"] == "Y").sum()))
+
+
 def _print_summary(console, result: DemoResult) -> None:
     from rich.table import Table
 
     console.rule("[bold]Demo finished")
-    console.print(f"subjects: {result.subjects}; sessions completed: {result.sessions_completed}, "
-                  f"not completed: {result.sessions_not_completed}; photos: {result.photos} "
-                  f"({result.photos_failed_qc} failed QC)")
+    not_given = result.sessions_planned - result.sessions_completed - result.sessions_not_completed
+    left = "; ".join(f"{sid}: {reason.lower()}" for sid, reason in result.withdrawn.items()) or "none"
+    console.print(f"subjects: {result.subjects} (withdrawn: {left}); per-protocol set: {result.per_protocol}")
+    console.print(f"sessions: {result.sessions_planned} planned, {result.sessions_completed} completed, "
+                  f"{result.sessions_not_completed} not completed, {not_given} not given; photos: "
+                  f"{result.photos} ({result.photos_failed_qc} failed QC)")
     if result.closed_loop:
         table = Table(title="Closed-loop check: estimated effect vs simulated truth")
         for col in ("endpoint", "contrast", "visit", "truth", "estimate", "ci_low", "ci_high", "covered"):

@@ -59,6 +59,38 @@ def _actual_arms(rec: StudyRecords) -> dict[tuple[str, str | None], str]:
     return out
 
 
+def completed_sessions(rec: StudyRecords) -> dict[str, int]:
+    """Subject -> number of sessions completed (in a split-face study, completed on every side treated)."""
+    d = rec.deliveries
+    if d.empty:
+        return {}
+    d = d[d["status"] != "in_progress"]
+    per_session = d.groupby(["subject_id", "session_number"])["status"].agg(lambda x: bool((x == "completed").all()))
+    return {str(k): int(v) for k, v in per_session.groupby(level=0).sum().items()}
+
+
+def _photo_visits(rec: StudyRecords) -> set[tuple[str, str]]:
+    """(subject, visit) pairs with at least one measured photo."""
+    meas = rec.measurements
+    if meas.empty:
+        return set()
+    return set(zip(meas["subject_id"].astype(str), meas["visit_id"].astype(str), strict=True))
+
+
+def per_protocol_rule_text(rule: dict | None) -> str:
+    """The per-protocol rule in words (for the variable's derivation)."""
+    if not rule:
+        return "Derived: ITT, SAFETY, no major deviation, not withdrawn"
+    parts = ["ITT"]
+    if rule.get("min_sessions"):
+        parts.append(f">= {rule['min_sessions']} completed sessions")
+    if rule.get("photos_at"):
+        parts.append("measured photo at " + ", ".join(rule["photos_at"]))
+    if rule.get("no_major_deviation"):
+        parts.append("no major deviation")
+    return "Derived (study.yaml PP rule): " + ", ".join(parts)
+
+
 def _flags(rec: StudyRecords) -> pd.DataFrame:
     subj = rec.subjects
     treated = rec.treated_subjects()
@@ -66,7 +98,21 @@ def _flags(rec: StudyRecords) -> pd.DataFrame:
     itt = subj["rand_no"].notna()
     saf = subj["subject_id"].isin(treated)
     withdrawn = subj["withdrawn_on"].notna()
-    pp = itt & saf & ~subj["subject_id"].isin(major) & ~withdrawn
+    rule = rec.info.per_protocol
+    if rule:  # the analysis plan's own definition
+        done = completed_sessions(rec)
+        photos = _photo_visits(rec)
+        pp = itt.copy()
+        for k, sid in enumerate(subj["subject_id"].astype(str)):
+            ok = bool(itt.iloc[k])
+            if rule.get("min_sessions"):
+                ok &= done.get(sid, 0) >= int(rule["min_sessions"])
+            ok &= all((sid, v) in photos for v in rule.get("photos_at") or ())
+            if rule.get("no_major_deviation"):
+                ok &= sid not in major
+            pp.iloc[k] = ok
+    else:
+        pp = itt & saf & ~subj["subject_id"].isin(major) & ~withdrawn
     return pd.DataFrame(
         {
             "subject_id": subj["subject_id"],
@@ -95,6 +141,100 @@ def _strata_columns(rec: StudyRecords) -> tuple[pd.DataFrame, list[Variable]]:
             )
         )
     return pd.DataFrame(data), variables
+
+
+#: SAS dates count days from 1960-01-01
+_SAS_EPOCH = pd.Timestamp("1960-01-01")
+
+
+def sas_date(value: object) -> float | None:
+    """A date (or date-time) as a SAS date number (days since 1960-01-01), ``None`` when missing."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    return float((pd.Timestamp(value).normalize().tz_localize(None) - _SAS_EPOCH).days)
+
+
+def disposition(rec: StudyRecords) -> pd.DataFrame:
+    """Per subject: sessions planned and completed, compliance, treatment duration, end-of-treatment and
+    end-of-study status with date and reason.
+
+    Columns ``subject_id``, ``NSESSPL``, ``CSESS``, ``COMPLPCT``, ``TRTDURD``, ``EOTSTT``, ``EOSSTT``,
+    ``EOSDT``, ``DCSREAS``. Treatment is COMPLETED when every planned session was completed, DISCONTINUED
+    when the subject left the study before that, else ONGOING; the study is COMPLETED when the last scheduled
+    visit has a photo or a rating, DISCONTINUED when the subject withdrew.
+    """
+    subj = rec.subjects
+    planned = rec.info.sessions_planned
+    done = completed_sessions(rec)
+    d = rec.deliveries
+    ended = d[d["status"] != "in_progress"] if not d.empty else d
+    last_visit = max(rec.info.visits, key=lambda v: v.number).id if rec.info.visits else None
+    seen = _photo_visits(rec)
+    if not rec.assessments.empty:
+        seen |= set(zip(rec.assessments["subject_id"].astype(str), rec.assessments["visit_id"].astype(str),
+                        strict=True))
+    rows = []
+    for s in subj.itertuples(index=False):
+        sid = str(s.subject_id)
+        mine = ended[ended["subject_id"] == s.subject_id] if not ended.empty else ended
+        n_done = done.get(sid, 0)
+        left = rec.disposition_event(sid, "study")
+        stopped = rec.disposition_event(sid, "treatment")
+        withdrawn = left is not None or (s.withdrawn_on is not None and not pd.isna(s.withdrawn_on))
+        if planned and n_done >= planned:
+            eot = "COMPLETED"
+        elif stopped is not None or withdrawn:
+            eot = "DISCONTINUED"
+        else:
+            eot = "ONGOING" if pd.notna(s.rand_no) else None
+        if withdrawn:
+            eos = "DISCONTINUED"
+        elif last_visit and (sid, last_visit) in seen:
+            eos = "COMPLETED"
+        else:
+            eos = "ONGOING"
+        duration = None
+        if not mine.empty and mine["ended_at"].notna().any():
+            first = pd.Timestamp(mine["started_at"].min()).normalize()
+            last = pd.Timestamp(mine["ended_at"].max()).normalize()
+            duration = float((last - first).days + 1)
+        rows.append({
+            "subject_id": s.subject_id,
+            "NSESSPL": float(planned) if planned else None,
+            "CSESS": float(n_done),
+            "COMPLPCT": round(100.0 * n_done / planned, 1) if planned else None,
+            "TRTDURD": duration,
+            "EOTSTT": eot,
+            "EOSSTT": eos,
+            "EOTDT": sas_date(stopped["on"]) if stopped is not None and eot == "DISCONTINUED" else None,
+            "DCTREAS": stopped["reason"] if stopped is not None and eot == "DISCONTINUED" else None,
+            "EOSDT": sas_date(left["on"] if left is not None else s.withdrawn_on) if withdrawn else None,
+            "DCSREAS": (left["reason"] if left is not None else "OTHER") if withdrawn else None,
+            "DCSREASP": left["detail"] if left is not None else None,
+        })
+    return pd.DataFrame(rows, columns=["subject_id", "NSESSPL", "CSESS", "COMPLPCT", "TRTDURD", "EOTSTT",
+                                       "EOTDT", "DCTREAS", "EOSSTT", "EOSDT", "DCSREAS", "DCSREASP"])
+
+
+#: ADSL variables of :func:`disposition`
+DISPOSITION_VARIABLES = [
+    Variable("NSESSPL", "Number of Sessions Planned", "Num", origin="Protocol: schedule.sessions"),
+    Variable("CSESS", "Number of Sessions Completed", "Num", origin="Derived: completed delivery records"),
+    Variable("COMPLPCT", "Compliance (%): Completed / Planned", "Num", origin="Derived: 100 * CSESS / NSESSPL"),
+    Variable("TRTDURD", "Treatment Duration (days)", "Num", origin="Derived: last end - first start + 1"),
+    Variable("EOTSTT", "End of Treatment Status", codelist="COMPLETED; DISCONTINUED; ONGOING",
+             origin="Derived: sessions completed vs planned, withdrawal"),
+    Variable("EOTDT", "End of Treatment Date (discontinued)", "Num", origin="CRF: treatment discontinuation",
+             format="DATE9"),
+    Variable("DCTREAS", "Reason for Discontinuation of Treatment", codelist="NCOMPLT",
+             origin="CRF: treatment discontinuation"),
+    Variable("EOSSTT", "End of Study Status", codelist="COMPLETED; DISCONTINUED; ONGOING",
+             origin="Derived: withdrawal, last visit reached"),
+    Variable("EOSDT", "End of Study Date", "Num", origin="CRF: withdrawal date", format="DATE9"),
+    Variable("DCSREAS", "Reason for Discontinuation from Study", codelist="NCOMPLT",
+             origin="CRF: withdrawal reason"),
+    Variable("DCSREASP", "Reason Spec for Discont from Study", origin="CRF: withdrawal detail"),
+]
 
 
 def adsl_dataset(rec: StudyRecords) -> Dataset:
@@ -147,7 +287,7 @@ def adsl_dataset(rec: StudyRecords) -> Dataset:
     if not frame.empty:
         frame = frame.merge(strata, on="subject_id", how="left").merge(
             _flags(rec), on="subject_id", how="left"
-        )
+        ).merge(disposition(rec), on="subject_id", how="left")
     variables = [
         Variable("STUDYID", "Study Identifier", origin="Assigned"),
         Variable("USUBJID", "Unique Subject Identifier", origin="Derived"),
@@ -171,6 +311,7 @@ def adsl_dataset(rec: StudyRecords) -> Dataset:
         Variable("NSESS", "Number of Sessions Delivered", "Num", origin="Derived: delivery records"),
         Variable("TRTSDTC", "Date/Time of First Exposure", origin="Derived: delivery records"),
         Variable("TRTEDTC", "Date/Time of Last Exposure", origin="Derived: delivery records"),
+        *DISPOSITION_VARIABLES,
         *strata_vars,
         Variable("RANDFL", "Randomized Population Flag", codelist=_YN, origin="Derived: allocated"),
         Variable("ITTFL", "Intent-To-Treat Population Flag", codelist=_YN, origin="Derived: randomised"),
@@ -179,7 +320,7 @@ def adsl_dataset(rec: StudyRecords) -> Dataset:
             "PPROTFL",
             "Per-Protocol Population Flag",
             codelist=_YN,
-            origin="Derived: ITT, SAFETY, no major deviation, not withdrawn",
+            origin=per_protocol_rule_text(rec.info.per_protocol),
         ),
     ]
     return Dataset("ADSL", "Subject-Level Analysis Dataset", frame, variables)

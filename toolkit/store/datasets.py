@@ -35,6 +35,8 @@ class Variable:
     codelist: str = ""
     #: ``CRF``, ``Assigned``, ``Derived``, ``Instrument``, ``Image analysis`` … with a short derivation
     origin: str = "Derived"
+    #: SAS display format (``DATE9`` for numeric dates: days since 1960-01-01)
+    format: str = ""
 
 
 @dataclass
@@ -156,9 +158,18 @@ class StudyRecords:
             )
             self.deviations = self._frame(
                 conn,
-                select(m.SubjectRow.subject_id, m.DeviationRow.category, m.DeviationRow.description)
+                select(m.SubjectRow.subject_id, m.DeviationRow.category, m.DeviationRow.description,
+                       m.DeviationRow.recorded_at)
                 .join(m.SubjectRow, m.SubjectRow.id == m.DeviationRow.subject_pk)
                 .where(m.SubjectRow.study_id == self.study_id),
+            )
+            self.disposition = self._frame(
+                conn,
+                select(m.SubjectRow.subject_id, m.DispositionEventRow.scope, m.DispositionEventRow.on,
+                       m.DispositionEventRow.reason, m.DispositionEventRow.detail)
+                .join(m.SubjectRow, m.SubjectRow.id == m.DispositionEventRow.subject_pk)
+                .where(m.SubjectRow.study_id == self.study_id)
+                .order_by(m.DispositionEventRow.id),
             )
 
     def _latest_runs(self) -> Any:
@@ -310,6 +321,15 @@ class StudyRecords:
             return set()
         done = self.deliveries[self.deliveries["status"] != "in_progress"]
         return set(done["subject_id"])
+
+    def disposition_event(self, subject_id: str, scope: str) -> Any:
+        """The subject's ``"treatment"`` or ``"study"`` disposition event (a row with ``on``, ``reason``,
+        ``detail``), or ``None``."""
+        d = self.disposition
+        if d.empty:
+            return None
+        hit = d[(d["subject_id"] == subject_id) & (d["scope"] == scope)]
+        return None if hit.empty else hit.iloc[0]
 
     def major_deviation_subjects(self) -> set[str]:
         """Subjects with a major protocol deviation."""

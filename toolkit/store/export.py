@@ -146,7 +146,8 @@ def export_datasets(
             final = out / f"{stem}.{fmt}"
             if fmt == "xpt":
                 written[final.name] = write_xpt(
-                    ds.frame, final, name=ds.name, label=ds.label, labels=ds.labels
+                    ds.frame, final, name=ds.name, label=ds.label, labels=ds.labels,
+                    formats={v.name: v.format for v in ds.variables if v.format},
                 )
                 continue
             tmp = out / f".{stem}.{fmt}.tmp"

@@ -306,6 +306,22 @@ class DeviationRow(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class DispositionEventRow(Base):
+    """A subject leaving study treatment (``scope="treatment"``) or the study (``scope="study"``): date and
+    reason (CDISC NCOMPLT term) with free-text detail."""
+
+    __tablename__ = "disposition_events"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_pk: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    scope: Mapped[str] = mapped_column(String(12))
+    on: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class UnblindingRow(Base):
     """A recorded unblinding of a study's analysis outputs."""
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from toolkit.store.datasets import Dataset, StudyRecords, Variable, variable_name
 
-__all__ = ["ae_domain", "dm_domain", "ex_domain", "sdtm_domains", "test_code", "xf_domain"]
+__all__ = ["ae_domain", "dm_domain", "ds_domain", "ex_domain", "sdtm_domains", "test_code", "xf_domain"]
 
 _YN = "Y; N"
 _PHOTO_TESTCD = {
@@ -320,6 +320,58 @@ def xf_domain(rec: StudyRecords) -> Dataset:
     return Dataset("XF", "Facial Skin Findings", frame, variables)
 
 
+def ds_domain(rec: StudyRecords) -> Dataset:
+    """Disposition: consent and randomisation milestones, then the end of study treatment and of the study
+    (COMPLETED or the NCOMPLT reason, with the verbatim detail in DSTERM)."""
+    from toolkit.store.adam import disposition
+
+    status = disposition(rec).set_index("subject_id")
+    d = rec.deliveries
+    ended = d[d["status"] != "in_progress"] if not d.empty else d
+    rows = []
+    for s in rec.subjects.itertuples(index=False):
+        sid = s.subject_id
+        events = []
+        if s.consent_on is not None and pd.notna(s.consent_on):
+            events.append(("PROTOCOL MILESTONE", None, "INFORMED CONSENT OBTAINED", "INFORMED CONSENT OBTAINED",
+                           s.consent_on))
+        if pd.notna(s.rand_no):
+            events.append(("PROTOCOL MILESTONE", None, "RANDOMIZED", "RANDOMIZED", s.allocated_at))
+        st = status.loc[sid] if sid in status.index else None
+        stopped = rec.disposition_event(sid, "treatment")
+        left = rec.disposition_event(sid, "study")
+        mine = ended[ended["subject_id"] == sid] if not ended.empty else ended
+        if st is not None and st["EOTSTT"] == "COMPLETED" and not mine.empty:
+            events.append(("DISPOSITION EVENT", "STUDY TREATMENT", "COMPLETED", "COMPLETED",
+                           mine["ended_at"].max()))
+        elif stopped is not None:
+            events.append(("DISPOSITION EVENT", "STUDY TREATMENT", stopped["reason"],
+                           stopped["detail"] or stopped["reason"], stopped["on"]))
+        if left is not None:
+            events.append(("DISPOSITION EVENT", "STUDY PARTICIPATION", left["reason"], left["detail"] or left["reason"],
+                           left["on"]))
+        elif st is not None and st["EOSSTT"] == "COMPLETED":
+            events.append(("DISPOSITION EVENT", "STUDY PARTICIPATION", "COMPLETED", "COMPLETED", None))
+        for k, (cat, scat, decod, term, when) in enumerate(events, start=1):
+            rows.append({"STUDYID": rec.study_id, "DOMAIN": "DS", "USUBJID": rec.usubjid(sid), "DSSEQ": k,
+                         "DSTERM": str(term).upper(), "DSDECOD": decod, "DSCAT": cat, "DSSCAT": scat,
+                         "DSSTDTC": _dtc(when)})
+    variables = [
+        Variable("STUDYID", "Study Identifier", origin="Assigned"),
+        Variable("DOMAIN", "Domain Abbreviation", codelist="DS", origin="Assigned"),
+        Variable("USUBJID", "Unique Subject Identifier", origin="Derived"),
+        Variable("DSSEQ", "Sequence Number", "Num", origin="Derived"),
+        Variable("DSTERM", "Reported Term for the Disposition Event", origin="CRF"),
+        Variable("DSDECOD", "Standardized Disposition Term", codelist="NCOMPLT; PROTMLST", origin="Assigned"),
+        Variable("DSCAT", "Category for Disposition Event", codelist="DISPOSITION EVENT; PROTOCOL MILESTONE",
+                 origin="Assigned"),
+        Variable("DSSCAT", "Subcategory for Disposition Event", codelist="STUDY TREATMENT; STUDY PARTICIPATION",
+                 origin="Assigned"),
+        Variable("DSSTDTC", "Start Date/Time of Disposition Event", origin="CRF / delivery records"),
+    ]
+    return Dataset("DS", "Disposition", pd.DataFrame(rows), variables)
+
+
 def sdtm_domains(rec: StudyRecords) -> list[Dataset]:
-    """DM, EX, AE and XF."""
-    return [dm_domain(rec), ex_domain(rec), ae_domain(rec), xf_domain(rec)]
+    """DM, DS, EX, AE and XF."""
+    return [dm_domain(rec), ds_domain(rec), ex_domain(rec), ae_domain(rec), xf_domain(rec)]

@@ -90,6 +90,10 @@ class StudyInfo:
     strata_factors: tuple[str, ...] = ()
     strata_levels: dict[str, tuple[str, ...]] = field(default_factory=dict)
     eligibility: EligibilityInfo = field(default_factory=EligibilityInfo)
+    #: per-protocol rule of the analysis plan: ``min_sessions``, ``photos_at``, ``no_major_deviation``
+    per_protocol: dict[str, Any] | None = None
+    #: planned number of treatment sessions
+    sessions_planned: int | None = None
     source: Any = None
 
     @property
@@ -206,6 +210,15 @@ class StudyInfo:
             patch_test_required=True if required is None else bool(required),
         )
         factors, levels = _strata(_get(study, "randomization"))
+        per_protocol = None
+        for population in _items(_get(_get(study, "analysis"), "populations")):
+            rule = _get(population, "rule")
+            if str(_get(population, "code")) == "PP" and rule is not None:
+                per_protocol = {
+                    "min_sessions": _int_or_none(_get(rule, "min_sessions")),
+                    "photos_at": [str(v) for v in (_get(rule, "photos_at") or ())],
+                    "no_major_deviation": bool(_get(rule, "no_major_deviation")),
+                }
         return cls(
             id=str(study_id),
             title=_str_or_none(_get(study, "title") or _get(study, "name")),
@@ -216,6 +229,8 @@ class StudyInfo:
             strata_factors=factors,
             strata_levels=levels,
             eligibility=eligibility,
+            per_protocol=per_protocol,
+            sessions_planned=_int_or_none(_get(_get(study, "schedule"), "sessions")),
             source=study,
         )
 

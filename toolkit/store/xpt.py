@@ -102,7 +102,8 @@ def _prepared(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_xpt(frame: pd.DataFrame, path: Path, *, name: str, label: str, labels: Mapping[str, str]) -> Path:
+def write_xpt(frame: pd.DataFrame, path: Path, *, name: str, label: str, labels: Mapping[str, str],
+              formats: Mapping[str, str] | None = None) -> Path:
     """Write ``frame`` as a SAS XPORT v5 file after checking every limit.
 
     Parameters
@@ -117,6 +118,8 @@ def write_xpt(frame: pd.DataFrame, path: Path, *, name: str, label: str, labels:
         Dataset label (≤ 40).
     labels : mapping
         Variable name -> label (≤ 40 each).
+    formats : mapping, optional
+        Variable name -> SAS display format (e.g. ``DATE9`` for a numeric date).
 
     Raises
     ------
@@ -137,6 +140,7 @@ def write_xpt(frame: pd.DataFrame, path: Path, *, name: str, label: str, labels:
         column_labels=[str(labels.get(str(c), "")) for c in data.columns],
         table_name=name,
         file_format_version=5,
+        variable_format={k: v for k, v in (formats or {}).items() if v and k in data.columns} or None,
     )
     os.replace(tmp, path)
     return path

@@ -11,6 +11,7 @@ from toolkit.study.problems import Problem, raise_problems
 
 __all__ = [
     "Population",
+    "PopulationRule",
     "Margin",
     "Comparison",
     "PlannedAnalysis",
@@ -24,6 +25,24 @@ REQUIRED_POPULATIONS = ("ITT", "SAFETY", "PP")
 _ID = re.compile(r"^[A-Z][A-Z0-9_]{0,19}$")
 
 
+class PopulationRule(BaseModel):
+    """The computable part of a population's definition (used for the per-protocol set).
+
+    A subject belongs when every stated condition holds: at least ``min_sessions`` completed sessions,
+    a measured photo at each visit of ``photos_at``, and (``no_major_deviation``) no major protocol
+    deviation on record.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: completed treatment sessions needed (e.g. 10 of 12)
+    min_sessions: int | None = Field(default=None, ge=1)
+    #: visit ids at which a measured photo is needed (e.g. the primary visit)
+    photos_at: tuple[str, ...] = ()
+    #: exclude subjects with a major protocol deviation
+    no_major_deviation: bool = True
+
+
 class Population(BaseModel):
     """An analysis population (ITT, safety, per-protocol ...)."""
 
@@ -33,6 +52,8 @@ class Population(BaseModel):
     code: str
     #: how a subject belongs to it
     definition: str = Field(min_length=10)
+    #: the definition as a rule the exports compute (the PP population needs one)
+    rule: PopulationRule | None = None
 
     @field_validator("code")
     @classmethod

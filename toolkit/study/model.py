@@ -268,6 +268,18 @@ class Study(BaseModel):
                         )
                 if comparison.treatment == comparison.control:
                     problems.append(Problem((*where, "comparisons", j), "an arm cannot be compared with itself"))
+        for i, population in enumerate(self.analysis.populations):
+            rule = population.rule
+            if rule is None:
+                continue
+            where = ("analysis", "populations", i, "rule")
+            if rule.min_sessions is not None and rule.min_sessions > self.schedule.sessions:
+                problems.append(Problem((*where, "min_sessions"), f"{rule.min_sessions} sessions asked, but the "
+                                        f"schedule has {self.schedule.sessions}"))
+            for j, visit_id in enumerate(rule.photos_at):
+                if visit_id not in visit_ids:
+                    problems.append(Problem((*where, "photos_at", j),
+                                            f"unknown visit {visit_id!r}; visits: {', '.join(visit_ids)}"))
         primary = self.primary_endpoint.code if any(e.role == "primary" for e in self.endpoints) else None
         if primary and not any(a.endpoint == primary for a in self.analysis.analyses):
             problems.append(Problem(("analysis", "analyses"), f"no planned analysis of the primary endpoint {primary}"))

@@ -75,7 +75,8 @@ def consort_counts(
     randomised : str or None
         ``"Y"``/``"N"`` flag; when the column is absent every row counts as randomised.
     status, completed_value : str
-        End-of-study status column and its "completed" value; other non-missing values count as lost.
+        End-of-study status column and its "completed" value; other non-missing values except ``ONGOING``
+        count as lost.
     reason : str or None
         Discontinuation reason column, counted per arm.
     analysed : str or None
@@ -105,7 +106,8 @@ def consort_counts(
         allocated[a] = len(sub)
         if status and status in sub.columns:
             st = sub[status].astype(str).str.strip().str.upper()
-            lost_mask = sub[status].notna() & (st != "") & (st != completed_value.upper())
+            # still in the study is neither completed nor lost
+            lost_mask = sub[status].notna() & (st != "") & (st != completed_value.upper()) & (st != "ONGOING")
         else:
             lost_mask = pd.Series(False, sub.index)
         lost[a] = int(lost_mask.sum())
