@@ -20,7 +20,8 @@ from toolkit.stats.mmrm import MMRMResult, mmrm
 from toolkit.stats.multiplicity import adjust_pvalues, fixed_sequence, hochberg, holm, serial_gatekeeping
 from toolkit.stats.nonparametric import RankTestResult, hodges_lehmann, mann_whitney, wilcoxon_signed_rank
 from toolkit.stats.plan import PlanResults, run_analysis_plan
-from toolkit.stats.power import ancova_power, ancova_sample_size, mmrm_power_simulation
+from toolkit.stats.power import ancova_power, ancova_sample_size
+from toolkit.stats.power_simulation import MMRMPowerResult, mmrm_power_simulation
 from toolkit.stats.reference_based import (
     ReferenceBasedResult,
     TippingPointResult,
@@ -43,6 +44,7 @@ __all__ = [
     "AnalysisWarning",
     "AncovaResult",
     "DemographicsResult",
+    "MMRMPowerResult",
     "MMRMResult",
     "ModelFitError",
     "PlanResults",

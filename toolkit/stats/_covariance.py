@@ -88,13 +88,12 @@ class Unstructured(CovarianceStructure):
     def jacobian(self, theta: np.ndarray) -> np.ndarray:
         lower = self._chol(theta)
         t = self.n_visits
-        out = np.zeros((len(theta), t, t))
-        for k, (a, b) in enumerate(zip(self._rows, self._cols, strict=True)):
-            unit = np.zeros((t, t))
-            unit[a, b] = lower[a, a] if a == b else 1.0  # chain rule through exp on the diagonal
-            d = unit @ lower.T
-            out[k] = d + d.T
-        return out
+        q = len(theta)
+        # d Sigma / d L[a, b] = E_ab L' + L E_ba; the diagonal is exp-transformed (chain rule: L[a, a])
+        value = np.where(self._rows == self._cols, lower[self._rows, self._rows], 1.0)
+        half = np.zeros((q, t, t))
+        half[np.arange(q), self._rows, :] = value[:, None] * lower[:, self._cols].T
+        return half + half.transpose(0, 2, 1)
 
     def theta_from_sigma(self, sigma: np.ndarray) -> np.ndarray:
         lower = np.linalg.cholesky(sigma)
