@@ -214,8 +214,13 @@ class Stimulator(abc.ABC):
         """Check that the channel(s) are configured as finite bus-triggered bursts, ready for :meth:`trigger`."""
 
     @abc.abstractmethod
-    def trigger(self) -> None:
-        """Deliver one finite burst on every armed channel whose output is on (``*TRG``)."""
+    def trigger(self) -> bool:
+        """Deliver one finite burst on every armed channel whose output is on (``*TRG``).
+
+        Returns once the instrument has executed the start (not when the burst ends): True if a burst
+        started, False if the instrument ignored the trigger because its previous burst was still running.
+        Any other instrument error raises.
+        """
 
     @abc.abstractmethod
     def output_on(self, channel: int) -> None:

@@ -135,7 +135,9 @@ def run_bench_check(bench: Bench, *, timeout_s: float = 2.0, electrode_V: float 
     return report
 
 
-def _capture(scope: Any, stim: Any, channel: int, bench: Bench) -> Any:
+def _capture(scope: Any, stim: Any, channel: int, bench: Bench, burst_s: float) -> Any:
+    import time
+
     from instruments.measures import measure_pair
 
     scope.single()
@@ -144,6 +146,8 @@ def _capture(scope: Any, stim: Any, channel: int, bench: Bench) -> Any:
     try:
         stim.trigger()
         scope.wait_acquired(timeout_s=5.0)
+        # switching off during the burst would cut it: let it end first
+        time.sleep(burst_s + 0.01)
     finally:
         stim.output_off(channel)
     traces = scope.capture((bench.channels.electrode_voltage.channel, bench.channels.current.channel))
@@ -162,7 +166,7 @@ def _verify_voltage(report: BenchCheckReport, bench: Bench, stim: Any, scope: An
                                                                                 current_A=expected_I),
                         trigger_channel=bench.channels.electrode_voltage.channel,
                         trigger_level_V=electrode_V / 2, position_s=10e-3)
-        m = _capture(scope, stim, bench.stimulator.channel, bench)
+        m = _capture(scope, stim, bench.stimulator.channel, bench, n / freq_Hz)
     except InstrumentError as exc:
         report.add("verification burst", f"{n} pulses of {electrode_V:g} V", str(exc), False)
         return
@@ -191,7 +195,7 @@ def _verify_current(report: BenchCheckReport, bench: Bench, source: Any, scope: 
                         channels=bench.scope_channels(electrode_V=expected_V, current_A=amp_A),
                         trigger_channel=bench.channels.electrode_voltage.channel, trigger_level_V=expected_V / 2,
                         position_s=10e-3)
-        m = _capture(scope, source, channel, bench)
+        m = _capture(scope, source, channel, bench, cycles / freq_Hz)
     except InstrumentError as exc:
         report.add("microcurrent burst", f"{cycles} biphasic cycles of {amp_A * 1e6:g} µA", str(exc), False)
         return

@@ -100,10 +100,16 @@ class Keithley6221(StimulatorDriver, _PyMeasure6221):
         self.waveform_arm()
         self.raise_errors("arm")
 
-    def trigger(self) -> None:
-        """Start one finite wave burst (``SOUR:WAVE:INIT``) and ``*OPC?``, in one round trip."""
+    #: after ``:SOUR:WAVE:INIT`` the error query needs its root colon
+    error_query = ":SYST:ERR?"
+
+    def trigger(self) -> bool:
+        """Start one finite wave burst (``SOUR:WAVE:INIT``) and read the error queue, in one round trip.
+
+        Returns False when the start was ignored because a wave was still running (-213).
+        """
         with self.lock:
-            self.opc_after(":SOUR:WAVE:INIT")
+            return self._start_bursts(":SOUR:WAVE:INIT")
 
     def set_wave_offset(self, channel: int, offset_A: float) -> float:
         """Disarm, set the wave offset, re-arm, and read back the offset, the burst length and the error queue.

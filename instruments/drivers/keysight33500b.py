@@ -186,10 +186,14 @@ class Keysight33500B(StimulatorDriver):
                                   f"bus-triggered burst (read back {state}); configure it first",
                                   resource=self.resource)
 
-    def trigger(self) -> None:
-        """``*TRG`` (one burst on each armed channel whose output is on) and ``*OPC?``, in one round trip."""
+    def trigger(self) -> bool:
+        """``*TRG`` (one burst on each armed channel whose output is on) and ``SYST:ERR?``, in one round trip.
+
+        Not ``*OPC?``: on the 33500B it answers only when the burst is complete. Returns False when the
+        instrument ignored the trigger because a burst was still running (-211).
+        """
         with self.lock:
-            self.opc_after("*TRG")
+            return self._start_bursts("*TRG")
 
     def _write_output(self, channel: int, on: bool) -> None:
         self.write(f"OUTP{channel} {'ON' if on else 'OFF'}")

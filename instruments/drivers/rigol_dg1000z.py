@@ -86,14 +86,20 @@ class RigolDG1000Z(StimulatorDriver):
             raise InstrumentError(f"{self.name} at {self.resource}: channel {channel} is not a finite manually "
                                   f"triggered burst (read back {state})", resource=self.resource)
 
-    def trigger(self) -> None:
-        """One manual burst trigger to each armed channel and ``*OPC?``, in one program message."""
+    #: after ``:SOUR<n>:BURS:TRIG`` the error query needs its root colon
+    error_query = ":SYST:ERR?"
+
+    def trigger(self) -> bool:
+        """One manual burst trigger to each armed channel and ``:SYST:ERR?``, in one program message.
+
+        Returns False when the generator ignored it because a burst was still running.
+        """
         with self.lock:
             triggers = [f":SOUR{ch}:BURS:TRIG" for ch in self.output_channels if self._armed.get(ch)]
-            if triggers:
-                self.opc_after(";".join(triggers))
-            else:
+            if not triggers:
                 self.opc()
+                return False
+            return self._start_bursts(";".join(triggers))
 
     def _write_output(self, channel: int, on: bool) -> None:
         self.write(f":OUTP{channel} {'ON' if on else 'OFF'}")

@@ -164,6 +164,14 @@ class ScpiSession(Instrument):
             raise GarbledReply(f"{self.name} at {self.resource} answered {command!r};*OPC? with {reply[:60]!r}",
                                resource=self.resource)
 
+    @staticmethod
+    def error_code(entry: str) -> int | None:
+        """The number of a ``SYST:ERR?`` entry (``-211,"Trigger ignored"`` → -211), or None if unreadable."""
+        try:
+            return int(entry.split(",", 1)[0].strip().lstrip("+"))
+        except ValueError:
+            return None
+
     def errors(self) -> list[str]:
         """Drain ``SYST:ERR?`` until ``0,"No error"`` and return the entries."""
         out: list[str] = []

@@ -17,7 +17,11 @@ from instruments.errors import (
     ReadbackMismatch,
 )
 
-__all__ = ["StimulatorDriver"]
+__all__ = ["IGNORED_START_CODES", "StimulatorDriver"]
+
+#: SCPI errors that say a trigger or start request came while the previous burst was still running
+#: (-211 "Trigger ignored", -213 "Init ignored"): the request had no effect, the running burst goes on
+IGNORED_START_CODES = (-211, -213)
 
 
 class StimulatorDriver(ScpiSession, Stimulator):
@@ -74,6 +78,30 @@ class StimulatorDriver(ScpiSession, Stimulator):
         raise NotImplementedError
 
     # ---- shared behaviour
+    def _start_bursts(self, command: str) -> bool:
+        """Send a burst start ``command`` and ``SYST:ERR?`` in one program message; True if it was accepted.
+
+        The error query is answered as soon as the start command has been executed, without waiting for the
+        burst (an overlapped operation, which ``*OPC?`` would wait for), so the reply dates the start and says
+        whether the instrument ignored it because a burst was still running (-211/-213: returns False). Any
+        other error raises :class:`InstrumentReportedError` with the whole queue.
+        """
+        entry = self.ask(f"{command};{self.error_query}")
+        code = self.error_code(entry)
+        if code == 0:
+            return True
+        entries = [entry, *self.errors()]
+        codes = [self.error_code(e) for e in entries]
+        if all(c in IGNORED_START_CODES for c in codes):
+            return False
+        from instruments.errors import InstrumentReportedError
+
+        raise InstrumentReportedError(f"{self.name} at {self.resource} reported error(s) when starting a burst",
+                                      resource=self.resource, errors=entries)
+
+    #: error query appended to a burst start (a leading colon where the start command leaves a subsystem path)
+    error_query = "SYST:ERR?"
+
     def _channel(self, channel: int) -> int:
         if channel not in self.output_channels:
             raise OutOfRange(f"channel {channel!r} does not exist on {self.name} at {self.resource}; "

@@ -179,6 +179,11 @@ class TwinBench:
         """Corrupt the instrument's next reply (``'truncate'`` cuts a binary block short)."""
         self._server(instrument).garble_next_reply(mode)
 
+    def delay_replies(self, instrument: str, delay_s: float, *, match: str | None = None,
+                      count: int | None = None, skip: int = 0):
+        """Hold an instrument's replies back by ``delay_s`` real seconds (see :meth:`ScpiServer.delay_replies`)."""
+        return self._server(instrument).delay_replies(delay_s, match=match, count=count, skip=skip)
+
     def push_error(self, instrument: str, code: int = -222, detail: str = "injected fault") -> None:
         """Put an error into the instrument's ``SYST:ERR?`` queue."""
         dev = self._device(instrument)

@@ -88,6 +88,10 @@ class TwinCurrentSource(ScpiDevice):
         if not st.output:
             return
         now = self.clock.now()
+        if now < st.burst_end_s:
+            # a wave still running is not restarted: the start request is ignored and reported
+            self.push_error(-213, "wave still running")
+            return
         period = 1.0 / st.freq_Hz
         if st.func == "SQU":
             high_s = period * st.dcyc_pct / 100.0
@@ -99,9 +103,14 @@ class TwinCurrentSource(ScpiDevice):
         st.burst_end_s = now + st.cycles * period
         self.model.start_current_burst(drive, now)
 
+    def _stop_wave(self) -> None:
+        if self.st.burst_end_s > self.clock.now():
+            self.model.cut(self.clock.now())
+        self.st.burst_end_s = -1.0
+
     def _abort(self, s: list[int], a: list[str], q: bool) -> None:
         self.st.armed = False
-        self.st.burst_end_s = -1.0
+        self._stop_wave()
 
     def _output(self, s: list[int], a: list[str], q: bool) -> str | None:
         if q:
@@ -110,9 +119,14 @@ class TwinCurrentSource(ScpiDevice):
             raise ScpiError(-109)
         self.st.output = parse_bool(a[0])
         if not self.st.output:
-            self.st.burst_end_s = -1.0
+            self._stop_wave()
             self.st.armed = False
         return None
+
+    def operations_complete_at(self) -> float | None:
+        """End of the running wave, the operation ``*OPC?`` waits for; None when none runs."""
+        end = self.st.burst_end_s
+        return end if self.st.output and end > self.clock.now() else None
 
     def output_state(self, channel: int = 1) -> bool:
         """True output state (the 6221 has one output)."""
@@ -123,4 +137,6 @@ class TwinCurrentSource(ScpiDevice):
         return self.st.output and self.clock.now() < self.st.burst_end_s
 
     def reset(self) -> None:
+        if hasattr(self, "st"):
+            self._stop_wave()
         self.st = _State()

@@ -197,7 +197,7 @@ class TwinGenerator(ScpiDevice):
             raise ScpiError(-109)
         c.output = parse_bool(a[0])
         if not c.output:
-            c.burst_end_s = -1.0
+            self._stop_burst(s[0] if s else 1)
         return None
 
     def _load(self, s: list[int], a: list[str], q: bool) -> str | None:
@@ -221,13 +221,27 @@ class TwinGenerator(ScpiDevice):
         return None
 
     # ---- triggering and state
+    def _stop_burst(self, n: int) -> None:
+        """The burst of channel ``n`` (if any) ends now: output off, burst off, a new function, a reset."""
+        c = self.ch[n]
+        if c.burst_end_s > self.clock.now() and n == 1:
+            self.model.cut(self.clock.now())
+        c.burst_end_s = -1.0
+
     def bus_trigger(self) -> None:
-        """``*TRG``: start one burst on each channel armed for a bus trigger whose output is on."""
+        """``*TRG``: start one burst on each channel armed for a bus trigger whose output is on.
+
+        A channel still delivering its previous burst ignores the trigger (as the 33500B does) and queues
+        -211 "Trigger ignored".
+        """
         now = self.clock.now()
         for n, c in self.ch.items():
             if not (c.output and c.burst_on and c.burst_mode == "TRIG" and c.trig_source == "BUS"):
                 continue
             if c.func not in ("PULS", "SQU"):
+                continue
+            if now < c.burst_end_s:
+                self.push_error(-211, f"channel {n} still delivering its burst")
                 continue
             period = 1.0 / c.freq_Hz
             width = c.width_s if c.func == "PULS" else period / 2
@@ -245,6 +259,12 @@ class TwinGenerator(ScpiDevice):
             if n == 1:
                 self.model.start_voltage_burst(drive, now)
 
+    def operations_complete_at(self) -> float | None:
+        """End of the running burst(s), the operation ``*OPC?`` waits for; None when no burst runs."""
+        now = self.clock.now()
+        ends = [c.burst_end_s for c in self.ch.values() if c.output and c.burst_end_s > now]
+        return max(ends) if ends else None
+
     def output_state(self, channel: int) -> bool:
         """True output state of a channel."""
         return self.ch[channel].output
@@ -259,4 +279,6 @@ class TwinGenerator(ScpiDevice):
         return self.clock.now() < c.burst_end_s
 
     def reset(self) -> None:
+        if hasattr(self, "ch"):
+            self._stop_burst(1)
         self.ch = {1: _Channel(), 2: _Channel()}

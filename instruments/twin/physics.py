@@ -30,6 +30,8 @@ from typing import Literal
 
 import numpy as np
 
+from instruments.twin.ledger import DeliveryLedger
+
 __all__ = ["BenchModel", "Delivery", "SkinParameters", "VoltageDrive", "CurrentDrive"]
 
 
@@ -234,6 +236,10 @@ class BenchModel:
         self.bursts_simulated = 0
         self.bursts_cached = 0
         self._last: _Burst | None = None
+        #: simulated time at which the last burst was cut short (output off, abort), or None
+        self._cut_at_s: float | None = None
+        #: what the outputs truly delivered, burst by burst
+        self.ledger = DeliveryLedger()
         self._last_delivery: Delivery | None = None
         self._burst_cache: OrderedDict[tuple, Delivery] = OrderedDict()
 
@@ -349,6 +355,14 @@ class BenchModel:
         with self._lock:
             return self._materialize() if self._last is not None else None
 
+    def cut(self, t_s: float) -> bool:
+        """Stop the burst being delivered at simulated time ``t_s`` (output off, abort); True if one ran."""
+        with self._lock:
+            if not self.ledger.cut(t_s):
+                return False
+            self._cut_at_s = t_s
+            return True
+
     def last_burst_start_s(self) -> float | None:
         """Simulated start time of the last burst delivered (no simulation needed), or None."""
         with self._lock:
@@ -368,8 +382,12 @@ class BenchModel:
             max_simulated_pulses=self.max_simulated_pulses, pores_before=(p.fast, p.slow, p.long),
         )
         self._last = burst
+        self._cut_at_s = None
         self._last_delivery = None
         self.deliveries += 1
+        self.ledger.start(source, t0_s, period_s=sum(d for _, d in burst.phases), cycles=burst.cycles,
+                          first_phase_s=burst.phases[0][1] if burst.phases else 0.0,
+                          load=self.load)
         if (burst.skin_connected and not self._below_threshold(burst)
                 and not self._form_pores_fast(burst, p)):
                 # a current source reaching its compliance on skin: the exact sample-by-sample path
@@ -566,6 +584,12 @@ class BenchModel:
         v = np.interp(rel, dly.time_s, dly.electrode_V, left=0.0, right=0.0)
         i = np.interp(rel, dly.time_s, dly.current_A, left=0.0, right=0.0)
         inside = (rel >= 0) & (rel <= dly.duration_s)
+        cut = self._cut_at_s
+        if cut is not None:
+            after = rel > cut - dly.t0_s
+            v[after] = 0.0
+            i[after] = 0.0
+            inside &= ~after
         # beyond what was resolved sample by sample, a long burst repeats its last period
         last_t = dly.time_s[-1]
         if dly.duration_s > last_t:

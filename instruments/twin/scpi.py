@@ -24,6 +24,8 @@ ERRORS = {
     -109: "Missing parameter",
     -113: "Undefined header",
     -200: "Execution error",
+    -211: "Trigger ignored",
+    -213: "Init ignored",
     -221: "Settings conflict",
     -222: "Data out of range",
     -224: "Illegal parameter value",
@@ -129,10 +131,16 @@ class ScpiDevice:
         self.add("*CLS", self._cls)
         self.add("*OPC", self._opc)
         self.add("*TST", self._tst)
-        self.add("*WAI", lambda s, a, q: None)
+        self.add("*WAI", self._wai)
         self.add("SYSTem:ERRor[:NEXT]", self._syst_err)
         #: what ``*TST?`` answers (0 = pass)
         self.self_test_result = 0
+        #: called by ``*OPC?`` and ``*WAI`` to wait for overlapped operations (bursts); the server sets it
+        self.wait_for_operations: Callable[[], None] | None = None
+
+    def operations_complete_at(self) -> float | None:
+        """Simulated time at which the overlapped operations (a running burst) complete, or None if none run."""
+        return None
 
     # ---- table
     def add(self, header: str, handler: Handler) -> None:
@@ -215,7 +223,16 @@ class ScpiDevice:
         self.error_queue.clear()
 
     def _opc(self, s: list[int], a: list[str], q: bool) -> str | None:
-        return "1" if q else None
+        if not q:
+            return None
+        # *OPC? answers when pending operations are complete (a 33500B: when its burst has been delivered)
+        if self.wait_for_operations is not None:
+            self.wait_for_operations()
+        return "1"
+
+    def _wai(self, s: list[int], a: list[str], q: bool) -> None:
+        if self.wait_for_operations is not None:
+            self.wait_for_operations()
 
     def _tst(self, s: list[int], a: list[str], q: bool) -> str:
         return str(self.self_test_result)

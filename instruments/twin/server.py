@@ -1,7 +1,8 @@
 """SCPI over loopback TCP for one twin instrument (one port, several clients at once, like an LXI socket).
 
 Each connection is served by its own thread; commands from all clients go through the device one at a time.
-Faults for tests and fault campaigns: stop answering, drop connections, garble or truncate the next reply.
+Faults for tests and fault campaigns: stop answering, drop connections, garble or truncate the next reply, and
+hold replies back for a while (a slow instrument, a congested network) while the command itself has already run.
 """
 
 from __future__ import annotations
@@ -9,11 +10,40 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from dataclasses import dataclass
 from typing import Literal
 
 from instruments.twin.scpi import ScpiDevice
 
-__all__ = ["ScpiServer"]
+__all__ = ["ReplyDelay", "ScpiServer"]
+
+
+@dataclass
+class ReplyDelay:
+    """Hold back replies: ``delay_s`` real seconds for each reply to a message containing ``match``.
+
+    The command has run when its reply is held (as when the reply is slow on the wire), so an instrument's
+    clock moves on meanwhile. ``skip`` matching replies pass first; then ``count`` are held (``None``: all).
+    """
+
+    delay_s: float
+    match: str | None = None
+    count: int | None = None
+    skip: int = 0
+    #: replies held so far
+    held: int = 0
+
+    def applies(self, message: str) -> bool:
+        """Whether the reply to ``message`` is held (and count it)."""
+        if self.match is not None and self.match.upper() not in message.upper():
+            return False
+        if self.skip > 0:
+            self.skip -= 1
+            return False
+        if self.count is not None and self.held >= self.count:
+            return False
+        self.held += 1
+        return True
 
 
 class ScpiServer:
@@ -29,12 +59,15 @@ class ScpiServer:
         self._thread: threading.Thread | None = None
         self._clients: set[socket.socket] = set()
         self._lock = threading.Lock()  # serialises commands from all clients
+        device.wait_for_operations = self._wait_for_operations
         self._stopping = threading.Event()
         #: while set, the instrument reads commands but never answers
         self.silent = threading.Event()
         self._garble: Literal["garbage", "truncate"] | None = None
         #: commands received (for diagnostics)
         self.commands_seen = 0
+        #: replies held back (see :meth:`delay_replies`)
+        self.reply_delay: ReplyDelay | None = None
 
     @property
     def resource(self) -> str:
@@ -87,12 +120,59 @@ class ScpiServer:
             raise ValueError(f"garble mode must be 'garbage' or 'truncate', got {mode!r}")
         self._garble = mode
 
+    def delay_replies(self, delay_s: float, *, match: str | None = None, count: int | None = None,
+                      skip: int = 0) -> ReplyDelay:
+        """Hold replies back by ``delay_s`` real seconds after their command has run.
+
+        Parameters
+        ----------
+        delay_s : float
+            Real seconds each held reply waits (keep it inside the client's I/O timeout for a slow but alive
+            instrument, above it for a stall).
+        match : str, optional
+            Only replies to messages containing this text (case-insensitive), e.g. ``'*OPC?'``.
+        count : int, optional
+            Hold this many replies, then answer normally (default: every matching reply).
+        skip : int
+            Matching replies that pass before the first one is held.
+
+        Returns
+        -------
+        ReplyDelay
+            The rule; its ``held`` counts the replies held so far.
+        """
+        if not delay_s >= 0:
+            raise ValueError(f"delay_s must be >= 0, got {delay_s!r}")
+        self.reply_delay = ReplyDelay(float(delay_s), match, count, int(skip))
+        return self.reply_delay
+
     def clear_faults(self) -> None:
         """Answer normally again."""
         self.silent.clear()
         self._garble = None
+        self.reply_delay = None
 
     # ---- internals
+    def _wait_for_operations(self) -> None:
+        """Block ``*OPC?``/``*WAI`` until the device's overlapped operations end (in its simulated time).
+
+        Called with the command lock held; it is released while waiting so other clients (another session's
+        stop, a scope read) are served meanwhile, as on an instrument whose burst runs in hardware.
+        """
+        clock = getattr(self.device, "clock", None)
+        if clock is None or self.device.operations_complete_at() is None:
+            return
+        self._lock.release()
+        try:
+            while not self._stopping.is_set():
+                until = self.device.operations_complete_at()
+                left = None if until is None else until - clock.now()
+                if left is None or left <= 0:
+                    return
+                self._stopping.wait(min(left / clock.speed, 0.05))
+        finally:
+            self._lock.acquire()
+
     def _accept_loop(self, sock: socket.socket) -> None:
         while not self._stopping.is_set():
             try:
@@ -142,6 +222,11 @@ class ScpiServer:
             if reply is None or self.silent.is_set():
                 return None
             garble, self._garble = self._garble, None
+            rule = self.reply_delay
+            hold_s = rule.delay_s if rule is not None and rule.applies(message) else 0.0
+        if hold_s > 0:
+            # outside the lock: the instrument keeps serving other clients while this reply is on its way
+            self._stopping.wait(hold_s)
         if garble == "garbage":
             return b"\x15?#garbled\xff" + reply[: len(reply) // 3][::-1] + b"\n"
         if garble == "truncate":

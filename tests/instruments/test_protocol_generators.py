@@ -143,7 +143,7 @@ def test_keysight_output_on_requires_arm_and_reads_back() -> None:
              ("SOUR1:VOLT:LIM:LOW?", "-6"), ("SOUR1:VOLT:LIM:STAT?", "1"), ("SOUR1:BURS:MODE?", "TRIG"),
              ("SOUR1:BURS:NCYC?", "+5"), ("TRIG1:SOUR?", "BUS"), ("SOUR1:BURS:STAT?", "1")]
     gen, adapter = _ks([*armed, ("OUTP1 ON", None), ("*OPC?", "1"), ("OUTP1?", "1"), ("SYST:ERR?", OK),
-                        ("*TRG;*OPC?", "1")])
+                        ("*TRG;SYST:ERR?", OK)])
     with pytest.raises(InstrumentError, match="not armed"):
         gen.output_on(1)
     gen.arm(1)
@@ -252,13 +252,32 @@ def test_keithley_arm_trigger_and_shutdown() -> None:
     src, adapter = _k6221([
         (":SOUR:WAVE:DUR:CYCL?", "2.000000E+01"), (":SOUR:WAVE:ARM", None), ("SYST:ERR?", OK),
         ("OUTPut 1", None), ("*OPC?", "1"), ("OUTPut?", "1"), ("SYST:ERR?", OK),
-        (":SOUR:WAVE:INIT;*OPC?", "1"),
+        (":SOUR:WAVE:INIT;:SYST:ERR?", OK),
         ("OUTPut 0", None), ("OUTPut?", "0"),
     ])
     src.arm(1)
     src.output_on(1)
-    src.trigger()
+    assert src.trigger() is True
     src.close()
+    adapter.assert_done()
+
+
+def test_a_start_ignored_during_a_running_burst_is_reported_not_raised() -> None:
+    # the wave is still running: the 6221 ignores the start (-213) and the driver says so
+    src, adapter = _k6221([(":SOUR:WAVE:INIT;:SYST:ERR?", '-213,"Init ignored"'), ("SYST:ERR?", OK)])
+    assert src.trigger() is False
+    adapter.assert_done()
+    gen, adapter = _ks([("*TRG;SYST:ERR?", '-211,"Trigger ignored"'), ("SYST:ERR?", OK)])
+    assert gen.trigger() is False
+    adapter.assert_done()
+
+
+def test_any_other_error_at_a_burst_start_raises_with_the_whole_queue() -> None:
+    gen, adapter = _ks([("*TRG;SYST:ERR?", '-211,"Trigger ignored"'), ("SYST:ERR?", '-222,"Data out of range"'),
+                        ("SYST:ERR?", OK)])
+    with pytest.raises(InstrumentReportedError) as err:
+        gen.trigger()
+    assert err.value.errors == ['-211,"Trigger ignored"', '-222,"Data out of range"']
     adapter.assert_done()
 
 
@@ -281,7 +300,7 @@ def test_rigol_dg_configure_pulse_train_exact_protocol() -> None:
         (":SOUR2:BURS:NCYC?", "10"),
         (":SOUR2:BURS?", "ON"), (":SOUR2:BURS:MODE?", "TRIG"), (":SOUR2:BURS:TRIG:SOUR?", "MAN"),
         (":OUTP2 ON", None), ("*OPC?", "1"), (":OUTP2?", "ON"), ("SYST:ERR?", '0,"No error"'),
-        (":SOUR2:BURS:TRIG;*OPC?", "1"),
+        (":SOUR2:BURS:TRIG;:SYST:ERR?", '0,"No error"'),
         (":OUTP1 OFF", None), (":OUTP2 OFF", None), (":OUTP1?", "OFF"), (":OUTP2?", "OFF"),
     ], "TCPIP0::dg::5555::SOCKET")
     gen = RigolDG1000Z(adapter, name="stimulator", resource="TCPIP0::dg::5555::SOCKET")

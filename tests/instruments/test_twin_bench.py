@@ -37,6 +37,7 @@ def _burst(cb: ConnectedBench, twin: TwinBench, electrode_V: float, *, pulses: i
     cb.scope.single()
     cb.stimulator.trigger()
     cb.scope.wait_acquired(timeout_s=3)
+    twin.clock.advance(pulses / freq_Hz)  # the burst ends before the output goes off (off would cut it)
     cb.stimulator.output_off(1)
     tr = cb.scope.capture((1, 2))
     return measure_pair(tr[1], tr[2])
@@ -290,3 +291,53 @@ def test_a_wrong_instrument_receives_nothing_but_idn(twin: TwinBench) -> None:
         connect_bench(wrong)
     assert twin.servers["current_source"].commands_seen == 1
     assert not twin.any_output_on()
+
+
+def test_a_trigger_during_a_burst_is_ignored_and_opc_waits_for_the_burst(twin: TwinBench,
+                                                                        connected: ConnectedBench) -> None:
+    """As the 33500B manual says: *OPC? answers when the burst is complete; a trigger during it is ignored."""
+    import time
+
+    gen = connected.stimulator
+    gen.configure_pulse_train(1, amplitude_V=1.0, pulse_width_s=1e-3, frequency_Hz=20, pulses_per_burst=4,
+                              limit_V=2.0)
+    gen.arm(1)
+    gen.output_on(1)
+    mark = twin.model.ledger.mark()
+    assert gen.trigger() is True
+    assert gen.trigger() is False  # the 200 ms burst still runs: -211, nothing new starts
+    t0 = time.monotonic()
+    gen.opc()  # waits for the burst, in the twin's time (real time here)
+    assert 0.1 < time.monotonic() - t0 < 1.0
+    assert not twin.delivering(1)
+    truth = twin.model.ledger.totals(mark)
+    assert (truth.bursts, truth.bursts_cut, truth.pulses) == (1, 0, 4)
+    assert truth.on_s == pytest.approx(0.2)
+
+
+def test_switching_off_or_aborting_cuts_the_running_burst_in_the_ledger(twin: TwinBench,
+                                                                       connected: ConnectedBench) -> None:
+    gen, cs = connected.stimulator, connected.current_source
+    gen.configure_pulse_train(1, amplitude_V=1.0, pulse_width_s=1e-3, frequency_Hz=10, pulses_per_burst=10,
+                              limit_V=2.0)
+    gen.arm(1)
+    gen.output_on(1)
+    mark = twin.model.ledger.mark()
+    gen.trigger()
+    twin.clock.advance(0.35)
+    gen.output_off(1)
+    cut = twin.model.ledger.since(mark)[-1]
+    assert cut.cut and 0.35 <= cut.on_s < 0.4 and cut.pulses == 4 and not twin.delivering(1)
+    v, _ = twin.model.render(np.array([cut.t0_s + 0.3005, cut.t0_s + 0.4005]))
+    assert v[0] > 1.0 and v[1] == 0.0  # the scope sees no pulse after the cut
+    cs.configure_current(1, amplitude_A=100e-6, waveform="biphasic", frequency_Hz=10, compliance_V=10,
+                         cycles_per_burst=10)
+    cs.arm(1)
+    cs.output_on(1)
+    assert cs.trigger() is True
+    assert cs.trigger() is False  # -213: the wave still runs
+    twin.clock.advance(0.22)
+    cs.write(":SOUR:WAVE:ABOR")
+    last = twin.model.ledger.since(mark)[-1]
+    assert last.source == "current" and last.cut and last.pulses == 2  # first phases of cycles 1 and 2
+    cs.output_off(1)

@@ -147,8 +147,8 @@ def test_open_adapter_switches_nagle_off_and_one_round_trip_triggers_a_burst() -
                         "BURS:NCYC 5", "TRIG1:SOUR BUS", "BURS:STAT ON", "OUTP1 ON"):
                 adapter.write(cmd)
             before = twin.model.deliveries
-            adapter.write("*TRG;*OPC?")
-            assert adapter.read().strip() == "1"  # answered only after the trigger was executed
+            adapter.write("*TRG;SYST:ERR?")
+            assert adapter.read().strip() == '0,"No error"'  # answered once the trigger was executed
             assert twin.model.deliveries == before + 1
         finally:
             adapter.write("OUTP1 OFF")

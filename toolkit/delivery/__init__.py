@@ -8,7 +8,7 @@ See :func:`run_session` for the steps and :mod:`toolkit.delivery.runner` for the
 """
 
 from toolkit.delivery.abort import Abort, AbortReason, AbortRules, SessionAborted
-from toolkit.delivery.clock import Clock, SimulatedClock, WallClock
+from toolkit.delivery.clock import Clock, PacedClock, SimulatedClock, WallClock
 from toolkit.delivery.dose import Dose, DoseAccumulator
 from toolkit.delivery.eligibility import NotEligible
 from toolkit.delivery.operator import ConfirmRequest, PromptOperator, TwinOperator
@@ -31,6 +31,7 @@ __all__ = [
     "DoseAccumulator",
     "NotEligible",
     "NotebookProgress",
+    "PacedClock",
     "ProgressEvent",
     "PromptOperator",
     "RichProgress",

@@ -34,6 +34,8 @@ class AbortReason(StrEnum):
     NOT_CONFIRMED = "not_confirmed"
     #: sham session: the output was found on
     SHAM_OUTPUT_ON = "sham_output_on"
+    #: the bench delivered less than prescribed (bursts cut, ignored or not started in time)
+    UNDER_DELIVERED = "under_delivered"
     #: anything else (a defect); the message says what
     INTERNAL_ERROR = "internal_error"
 

@@ -1,13 +1,16 @@
 """A seeded fault campaign: many short sessions on the digital twin, each with one injected fault.
 
-Faults: instrument timeouts (transient and lasting), dropped connections, garbled replies, errors pushed into
-an instrument's queue, impedance steps, a lifted electrode, shorted electrodes, Ctrl+C (SIGINT) and a
+Faults: instrument timeouts (transient and lasting), replies slowed to just inside the I/O timeout (every reply
+of one instrument, or a single stalled one), dropped connections, garbled replies, errors pushed into an
+instrument's queue, impedance steps, a lifted electrode, shorted electrodes, Ctrl+C (SIGINT) and a
 notebook-style stop — injected at a random point of the session (a progress event, or a random wall-clock
 delay). After every run the campaign checks the invariants the delivery layer promises:
 
 * every run ends with every output of the twin TRULY off (the twin's own state, not a read-back) or with an
   ``output_state_unknown`` record;
-* no run is recorded as completed unless it was delivered as prescribed (all bursts, the full duration);
+* no run is recorded as completed unless the twin's output TRULY delivered the prescription (its ledger of
+  bursts into the skin: whole pulses and on-time within the study's duration tolerance);
+* the delivered pulses the twin's ledger counts lie within the bounds the record gives;
 * no record is lost: one closed record per run, none left ``in_progress``.
 """
 
@@ -29,8 +32,8 @@ __all__ = ["CampaignResult", "FAULTS", "run_fault_campaign"]
 
 #: fault kinds drawn by the campaign (``none`` keeps a share of clean runs)
 FAULTS = (
-    "none", "timeout_transient", "timeout_lasting", "drop", "garble", "truncate", "error", "impedance_step",
-    "lift", "short", "sigint", "stop",
+    "none", "timeout_transient", "timeout_lasting", "slow", "stall", "drop", "garble", "truncate", "error",
+    "impedance_step", "lift", "short", "sigint", "stop",
 )
 
 
@@ -113,7 +116,9 @@ def run_fault_campaign(
     settings : DeliverySettings, optional
         Default: 2 s bursts, a capture every 4 s, 0.3 s I/O timeout, 0.5 s switch-off budget.
     twin : instruments.twin.TwinBench, optional
-        A running twin; default: one is started for the campaign.
+        A running twin; default: one is started for the campaign, ten times faster than real time. Half the
+        runs use a :class:`~toolkit.delivery.clock.PacedClock` on it (waits take their share of the time
+        line, as on a real bench), half a :class:`~toolkit.delivery.clock.SimulatedClock`.
     echo : callable, optional
         Receives one line per run.
 
@@ -122,6 +127,7 @@ def run_fault_campaign(
     CampaignResult
     """
     from instruments.twin import TwinBench
+    from toolkit.delivery.clock import PacedClock
     from toolkit.delivery.runner import run_session
     from toolkit.delivery.stop import StopToken
 
@@ -136,7 +142,8 @@ def run_fault_campaign(
     day1 = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
     own_twin = twin is None
     if own_twin:
-        twin = TwinBench(speed=1.0, seed=seed)
+        # ten times real time: a session on the paced clock (waits as on a wall clock) lasts a tenth
+        twin = TwinBench(speed=10.0, seed=seed)
         twin.start()
         twin.model.max_simulated_pulses = 1
     result = CampaignResult()
@@ -149,12 +156,22 @@ def run_fault_campaign(
             delay_s = rng.uniform(0.0, 0.25)
             instrument = rng.choice(("stimulator", "current_source", "scope"))
             factor = rng.choice((0.02, 0.5, 1.5, 3.0, 20.0))
+            # slow replies stay inside the I/O timeout: the session must go on and still tell the truth
+            slow_s = settings.io_timeout_s * rng.uniform(0.5, 0.95)
+            slow_n = rng.randint(2, 6)
+            # half the runs wait as on a wall clock (a late reply costs session time, as on a real bench),
+            # half on the simulated clock that jumps over waits
+            paced = rng.random() < 0.5
             token = StopToken()
             result.faults[kind] += 1
 
             def inject(kind: str = kind, instrument: str = instrument, factor: float = factor,
-                       token: StopToken = token) -> None:
-                if kind == "timeout_transient":
+                       token: StopToken = token, slow_s: float = slow_s, slow_n: int = slow_n) -> None:
+                if kind == "slow":
+                    twin.delay_replies(instrument, slow_s, count=slow_n)
+                elif kind == "stall":
+                    twin.delay_replies(instrument, settings.io_timeout_s * 0.95, count=1)
+                elif kind == "timeout_transient":
                     twin.inject_timeout(instrument)
                     threading.Timer(0.4, lambda: twin.servers[instrument].silent.clear()).start()
                 elif kind == "timeout_lasting":
@@ -189,12 +206,17 @@ def run_fault_campaign(
             if timer is not None:
                 timer.start()
             outcome = "error"
+            mark = twin.model.ledger.mark()
             try:
                 start = day1 + timedelta(days=study.schedule.session_day(session) - 1)
+                timing = {"clock": PacedClock(twin.clock, start=start)} if paced else {"session_start": start}
                 rec = run_session(study, sid, session, store=store, twin=twin, settings=settings, stop=token,
-                                  progress=progress, session_start=start)
+                                  progress=progress, **timing)
                 t = rec.treatments[0]
                 outcome = t.outcome
+                truth = twin.model.ledger.totals(mark, load="skin")
+                for why in _disagreements(t, study, truth):
+                    result.violations.append(f"run {n} ({sid}, {kind}): {why}")
                 if t.outcome == "completed":
                     result.completed += 1
                     ok, why = _delivered_as_prescribed(t, study)
@@ -223,7 +245,8 @@ def run_fault_campaign(
                     dev.reset()
             twin.model.set_load("dummy")
             if echo is not None:
-                echo(f"run {n + 1:4d} {sid} session {session:2d} {kind:<18} -> {outcome}")
+                echo(f"run {n + 1:4d} {sid} session {session:2d} {kind:<18} {'paced' if paced else 'sim':<6}"
+                     f"-> {outcome}")
     finally:
         if own_twin:
             twin.stop()
@@ -250,6 +273,36 @@ def _shortened(study: Any, minutes: float) -> Any:
                 update[ramp] = min(getattr(rx, ramp), minutes * 60 / 4)
         arms.append(arm.model_copy(update={"prescription": rx.model_copy(update=update)}))
     return study.model_copy(update={"arms": tuple(arms)})
+
+
+def _prescribed_pulses(rx: Any) -> int:
+    """Pulses (EP) or waveform cycles (MC) a prescription delivers in its session."""
+    if rx.modality == "electroporation":
+        return round(rx.duration_s / rx.train_interval_s) * rx.pulses_per_train
+    if rx.modality == "microcurrent" and rx.frequency_Hz:
+        return round(rx.duration_s * rx.frequency_Hz)
+    return 0
+
+
+def _disagreements(t: Any, study: Any, truth: Any) -> list[str]:
+    """Where a record disagrees with what the twin's output truly delivered into the skin."""
+    rx = study.arm(t.arm_id).prescription
+    rel = float(study.tolerances.duration_rel)
+    out = []
+    schedule = next((v for v in t.verification if v.get("step") == "schedule"), None)
+    if schedule is not None and truth.bursts:
+        low, high = schedule.get("pulses_low"), schedule.get("pulses_high")
+        if low is not None and high is not None and not low <= truth.pulses <= high:
+            out.append(f"the twin delivered {truth.pulses} pulses/cycles, outside the recorded bounds {low}..{high}")
+    if t.outcome == "completed" and rx.modality != "sham":
+        wanted = _prescribed_pulses(rx)
+        if wanted and truth.pulses < wanted * (1 - rel):
+            out.append(f"recorded completed but the twin delivered {truth.pulses} of {wanted} pulses/cycles")
+        if truth.bursts_cut:
+            out.append(f"recorded completed but {truth.bursts_cut} burst(s) were cut short")
+        if t.dose.pulse_count != truth.pulses:
+            out.append(f"recorded {t.dose.pulse_count} pulses/cycles, the twin delivered {truth.pulses}")
+    return out
 
 
 def _delivered_as_prescribed(t: Any, study: Any) -> tuple[bool, str]:

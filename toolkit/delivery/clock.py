@@ -13,13 +13,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "SimulatedClock", "WallClock"]
+__all__ = ["Clock", "PacedClock", "SimulatedClock", "WallClock"]
 
 
 class _TimeSource(Protocol):
     def now(self) -> float: ...
 
     def advance(self, seconds: float) -> None: ...
+
+
+class _RunningSource(Protocol):
+    speed: float
+
+    def now(self) -> float: ...
 
 
 @runtime_checkable
@@ -154,4 +160,51 @@ class SimulatedClock:
 
     def utcnow(self) -> datetime:
         """Calendar time: the start time plus the simulated seconds."""
+        return self._start + timedelta(seconds=self.now_s())
+
+
+class PacedClock:
+    """Time read from a running source clock (a digital twin faster than real time); waiting really waits.
+
+    Like a :class:`WallClock`, a session on it cannot make time jump: sleeping waits ``duration / speed``
+    real seconds while the source runs on, so everything the host does takes its share of the time line —
+    which is how a session behaves on real instruments, at a fraction of the wall time.
+
+    Parameters
+    ----------
+    source : object
+        A clock with ``now()`` (seconds) and ``speed`` (its seconds per real second), e.g. a twin's clock.
+    start : datetime, optional
+        Calendar time at ``now_s() == 0`` (default: the wall time at creation, UTC).
+    """
+
+    #: waiting takes (scaled) real time
+    simulated = False
+
+    def __init__(self, source: _RunningSource, start: datetime | None = None) -> None:
+        if not getattr(source, "speed", 0) > 0:
+            raise ValueError("PacedClock needs a source clock with a positive speed")
+        self._source = source
+        self._source0 = source.now()
+        self._start = start if start is not None else datetime.now(UTC)
+        if self._start.tzinfo is None:
+            raise ValueError("PacedClock start must be timezone-aware (UTC)")
+        self._wake = threading.Event()
+
+    def now_s(self) -> float:
+        """Seconds of the source clock since this clock was made."""
+        return self._source.now() - self._source0
+
+    def sleep(self, duration_s: float) -> None:
+        """Wait until ``duration_s`` of the source's time has passed; return early on :meth:`interrupt`."""
+        if duration_s > 0:
+            self._wake.wait(duration_s / self._source.speed)
+        self._wake.clear()
+
+    def interrupt(self) -> None:
+        """Wake the current (or next) :meth:`sleep`."""
+        self._wake.set()
+
+    def utcnow(self) -> datetime:
+        """Calendar time: the start time plus the elapsed source seconds."""
         return self._start + timedelta(seconds=self.now_s())

@@ -100,6 +100,21 @@ class TreatmentPlan:
         """Number of bursts that make up the prescribed duration."""
         return max(1, math.ceil(self.duration_s / self.trigger_interval_s - 1e-9))
 
+    @property
+    def pulse_period_s(self) -> float:
+        """Period of the pulses (EP) or waveform cycles (MC) inside a burst."""
+        return self.burst_on_s / self.pulses_per_burst if self.pulses_per_burst else 0.0
+
+    @property
+    def first_phase_s(self) -> float:
+        """What must be delivered of a period for it to count: its first phase (an EP pulse, the first
+        polarity of a microcurrent cycle, a whole period of direct current)."""
+        if self.modality == "electroporation":
+            return float(self.settings.get("pulse_width_s", self.pulse_period_s))
+        if self.settings.get("waveform") in ("square", "biphasic"):
+            return self.pulse_period_s / 2
+        return self.pulse_period_s
+
     def amplitude_scale(self, t_s: float) -> float:
         """Fraction of the full amplitude at delivery time ``t_s`` (ramps up and down; 1 in between)."""
         if self.ramp_up_s > 0 and t_s < self.ramp_up_s:
@@ -137,7 +152,7 @@ class TreatmentPlan:
 
 
 def _mc_plan(rx: Any, arm_id: str, side: str | None, bench: Any, settings: DeliverySettings,
-             tolerances: Any, *, wall_clock: bool) -> TreatmentPlan:
+             tolerances: Any) -> TreatmentPlan:
     where = f"arm {arm_id!r}"
     if rx.driver == "generator":
         raise ConfigurationError(
@@ -180,9 +195,9 @@ def _mc_plan(rx: Any, arm_id: str, side: str | None, bench: Any, settings: Deliv
             )
         cycles = max(1, math.floor(max_interval * frequency_Hz + 1e-9))
     burst_on_s = cycles / frequency_Hz
-    # on the simulated clock bursts follow back to back; on a wall clock the next trigger leaves a little
-    # margin, so it never arrives while the previous burst still runs (an instrument ignores it then)
-    trigger_interval_s = burst_on_s if not wall_clock else burst_on_s * 1.001 + 0.002
+    # bursts follow back to back; the pacing adds the margin that keeps a start from arriving while the
+    # previous burst still runs (an instrument ignores it then)
+    trigger_interval_s = burst_on_s
     flip = None
     if rx.polarity_period_s:
         flip = max(1, round(rx.polarity_period_s / 2.0 / burst_on_s))
@@ -343,7 +358,6 @@ def make_plan(
     settings: DeliverySettings,
     tolerances: Any,
     envelope: Any,
-    wall_clock: bool,
     mimic_prescription: Any = None,
 ) -> TreatmentPlan:
     """Map one prescription onto a bench.
@@ -362,8 +376,6 @@ def make_plan(
         ``impedance_ohm_max`` sets the current source's compliance.
     envelope : SafetyEnvelope
         Sets the generator's instrument-side voltage clamp.
-    wall_clock : bool
-        Whether the session runs in real time (bursts then leave a margin for host latency).
     mimic_prescription : prescription, optional
         For a sham: the active prescription whose handling it imitates.
 
@@ -378,7 +390,7 @@ def make_plan(
     """
     modality = prescription.modality
     if modality == "microcurrent":
-        return _mc_plan(prescription, arm_id, side, bench, settings, tolerances, wall_clock=wall_clock)
+        return _mc_plan(prescription, arm_id, side, bench, settings, tolerances)
     if modality == "electroporation":
         return _ep_plan(prescription, arm_id, side, bench, settings, envelope)
     if modality == "sham":
@@ -386,7 +398,7 @@ def make_plan(
         if mimic_prescription is not None and mimic_prescription.modality != "sham":
             try:
                 mimic = make_plan(mimic_prescription, arm_id=arm_id, side=side, bench=bench, settings=settings,
-                                  tolerances=tolerances, envelope=envelope, wall_clock=wall_clock)
+                                  tolerances=tolerances, envelope=envelope)
             except ConfigurationError:
                 mimic = None
         return _sham_plan(prescription, arm_id, side, bench, settings, mimic)

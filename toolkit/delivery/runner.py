@@ -261,7 +261,7 @@ def run_session(
                         mimic = None
                 plan = make_plan(t.prescription, arm_id=t.arm_id, side=t.side, bench=bench_cfg, settings=settings,
                                  tolerances=study.tolerances, envelope=study.envelope,
-                                 wall_clock=not clock.simulated, mimic_prescription=mimic)
+                                 mimic_prescription=mimic)
                 if t.earlier_ids and not repeat and not t.completed_before:
                     plan = _remaining(plan, t.delivered_s, subject_id, session_number)
                 plans.append((t, plan))
@@ -297,9 +297,10 @@ def _on_twin(confirm: ConfirmCallback, twin: Any) -> ConfirmCallback:
 
 
 def _remaining(plan: TreatmentPlan, delivered_s: float, subject_id: str, session_number: int) -> TreatmentPlan:
-    """Shorten a resumed treatment to what is left of its prescribed time."""
+    """Shorten a resumed treatment to what is left of its prescribed time (whole bursts: less than half a
+    burst left is nothing to resume)."""
     left = plan.duration_s - delivered_s
-    if left < plan.trigger_interval_s:
+    if left < 0.5 * plan.trigger_interval_s:
         raise NotEligible(
             f"session {session_number} of subject {subject_id}: earlier records already delivered "
             f"{delivered_s:.0f} s of {plan.duration_s:.0f} s; nothing is left to resume "

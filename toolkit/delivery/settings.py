@@ -32,6 +32,13 @@ class DeliverySettings:
         Hard upper bound of ``burst_interval_s`` (the dead-host stop time).
     store_live_captures : bool
         Store every live capture (raw data) — on by default; the verification captures are always stored.
+    trigger_margin_s : float
+        Time added after a burst has certainly ended before the next one starts or the output changes: the
+        instrument's own start latency and clock-rate difference (the host's latency is measured, not guessed).
+    max_extension_rel, max_extension_s : float
+        How far a session that fell behind (slow replies) may run past its prescribed duration to deliver
+        every burst: ``duration × max_extension_rel + max_extension_s``. Beyond it the rest is not delivered
+        and the record says "under-delivered" with the dose actually given.
     """
 
     burst_interval_s: float = 1.0
@@ -43,6 +50,9 @@ class DeliverySettings:
     verify_bursts: int = 1
     max_burst_interval_s: float = 2.0
     store_live_captures: bool = True
+    trigger_margin_s: float = 0.002
+    max_extension_rel: float = 0.1
+    max_extension_s: float = 10.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -62,6 +72,10 @@ class DeliverySettings:
             problems.append("off_retry_s must be >= 0 and io_timeout_s > 0")
         if self.verify_bursts < 1:
             problems.append("verify_bursts must be at least 1")
+        if not 0 <= self.trigger_margin_s <= 0.5:
+            problems.append(f"trigger_margin_s must be in [0, 0.5] s, got {self.trigger_margin_s}")
+        if self.max_extension_rel < 0 or self.max_extension_s < 0:
+            problems.append("max_extension_rel and max_extension_s must be >= 0")
         if problems:
             from toolkit.errors import ConfigurationError
 

@@ -19,11 +19,12 @@ from typing import Any
 from toolkit.delivery.abort import Abort, AbortReason, AbortRules, RuleDebouncer, SessionAborted
 from toolkit.delivery.captures import CaptureStore
 from toolkit.delivery.clock import Clock
-from toolkit.delivery.dose import DoseAccumulator, WaveformRates, rates_from_arrays
+from toolkit.delivery.dose import WaveformRates, rates_from_arrays
 from toolkit.delivery.eligibility import TreatmentTarget
 from toolkit.delivery.guard import OutputGuard
 from toolkit.delivery.live import CaptureMeasures, measure_capture
 from toolkit.delivery.operator import ConfirmCallback, ConfirmRequest
+from toolkit.delivery.pacing import BurstShape, Pacer
 from toolkit.delivery.plan import ExpectedSignal, TreatmentPlan
 from toolkit.delivery.progress import ProgressCallback, ProgressEvent
 from toolkit.delivery.record import TreatmentResult
@@ -92,7 +93,6 @@ class _TreatmentRun:
         self.resumed_from = resumed_from
         self.sm = SessionStateMachine()
         self.sm.advance(S.ELIGIBLE, t_s=ctx.clock.now_s())
-        self.dose = DoseAccumulator()
         self.verification: list[dict[str, Any]] = []
         self.captures: CaptureStore | None = None
         tol = ctx.study.tolerances
@@ -105,8 +105,15 @@ class _TreatmentRun:
             consecutive=ctx.settings.consecutive_breaks,
         )
         self.output_was_enabled = False
-        self.bursts_done = 0
         self.t_delivery0: float | None = None
+        self.bursts_done = 0
+        shape = BurstShape(on_s=plan.burst_on_s, pulses=plan.pulses_per_burst, period_s=plan.pulse_period_s,
+                           first_phase_s=plan.first_phase_s, interval_s=plan.trigger_interval_s)
+        margin = ctx.settings.trigger_margin_s
+        #: the treatment's bursts on the subject, and the verification bursts into the dummy load
+        self.pacer = Pacer(ctx.clock, lambda: self.instrument.trigger(), shape, margin, self._check_stop)
+        self.verify_pacer = Pacer(ctx.clock, lambda: self.instrument.trigger(), shape, margin, self._check_stop)
+        self._active_pacer = self.verify_pacer
         self.live: list[dict[str, Any]] = []
         self._rates_full = WaveformRates.zero()
         self._last_measures: CaptureMeasures | None = None
@@ -352,27 +359,40 @@ class _TreatmentRun:
         if not ok:
             raise SessionAborted(Abort(AbortReason.NOT_CONFIRMED, f"operator did not confirm: {msg}"))
 
-    def _capture(self, label: str, scale: float, *, keep_rates: bool = True) -> CaptureMeasures:
-        """Arm the scope, deliver one burst, capture, measure and store it."""
+    def _fire(self, scale: float, polarity: int) -> Any:
+        """Start one burst through the active pacer (it waits until the previous burst has ended)."""
+        pacer = self._active_pacer
+        pacer.wait_idle()
+        return pacer.fire(scale=scale, polarity=polarity, rates=self._rates_full)
+
+    def _capture(self, label: str, scale: float, *, keep_rates: bool = True, polarity: int = 1) -> CaptureMeasures:
+        """Arm the scope, deliver one burst, wait for the acquisition, capture, measure and store it."""
         ctx = self.ctx
         bench = ctx.bench
         scope = ctx.connected.scope
         ev_ch, cur_ch = bench.channels.electrode_voltage.channel, bench.channels.current.channel
+        self._active_pacer.wait_idle()
         scope.single()
-        self.instrument.trigger()
+        entry = self._fire(scale, polarity)
+        # the record ends one window after the trigger: nothing to read before that
+        self._active_pacer.wait_until(entry.t_confirmed_s + self._window_s)
+        wait = getattr(scope, "wait_acquired", None)
+        if wait is not None:
+            wait(timeout_s=max(ctx.settings.io_timeout_s, 1.0))
         traces = scope.capture(channels=(ev_ch, cur_ch))
         v, i = traces[ev_ch], traces[cur_ch]
         measures = measure_capture(v, i, drive="voltage" if self.plan.modality == "electroporation" else "current")
-        stored = self.captures.save(
+        self.captures.save(
             label, v.time_s, v.values, i.values,
             {"scale": scale, "measures": measures.as_dict(), "session_t_s": self._now(),
              "voltage_meta": dict(v.meta), "current_meta": dict(i.meta)},
         )
-        del stored
         rates = self._burst_rates(v, i)
         if scale > 0 and keep_rates:
             self._rates_full = WaveformRates(rates.abs_current_A / scale, rates.mean_current_A / scale * self._polarity,
                                              rates.square_current_A2 / scale**2, rates.power_W / scale**2)
+            # the captured burst is accounted with what it showed
+            entry.rates = self._rates_full
         self._last_measures = measures
         return measures
 
@@ -451,6 +471,7 @@ class _TreatmentRun:
         expected = plan.expected_dummy
         if plan.modality == "microcurrent":
             expected = replace(expected, voltage_on_V=plan.settings["amplitude_A"] * self.ctx.bench.dummy_load_ohms)
+        self._active_pacer = self.verify_pacer
         for n in range(self.ctx.settings.verify_bursts):
             self._check_stop()
             m = self._capture(f"verify-{n + 1}", 1.0)
@@ -458,7 +479,6 @@ class _TreatmentRun:
             results.append({"view": "pulse" if plan.modality == "electroporation" else "cycles",
                             "measures": m.as_dict(), "breaks": [str(b) for b in breaks]})
             failures += breaks
-            self.ctx.clock.sleep(plan.trigger_interval_s)
         if plan.modality == "electroporation" and plan.scope.get("train_window_s"):
             # several pulses of a train: the pulse rate
             self._configure_scope(window_s=plan.scope["train_window_s"], electrode_V=plan.scope["electrode_V"],
@@ -468,7 +488,8 @@ class _TreatmentRun:
             breaks = self._expect(rate, m, 1.0)
             results.append({"view": "train", "measures": m.as_dict(), "breaks": [str(b) for b in breaks]})
             failures += breaks
-            self.ctx.clock.sleep(plan.trigger_interval_s)
+        # the last verification burst ends before the output goes off (never cut)
+        self.verify_pacer.wait_idle()
         inst.output_off(plan.channel)
         if inst.output_state(plan.channel):
             raise SessionAborted(Abort(AbortReason.INSTRUMENT_ERROR, "output reads back ON after verification"))
@@ -501,15 +522,21 @@ class _TreatmentRun:
         debouncer = RuleDebouncer(self.rules.consecutive)
         n_bursts = plan.bursts
         interval = plan.trigger_interval_s
+        pacer = self.pacer
+        self._active_pacer = pacer
         current: tuple[float, int] | None = None
         if plan.sham:
             current = (0.0, 1)
         state = S.RAMPING_UP if plan.ramp_up_s > 0 else S.DELIVERING
         self.t_delivery0 = clock.now_s()
+        # a session that falls behind goes on at its own rhythm (never firing missed bursts back to back),
+        # up to this point; beyond it the rest is not delivered and the record says how much was
+        deadline = self.t_delivery0 + plan.duration_s * (1.0 + settings.max_extension_rel) + settings.max_extension_s
         self._advance(state, "ramping up" if state is S.RAMPING_UP else "delivering")
         next_capture_s = 0.0
         sham_checks = 0
         steps = settings.ramp_steps
+        slot = self.t_delivery0
         for k in range(n_bursts):
             self._check_stop()
             t_rel = k * interval
@@ -521,6 +548,11 @@ class _TreatmentRun:
             if wanted_state is not self.sm.state and wanted_state is not S.RAMPING_UP:
                 self._advance(wanted_state, wanted_state.value)
             capture_now = t_rel + 1e-9 >= next_capture_s or k == n_bursts - 1
+            # this burst's slot: its nominal place after the previous one, or later if that one ran late
+            slot = max(slot, pacer.idle_at_s())
+            if slot > deadline:
+                self._shortfall(k, n_bursts)
+            pacer.wait_until(slot)
             if plan.sham:
                 if capture_now:
                     on = bool(self.instrument.output_state(plan.channel))
@@ -530,7 +562,7 @@ class _TreatmentRun:
                                                    f"sham output read back ON at {t_rel:.0f} s"))
                     next_capture_s += settings.capture_every_s
                     self._emit("capture", message="sham: output off")
-                self.dose.add_burst(on_s=0.0, period_s=interval, rates=WaveformRates.zero(), pulses=0)
+                pacer.record_idle()
             else:
                 polarity = plan.polarity(k)
                 if current is None or current[0] != scale:
@@ -542,7 +574,7 @@ class _TreatmentRun:
                     self._set_polarity(scale, polarity)
                 current = (scale, polarity)
                 if capture_now:
-                    m = self._capture("live", scale)
+                    m = self._capture("live", scale, polarity=polarity)
                     self._record_live(t_rel, scale, m)
                     breaks = []
                     z = self.rules.check_impedance(m.impedance_ohm)
@@ -559,15 +591,29 @@ class _TreatmentRun:
                         raise SessionAborted(hit)
                     next_capture_s += settings.capture_every_s
                 else:
-                    self.instrument.trigger()
-                self.dose.add_burst(on_s=plan.burst_on_s, period_s=interval, rates=self._rates_full,
-                                    pulses=plan.pulses_per_burst, scale=scale, polarity=polarity)
+                    self._fire(scale, polarity)
             self.bursts_done = k + 1
-            target = self.t_delivery0 + (k + 1) * interval
-            clock.sleep(target - clock.now_s() if not clock.simulated else interval)
+            slot += interval
+        # the session's time runs out with the last slot (a sham), or when the last burst has ended
+        pacer.wait_until(max(slot, pacer.idle_at_s()) if plan.sham else pacer.idle_at_s())
         self._verify("live", True, captures=len(self.live), summary=_live_summary(self.live),
                      sham_output_checks=sham_checks if plan.sham else None,
                      progress_display_errors=self.ctx.progress_errors)
+
+    def _shortfall(self, k: int, n_bursts: int) -> None:
+        """Stop a session that fell too far behind: the rest is not delivered, and the record says so."""
+        plan = self.plan
+        settings = self.ctx.settings
+        # the burst that runs is not cut short: it ends, and counts, before the output goes off
+        self.pacer.wait_idle()
+        done = self.pacer.timeline.delivered("low")
+        allowed = plan.duration_s * settings.max_extension_rel + settings.max_extension_s
+        raise SessionAborted(Abort(
+            AbortReason.UNDER_DELIVERED,
+            f"under-delivered ({done.pulses} of {plan.bursts * plan.pulses_per_burst} "
+            f"{'pulses' if plan.modality == 'electroporation' else 'cycles'}, {k} of {n_bursts} bursts): the bench "
+            f"answered too slowly to finish within {allowed:.1f} s of the prescribed {plan.duration_s:.0f} s",
+        ))
 
     def _record_live(self, t_rel: float, scale: float, m: CaptureMeasures) -> None:
         self.live.append({
@@ -585,10 +631,23 @@ class _TreatmentRun:
             if on:
                 raise SessionAborted(Abort(AbortReason.SHAM_OUTPUT_ON, "sham output read back ON at the end"))
         else:
-            self.instrument.output_off(plan.channel)
+            # the last burst has ended (deliver waited for it); switching off now cuts nothing
+            self.pacer.wait_idle()
+            self._switch_off_timed(self.pacer)
             if self.instrument.output_state(plan.channel):
                 raise SessionAborted(Abort(AbortReason.INSTRUMENT_ERROR, "output reads back ON after the session"))
+            errors = self.instrument.errors()
+            if errors:
+                raise SessionAborted(Abort(AbortReason.INSTRUMENT_ERROR,
+                                           "stimulator error queue at the end: " + "; ".join(errors)))
         self._advance(S.OUTPUT_OFF, "output off and read back off")
+
+    def _switch_off_timed(self, pacer: Pacer) -> None:
+        t_sent = self._now()
+        try:
+            self.instrument.output_off(self.plan.channel)
+        finally:
+            pacer.cut(t_sent, self._now())
 
     def switch_everything_off(self) -> dict[str, Any]:
         """Switch off every stimulating output of the bench (reconnecting if needed); never raises."""
@@ -604,7 +663,13 @@ class _TreatmentRun:
                 inst, (channel,), reconnect=_reconnector(spec, role, self.ctx.settings.io_timeout_s),
                 retry_for_s=self.ctx.settings.off_retry_s,
             )
+            t_sent = self._now()
             off = guard.switch_off()
+            if role == (self.plan.role or "stimulator"):
+                # a burst still running was cut here: its share of the dose ends here
+                t_done = self._now()
+                self.pacer.cut(t_sent, t_done)
+                self.verify_pacer.cut(t_sent, t_done)
             if guard.stimulator is not inst:
                 # keep the fresh connection so later treatments and the final close use it
                 setattr(cb, role, guard.stimulator)
@@ -614,13 +679,35 @@ class _TreatmentRun:
         results["state"] = state
         return results
 
-    def completed_as_prescribed(self) -> tuple[bool, str]:
+    def timeline_summary(self) -> dict[str, Any]:
+        """Planned vs delivered bursts, on-time and pulses, from the trigger timeline."""
         plan = self.plan
+        return self.pacer.timeline.summary(planned_bursts=plan.bursts,
+                                           planned_pulses=0 if plan.sham else plan.bursts * plan.pulses_per_burst,
+                                           planned_on_s=0.0 if plan.sham else plan.bursts * plan.burst_on_s)
+
+    def completed_as_prescribed(self) -> tuple[bool, str]:
+        """Whether the bench certainly delivered the prescription within the study's duration tolerance.
+
+        Judged from the trigger timeline's lower bounds (on-time and whole pulses), never from the number of
+        triggers sent.
+        """
+        plan = self.plan
+        tol = float(self.tol.duration_rel)
         if self.bursts_done < plan.bursts:
             return False, f"{self.bursts_done} of {plan.bursts} bursts delivered"
-        delivered = self.dose.dose().duration_s
-        if delivered < plan.duration_s * (1 - float(self.tol.duration_rel)):
-            return False, f"delivered {delivered:.1f} s of {plan.duration_s:.1f} s"
+        if plan.sham:
+            covered = self.pacer.timeline.dose().duration_s
+            if covered < plan.duration_s * (1 - tol):
+                return False, f"covered {covered:.1f} s of {plan.duration_s:.1f} s"
+            return True, ""
+        low = self.pacer.timeline.delivered("low")
+        pulses = plan.bursts * plan.pulses_per_burst
+        on_s = plan.bursts * plan.burst_on_s
+        unit = "pulses" if plan.modality == "electroporation" else "cycles"
+        if low.pulses < pulses * (1 - tol) - 1e-9 or low.on_s < on_s * (1 - tol) - 1e-9:
+            return False, (f"under-delivered ({low.pulses} of {pulses} {unit}, {low.on_s:.2f} s of {on_s:.2f} s "
+                           "on-time)")
         return True, ""
 
 
@@ -718,7 +805,7 @@ def run_treatment(
         reraise = exc
     with ctx.stop.shielded():
         off = run.switch_everything_off()
-        outcome, reason = _outcome(run, abort, off)
+        outcome, reason, abort_reason = _outcome(run, abort, off)
         if outcome != "completed" and run.sm.can_abort():
             run.sm.advance(S.ABORTING, t_s=ctx.clock.now_s(), note=reason or "")
         if outcome == "output_state_unknown":
@@ -728,15 +815,17 @@ def run_treatment(
         else:
             run.sm.advance(S.COMPLETED, t_s=ctx.clock.now_s())
         run._verify("output_off", off.get("state") in ("off", "never_enabled"), **off)
+        schedule = run.timeline_summary()
+        run._verify("schedule", run.completed_as_prescribed()[0], **schedule)
         run.verification.append({"step": "states", "passed": True, "history": run.sm.as_list()})
-        dose = run.dose.dose()
+        dose = run.pacer.timeline.dose()
         ended = ctx.clock.utcnow()
         waves = [(str(c.absolute), c.sha256) for c in (run.captures.stored if run.captures else [])]
         _finish(ctx, run, outcome, reason, dose, waves, ended)
         run._emit(outcome, message=reason or "completed")
     result = TreatmentResult(
         delivery_id=run.delivery_id, arm_id=target.arm_id, side=target.side, modality=plan.modality,
-        outcome=outcome, reason=reason, abort_reason=None if abort is None else abort.reason, dose=dose,
+        outcome=outcome, reason=reason, abort_reason=abort_reason, dose=dose,
         verification=run.verification, waveforms=[(c.path, c.sha256) for c in run.captures.stored],
         started_at=run.started_at, ended_at=ended, resumed_from=resumed, output_off=off,
     )
@@ -745,19 +834,23 @@ def run_treatment(
     return result
 
 
-def _outcome(run: _TreatmentRun, abort: Abort | None, off: dict[str, Any]) -> tuple[str, str | None]:
+def _outcome(run: _TreatmentRun, abort: Abort | None,
+             off: dict[str, Any]) -> tuple[str, str | None, AbortReason | None]:
     if off.get("state") not in ("off", "never_enabled"):
         why = f"OUTPUT STATE UNKNOWN — check the instrument by hand; could not read the output back off within " \
               f"{run.ctx.settings.off_retry_s:g} s"
         if abort is not None:
             why += f" (session ended by {abort})"
-        return "output_state_unknown", why
+        return "output_state_unknown", why, None if abort is None else abort.reason
     if abort is not None:
-        return "aborted", str(abort)
+        return "aborted", str(abort), abort.reason
     ok, why = run.completed_as_prescribed()
-    if not ok or run.sm.state is not S.OUTPUT_OFF:
-        return "aborted", f"{AbortReason.INTERNAL_ERROR.value}: not delivered as prescribed ({why or run.sm.state})"
-    return "completed", None
+    if not ok:
+        return "aborted", f"{AbortReason.UNDER_DELIVERED.value}: {why}", AbortReason.UNDER_DELIVERED
+    if run.sm.state is not S.OUTPUT_OFF:
+        return ("aborted", f"{AbortReason.INTERNAL_ERROR.value}: not delivered as prescribed ({run.sm.state})",
+                AbortReason.INTERNAL_ERROR)
+    return "completed", None, None
 
 
 def _finish(ctx: SessionContext, run: _TreatmentRun, outcome: str, reason: str | None, dose: Any,
