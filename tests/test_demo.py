@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -139,3 +140,57 @@ def test_the_dropout_is_withdrawn_and_outside_the_per_protocol_set(demo_run) -> 
     assert "WITHDRAWAL BY SUBJECT" in set(ds.loc[ds["USUBJID"] == row["USUBJID"], "DSDECOD"])
     consort = next((result.report_dir / "figures").glob("figure_14_1_1.html")).read_text(encoding="utf-8")
     assert "Discontinued (n=1)" in consort
+
+
+def test_safety_exposure_and_disposition_tables_recount_from_the_store(demo_run) -> None:
+    root, result = demo_run
+    from toolkit.store import open_store
+    from toolkit.study import load_study
+
+    tables = result.report_dir / "tables"
+    index = (result.report_dir / "index.html").read_text(encoding="utf-8")
+    assert "not available:" not in index
+    old = os.environ.get("TOOLKIT_DATA_DIR")
+    os.environ["TOOLKIT_DATA_DIR"] = str(root)
+    try:
+        study = load_study(Path(__file__).resolve().parents[1] / "studies" / "epmc-demo")
+        with open_store(study, actor="test") as store:
+            arms = {s.subject_id: s.allocation.arm_id for s in store.subjects() if s.allocation}
+            deliveries = store.deliveries()
+            events = store.adverse_events()
+    finally:
+        if old is None:
+            os.environ.pop("TOOLKIT_DATA_DIR", None)
+        else:
+            os.environ["TOOLKIT_DATA_DIR"] = old
+    done = deliveries[deliveries["status"] == "completed"]
+    first = deliveries.groupby("subject_id")["started_at"].min().map(lambda t: t.date())
+    n_arm = pd.Series(arms).value_counts()
+    teae = {a: set() for a in n_arm.index}
+    for e in events:
+        if e.onset >= first[e.subject_id]:
+            teae[arms[e.subject_id]].add(e.subject_id)
+
+    def read(slug: str) -> pd.DataFrame:
+        return pd.read_csv(tables / f"{slug}.csv", dtype=str, keep_default_na=False)
+
+    overview = read("table_14_3_1_1").set_index("Subjects with")
+    for arm, n in n_arm.items():
+        k = len(teae[arm])
+        assert overview.loc["Subjects with any treatment-emergent AE", f"{arm} (N={n})"] == \
+            f"{k} ({int(100 * k / n + 0.5)}%)"
+    exposure = read("table_14_3_2_1")
+    means = exposure[exposure["Statistic"] == "Mean (SD)"].iloc[0]  # sessions completed per subject
+    per_subject = done.groupby("subject_id")["session_number"].nunique()
+    for arm, n in n_arm.items():
+        mine = [per_subject.get(s, 0) for s, a in arms.items() if a == arm]
+        mean = (Decimal(sum(mine)) / Decimal(len(mine))).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+        assert means[f"{arm} (N={n})"].split()[0] == str(mean)  # half up, as SAS prints 11.25 -> 11.3
+    # disposition: the one withdrawal in the store is the one discontinued subject of ADSL and the listing
+    listing = read("listing_16_2_1")
+    assert (listing["EOSSTT"] == "DISCONTINUED").sum() == len(result.withdrawn) == 1
+    # the primary analysis is Table 14.2.1; ADAE, ADEX, ADTTE are among the datasets
+    primary = read("table_14_2_1")
+    assert "Comparison" in primary.to_string()
+    for name in ("adae.xpt", "adex.xpt", "adtte.xpt", "ds.xpt"):
+        assert (result.report_dir / "datasets" / name).is_file(), name

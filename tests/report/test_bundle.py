@@ -38,7 +38,7 @@ def test_build_without_static_export(built) -> None:
     for item in bundle.figures:
         assert item.files == [f"figures/figure_{item.number.replace('.', '_')}.html"]
     numbers = [t.number for t in bundle.tables]
-    assert numbers[:2] == ["14.1.1", "16.2.1"] and "14.3.1" in numbers
+    assert numbers[:2] == ["14.1.1", "16.2.1"] and "14.3.1.1" in numbers
     for t in bundle.tables:
         assert sorted(p.rsplit(".", 1)[1] for p in t.files) == ["csv", "docx", "rtf"]
     assert (root / "datasets" / "adsl.xpt").read_bytes() == (study / "analysis" / "adsl.xpt").read_bytes()

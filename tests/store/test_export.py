@@ -163,7 +163,7 @@ def test_xpt_round_trip_keeps_names_labels_and_values(demo_study, randomized, ph
         _populate(store, photo_file)
         out = export_datasets(store)
     define = pd.read_csv(out["define.csv"])
-    assert set(define["dataset"]) == {"DM", "DS", "EX", "AE", "XF", "ADSL", "ADEFF"}
+    assert set(define["dataset"]) == {"DM", "DS", "EX", "AE", "DV", "XF", "ADSL", "ADEFF", "ADAE", "ADEX"}
     for ds in ("dm", "ex", "ae", "xf", "adsl", "adeff"):
         frame, meta = pyreadstat.read_xport(str(out[f"{ds}.xpt"]))
         spec = define[define["dataset"] == ds.upper()].sort_values("order")
@@ -213,7 +213,7 @@ def test_xpt_limits_at_the_boundary_are_accepted(tmp_path):
     assert back["NAME8CHR"].iloc[0] == "z" * 200 and meta.column_names_to_labels == labels
 
 
-def test_export_with_an_overlong_value_writes_nothing(demo_study, randomized, data_root):
+def test_an_overlong_value_continues_in_supp_and_numbered_variables(demo_study, randomized, data_root):
     randomized(demo_study, 3)
     with open_store(demo_study, actor="a") as store:
         enrol_eligible(store, "S-001")
@@ -221,14 +221,13 @@ def test_export_with_an_overlong_value_writes_nothing(demo_study, randomized, da
             "S-001", term="réaction-" * 25, soc="Skin", severity="mild", serious=False, relation="possible",
             onset=date(2026, 1, 9),
         )  # fmt: skip
-        with pytest.raises(DataError, match="nothing was written") as info:
-            export_datasets(store)
-        assert any(
-            d.startswith("AE: variable AETERM: value in row 0 is 250 bytes") for d in info.value.details
-        )
-        assert not (store.study_dir / "analysis").exists()
-        # CSV alone has no such limit
-        assert "ae.csv" in export_datasets(store, formats="csv")
+        written = export_datasets(store)  # SDTM AE continues in SUPPAE, ADaM ADAE in AETERM1
+    ae, _, _ = read_xpt_frame(written["ae.xpt"])
+    supp, _, _ = read_xpt_frame(written["suppae.xpt"])
+    assert ae["AETERM"].iloc[0] + supp["QVAL"].iloc[0] == "réaction-" * 25
+    adae, labels, _ = read_xpt_frame(written["adae.xpt"])
+    assert adae["AETERM"].iloc[0] + adae["AETERM1"].iloc[0] == "réaction-" * 25
+    assert labels["AETERM1"].endswith("(continued 1)")
 
 
 def test_split_face_bds_has_one_record_per_side(splitface_study, randomized, photo_file):
@@ -263,3 +262,36 @@ def test_bad_format_is_refused(demo_study):
         pytest.raises(DataError, match="accepted: csv, parquet, xpt"),
     ):
         export_datasets(store, formats="csv,sas7bdat")
+
+
+def test_text_over_200_bytes_continues_in_supp_instead_of_failing_the_export(demo_study, randomized, tmp_path):
+    randomized(demo_study, 3)
+    reason = ("Operator stopped the session: the subject reported a sharp, burning sensation under the cheek "
+              "electrode at minute 7; impedance fell from 12 kΩ to 1.8 kΩ within two bursts, which the guard "
+              "flagged; electrodes were removed, skin inspected (erythema 2 × 3 cm, no blister) and the site "
+              "physician informed. Résumé of actions logged; the subject chose to continue at the next visit "
+              "after the reaction had settled, and the study physician agreed.")
+    assert len(reason.encode("utf-8")) > 400
+    with open_store(demo_study, actor="a") as store:
+        enrol_eligible(store, "S-001")
+        arm = store.allocate("S-001").arm_id
+        did = store.start_delivery("S-001", session_number=1, arm_id=arm, side=None, prescription={}, bench={},
+                                   instruments={}, settings={})
+        store.finish_delivery(did, outcome="aborted", reason=reason, dose={}, verification=[], waveforms=[])
+        written = export_datasets(store, tmp_path / "out")
+    assert "suppex.xpt" in written and "ex.xpt" in written
+    ex, _, _ = read_xpt_frame(written["ex.xpt"])
+    supp, _, name = read_xpt_frame(written["suppex.xpt"])
+    assert name == "SUPPEX"
+    first = ex.loc[0, "EXADJ"]
+    assert len(first.encode("utf-8")) <= 200 and supp["QVAL"].iloc[0].startswith(" ")  # cut between words
+    assert supp["QNAM"].tolist() == [f"EXADJ{k}" for k in range(1, len(supp) + 1)]
+    assert (supp["IDVAR"] == "EXSEQ").all() and (supp["IDVARVAL"] == "1").all()
+    assert all(len(v.encode("utf-8")) <= 200 for v in supp["QVAL"])
+    assert first + "".join(supp["QVAL"]) == reason  # nothing lost
+
+
+def read_xpt_frame(path):
+    from toolkit.store.xpt import read_xpt
+
+    return read_xpt(path)

@@ -394,14 +394,17 @@ def _photos(st, cohort, truth: TrueEffects, seed: int, workers: int, console) ->
 
 # ------------------------------------------------------------------------------------ ratings and events
 _AE_PROFILE = {
-    # arm: [(term, system organ class, probability per subject)]
-    "EP": [("Application site erythema", "General disorders and administration site conditions", 0.45),
+    # arm: [(verbatim term as a site writes it, system organ class the site entered, probability per subject)];
+    # the export codes each verbatim with the study's AE dictionary
+    "EP": [("Redness at electrode site", "General disorders and administration site conditions", 0.45),
            ("Muscle twitching", "Nervous system disorders", 0.35),
-           ("Application site pain", "General disorders and administration site conditions", 0.15)],
-    "MC": [("Paraesthesia", "Nervous system disorders", 0.30),
-           ("Application site erythema", "General disorders and administration site conditions", 0.20),
-           ("Muscle twitching", "Nervous system disorders", 0.10)],
-    "SHAM": [("Application site erythema", "General disorders and administration site conditions", 0.08),
+           ("Pain at electrode site", "General disorders and administration site conditions", 0.15),
+           ("Tingling", "General disorders and administration site conditions", 0.15)],
+    "MC": [("Tingling", "General disorders and administration site conditions", 0.30),
+           ("Redness", "General disorders and administration site conditions", 0.20),
+           ("Twitching", "Nervous system disorders", 0.10),
+           ("Metallic taste", "Nervous system disorders", 0.05)],
+    "SHAM": [("Redness", "General disorders and administration site conditions", 0.08),
              ("Headache", "Nervous system disorders", 0.12)],
 }
 

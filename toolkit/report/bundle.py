@@ -43,6 +43,7 @@ import plotly.graph_objects as go
 from toolkit.errors import DataError, ToolkitError
 from toolkit.paths import study_data_dir
 from toolkit.report import figures as F
+from toolkit.report import safety_tables as S
 from toolkit.report.export import FigureExporter, StaticExportUnavailable, write_html
 from toolkit.report.inputs import find_dataset, pick_column, read_results, read_table, read_truth
 from toolkit.report.manifest import MANIFEST_NAME, verify_manifest, write_manifest
@@ -343,8 +344,8 @@ class _Builder:
                                               number=self.numbers.next("table", "14.1"), population=pop_label))
         else:
             self.missing.append("demographics table: ADSL has none of AGE, SEX, RACE, BMIBL")
-        cols = [c for c in ("USUBJID", arm, "AGE", "SEX", "RACE", "SAFFL", "ITTFL", "EFFFL", "EOSSTT", "DCSREAS")
-                if c in adsl.columns]
+        cols = [c for c in ("USUBJID", arm, "AGE", "SEX", "RACE", "SAFFL", "ITTFL", "PPROTFL", "EFFFL", "CSESS",
+                            "COMPLPCT", "EOTSTT", "DCTREAS", "EOSSTT", "DCSREAS") if c in adsl.columns]
         self.add_table(listing_table(adsl, columns=cols, number=self.numbers.next("table", "16.2"),
                                      title="Subject disposition and demographics listing", source="ADSL"),
                        landscape=True)
@@ -353,7 +354,7 @@ class _Builder:
         if not self.analysis.is_dir():
             self.missing.append(f"efficacy datasets: no analysis folder {self.analysis}")
             return
-        skip = {"adsl", "adae", "ae", "adtte", "adex"}
+        skip = {"adsl", "adae", "ae", "adtte", "adex", "ds", "dv", "dm", "ex", "xf"}
         # one dataset per stem: the same data exported as CSV and Parquet is drawn once
         stems: dict[str, Path] = {}
         for path in sorted(self.analysis.iterdir()):
@@ -506,26 +507,102 @@ class _Builder:
             if "SAFFL" in self.adsl.columns:
                 population = self.adsl[self.adsl["SAFFL"].astype(str).str.upper() == "Y"]
         if arm is None:
-            raise DataError("adverse events: no treatment column (one of TRTA, TRT01A, ARM)")
+            raise DataError("adverse events: no treatment column (one of TRTA, TRT01A, ARM); export ADAE with "
+                            "`toolkit data export`")
         soc = pick_column(ae, ("AEBODSYS", "AESOC")) or "AEBODSYS"
         pt = pick_column(ae, ("AEDECOD", "AETERM")) or "AEDECOD"
+        if pt == "AEDECOD" and "AETERM" in ae.columns:  # an uncoded term is shown verbatim, marked
+            ae = ae.assign(AEDECOD=ae["AEDECOD"].where(ae["AEDECOD"].notna() & (ae["AEDECOD"].astype(str) != ""),
+                                                       ae["AETERM"].astype(str) + " (uncoded)"))
         kw = {"arm": arm, "soc": soc, "pt": pt, "population": population, "population_arm": pop_arm}
         self.add_figure(F.fig_ae_incidence(ae, **kw, number=self.fig_number("14.3"), source="ADAE"))
-        self.add_table(ae_table(ae, **kw, number=self.numbers.next("table", "14.3")))
+        section = "14.3.1"
+        if self.adsl is not None and "SAFFL" in self.adsl.columns and "TRTEMFL" in ae.columns:
+            self.add_table(S.ae_overview_table(ae, self.adsl, number=self.numbers.next("table", section),
+                                               arm=pop_arm, ae_arm=arm))
+        self.add_table(ae_table(ae, **kw, number=self.numbers.next("table", section)))
+        if self.adsl is None or "SAFFL" not in self.adsl.columns:
+            return
+        if "AESEV" in ae.columns:
+            self.add_table(S.ae_severity_table(ae, self.adsl, number=self.numbers.next("table", section),
+                                               arm=pop_arm, ae_arm=arm))
+        for flag, title in (("RELFL", "Treatment-related treatment-emergent adverse events by system organ class "
+                                      "and preferred term"),
+                            ("AESER", "Serious treatment-emergent adverse events by system organ class and "
+                                      "preferred term")):
+            if flag in ae.columns:
+                sub = ae[ae[flag].astype(str).str.upper() == "Y"]
+                if "TRTEMFL" in sub.columns:
+                    sub = sub[sub["TRTEMFL"].astype(str).str.upper() == "Y"]
+                number = self.numbers.next("table", section)
+                self.add_table(ae_table(sub, **kw, number=number, title=title) if not sub.empty else
+                               S.no_events_table(self.adsl, number=number, title=title, arm=pop_arm))
+        adex = read_table(find_dataset(self.analysis, ("adex",))) if find_dataset(self.analysis, ("adex",)) else None
+        if "ASESSN" in ae.columns:
+            self.add_table(S.local_reactions_by_session_table(ae, self.adsl, adex, arm=pop_arm, ae_arm=arm,
+                                                              number=self.numbers.next("table", section)))
+        if adex is not None and {"PARAMCD", "AVAL", "TRTA"} <= set(adex.columns):
+            self.add_table(S.exposure_table(adex, self.adsl, arm=pop_arm, number=self.numbers.next("table", "14.3.2")))
+        self.safety_listings(ae)
+
+    def safety_listings(self, ae: pd.DataFrame) -> None:
+        """Listings of adverse events, protocol deviations and sessions that did not complete."""
+        cols = {c: h for c, h in (("USUBJID", "Subject"), ("TRTA", "Treatment"), ("AETERM", "Reported term"),
+                                  ("AEDECOD", "Preferred term"), ("AEBODSYS", "System organ class"),
+                                  ("AESEV", "Severity"), ("AESER", "Serious"), ("AEREL", "Relation"),
+                                  ("AEOUT", "Outcome"), ("ASTDY", "Onset day"), ("ASESSN", "Session"),
+                                  ("TRTEMFL", "Emergent"), ("UNCODFL", "Uncoded")) if c in ae.columns}
+        notes = ["Onset day relative to the first session (day 1); session: last session on or before onset."]
+        if "UNCODFL" in ae.columns and (ae["UNCODFL"].astype(str) == "Y").any():
+            n = int((ae["UNCODFL"].astype(str) == "Y").sum())
+            notes.append(f"{n} reported term(s) are not in the study's AE dictionary: kept verbatim, flagged "
+                         "Uncoded = Y.")
+        self.add_table(listing_table(ae, columns=cols, sort_by=("USUBJID", "ASTDY"),
+                                     number=self.numbers.next("table", "16.2"), title="Listing of adverse events",
+                                     population="Safety population", source="ADAE", footnotes=notes),
+                       landscape=True)
+        dv_path = find_dataset(self.analysis, ("dv",))
+        if dv_path is not None:
+            dv = read_table(dv_path)
+            body = dv if not dv.empty else pd.DataFrame({"USUBJID": ["(none)"], "DVCAT": [""], "DVTERM": [""],
+                                                         "DVSTDTC": [""]})
+            self.add_table(listing_table(body, columns={"USUBJID": "Subject", "DVCAT": "Category",
+                                                        "DVTERM": "Deviation", "DVSTDTC": "Recorded"},
+                                         number=self.numbers.next("table", "16.2"),
+                                         title="Listing of protocol deviations", source="DV"), landscape=True)
+        ex_path = find_dataset(self.analysis, ("ex",))
+        if ex_path is not None:
+            ex = read_table(ex_path)
+            if "EXOUTCM" in ex.columns:
+                bad = ex[ex["EXOUTCM"].astype(str).str.upper() != "COMPLETED"]
+                if bad.empty:
+                    bad = pd.DataFrame({"USUBJID": ["(none)"]})
+                cols = {c: h for c, h in (("USUBJID", "Subject"), ("EXTRT", "Treatment"), ("EXSESS", "Session"),
+                                          ("EXLAT", "Side"), ("EXOUTCM", "Outcome"), ("EXADJ", "Reason"),
+                                          ("EXSTDTC", "Start")) if c in bad.columns}
+                self.add_table(listing_table(bad, columns=cols, number=self.numbers.next("table", "16.2"),
+                                             title="Listing of aborted or interrupted sessions and device "
+                                                   "deficiencies", source="EX", footnotes=[
+                                                 "Sessions whose outcome is not COMPLETED: aborted by the bench's "
+                                                 "checks or the operator, or ended with the output state "
+                                                 "unknown (a device deficiency)."]), landscape=True)
 
     def dose(self) -> None:
         ex = self.dataset(("adex",), "dose per session")
         if ex is None:
             return
-        session = pick_column(ex, ("SESSION", "SESSNUM", "EXSEQ", "AVISITN", "session"))
+        session = pick_column(ex, ("ASESSN", "SESSION", "SESSNUM", "EXSEQ", "AVISITN", "session"))
         arm = pick_column(ex, _ARM_COLUMNS)
         value = pick_column(ex, ("AVAL", "dose", "DOSE"))
         if session is None or arm is None or value is None:
-            raise DataError("adex: needs a session column (SESSION/AVISITN), an arm (TRT01A) and a value (AVAL)")
-        unit = str(ex["AVALU"].dropna().iloc[0]) if "AVALU" in ex.columns and ex["AVALU"].notna().any() else None
-        param = str(ex["PARAM"].dropna().iloc[0]) if "PARAM" in ex.columns and ex["PARAM"].notna().any() else "Dose"
+            raise DataError("adex: needs a session column (ASESSN/AVISITN), an arm (TRTA) and a value (AVAL)")
         if "PARAMCD" in ex.columns:
             ex = ex[ex["PARAMCD"] == ex["PARAMCD"].dropna().iloc[0]]
+        unit = str(ex["AVALU"].dropna().iloc[0]) if "AVALU" in ex.columns and ex["AVALU"].notna().any() else None
+        param = str(ex["PARAM"].dropna().iloc[0]) if "PARAM" in ex.columns and ex["PARAM"].notna().any() else "Dose"
+        if not pd.to_numeric(ex[value], errors="coerce").notna().any():
+            self.missing.append("dose per session: ADEX holds no dose values (withheld while the study is blinded)")
+            return
         self.add_figure(F.fig_dose(ex, arm=arm, session=session, value=value, parameter=param, unit=unit,
                                    number=self.fig_number("14.3"), source="ADEX"))
 
@@ -600,7 +677,8 @@ class _Builder:
             return
         target = self.work / "datasets"
         picked = [p for p in sorted(self.analysis.iterdir()) if p.is_file() and (
-            p.suffix.lower() == ".xpt" or any(w in p.stem.lower() for w in ("meta", "define", "variables")))]
+            p.suffix.lower() == ".xpt" or any(w in p.stem.lower() for w in ("meta", "define", "variables",
+                                                                          "conformance")))]
         if not picked:
             self.missing.append(f"datasets: no XPT files or variable metadata in {self.analysis}")
             return
@@ -773,6 +851,27 @@ def _write_figures(b: _Builder, bundle: ReportBundle, *, static: bool, browser_p
     bundle.figures = items
 
 
+def _conformance_html(path: Path) -> str:
+    """The appendix listing the conformance check's findings (from the export's ``conformance.csv``)."""
+    head = "<h2>Appendix: conformance check of the datasets</h2>"
+    if not path.is_file():
+        return head + "<p class='na'>No conformance check was run (export the datasets as XPT).</p>"
+    try:
+        findings = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as exc:
+        return head + f"<p class='na'>conformance.csv cannot be read: {_esc(exc)}</p>"
+    intro = ("<p>Checked before export: required and expected variables per dataset, names, labels and lengths, "
+             "ISO 8601 dates, codelist values, one record per key. The datasets are described in "
+             "<a href='datasets/define.xml'>define.xml</a> (Define-XML 2.1, schema-checked; "
+             "<a href='datasets/define.html'>readable form</a>).</p>")
+    if findings.empty:
+        return head + intro + "<p>No findings.</p>"
+    rows = "".join(f"<tr><td>{_esc(r.severity)}</td><td>{_esc(r.dataset)}</td><td>{_esc(r.variable)}</td>"
+                   f"<td style='text-align:left'>{_esc(r.message)}</td></tr>" for r in findings.itertuples())
+    return (head + intro + "<table class='data'><tr><th>Severity</th><th>Dataset</th><th>Variable</th>"
+            f"<th>Finding</th></tr>{rows}</table>")
+
+
 def _esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
@@ -846,6 +945,7 @@ def _index_html(bundle: ReportBundle, b: _Builder) -> str:
             parts.append(f"<tr><td>{_esc(r.endpoint)}</td><td>{_esc(r.contrast)}</td><td>{_esc(r.visit)}</td>"
                          f"<td>{r.truth:.3g}</td><td>{est}</td><td>{ci}</td><td>{cov}</td></tr>")
         parts.append("</table>")
+    parts.append(_conformance_html(b.work / "datasets" / "conformance.csv"))
     parts.append("<h2>Datasets</h2>")
     if bundle.datasets:
         parts.append("<ul>" + "".join(f"<li><a href='{_esc(d.files[0])}'>{_esc(d.title)}</a></li>"

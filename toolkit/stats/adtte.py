@@ -39,6 +39,8 @@ class TimeToImprovementDataset:
     adtte: pd.DataFrame
     result: TimeToImprovementResult
     threshold_pct: float
+    #: the study's title (for define.xml)
+    title: str = ""
 
 
 def time_to_improvement_dataset(study: Any, bds: pd.DataFrame, *, threshold_pct: float = 10.0
@@ -88,7 +90,28 @@ def time_to_improvement_dataset(study: Any, bds: pd.DataFrame, *, threshold_pct:
         "CNSR": (~first["event"].astype(bool)).astype(float),
     })
     adtte["EVNTDESC"] = ["IMPROVEMENT SEEN" if c == 0 else "LAST ASSESSED SESSION" for c in adtte["CNSR"]]
-    return TimeToImprovementDataset(adtte=adtte, result=result, threshold_pct=threshold_pct)
+    return TimeToImprovementDataset(adtte=adtte, result=result, threshold_pct=threshold_pct,
+                                    title=str(getattr(study, "title", "") or ""))
+
+
+#: ADTTE variable origins (for define.xml)
+_ORIGINS = {
+    "STUDYID": "Assigned", "USUBJID": "ADSL.USUBJID", "SIDE": "Derived: side of the face treated",
+    "TRT01A": "ADSL.TRT01A", "PARAMCD": "Assigned", "PARAM": "Assigned",
+    "AVAL": "Derived: first session after which the primary endpoint improved by the threshold, else the last "
+            "assessed session", "AVALU": "Assigned", "CNSR": "Derived: 0 improvement seen, 1 censored",
+    "EVNTDESC": "Derived: event or censoring",
+}
+
+
+def adtte_metadata(ds: TimeToImprovementDataset):
+    """ADTTE as a :class:`toolkit.store.datasets.Dataset` (values and variable metadata)."""
+    from toolkit.store.datasets import Dataset, Variable
+
+    numeric = ("AVAL", "CNSR")
+    variables = [Variable(c, ADTTE_LABELS[c], "Num" if c in numeric else "Char",
+                          "0 = EVENT; 1 = CENSORED" if c == "CNSR" else "", _ORIGINS[c]) for c in ds.adtte.columns]
+    return Dataset("ADTTE", "Time to Event Analysis Dataset", ds.adtte.copy(), variables)
 
 
 def write_time_to_improvement(ds: TimeToImprovementDataset, analysis_dir: Any, results_dir: Any) -> list[Any]:
@@ -96,6 +119,7 @@ def write_time_to_improvement(ds: TimeToImprovementDataset, analysis_dir: Any, r
     and log-rank test to ``results_dir``; return the paths written."""
     from pathlib import Path
 
+    from toolkit.store.define_xml import METADATA_CSV, add_to_metadata, publish_metadata
     from toolkit.store.xpt import write_xpt
 
     analysis_dir, results_dir = Path(analysis_dir), Path(results_dir)
@@ -104,10 +128,15 @@ def write_time_to_improvement(ds: TimeToImprovementDataset, analysis_dir: Any, r
     labels = {c: ADTTE_LABELS[c] for c in ds.adtte.columns}
     xpt = write_xpt(ds.adtte, analysis_dir / "adtte.xpt", name="ADTTE", label="Time to Event Analysis Dataset",
                     labels=labels)
+    written = [xpt]
+    if (analysis_dir / METADATA_CSV).is_file():  # describe ADTTE with the exported datasets in define.xml
+        add_to_metadata(analysis_dir, adtte_metadata(ds))
+        written += publish_metadata(analysis_dir, study_id=str(ds.adtte["STUDYID"].iloc[0]) if len(ds.adtte) else
+                                    "study", title=ds.title)
     csv = analysis_dir / "adtte.csv"
     ds.adtte.to_csv(csv, index=False)
     medians = results_dir / "time_to_improvement_medians.csv"
     ds.result.medians.to_csv(medians, index=False)
     logrank = results_dir / "time_to_improvement_logrank.csv"
     ds.result.logrank.to_csv(logrank, index=False)
-    return [xpt, csv, medians, logrank]
+    return [*written, csv, medians, logrank]

@@ -322,6 +322,15 @@ class StudyRecords:
         done = self.deliveries[self.deliveries["status"] != "in_progress"]
         return set(done["subject_id"])
 
+    @cached_property
+    def ae_dictionary(self) -> Any:
+        """The study's AE dictionary (:class:`toolkit.study.ae_dictionary.AEDictionary`), or ``None``."""
+        if not self.info.ae_dictionary:
+            return None
+        from toolkit.study.ae_dictionary import load_ae_dictionary
+
+        return load_ae_dictionary(self.info.ae_dictionary)
+
     def disposition_event(self, subject_id: str, scope: str) -> Any:
         """The subject's ``"treatment"`` or ``"study"`` disposition event (a row with ``on``, ``reason``,
         ``detail``), or ``None``."""

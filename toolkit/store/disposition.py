@@ -78,6 +78,9 @@ def _window(store: Store, s: Any, subject: m.SubjectRow) -> tuple[_dt.date, _dt.
 def _record(store: Store, subject_id: str, *, scope: str, on: Any, reason: str, detail: str | None) -> int:
     term = reason_term(reason)
     day = _as_date(on, "date")
+    if detail is not None and len(str(detail).encode("utf-8")) > 200:
+        raise DataError(f"the detail of a disposition event is {len(str(detail).encode('utf-8'))} bytes; keep it "
+                        "to 200 (it becomes DCSREASP in ADSL, a SAS XPORT v5 character variable)")
     verb = "withdrawal" if scope == "study" else "end of treatment"
     with store.session(reason=f"{verb}: {term}" + (f" ({detail})" if detail else "")) as s:
         subject = store._subject(s, subject_id)

@@ -1,7 +1,9 @@
 """Export the study's analysis datasets: SDTM-like DM, EX, AE, XF and ADaM-like ADSL, ADEFF.
 
 Formats: CSV, Parquet and SAS XPORT v5, plus ``define.csv``, a define-style variable metadata table
-(dataset, variable, label, type, length, codelist, origin). Arms stay coded (``Arm A`` …) until an unblinding
+(dataset, variable, label, type, length, codelist, origin, format), and with XPT ``define.xml`` (Define-XML 2.1,
+checked against its schema), ``define.html`` and ``conformance.csv`` (the built-in conformance check, which
+refuses the export when it finds an error). Arms stay coded (``Arm A`` …) until an unblinding
 is recorded with ``toolkit study unblind``. Every XPT dataset is checked against the v5 limits before any
 file is written, and each file is written under a temporary name and renamed, so a refused or failed export
 leaves earlier outputs untouched.
@@ -18,10 +20,15 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from toolkit.errors import DataError
+from toolkit.store.adae import adae_dataset
 from toolkit.store.adam import adeff_dataset, adsl_dataset
+from toolkit.store.adex import adex_dataset
+from toolkit.store.conformance import check_datasets
 from toolkit.store.datasets import Dataset, StudyRecords
+from toolkit.store.define_xml import metadata_rows, publish_metadata
 from toolkit.store.sdtm import sdtm_domains
-from toolkit.store.xpt import char_lengths, check_xpt, write_xpt
+from toolkit.store.supp import split_long_text, split_long_variables
+from toolkit.store.xpt import check_xpt, write_xpt
 
 if TYPE_CHECKING:
     from toolkit.store.store import Store
@@ -33,9 +40,15 @@ FORMATS = ("csv", "parquet", "xpt")
 
 
 def build_datasets(store: Store, *, blinded: bool | None = None) -> list[Dataset]:
-    """DM, EX, AE, XF, ADSL and ADEFF of the study (blinded until an unblinding is recorded)."""
+    """DM, DS, EX, AE, DV, XF, ADSL, ADEFF, ADAE and ADEX of the study (blinded until an unblinding is
+    recorded)."""
     rec = StudyRecords(store, blinded=blinded)
-    return [*sdtm_domains(rec), adsl_dataset(rec), adeff_dataset(rec)]
+    sdtm: list[Dataset] = []
+    for domain in sdtm_domains(rec):  # text over 200 bytes continues in SUPP-- (SDTM), never truncated
+        parent, supp = split_long_text(domain)
+        sdtm += [parent, supp] if supp is not None else [parent]
+    adam = [adsl_dataset(rec), adeff_dataset(rec), adae_dataset(rec, rec.ae_dictionary), adex_dataset(rec)]
+    return [*sdtm, *(split_long_variables(ds) for ds in adam)]
 
 
 def analysis_dataset(store: Store, *, blinded: bool | None = None) -> pd.DataFrame:
@@ -77,27 +90,6 @@ def _replace(tmp: Path, final: Path) -> Path:
     return final
 
 
-def _metadata_rows(datasets: list[Dataset]) -> list[dict[str, object]]:
-    rows = []
-    for ds in datasets:
-        lengths = char_lengths(ds.frame)
-        for order, v in enumerate(ds.variables, start=1):
-            rows.append(
-                {
-                    "dataset": ds.name,
-                    "dataset_label": ds.label,
-                    "order": order,
-                    "variable": v.name,
-                    "label": v.label,
-                    "type": v.type,
-                    "length": 8 if v.type == "Num" else lengths.get(v.name, 1),
-                    "codelist": v.codelist,
-                    "origin": v.origin,
-                }
-            )
-    return rows
-
-
 def export_datasets(
     store: Store,
     out_dir: Path | None = None,
@@ -129,6 +121,10 @@ def export_datasets(
     fmts = _formats(formats)
     out = Path(out_dir) if out_dir is not None else store.study_dir / "analysis"
     datasets = build_datasets(store, blinded=blinded)
+    errors = [f for f in check_datasets(datasets) if f.severity == "error"]
+    if errors:
+        raise DataError("the datasets fail the conformance check; nothing was written",
+                        details=[f"{f.dataset}{'.' + f.variable if f.variable else ''}: {f.message}" for f in errors])
     if "xpt" in fmts:
         problems = []
         for ds in datasets:
@@ -156,11 +152,15 @@ def export_datasets(
             else:
                 ds.frame.to_parquet(tmp, index=False)
             written[final.name] = _replace(tmp, final)
-    rows = _metadata_rows(datasets)
+    rows = [row for ds in datasets for row in metadata_rows(ds)]
     tmp = out / ".define.csv.tmp"
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     written["define.csv"] = _replace(tmp, out / "define.csv")
+    if "xpt" in fmts:  # Define-XML describes the XPT files
+        info = store.info
+        for path in publish_metadata(out, study_id=store.study_id, title=info.title or ""):
+            written[path.name] = path
     return written

@@ -16,7 +16,7 @@ import pandas as pd
 
 from toolkit.store.datasets import Dataset, StudyRecords, Variable, variable_name
 
-__all__ = ["ae_domain", "dm_domain", "ds_domain", "ex_domain", "sdtm_domains", "test_code", "xf_domain"]
+__all__ = ["ae_domain", "dm_domain", "ds_domain", "dv_domain", "ex_domain", "sdtm_domains", "test_code", "xf_domain"]
 
 _YN = "Y; N"
 _PHOTO_TESTCD = {
@@ -196,8 +196,12 @@ def ae_domain(rec: StudyRecords) -> Dataset:
     """Adverse events: one record per event."""
     rows = []
     seq: dict[str, int] = {}
+    dictionary = rec.ae_dictionary
     for a in rec.adverse_events.itertuples(index=False):
         seq[a.subject_id] = seq.get(a.subject_id, 0) + 1
+        coded = dictionary.code(a.term) if dictionary is not None else None
+        decod, bodsys = (a.term, a.soc) if dictionary is None else (
+            (coded.preferred_term, coded.system_organ_class) if coded else (None, "UNCODED"))
         rows.append(
             {
                 "STUDYID": rec.study_id,
@@ -205,8 +209,8 @@ def ae_domain(rec: StudyRecords) -> Dataset:
                 "USUBJID": rec.usubjid(a.subject_id),
                 "AESEQ": seq[a.subject_id],
                 "AETERM": a.term,
-                "AEDECOD": a.term,
-                "AEBODSYS": a.soc,
+                "AEDECOD": decod,
+                "AEBODSYS": bodsys,
                 "AESEV": str(a.severity).upper(),
                 "AESER": "Y" if a.serious else "N",
                 "AEREL": str(a.relation).upper(),
@@ -221,8 +225,10 @@ def ae_domain(rec: StudyRecords) -> Dataset:
         Variable("USUBJID", "Unique Subject Identifier", origin="Derived"),
         Variable("AESEQ", "Sequence Number", "Num", origin="Derived"),
         Variable("AETERM", "Reported Term for the Adverse Event", origin="CRF"),
-        Variable("AEDECOD", "Dictionary-Derived Term", origin="CRF (term as reported)"),
-        Variable("AEBODSYS", "Body System or Organ Class", origin="CRF"),
+        Variable("AEDECOD", "Dictionary-Derived Term", origin="Derived: study AE dictionary"
+                 if dictionary is not None else "CRF (term as reported)"),
+        Variable("AEBODSYS", "Body System or Organ Class", origin="Derived: study AE dictionary"
+                 if dictionary is not None else "CRF"),
         Variable("AESEV", "Severity/Intensity", codelist="MILD; MODERATE; SEVERE", origin="CRF"),
         Variable("AESER", "Serious Event", codelist=_YN, origin="CRF"),
         Variable(
@@ -362,7 +368,7 @@ def ds_domain(rec: StudyRecords) -> Dataset:
         Variable("USUBJID", "Unique Subject Identifier", origin="Derived"),
         Variable("DSSEQ", "Sequence Number", "Num", origin="Derived"),
         Variable("DSTERM", "Reported Term for the Disposition Event", origin="CRF"),
-        Variable("DSDECOD", "Standardized Disposition Term", codelist="NCOMPLT; PROTMLST", origin="Assigned"),
+        Variable("DSDECOD", "Standardized Disposition Term", codelist="NCOMPLT", origin="Assigned"),
         Variable("DSCAT", "Category for Disposition Event", codelist="DISPOSITION EVENT; PROTOCOL MILESTONE",
                  origin="Assigned"),
         Variable("DSSCAT", "Subcategory for Disposition Event", codelist="STUDY TREATMENT; STUDY PARTICIPATION",
@@ -372,6 +378,27 @@ def ds_domain(rec: StudyRecords) -> Dataset:
     return Dataset("DS", "Disposition", pd.DataFrame(rows), variables)
 
 
+def dv_domain(rec: StudyRecords) -> Dataset:
+    """Protocol deviations: one record per deviation, major or minor."""
+    rows = []
+    seq: dict[str, int] = {}
+    for dv in rec.deviations.itertuples(index=False):
+        seq[dv.subject_id] = seq.get(dv.subject_id, 0) + 1
+        rows.append({"STUDYID": rec.study_id, "DOMAIN": "DV", "USUBJID": rec.usubjid(dv.subject_id),
+                     "DVSEQ": seq[dv.subject_id], "DVTERM": dv.description, "DVCAT": str(dv.category).upper(),
+                     "DVSTDTC": _dtc(dv.recorded_at)})
+    variables = [
+        Variable("STUDYID", "Study Identifier", origin="Assigned"),
+        Variable("DOMAIN", "Domain Abbreviation", codelist="DV", origin="Assigned"),
+        Variable("USUBJID", "Unique Subject Identifier", origin="Derived"),
+        Variable("DVSEQ", "Sequence Number", "Num", origin="Derived"),
+        Variable("DVTERM", "Protocol Deviation Term", origin="CRF"),
+        Variable("DVCAT", "Category for Protocol Deviation", codelist="MAJOR; MINOR", origin="CRF"),
+        Variable("DVSTDTC", "Start Date/Time of Deviation", origin="Recorded time"),
+    ]
+    return Dataset("DV", "Protocol Deviations", pd.DataFrame(rows), variables)
+
+
 def sdtm_domains(rec: StudyRecords) -> list[Dataset]:
-    """DM, DS, EX, AE and XF."""
-    return [dm_domain(rec), ds_domain(rec), ex_domain(rec), ae_domain(rec), xf_domain(rec)]
+    """DM, DS, EX, AE, DV and XF."""
+    return [dm_domain(rec), ds_domain(rec), ex_domain(rec), ae_domain(rec), dv_domain(rec), xf_domain(rec)]

@@ -94,6 +94,8 @@ class StudyInfo:
     per_protocol: dict[str, Any] | None = None
     #: planned number of treatment sessions
     sessions_planned: int | None = None
+    #: the study's AE dictionary: a CSV path or ``"starter"`` (``None``: terms are exported as entered)
+    ae_dictionary: str | None = None
     source: Any = None
 
     @property
@@ -231,6 +233,7 @@ class StudyInfo:
             eligibility=eligibility,
             per_protocol=per_protocol,
             sessions_planned=_int_or_none(_get(_get(study, "schedule"), "sessions")),
+            ae_dictionary=_str_or_none(_get(study, "ae_dictionary_path")),
             source=study,
         )
 

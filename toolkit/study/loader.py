@@ -170,6 +170,17 @@ def study_from_yaml(text: str, *, source: Path | str | None = None, folder: Path
                 "so keep them equal",
             )
         )
+    if study is not None and study.ae_dictionary is not None:
+        from toolkit.errors import ConfigurationError
+        from toolkit.study.ae_dictionary import STARTER, load_ae_dictionary
+
+        base = folder.resolve() if folder is not None else Path.cwd()
+        target = study.ae_dictionary if study.ae_dictionary == STARTER else base / study.ae_dictionary
+        try:
+            load_ae_dictionary(target)
+        except ConfigurationError as exc:
+            detail = "; ".join(map(str, exc.details[:5])) if exc.details else ""
+            issues.append(_issue_at(("ae_dictionary",), root, file, f"{exc.message}{': ' + detail if detail else ''}"))
     if issues or study is None:
         issues.sort(key=lambda i: (i.line or 0, i.column or 0))
         raise StudyValidationError(file, issues)

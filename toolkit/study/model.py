@@ -83,6 +83,9 @@ class Study(BaseModel):
     randomization: RandomizationPlan
     #: safety limits (defaults of IEC 60601-2-10; may only be tightened)
     envelope: SafetyEnvelope = SafetyEnvelope()
+    #: adverse-event dictionary (verbatim → preferred term → system organ class): a CSV path relative to the
+    #: study folder, or ``starter`` for the toolkit's starter dictionary of local reactions
+    ae_dictionary: str | None = None
 
     _path: Path | None = PrivateAttr(default=None)
 
@@ -94,6 +97,14 @@ class Study(BaseModel):
         return value
 
     # -- convenience ---------------------------------------------------------------------------------
+
+    @property
+    def ae_dictionary_path(self) -> str | None:
+        """The AE dictionary as a file path (or ``"starter"``); ``None`` when the study names none."""
+        if self.ae_dictionary is None or self.ae_dictionary == "starter":
+            return self.ae_dictionary
+        base = self._path or Path.cwd()
+        return str((base / self.ae_dictionary).resolve())
 
     @property
     def path(self) -> Path | None:

@@ -1,0 +1,136 @@
+"""ADAE: adverse events for analysis, coded against the study's dictionary, with treatment-emergence,
+onset day and session of onset.
+
+* Coding: ``AEDECOD`` (preferred term) and ``AEBODSYS`` (system organ class) come from the study's AE
+  dictionary by the verbatim term ``AETERM``; a term the dictionary does not hold keeps ``AEDECOD`` empty,
+  ``AEBODSYS = "UNCODED"`` and ``UNCODFL = "Y"`` (listed, never guessed). Without a dictionary the terms are
+  taken as entered.
+* ``TRTEMFL = "Y"`` when the event began on or after the subject's first session (a pre-existing condition
+  that worsened would need a worsening record, which the store does not hold).
+* ``ASTDY`` is the study day of onset relative to the first session (day 1, no day 0); ``ASESSN`` the last
+  session started on or before the onset day.
+* ``RELFL = "Y"`` for a possible, probable or definite relation to the treatment; ``AEOUT`` is
+  ``RECOVERED/RESOLVED`` when a resolution date is recorded, else ``NOT RECOVERED/NOT RESOLVED``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from toolkit.store.datasets import Dataset, StudyRecords, Variable
+
+__all__ = ["RELATED", "adae_dataset"]
+
+#: relations counted as treatment-related
+RELATED = ("POSSIBLE", "PROBABLE", "RELATED", "DEFINITE")
+_SEVERITY_N = {"MILD": 1.0, "MODERATE": 2.0, "SEVERE": 3.0}
+_YN = "Y; N"
+
+
+def _sas_date(value: object) -> float | None:
+    from toolkit.store.adam import sas_date
+
+    return sas_date(value)
+
+
+def adae_dataset(rec: StudyRecords, dictionary=None) -> Dataset:
+    """ADAE of the study (see the module description); ``dictionary`` is an :class:`AEDictionary` or ``None``."""
+    from toolkit.store.adam import _actual_arms, _arm_number
+
+    subjects = rec.subjects.set_index("subject_id")
+    actual = _actual_arms(rec)
+    d = rec.deliveries
+    ended = d[d["status"] != "in_progress"] if not d.empty else d
+    starts: dict[str, pd.DataFrame] = {}
+    if not ended.empty:
+        for sid, grp in ended.groupby("subject_id"):
+            starts[str(sid)] = grp.assign(day=pd.to_datetime(grp["started_at"]).dt.tz_localize(None).dt.normalize())
+    treated = rec.treated_subjects()
+    rows = []
+    seq: dict[str, int] = {}
+    for a in rec.adverse_events.itertuples(index=False):
+        sid = str(a.subject_id)
+        seq[sid] = seq.get(sid, 0) + 1
+        coded = dictionary.code(a.term) if dictionary is not None else None
+        if dictionary is None:
+            decod, soc, local, uncoded = a.term, a.soc, None, None
+        elif coded is None:
+            decod, soc, local, uncoded = None, "UNCODED", None, "Y"
+        else:
+            decod, soc, local, uncoded = coded.preferred_term, coded.system_organ_class, coded.local_reaction, "N"
+        onset = pd.Timestamp(a.onset).normalize()
+        mine = starts.get(sid)
+        first = mine["day"].min() if mine is not None else None
+        study_day = session = None
+        emergent = "N"
+        if first is not None:
+            delta = (onset - first).days
+            study_day = float(delta + 1 if delta >= 0 else delta)
+            emergent = "Y" if delta >= 0 else "N"
+            before = mine[mine["day"] <= onset]
+            session = float(before["session_number"].max()) if not before.empty else None
+        side_map = subjects.loc[sid, "side_map"] if sid in subjects.index else None
+        if isinstance(side_map, dict) and side_map:
+            acts = {k: actual.get((sid, k)) for k in side_map}
+            trta = "; ".join(f"{rec.treatment(v)} {k}" for k, v in sorted(acts.items()) if v) or None
+            trtan = None
+        else:
+            act = actual.get((sid, None))
+            trta, trtan = (rec.treatment(act) if act else None), _arm_number(rec, act)
+        severity = str(a.severity).upper()
+        relation = str(a.relation).upper()
+        resolved = a.resolved is not None and not pd.isna(a.resolved)
+        rows.append({
+            "STUDYID": rec.study_id,
+            "USUBJID": rec.usubjid(sid),
+            "AESEQ": seq[sid],
+            "TRTA": trta,
+            "TRTAN": trtan,
+            "AETERM": a.term,
+            "AEDECOD": decod,
+            "AEBODSYS": soc,
+            "UNCODFL": uncoded,
+            "LSRFL": None if local is None else ("Y" if local else "N"),
+            "AESEV": severity,
+            "ASEVN": _SEVERITY_N.get(severity),
+            "AESER": "Y" if a.serious else "N",
+            "AEREL": relation,
+            "RELFL": "Y" if relation in RELATED else "N",
+            "AEOUT": "RECOVERED/RESOLVED" if resolved else "NOT RECOVERED/NOT RESOLVED",
+            "ASTDT": _sas_date(a.onset),
+            "AENDT": _sas_date(a.resolved) if resolved else None,
+            "ASTDY": study_day,
+            "ASESSN": session,
+            "TRTEMFL": emergent,
+            "SAFFL": "Y" if sid in treated else "N",
+        })
+    variables = [
+        Variable("STUDYID", "Study Identifier", origin="Assigned"),
+        Variable("USUBJID", "Unique Subject Identifier", origin="Derived"),
+        Variable("AESEQ", "Sequence Number", "Num", origin="Derived"),
+        Variable("TRTA", "Actual Treatment", codelist=rec.treatment_codelist(), origin="ADSL.TRT01A"),
+        Variable("TRTAN", "Actual Treatment (N)", "Num", origin="ADSL.TRT01AN"),
+        Variable("AETERM", "Reported Term for the Adverse Event", origin="CRF"),
+        Variable("AEDECOD", "Dictionary-Derived Term", origin="Derived: study AE dictionary by AETERM"),
+        Variable("AEBODSYS", "Body System or Organ Class", origin="Derived: study AE dictionary by AETERM"),
+        Variable("UNCODFL", "Term Not in Dictionary Flag", codelist=_YN, origin="Derived: AETERM not in dictionary"),
+        Variable("LSRFL", "Local Skin Reaction Flag", codelist=_YN, origin="Derived: dictionary local_reaction"),
+        Variable("AESEV", "Severity/Intensity", codelist="MILD; MODERATE; SEVERE", origin="CRF"),
+        Variable("ASEVN", "Analysis Severity (N)", "Num", codelist="1 = MILD; 2 = MODERATE; 3 = SEVERE",
+                 origin="Derived: AESEV"),
+        Variable("AESER", "Serious Event", codelist=_YN, origin="CRF"),
+        Variable("AEREL", "Causality", codelist="NOT RELATED; UNLIKELY; POSSIBLE; PROBABLE; RELATED",
+                 origin="CRF"),
+        Variable("RELFL", "Treatment-Related Flag", codelist=_YN, origin="Derived: AEREL possible or stronger"),
+        Variable("AEOUT", "Outcome of Adverse Event",
+                 codelist="RECOVERED/RESOLVED; NOT RECOVERED/NOT RESOLVED", origin="Derived: resolution date"),
+        Variable("ASTDT", "Analysis Start Date", "Num", origin="CRF: onset date", format="DATE9"),
+        Variable("AENDT", "Analysis End Date", "Num", origin="CRF: resolution date", format="DATE9"),
+        Variable("ASTDY", "Analysis Start Relative Day", "Num",
+                 origin="Derived: onset - first session date (+1 on or after it)"),
+        Variable("ASESSN", "Session of Onset", "Num", origin="Derived: last session on or before onset"),
+        Variable("TRTEMFL", "Treatment Emergent Analysis Flag", codelist=_YN,
+                 origin="Derived: onset on or after the first session"),
+        Variable("SAFFL", "Safety Population Flag", codelist=_YN, origin="ADSL.SAFFL"),
+    ]
+    return Dataset("ADAE", "Adverse Events Analysis Dataset", pd.DataFrame(rows), variables)
