@@ -121,7 +121,7 @@ def main() -> int:
         rows = []
         with TwinBench(speed=1.0, seed=1) as twin:
             twin.model.max_simulated_pulses = 1
-            with open_store(demo, actor="bench") as store:
+            with open_store(demo) as store:
                 warm = _subject(store, "MC", 0)
                 run_session(_with_minutes(demo, 1.0), warm, 1, store=store, twin=twin, settings=demo_settings)
                 for label, arm, minutes in (("MC faradic ±, 30 min (demo arm)", "MC", 30.0),
@@ -147,7 +147,7 @@ def main() -> int:
                 # steady state of the delivery loop: from the first live capture to the last
                 n_every = len(stamps) - 1
                 wall_every = stamps[-1] - stamps[0]
-            with open_store(split, actor="bench") as store:
+            with open_store(split) as store:
                 from datetime import date, timedelta
 
                 from toolkit.study.allocation import randomize, write_allocation
@@ -169,7 +169,7 @@ def main() -> int:
         demo_rows = []
         with TwinBench(speed=1.0, seed=1) as twin:
             twin.model.max_simulated_pulses = 1  # as start_twin_for does
-            with open_store(demo, actor="bench") as store:
+            with open_store(demo) as store:
                 run_session(_with_minutes(demo, 1.0), _subject(store, "EP", 300), 1, store=store, twin=twin,
                             settings=DeliverySettings(capture_every_s=300.0))
                 for arm in ("EP", "MC", "SHAM"):

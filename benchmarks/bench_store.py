@@ -61,7 +61,7 @@ def run(workdir: Path) -> None:
 
     study = load_study(REPO / "studies" / "epmc-demo")
     write_allocation(study, randomize(study, N_SUBJECTS, per_stratum=True))
-    store = open_store(study, actor="benchmark")
+    store = open_store(study)
     rng = np.random.default_rng(7)
     pairs = [(r, m) for r in REGIONS for m in PHOTO_METRICS][:ROWS_PER_PHOTO]
     photo_dir = workdir / "photos"

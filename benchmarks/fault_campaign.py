@@ -23,7 +23,7 @@ def main() -> int:
         from toolkit.study import load_study
 
         study = load_study(Path(__file__).resolve().parent.parent / "studies" / "epmc-demo")
-        with open_store(study, actor="fault campaign") as store:
+        with open_store(study) as store:
             result = run_fault_campaign(store, runs, seed=seed)
         print(result.table())
         return 0 if result.ok else 1

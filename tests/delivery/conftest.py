@@ -30,11 +30,18 @@ def twin():
         yield bench
 
 
+@pytest.fixture(autouse=True)
+def _test_users(provision, demo_study, splitface_study) -> None:
+    """The test users exist in the default database of both shipped studies (sessions run as the tester)."""
+    provision(demo_study)
+    provision(splitface_study)
+
+
 @pytest.fixture
 def demo_store(demo_study):
     from toolkit.store import open_store
 
-    with open_store(demo_study, actor="delivery tests") as store:
+    with open_store(demo_study) as store:
         yield store
 
 
@@ -42,7 +49,7 @@ def demo_store(demo_study):
 def split_store(splitface_study):
     from toolkit.store import open_store
 
-    with open_store(splitface_study, actor="delivery tests") as store:
+    with open_store(splitface_study) as store:
         yield store
 
 

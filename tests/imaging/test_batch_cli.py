@@ -68,12 +68,13 @@ def test_batch_refuses_bad_settings() -> None:
 
 
 @pytest.fixture
-def study_dir(tmp_path: Path) -> Path:
+def study_dir(tmp_path: Path, provision) -> Path:
     dest = tmp_path / "epmc-demo"
     shutil.copytree(REPO / "studies" / "epmc-demo", dest)
     from toolkit.store import open_store
     from toolkit.study import load_study
 
+    provision(load_study(dest))
     with open_store(load_study(dest)) as store:
         store.enroll_subject("S-001", age=45, sex="F", fitzpatrick="III", strata={"age_group": "ge45"})
     return dest

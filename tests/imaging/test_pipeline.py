@@ -39,13 +39,14 @@ def photo_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture
-def study(tmp_path: Path):
+def study(tmp_path: Path, provision):
     from toolkit.store import open_store
     from toolkit.study import load_study
 
     dest = tmp_path / "epmc-demo"
     shutil.copytree(REPO / "studies" / "epmc-demo", dest)
     st = load_study(dest)
+    provision(st)
     with open_store(st) as store:
         store.enroll_subject("S-001", age=52, sex="F", fitzpatrick="II", strata={"age_group": "ge45"})
     return st

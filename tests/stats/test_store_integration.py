@@ -28,7 +28,7 @@ def _photo(tmp_path: Path, name: str) -> tuple[Path, str]:
 
 
 def test_analyze_from_the_study_store(
-    repo_root: Path, data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    repo_root: Path, data_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], provision
 ) -> None:
     from toolkit.cli import main
     from toolkit.store import open_store
@@ -38,8 +38,9 @@ def test_analyze_from_the_study_store(
     study = load_study(repo_root / "studies" / "epmc-demo")
     n = 18
     write_allocation(study, randomize(study, n, per_stratum=True))
+    provision(study)
     rng = np.random.default_rng(5)
-    with open_store(study, actor="Test Analyst") as store:
+    with open_store(study) as store:
         for i in range(n):
             sid = f"S-{i + 1:03d}"
             age = 30 + (i * 7) % 35
@@ -57,7 +58,8 @@ def test_analyze_from_the_study_store(
                         ("jawline_l", "lift_mm", 1.0 + rng.normal(0, 0.3)), ("jawline_r", "lift_mm", 1.0)]  # fmt: skip
                 frame = pd.DataFrame(rows, columns=["region", "metric", "value"])
                 store.add_measurements(pid, frame, algorithm_version="test 1.0", qc={})
-        store.unblind(by="Test Analyst", reason="analysis test")
+        store.lock(reason="analysis test: every record in")
+        store.unblind(reason="analysis test")
     with pytest.raises(SystemExit) as done:
         main(["analyze", "--study", str(repo_root / "studies" / "epmc-demo")])
     captured = capsys.readouterr()

@@ -124,11 +124,30 @@ def postgres_url(postgres_server: PostgresServer) -> str:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest) -> str | None:
-    """Each store test runs on the default SQLite file (``None``) and on a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        return None
-    return request.getfixturevalue("postgres_url")
+def db_url(request: pytest.FixtureRequest, provision, demo_study, splitface_study) -> str | None:
+    """Each store test runs on the default SQLite file (``None``) and on a fresh PostgreSQL database.
+
+    The test users (:data:`conftest.TESTER` and one per role) are added first, as an administrator would.
+    """
+    url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    provision(demo_study, url)
+    provision(splitface_study, url)
+    return url
+
+
+@pytest.fixture(autouse=True)
+def _test_users(request: pytest.FixtureRequest, provision, demo_study, splitface_study) -> None:
+    """The test users exist in the default (SQLite) database of both shipped studies.
+
+    Tests that bring their own database (a PostgreSQL server, a damaged file, none at all) add them where they
+    need them; ``@pytest.mark.no_users`` leaves the data folder empty.
+    """
+    callspec = getattr(request.node, "callspec", None)
+    on_postgres = callspec is not None and callspec.params.get("db_url") == "postgresql"
+    if request.node.get_closest_marker("no_users") or on_postgres or "postgres_server" in request.fixturenames:
+        return
+    provision(demo_study)
+    provision(splitface_study)
 
 
 # -- studies -------------------------------------------------------------------------------------------------

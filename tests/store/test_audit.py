@@ -26,7 +26,7 @@ def _walk(store, photo_file, tmp_path):
 
 
 def test_every_change_is_recorded_with_who_when_what_why(db_url, demo_study):
-    with open_store(demo_study, url=db_url, actor="Dr Who") as store:
+    with open_store(demo_study, url=db_url) as store:
         before = datetime.now().astimezone()
         enrol_eligible(store, "S-001")
         ae = store.add_adverse_event(
@@ -47,7 +47,7 @@ def test_every_change_is_recorded_with_who_when_what_why(db_url, demo_study):
         assert upd["old"] == {"severity": "mild"} and upd["new"] == {"severity": "moderate"}
         assert upd["reason"] == "grading corrected"
         assert dele["old"]["severity"] == "moderate" and dele["new"] is None
-        assert {e["actor"] for e in trail} == {"Dr Who"}
+        assert {e["actor"] for e in trail} == {"tester"}  # the logged-in user, never free text
         assert all(e["key"] == {"id": ae} for e in trail)
         stamp = datetime.fromisoformat(ins["at"])
         assert stamp.utcoffset().total_seconds() == 0 and stamp >= before
@@ -62,7 +62,7 @@ def test_chain_hashes_are_recomputable_from_outside(demo_study):
     """Recompute the chain with hashlib alone, following the documented rule."""
     import hashlib
 
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         enrol_eligible(store, "S-001")
         with store.connect() as conn:
             rows = conn.execute(text("SELECT * FROM audit_log ORDER BY seq")).mappings().all()
@@ -81,7 +81,7 @@ def test_chain_hashes_are_recomputable_from_outside(demo_study):
 
 
 def test_audit_rows_cannot_be_changed_through_the_database(db_url, demo_study):
-    with open_store(demo_study, url=db_url, actor="a") as store:
+    with open_store(demo_study, url=db_url) as store:
         enrol_eligible(store, "S-001")
         for stmt in (
             update(m.AuditEntry.__table__).values(actor="mallory"),
@@ -93,7 +93,7 @@ def test_audit_rows_cannot_be_changed_through_the_database(db_url, demo_study):
 
 
 def test_orm_bulk_update_of_study_rows_is_refused(demo_study):
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         enrol_eligible(store, "S-001")
         with (
             pytest.raises(StoreError, match="bypass the row-level audit trail"),
@@ -104,10 +104,15 @@ def test_orm_bulk_update_of_study_rows_is_refused(demo_study):
 
 
 def test_anonymous_changes_are_refused(demo_study):
-    with open_store(demo_study, actor="a") as store:
-        store.actor = " "
-        with pytest.raises(StoreError, match="changed by a named person"):
+    with open_store(demo_study, login=False) as store:
+        assert store.actor is None
+        with pytest.raises(StoreError, match="to enrol subjects in study epmc-demo, log in"):
             store.enroll_subject("S-001", age=50, sex="F", fitzpatrick="III", strata={"age_group": "ge45"})
+        with pytest.raises(StoreError, match="log in"), store.session() as s:
+            s.add(m.DeviationRow(subject_pk=1, description="x", category="minor"))
+        assert store.users()  # reading the user list needs no login
+    with pytest.raises(StoreError, match="a free-text actor is not accepted"):
+        open_store(demo_study, actor="Dr Who")
 
 
 def _sqlite_file(store):
@@ -115,7 +120,7 @@ def _sqlite_file(store):
 
 
 def test_tampered_audit_entry_is_named_by_verify(demo_study, photo_file, tmp_path):
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         _walk(store, photo_file, tmp_path)
         total = verify_audit(store).entries
         db = _sqlite_file(store)
@@ -124,7 +129,7 @@ def test_tampered_audit_entry_is_named_by_verify(demo_study, photo_file, tmp_pat
     con.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 3")
     con.commit()
     con.close()
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         report = verify_audit(store)
         assert not report.ok
         assert report.first_broken.seq == 3
@@ -133,7 +138,7 @@ def test_tampered_audit_entry_is_named_by_verify(demo_study, photo_file, tmp_pat
 
 
 def test_deleted_audit_entry_breaks_the_chain_there(demo_study, photo_file, tmp_path):
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         _walk(store, photo_file, tmp_path)
         db = _sqlite_file(store)
     con = sqlite3.connect(db)
@@ -141,14 +146,14 @@ def test_deleted_audit_entry_breaks_the_chain_there(demo_study, photo_file, tmp_
     con.execute("DELETE FROM audit_log WHERE seq = 5")
     con.commit()
     con.close()
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         report = verify_audit(store)
         assert report.first_broken.seq == 6 and "sequence gap" in report.first_broken.problem
 
 
 def test_rewritten_chain_still_disagrees_with_the_tables(demo_study, photo_file, tmp_path):
     """A forger who edits a value and rehashes every later entry is caught by the table replay."""
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         _walk(store, photo_file, tmp_path)
         db = _sqlite_file(store)
     con = sqlite3.connect(db)
@@ -157,14 +162,14 @@ def test_rewritten_chain_still_disagrees_with_the_tables(demo_study, photo_file,
     con.execute("UPDATE subjects SET age = 31")  # data changed behind the store's back
     con.commit()
     con.close()
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         report = verify_audit(store)
         assert report.first_broken is None
         assert report.data_problems == ['subjects {"id":1}: age differ from the audit trail']
 
 
 def test_changed_photo_file_is_detected_and_cli_exits_1(demo_study, photo_file, tmp_path, capsys):
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         path = _walk(store, photo_file, tmp_path)
     code, out, _ = run_cli(["audit", "verify", "--study", str(DEMO)], capsys)
     assert code == 0 and "chain intact; 1 stored files match" in out
@@ -175,7 +180,7 @@ def test_changed_photo_file_is_detected_and_cli_exits_1(demo_study, photo_file, 
     assert code == CheckFailed.exit_code == 1
     assert "photo #1" in err and "the raw file was modified" in err and "Traceback" not in err
     path.unlink()
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         assert verify_audit(store).file_problems == [f"photo #1 {path}: file is missing"]
 
 
@@ -183,7 +188,7 @@ def test_waveform_file_change_is_detected(demo_study, randomized, tmp_path):
     import hashlib
 
     randomized(demo_study, 3)
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         enrol_eligible(store, "S-001")
         arm = store.allocate("S-001").arm_id
         did = store.start_delivery(
@@ -209,15 +214,17 @@ def test_waveform_file_change_is_detected(demo_study, randomized, tmp_path):
         assert len(problems) == 1 and problems[0].startswith("waveform #1") and "s1.csv" in problems[0]
 
 
-def test_postgres_refuses_truncate_of_the_audit_log(postgres_url, demo_study):
-    with open_store(demo_study, url=postgres_url, actor="a") as store:
+def test_postgres_refuses_truncate_of_the_audit_log(postgres_url, demo_study, provision):
+    provision(demo_study, postgres_url)
+    with open_store(demo_study, url=postgres_url) as store:
         with pytest.raises(DBAPIError, match="append-only"), store.engine.begin() as conn:
             conn.execute(text("TRUNCATE audit_log"))
         assert verify_audit(store).entries >= 1
 
 
-def test_tampering_on_postgres_is_detected(postgres_url, demo_study):
-    with open_store(demo_study, url=postgres_url, actor="a") as store:
+def test_tampering_on_postgres_is_detected(postgres_url, demo_study, provision):
+    provision(demo_study, postgres_url)
+    with open_store(demo_study, url=postgres_url) as store:
         enrol_eligible(store, "S-001")
         with store.engine.begin() as conn:
             # only a superuser can switch the guard off; verify must still catch what happens next

@@ -16,7 +16,7 @@ def test_walk_one_subject_through_the_command_line(demo_study, randomized, capsy
     study = ["--study", str(DEMO)]
     steps = [
         ["subject", "enroll", *study, "--subject", "S-001", "--age", "45", "--sex", "F", "--fitzpatrick", "III",
-         "--stratum", "age_group=ge45", "--by", "nurse A"],
+         "--stratum", "age_group=ge45"],
         ["subject", "consent", *study, "--subject", "S-001", "--signed-on", "2026-01-05"],
         ["subject", "patch-test", *study, "--subject", "S-001", "--result", "pass", "--read-on", "2026-01-07"],
         ["subject", "allocate", *study, "--subject", "S-001"],
@@ -31,12 +31,12 @@ def test_walk_one_subject_through_the_command_line(demo_study, randomized, capsy
     assert "randomisation number" in outputs[3]
     code, out, _ = run_cli(["subject", "list", *study], capsys)
     assert code == 0 and "S-001" in out and "1 subject(s)" in out
-    with open_store(demo_study, actor="x") as store:
+    with open_store(demo_study) as store:
         rec = store.subject("S-001")
         assert rec.eligible and rec.allocation is not None
         from toolkit.store.audit import audit_trail
 
-        assert audit_trail(store, table="subjects")[0]["actor"] == "nurse A"
+        assert audit_trail(store, table="subjects")[0]["actor"] == "tester"
     code, out, _ = run_cli(["audit", "verify", *study], capsys)
     assert code == 0 and "chain intact" in out
 
@@ -74,8 +74,9 @@ def test_real_process_exit_code_and_no_traceback(data_root):
     assert "Traceback" not in proc.stderr
 
 
-def test_commands_use_toolkit_db_url(postgres_url, monkeypatch, capsys, tmp_path):
+def test_commands_use_toolkit_db_url(postgres_url, monkeypatch, capsys, tmp_path, provision, demo_study):
     monkeypatch.setenv("TOOLKIT_DB_URL", postgres_url)
+    provision(demo_study)
     study = ["--study", str(DEMO)]
     code, out, err = run_cli(
         ["subject", "enroll", *study, "--subject", "P-1", "--age", "40", "--sex", "M", "--fitzpatrick", "2",

@@ -37,7 +37,7 @@ def _photo(store, photo_file, sid: str, visit: str) -> None:
 def cohort(demo_study, randomized, photo_file):
     """Five randomised subjects: PP, too few sessions, no S12 photo, major deviation, withdrawn."""
     randomized(demo_study, 6)
-    with open_store(demo_study, actor="site") as store:
+    with open_store(demo_study) as store:
         for sid, n, photo, major in (("S-001", 12, True, False), ("S-002", 9, True, False),
                                      ("S-003", 12, False, False), ("S-004", 10, True, True),
                                      ("S-005", 6, False, False)):
@@ -52,7 +52,7 @@ def cohort(demo_study, randomized, photo_file):
 
 
 def test_per_protocol_follows_the_rule_of_the_analysis_plan(cohort) -> None:
-    with open_store(cohort, actor="a") as store:
+    with open_store(cohort) as store:
         adsl = subject_level_dataset(store).set_index("SUBJID")
     # rule: >= 10 completed sessions, a measured photo at S12, no major deviation
     assert adsl["PPROTFL"].to_dict() == {"S-001": "Y", "S-002": "N", "S-003": "N", "S-004": "N", "S-005": "N"}
@@ -71,7 +71,7 @@ def test_withdrawal_from_the_command_line_reaches_adsl_and_ds(cohort, capsys) ->
     code, out, err = run_cli(["subject", "discontinue-treatment", "--study", str(cohort.path), "--subject",
                               "S-002", "--reason", "adverse_event", "--on", "2026-03-10"], capsys)
     assert code == 0, err
-    with open_store(cohort, actor="a") as store:
+    with open_store(cohort) as store:
         assert not store.subject("S-005").eligible  # no further sessions for a withdrawn subject
         sets = {d.name: d.frame for d in build_datasets(store)}
     adsl = sets["ADSL"].set_index("SUBJID")
@@ -97,7 +97,7 @@ def test_withdrawal_from_the_command_line_reaches_adsl_and_ds(cohort, capsys) ->
     (date(2026, 2, 1), "bored", "accepted: ADVERSE EVENT"),
 ])
 def test_a_withdrawal_outside_the_study_or_with_an_unknown_reason_is_refused(cohort, on, reason, needle) -> None:
-    with open_store(cohort, actor="a") as store:
+    with open_store(cohort) as store:
         with pytest.raises(DataError, match=needle):
             withdraw_subject(store, "S-005", on=on, reason=reason)
         withdraw_subject(store, "S-005", on=date(2026, 2, 1), reason="lost to follow up")

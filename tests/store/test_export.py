@@ -63,7 +63,7 @@ def _populate(store, photo_file, *, treat: bool = True):
 def test_bds_values_match_hand_computed_truth(demo_study, randomized, photo_file):
     frame = randomized(demo_study, 3)
     codes = frame.attrs["allocation"]["blinding_codes"]
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         _populate(store, photo_file)
         bds = analysis_dataset(store)
     v = bds.set_index(["USUBJID", "PARAMCD", "AVISIT"])
@@ -85,7 +85,7 @@ def test_bds_values_match_hand_computed_truth(demo_study, randomized, photo_file
     assert set(bds["PARAMCD"]) == {"NLFLEN", "LIFTJAW", "WSRS"}
     # blinded: treatments are codes from allocation.json; stratum and populations are carried
     arms = {r.USUBJID: r.TRTP for r in bds.itertuples()}
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         expected = {f"epmc-demo-{s.subject_id}": codes[s.allocation.arm_id] for s in store.subjects()[:2]}
     assert arms == expected
     assert set(bds["AGEGROUP"]) == {"ge45", "lt45"}
@@ -110,7 +110,7 @@ def test_bds_values_match_hand_computed_truth(demo_study, randomized, photo_file
 
 def test_population_flags(demo_study, randomized, photo_file):
     randomized(demo_study, 3)
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         _populate(store, photo_file, treat=False)
         store.add_deviation("S-001", description="wrong serum", category="major")
         adsl = subject_level_dataset(store).set_index("USUBJID")
@@ -123,7 +123,7 @@ def test_population_flags(demo_study, randomized, photo_file):
 
 def test_unblinding_via_cli_switches_exports_to_arm_names(demo_study, randomized, photo_file, capsys):
     randomized(demo_study, 3)
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         _populate(store, photo_file)
         out = export_datasets(store, formats=("csv",))
         assert out["adeff.csv"].parent == store.study_dir / "analysis"
@@ -134,18 +134,23 @@ def test_unblinding_via_cli_switches_exports_to_arm_names(demo_study, randomized
         assert ex["EXDOSE"].isna().all()  # dose would reveal the modality
     code, _, err = run_cli(["study", "unblind", str(DEMO)], capsys)
     assert code == 2 and "--reason" in err
-    code, stdout, _ = run_cli(
-        ["study", "unblind", str(DEMO), "--reason", "final analysis", "--by", "Stat S"], capsys
-    )
-    assert code == 0 and "unblinded by Stat S" in stdout
+    code, _, err = run_cli(["study", "unblind", str(DEMO), "--reason", "final analysis"], capsys)
+    assert code == 2 and "cannot be unblinded before its database is locked" in err
+    code, stdout, err = run_cli(["study", "lock", "--study", str(DEMO), "--reason", "all data entered"], capsys)
+    assert code == 0 and "locked by tester (signed)" in stdout, err
+    code, stdout, _ = run_cli(["study", "unblind", str(DEMO), "--reason", "final analysis"], capsys)
+    assert code == 0 and "unblinded by Test Tester (signed)" in stdout
     code, stdout, _ = run_cli(["data", "export", "--study", str(DEMO), "--format", "csv,xpt"], capsys)
     assert code == 0 and "(unblinded)" in stdout
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         assert store.is_unblinded
         from toolkit.store.audit import audit_trail
 
         (entry,) = audit_trail(store, table="unblindings")
-        assert entry["actor"] == "Stat S" and entry["reason"] == "final analysis"
+        assert entry["actor"] == "tester" and entry["reason"] == "final analysis"
+        assert [(s.table, s.meaning, s.signer) for s in store.signatures() if s.table != "deliveries"] == [
+            ("study_locks", "locked", "tester"), ("unblindings", "unblinded", "tester")
+        ]
         names = {s.subject_id: s.allocation.arm_id for s in store.subjects() if s.allocation}
     adeff = pd.read_csv(store.study_dir / "analysis" / "adeff.csv")
     # unblinded: TRTP is the arm id the analysis plan names (EP vs SHAM), EXTRT the arm's name
@@ -159,7 +164,7 @@ def test_unblinding_via_cli_switches_exports_to_arm_names(demo_study, randomized
 
 def test_xpt_round_trip_keeps_names_labels_and_values(demo_study, randomized, photo_file):
     randomized(demo_study, 3)
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         _populate(store, photo_file)
         out = export_datasets(store)
     define = pd.read_csv(out["define.csv"])
@@ -215,7 +220,7 @@ def test_xpt_limits_at_the_boundary_are_accepted(tmp_path):
 
 def test_an_overlong_value_continues_in_supp_and_numbered_variables(demo_study, randomized, data_root):
     randomized(demo_study, 3)
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         enrol_eligible(store, "S-001")
         store.add_adverse_event(
             "S-001", term="réaction-" * 25, soc="Skin", severity="mild", serious=False, relation="possible",
@@ -232,7 +237,7 @@ def test_an_overlong_value_continues_in_supp_and_numbered_variables(demo_study, 
 
 def test_split_face_bds_has_one_record_per_side(splitface_study, randomized, photo_file):
     randomized(splitface_study, 2)
-    with open_store(splitface_study, actor="a") as store:
+    with open_store(splitface_study) as store:
         level = splitface_study.randomization.factors[0].levels[0]
         enrol_eligible(store, "S-001", strata={"fitzpatrick_group": level}, fitzpatrick="II")
         alloc = store.allocate("S-001")
@@ -247,7 +252,8 @@ def test_split_face_bds_has_one_record_per_side(splitface_study, randomized, pho
                 algorithm_version="v1",
                 qc={},
             )
-        store.unblind(by="stat", reason="test of unblinded labels")
+        store.lock(reason="all data entered")
+        store.unblind(reason="test of unblinded labels")
         bds = analysis_dataset(store)
     nl = bds[bds["PARAMCD"] == "NLFLEN"].set_index(["SIDE", "AVISIT"])
     assert nl.loc[("LEFT", "After session 12"), "CHG"] == pytest.approx(-2.0)
@@ -258,7 +264,7 @@ def test_split_face_bds_has_one_record_per_side(splitface_study, randomized, pho
 
 def test_bad_format_is_refused(demo_study):
     with (
-        open_store(demo_study, actor="a") as store,
+        open_store(demo_study) as store,
         pytest.raises(DataError, match="accepted: csv, parquet, xpt"),
     ):
         export_datasets(store, formats="csv,sas7bdat")

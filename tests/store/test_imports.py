@@ -27,7 +27,7 @@ S-002,Muscle twitching,Nervous system disorders,Moderate,y,related,2026-01-10,
 
 
 def test_good_ae_file_imports_in_one_go_with_audit(db_url, demo_study, tmp_path):
-    with open_store(demo_study, url=db_url, actor="data manager") as store:
+    with open_store(demo_study, url=db_url) as store:
         enrol_eligible(store, "S-001")
         enrol_eligible(store, "S-002")
         result = import_csv(store, "ae", _write(tmp_path, "ae.csv", GOOD_AE))
@@ -51,7 +51,7 @@ def test_every_bad_row_is_reported_and_nothing_is_imported(demo_study, tmp_path)
         "S-001,Rash,Skin,mild,N,possible,2026-01-09,2026-01-01\n"  # line 5: resolved before onset
         "S-001,Erythema,Skin,mild,N,possible,2026-01-09,\n"  # line 6: repeats line 2
     )
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         enrol_eligible(store, "S-001")
         n_before = len(audit_trail(store))
         with pytest.raises(DataError) as info:
@@ -70,7 +70,7 @@ def test_every_bad_row_is_reported_and_nothing_is_imported(demo_study, tmp_path)
 
 
 def test_header_problems_and_reimport_are_refused(demo_study, tmp_path):
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         enrol_eligible(store, "S-001")
         enrol_eligible(store, "S-002")
         bad_header = _write(tmp_path, "h.csv", "subject,term\nS-001,x\n")
@@ -108,7 +108,7 @@ def test_assessments_are_checked_against_the_study(demo_study, tmp_path, capsys)
         "S-001,S12,LEMPERLE,2,Dr A\n"  # not a scale of this study
         "S-001,S12,WSRS,two,\n"  # not a number, no assessor
     )
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         enrol_eligible(store, "S-001")
     path = _write(tmp_path, "scores.csv", text)
     code, _, err = run_cli(

@@ -27,7 +27,7 @@ _fork = multiprocessing.get_context("fork")
 
 
 def _writer(study_id: str, photo_id: int, started, tag: str) -> None:
-    store = open_store(study_id, actor=f"writer {tag}")
+    store = open_store(study_id)
     frame = pd.DataFrame(
         {
             "region": [f"r{i}" for i in range(ROWS_PER_RUN)],
@@ -45,7 +45,7 @@ def _writer(study_id: str, photo_id: int, started, tag: str) -> None:
 
 
 def test_sigkill_at_random_points_leaves_a_consistent_database(demo_study, photo_file):
-    with open_store(demo_study, actor="setup") as store:
+    with open_store(demo_study) as store:
         enrol_eligible(store, "S-001")
         path, sha = photo_file("p")
         photo_id = store.add_photo("S-001", visit_id="BASELINE", path=path, sha256=sha)
@@ -69,7 +69,7 @@ def test_sigkill_at_random_points_leaves_a_consistent_database(demo_study, photo
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert con.execute("PRAGMA foreign_key_check").fetchall() == []
     con.close()
-    with open_store(demo_study, actor="check") as store:
+    with open_store(demo_study) as store:
         report = verify_audit(store)
         assert report.ok, report.problems()
         with store.session() as s:
@@ -85,7 +85,7 @@ def test_sigkill_at_random_points_leaves_a_consistent_database(demo_study, photo
 
 def _enrol_many(study_id: str, prefix: str, n: int, results) -> None:
     try:
-        with open_store(study_id, actor=prefix, busy_timeout_s=30) as store:
+        with open_store(study_id, busy_timeout_s=30) as store:
             for i in range(n):
                 store.enroll_subject(
                     f"{prefix}-{i}", age=40, sex="M", fitzpatrick="II", strata={"age_group": "lt45"}
@@ -97,7 +97,7 @@ def _enrol_many(study_id: str, prefix: str, n: int, results) -> None:
 
 
 def test_two_writers_at_once_both_succeed(demo_study):
-    with open_store(demo_study, actor="setup"):
+    with open_store(demo_study):
         pass
     results = _fork.Queue()
     procs = [_fork.Process(target=_enrol_many, args=("epmc-demo", p, 15, results)) for p in ("A", "B")]
@@ -108,7 +108,7 @@ def test_two_writers_at_once_both_succeed(demo_study):
     outcome = dict(results.get(timeout=5) for _ in procs)
     # both succeed (the busy timeout queues them) or one says "database busy" plainly
     assert all(v == "ok" or v.startswith("database busy") for v in outcome.values()), outcome
-    with open_store(demo_study, actor="check") as store:
+    with open_store(demo_study) as store:
         ids = {s.subject_id for s in store.subjects()}
         for prefix, status in outcome.items():
             if status == "ok":
@@ -117,7 +117,7 @@ def test_two_writers_at_once_both_succeed(demo_study):
 
 
 def test_busy_database_gives_a_clear_message_after_a_bounded_wait(demo_study):
-    with open_store(demo_study, actor="a", busy_timeout_s=0.3) as store:
+    with open_store(demo_study, busy_timeout_s=0.3) as store:
         holder = sqlite3.connect(store.url.database, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")
         try:
@@ -149,7 +149,7 @@ def test_unreachable_server_is_named_without_its_password(demo_study):
         port = s.getsockname()[1]
     url = f"postgresql://toolkit:s3cret@127.0.0.1:{port}/records"
     with pytest.raises(StoreError) as info:
-        open_store(demo_study, url=url, actor="a")
+        open_store(demo_study, url=url)
     message = str(info.value)
     assert message.startswith(
         f"cannot reach database postgresql+psycopg://toolkit:***@127.0.0.1:{port}/records"
@@ -157,26 +157,28 @@ def test_unreachable_server_is_named_without_its_password(demo_study):
     assert "s3cret" not in message and "TOOLKIT_DB_URL" in message
 
 
-def test_env_url_is_used_and_a_missing_database_is_explained(postgres_server, demo_study, monkeypatch):
+def test_env_url_is_used_and_a_missing_database_is_explained(postgres_server, demo_study, monkeypatch, provision):
     monkeypatch.setenv("TOOLKIT_DB_URL", postgres_server.url("no_such_db"))
     with pytest.raises(StoreError, match=r"cannot reach database .*/no_such_db: .*does not exist"):
-        open_store(demo_study, actor="a")
+        open_store(demo_study)
     monkeypatch.setenv("TOOLKIT_DB_URL", postgres_server.create_database())
-    with open_store(demo_study, actor="a") as store:
+    provision(demo_study)
+    with open_store(demo_study) as store:
         assert store.url.get_backend_name() == "postgresql"
         enrol_eligible(store, "S-001")
 
 
+@pytest.mark.no_users
 def test_damaged_sqlite_file_is_reported(demo_study, data_root):
     db = data_root / "epmc-demo" / "study.db"
     db.parent.mkdir(parents=True)
     db.write_bytes(b"this is not a database, just text" * 100)
     with pytest.raises(StoreError, match=f"database {db} is damaged or not a SQLite file"):
-        open_store(demo_study, actor="a")
+        open_store(demo_study)
 
 
 def test_bad_url_is_explained(demo_study):
     with pytest.raises(StoreError, match="not a SQLAlchemy URL"):
-        open_store(demo_study, url="not a url at all", actor="a")
+        open_store(demo_study, url="not a url at all")
     with pytest.raises(StoreError, match="supported: SQLite"):
-        open_store(demo_study, url="oracle+nodriver://x@y/z", actor="a")
+        open_store(demo_study, url="oracle+nodriver://x@y/z")

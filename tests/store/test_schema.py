@@ -14,14 +14,14 @@ from toolkit.store.models import Base
 
 
 def test_migrations_match_the_models(db_url, demo_study):
-    with open_store(demo_study, url=db_url, actor="a") as store:
+    with open_store(demo_study, url=db_url) as store:
         with store.engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
         assert head_revision() == HEAD_REVISION
 
 
 def test_sqlite_runs_in_wal_with_foreign_keys(demo_study):
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         with store.engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
@@ -53,11 +53,11 @@ def test_a_database_from_a_newer_toolkit_is_refused(demo_study):
 
     from toolkit.errors import StoreError
 
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         path = store.url.database
     con = sqlite3.connect(path)
     con.execute("UPDATE alembic_version SET version_num = '0099'")
     con.commit()
     con.close()
     with pytest.raises(StoreError, match="schema revision '0099', which this toolkit version does not know"):
-        open_store(demo_study, actor="a")
+        open_store(demo_study)

@@ -16,7 +16,7 @@ from .conftest import age_group, enrol_eligible
 
 def test_subject_walk_through_on_each_backend(db_url, demo_study, randomized, photo_file, tmp_path):
     frame = randomized(demo_study, 6)
-    with open_store(demo_study, url=db_url, actor="nurse A") as store:
+    with open_store(demo_study, url=db_url) as store:
         enrol_eligible(store, "S-001", age=50)
         rec = store.subject("S-001")
         assert rec.eligible and rec.allocation is None
@@ -90,12 +90,12 @@ def test_subject_walk_through_on_each_backend(db_url, demo_study, randomized, ph
 
 def test_reopen_keeps_records_and_definition(demo_study, randomized):
     randomized(demo_study, 3)
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         enrol_eligible(store, "S-001")
         db = store.database
     assert Path(db).name == "study.db"
     # a store opened by id alone reads the study facts stored with the records
-    with open_store("epmc-demo", actor="b") as again:
+    with open_store("epmc-demo") as again:
         assert again.subject("S-001").age == 50
         assert [a.id for a in again.info.arms] == ["EP", "MC", "SHAM"]
         assert again.info.baseline_visit.id == "BASELINE"
@@ -108,19 +108,19 @@ def test_reopen_keeps_records_and_definition(demo_study, randomized):
         ({"fitzpatrick": "VII"}, "Fitzpatrick skin type; accepted: I–VI"),
         ({"age": 12}, "age 12 is outside 18–120"),
         ({"strata": {"age_group": "old"}}, "strata do not match"),
-        ({"strata": {}}, "strata do not match"),
+        ({"age": 30, "strata": {"age_group": "ge45"}}, "contradicts the subject's age 30"),
     ],
 )
 def test_enrolment_refuses_bad_demographics(demo_study, kwargs, message):
     args = {"age": 50, "sex": "F", "fitzpatrick": "III", "strata": {"age_group": "ge45"}} | kwargs
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         with pytest.raises(DataError, match=message.replace("(", r"\(")):
             store.enroll_subject("S-001", **args)
         assert store.subjects() == []
 
 
 def test_refusals_name_the_problem(demo_study, randomized, photo_file):
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         store.enroll_subject("S-001", age=50, sex="F", fitzpatrick="V", strata={"age_group": "ge45"})
         with pytest.raises(StoreError, match="already enrolled"):
             store.enroll_subject("S-001", age=50, sex="F", fitzpatrick="III", strata={"age_group": "ge45"})
@@ -170,7 +170,7 @@ def test_refusals_name_the_problem(demo_study, randomized, photo_file):
 
 def test_allocation_is_stratified_and_exhaustible(demo_study, randomized):
     frame = randomized(demo_study, 3)  # one block of 3 per stratum
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         lt45 = frame[frame["age_group"] == "lt45"].sort_values("rand_no")
         got = []
         for i in range(len(lt45)):
@@ -188,7 +188,7 @@ def test_allocation_is_stratified_and_exhaustible(demo_study, randomized):
 
 def test_delivery_of_the_wrong_arm_is_refused(demo_study, randomized):
     randomized(demo_study, 3)
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         enrol_eligible(store, "S-001")
         with pytest.raises(StoreError, match="not randomised"):
             store.start_delivery(
@@ -233,7 +233,7 @@ def test_delivery_of_the_wrong_arm_is_refused(demo_study, randomized):
 
 def test_split_face_allocation_has_a_side_map(splitface_study, randomized):
     frame = randomized(splitface_study, 2)
-    with open_store(splitface_study, actor="a") as store:
+    with open_store(splitface_study) as store:
         level = splitface_study.randomization.factors[0].levels[0]
         enrol_eligible(store, "S-001", strata={"fitzpatrick_group": level}, fitzpatrick="II")
         alloc = store.allocate("S-001")
@@ -252,7 +252,7 @@ def test_split_face_allocation_has_a_side_map(splitface_study, randomized):
 
 
 def test_batched_measurement_runs_are_all_or_nothing(demo_study, photo_file):
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         enrol_eligible(store, "S-001")
         ids = []
         for k in range(3):

@@ -38,6 +38,8 @@ groups: dict[str, typer.Typer] = {
     "data": typer.Typer(help="Study records: import and export datasets.", no_args_is_help=True),
     "audit": typer.Typer(help="Audit trail: verify the hash chain and stored files.", no_args_is_help=True),
     "photos": typer.Typer(help="Facial photos: capture, ingest, analyze.", no_args_is_help=True),
+    "user": typer.Typer(help="Users, roles and passwords.", no_args_is_help=True),
+    "site": typer.Typer(help="Sites of a multi-site study.", no_args_is_help=True),
 }
 for _name, _group in groups.items():
     app.add_typer(_group, name=_name)
@@ -54,14 +56,21 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version_callback, is_eager=True, help="Show the version and exit."
     ),
+    user: str | None = typer.Option(
+        None, "--user", help="Run as this toolkit user (default $TOOLKIT_USER, or your OS login if mapped)."
+    ),
 ) -> None:
     """Clinical study toolkit: electroporation vs microcurrent facial skin trials."""
+    if user:
+        import os
+
+        os.environ["TOOLKIT_USER"] = user  # read by every store the command opens
 
 
 def _register_rooms() -> None:
-    from toolkit.cli import analysis, bench, delivery, demo, photos, records, report, study
+    from toolkit.cli import analysis, bench, delivery, demo, photos, records, report, study, users
 
-    for module in (study, bench, records, delivery, photos, analysis, report, demo):
+    for module in (study, bench, records, users, delivery, photos, analysis, report, demo):
         module.register(app, groups)
 
 

@@ -60,10 +60,10 @@ def analyze(
         bds = _read_dataset(data)
         source = str(data)
     else:
-        from toolkit.store import open_store
+        from toolkit.cli.login import open_study_store
         from toolkit.store.export import analysis_dataset, subject_level_dataset
 
-        with open_store(study) as store:
+        with open_study_store(study, write=False) as store:
             bds = analysis_dataset(store)
             if subject_level is None:
                 subject_level = subject_level_dataset(store)

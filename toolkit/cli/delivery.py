@@ -55,9 +55,13 @@ def deliver(
     settings = DeliverySettings(capture_every_s=capture_every_s, burst_interval_s=burst_interval_s)
     # with --yes the twin's simulated operator confirms (and moves the twin's load) by itself
     confirm = None if yes else PromptOperator()
-    with RichProgress(console=console) as bar:
+    from toolkit.cli.login import open_study_store
+    from toolkit.store.study_view import load_study_from
+
+    st = load_study_from(study)
+    with open_study_store(st) as store, RichProgress(console=console) as bar:
         record = run_session(
-            study, subject, session, bench=bench_cfg, confirm=confirm, progress=bar, settings=settings,
+            st, subject, session, store=store, bench=bench_cfg, confirm=confirm, progress=bar, settings=settings,
             repeat=repeat, session_start=session_start, on_note=lambda text: console.print(f"[cyan]note:[/] {text}"),
         )
     style = {"completed": "green", "aborted": "yellow", "output_state_unknown": "bold red"}[record.outcome]

@@ -25,16 +25,16 @@ def ingest(
     """Store existing photo files read-only with SHA-256 and register them in the study's store."""
     from rich.console import Console
 
+    from toolkit.cli.login import open_study_store
     from toolkit.errors import DataError, ToolkitError
     from toolkit.imaging.pipeline import VIEWS, ingest_photo_record
-    from toolkit.store import open_store
 
     if view not in VIEWS:
         raise DataError(f"--view {view!r} not accepted; accepted: {', '.join(VIEWS)}")
     st = _load_study(study)
     console = Console()
     problems: list[str] = []
-    with open_store(st) as store:
+    with open_study_store(st) as store:
         for f in files:
             try:
                 rec = ingest_photo_record(store, st, f, subject_id=subject, visit_id=visit, view=view,
@@ -66,16 +66,16 @@ def capture(
     """Capture a frontal photo with a baseline ghost and alignment score; save only when QC passes."""
     from rich.console import Console
 
+    from toolkit.cli.login import open_study_store
     from toolkit.errors import CheckFailed
     from toolkit.imaging.capture import capture_photo
     from toolkit.imaging.photo_io import load_photo
     from toolkit.imaging.pipeline import baseline_photo_for, ingest_photo_record
     from toolkit.paths import study_data_dir
-    from toolkit.store import open_store
 
     st = _load_study(study)
     console = Console()
-    with open_store(st) as store:
+    with open_study_store(st) as store:
         base_path = baseline_photo_for(store, st, subject, visit)
         baseline = load_photo(base_path)[0] if base_path is not None else None
         holder: dict = {}
@@ -111,12 +111,12 @@ def analyze(
     """Analyse every pending photo of the study and write the metrics to the store."""
     from rich.console import Console
 
+    from toolkit.cli.login import open_study_store
     from toolkit.imaging.pipeline import analyze_pending
-    from toolkit.store import open_store
 
     st = _load_study(study)
     console = Console()
-    with open_store(st) as store:
+    with open_study_store(st) as store:
         counts = analyze_pending(store, st, workers=workers, scheduler=scheduler,
                                  executor="serial" if serial else "processes", mm_per_px=mm_per_px,
                                  marker_side_mm=marker_side_mm, progress=progress, overlays=overlays)

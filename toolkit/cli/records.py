@@ -1,7 +1,8 @@
 """Commands of the study records: subjects, imports, exports, audit verification and unblinding.
 
 Every command that touches the store uses ``$TOOLKIT_DB_URL`` when set, else the study's SQLite file
-``data/<study-id>/study.db``. ``--by`` names who acts (default ``$TOOLKIT_ACTOR`` or the login name).
+``data/<study-id>/study.db``, and runs as the logged-in user (``toolkit --user NAME``, ``$TOOLKIT_USER``, or
+an operating-system login mapped to a user; see :mod:`toolkit.cli.login`).
 """
 
 from __future__ import annotations
@@ -15,30 +16,35 @@ if TYPE_CHECKING:
     from toolkit.store import Store
 
 _STUDY_HELP = "Study definition: a study.yaml, its folder, or a study id."
-_BY_HELP = "Who does this (recorded in the audit trail); default $TOOLKIT_ACTOR or the login name."
 
 
-def _open(study: str, by: str | None = None) -> Store:
+def resolve_study(study: str):
+    """The study model of a study.yaml, its folder or a shipped study's id; else the bare id of stored data."""
     from toolkit.errors import ConfigurationError
     from toolkit.paths import project_root, study_data_dir
-    from toolkit.store import open_store
     from toolkit.store.study_view import load_study_from
 
     path = Path(study).expanduser()
     if path.is_file() or (path / "study.yaml").is_file():
-        return open_store(load_study_from(path), actor=by)
+        return load_study_from(path)
     root = project_root()
     if root is not None and (root / "studies" / study / "study.yaml").is_file():
-        return open_store(load_study_from(root / "studies" / study), actor=by)
+        return load_study_from(root / "studies" / study)
     if study_data_dir(study).is_dir():
         # records without their definition: enough to list, verify or export what is stored
-        return open_store(study, actor=by)
+        return study
     if path.exists():
-        return open_store(load_study_from(path), actor=by)  # the loader says what is wrong with it
+        return load_study_from(path)  # the loader says what is wrong with it
     raise ConfigurationError(
         f"study {study!r} not found: give the path of a study.yaml (or its folder), or the id of a study "
         "with data under the data root"
     )
+
+
+def _open(study: str, *, write: bool = True, login: bool = True) -> Store:
+    from toolkit.cli.login import open_study_store
+
+    return open_study_store(resolve_study(study), write=write, login=login)
 
 
 def _date(value: str, option: str):
@@ -71,7 +77,6 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         stratum: list[str] = typer.Option(
             [], "--stratum", help="Stratification value FACTOR=LEVEL (repeat)."
         ),
-        by: str | None = typer.Option(None, "--by", help=_BY_HELP),
     ) -> None:
         """Enrol a subject with demographics and stratum values."""
         from toolkit.errors import DataError
@@ -82,7 +87,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                 raise DataError(f"--stratum {item!r} must be FACTOR=LEVEL, e.g. --stratum age_group=ge45")
             k, v = item.split("=", 1)
             strata[k.strip()] = v.strip()
-        with _open(study, by) as store:
+        with _open(study) as store:
             rec = store.enroll_subject(
                 subject_id, age=age, sex=sex, fitzpatrick=fitzpatrick, race=race, strata=strata, site=site
             )
@@ -98,12 +103,22 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         signed_on: str = typer.Option(
             ..., "--signed-on", help="Date the consent form was signed (YYYY-MM-DD)."
         ),
-        by: str | None = typer.Option(None, "--by", help=_BY_HELP),
+        publication: str | None = typer.Option(
+            None, "--publication", help="Consent to show the face in reports/publications: yes or no."
+        ),
     ) -> None:
-        """Record signed informed consent."""
-        with _open(study, by) as store:
-            store.record_consent(subject_id, signed_on=_date(signed_on, "--signed-on"))
-            typer.echo(f"consent of {subject_id} recorded (signed {signed_on})")
+        """Record signed informed consent (and, if asked, consent to publication of face photos)."""
+        from toolkit.errors import DataError
+
+        pub = None
+        if publication is not None:
+            if publication.strip().lower() not in ("yes", "no"):
+                raise DataError(f"--publication {publication!r} is not accepted; accepted: yes, no")
+            pub = publication.strip().lower() == "yes"
+        with _open(study) as store:
+            store.record_consent(subject_id, signed_on=_date(signed_on, "--signed-on"), publication=pub)
+            typer.echo(f"consent of {subject_id} recorded (signed {signed_on})"
+                       + ("" if pub is None else f"; publication of face photos: {'yes' if pub else 'no'}"))
 
     @subject.command("patch-test")
     def patch_test(
@@ -112,14 +127,13 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         result: str = typer.Option(..., "--result", help="pass or fail."),
         read_on: str = typer.Option(..., "--read-on", help="Date the patch test was read (YYYY-MM-DD)."),
         notes: str | None = typer.Option(None, "--notes", help="Observations."),
-        by: str | None = typer.Option(None, "--by", help=_BY_HELP),
     ) -> None:
         """Record a patch test read (pass or fail)."""
         from toolkit.errors import DataError
 
         if result.strip().lower() not in ("pass", "fail"):
             raise DataError(f"--result {result!r} is not accepted; accepted: pass, fail")
-        with _open(study, by) as store:
+        with _open(study) as store:
             store.record_patch_test(
                 subject_id,
                 passed=result.strip().lower() == "pass",
@@ -140,12 +154,11 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         reason: str = typer.Option(..., "--reason", help=_REASON_HELP),
         on: str = typer.Option(..., "--on", help="Date the subject left the study (YYYY-MM-DD)."),
         detail: str | None = typer.Option(None, "--detail", help="Free text (e.g. what the subject said)."),
-        by: str | None = typer.Option(None, "--by", help=_BY_HELP),
     ) -> None:
         """Record that a subject left the study (treatment ends the same day); no further sessions."""
         from toolkit.store.disposition import reason_term, withdraw_subject
 
-        with _open(study, by) as store:
+        with _open(study) as store:
             withdraw_subject(store, subject_id, on=_date(on, "--on"), reason=reason, detail=detail)
             typer.echo(f"{subject_id} withdrawn from the study on {on} ({reason_term(reason)})")
 
@@ -156,12 +169,11 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         reason: str = typer.Option(..., "--reason", help=_REASON_HELP),
         on: str = typer.Option(..., "--on", help="Date of the decision to stop treatment (YYYY-MM-DD)."),
         detail: str | None = typer.Option(None, "--detail", help="Free text."),
-        by: str | None = typer.Option(None, "--by", help=_BY_HELP),
     ) -> None:
         """Record that a subject stopped study treatment but stays in the study for its visits."""
         from toolkit.store.disposition import discontinue_treatment, reason_term
 
-        with _open(study, by) as store:
+        with _open(study) as store:
             discontinue_treatment(store, subject_id, on=_date(on, "--on"), reason=reason, detail=detail)
             typer.echo(f"treatment of {subject_id} discontinued on {on} ({reason_term(reason)}); "
                        "the subject stays in the study")
@@ -170,10 +182,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     def allocate(
         study: str = typer.Option(..., "--study", help=_STUDY_HELP),
         subject_id: str = typer.Option(..., "--subject", help="Subject id."),
-        by: str | None = typer.Option(None, "--by", help=_BY_HELP),
     ) -> None:
         """Randomise an eligible subject: take the next row of the allocation list in their stratum."""
-        with _open(study, by) as store:
+        with _open(study) as store:
             alloc = store.allocate(subject_id)
             sides = f", sides {alloc.side_map}" if alloc.side_map else ""
             # the operator needs the arm to treat; analysis outputs stay coded until unblinding
@@ -189,7 +200,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        with _open(study) as store:
+        with _open(study, write=False) as store:
             records = store.subjects()
             table = Table(title=f"{store.study_id}: {len(records)} subject(s)")
             for col in (
@@ -226,12 +237,11 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             ..., "--kind", help="ae (adverse events) or assessments (clinician scales)."
         ),
         reason: str | None = typer.Option(None, "--reason", help="Why (recorded with each audit entry)."),
-        by: str | None = typer.Option(None, "--by", help=_BY_HELP),
     ) -> None:
         """Import adverse events or clinician assessments from CSV (all rows or none)."""
         from toolkit.store.imports import import_csv
 
-        with _open(study, by) as store:
+        with _open(study) as store:
             result = import_csv(store, kind, file, reason=reason)
             typer.echo(f"imported {result.rows} {kind} row(s) from {file} into {store.database}")
 
@@ -248,7 +258,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         """Export DM, EX, AE, XF, ADSL and ADEFF (+ define.csv); arms stay coded until unblinding."""
         from toolkit.store.export import export_datasets
 
-        with _open(study) as store:
+        with _open(study, write=False) as store:
             blinded = not store.is_unblinded
             written = export_datasets(store, out, formats)
             folder = next(iter(written.values())).parent
@@ -257,7 +267,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             )
             for name in written:
                 typer.echo(f"  {name}")
-            _, source = store.arm_codes()
+            _, source = store._code_map()
             if blinded and source == "derived":
                 typer.echo(
                     "note: no allocation.json with arm codes; codes were derived (A, B, … in arm-id order)"
@@ -275,7 +285,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
 
         from toolkit.store.deliveries import interrupted_close_from
 
-        with _open(study) as store:
+        with _open(study, write=False) as store:
             d = store.deliveries()
             rows = d[d["status"] == "in_progress"] if len(d) else d
             if not len(rows):
@@ -300,10 +310,9 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         outcome: str = typer.Option(
             "aborted", "--outcome", help="aborted, or output_state_unknown if nobody saw the output off."
         ),
-        by: str | None = typer.Option(None, "--by", help=_BY_HELP),
     ) -> None:
         """Close a session its host left in progress: recorded as interrupted, with no dose, and audited."""
-        with _open(study, by) as store:
+        with _open(study) as store:
             store.close_interrupted_delivery(delivery, reason=reason, outcome=outcome)
             typer.echo(f"delivery #{delivery} closed as {outcome} (interrupted: {reason.strip()})")
 
@@ -316,7 +325,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         from toolkit.errors import CheckFailed
         from toolkit.store.audit import verify_audit
 
-        with _open(study) as store:
+        with _open(study, login=False) as store:
             report = verify_audit(store, check_files=not no_files)
             if not report.ok:
                 raise CheckFailed(
@@ -326,15 +335,40 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
                 )
             typer.echo(report.summary())
 
+    @data.command("backup")
+    def backup(
+        study: str = typer.Option(..., "--study", help=_STUDY_HELP),
+        out: Path | None = typer.Option(None, "--out", help="Backup folder (default data/<id>/backups/<time>)."),
+    ) -> None:
+        """Back up the database (SQLite online backup or pg_dump), the audit anchors and the ledger, with SHA-256."""
+        from toolkit.store.backup import backup_store
+
+        with _open(study, write=False) as store:
+            info = backup_store(store, out)
+            typer.echo(f"backup of {store.database} written to {info.folder} (audit head #{info.head_seq}; "
+                       f"{len(info.files)} file(s) with SHA-256 in backup.json)")
+
+    @data.command("restore")
+    def restore(
+        folder: Path = typer.Argument(..., help="Backup folder (holds backup.json)."),
+        study: str = typer.Option(..., "--study", help=_STUDY_HELP),
+        reason: str = typer.Option(..., "--reason", help="Why the database is restored (recorded, signed)."),
+    ) -> None:
+        """Restore the database from a backup: checksums, chain and anchors verified first; the old file kept."""
+        from toolkit.store.backup import restore_store
+
+        info = restore_store(resolve_study(study), folder, reason=reason)
+        typer.echo(f"{info.study_id} restored from {folder} (audit head #{info.head_seq}); the replaced database "
+                   "was kept beside it; run `toolkit audit verify` to check")
+
     @study_group.command("unblind")
     def unblind(
         study: str = typer.Argument(..., help=_STUDY_HELP),
         reason: str = typer.Option(..., "--reason", help="Why the study is unblinded (recorded)."),
-        by: str | None = typer.Option(None, "--by", help=_BY_HELP),
     ) -> None:
-        """Record the unblinding (who, why); later exports carry real arm names."""
-        with _open(study, by) as store:
+        """Unblind a locked study (signed by an unblinded statistician); later exports carry real arm names."""
+        with _open(study) as store:
             if store.is_unblinded:
                 typer.echo(f"{store.study_id} was already unblinded; recording this unblinding too")
-            store.unblind(by=store.actor if by is None else by, reason=reason)
-            typer.echo(f"{store.study_id} unblinded by {by or store.actor}: {reason}")
+            store.unblind(reason=reason)
+            typer.echo(f"{store.study_id} unblinded by {store.identity.full_name} (signed): {reason}")

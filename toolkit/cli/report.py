@@ -14,9 +14,20 @@ def report(
     browser: Path | None = typer.Option(None, "--browser", help="Chromium/Chrome binary for static export "
                                         "(default: $TOOLKIT_BROWSER or the one installed)."),
 ) -> None:
-    """Build the report bundle data/<study-id>/report/: index.html, figures, tables, datasets, manifest."""
-    from toolkit.report.bundle import build_report
+    """Build the report bundle data/<study-id>/report/: index.html, figures, tables, datasets, manifest.
 
+    For a study with a database, the user must be allowed to export (statistician, data manager, monitor);
+    while the study is blinded the report leaves out waveforms and doses, and masks faces without consent.
+    """
+    import os
+
+    from toolkit.cli.login import open_study_store
+    from toolkit.report.bundle import build_report, resolve_study
+
+    study_id, data_dir = resolve_study(study)
+    if (data_dir / "study.db").is_file() or os.environ.get("TOOLKIT_DB_URL"):
+        with open_study_store(study_id, write=False) as store:
+            store._require("export", "build the study's report")
     bundle = build_report(study, static=static, browser_path=browser)
     typer.echo(bundle.summary())
 

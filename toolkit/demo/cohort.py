@@ -42,12 +42,19 @@ class DemoSubject:
 
 
 def _strata_for(study, age: int, sex: str, fitzpatrick: str, rng: np.random.Generator) -> dict[str, str]:
-    """Values of the study's stratification factors, derived from demographics where the name says how."""
+    """Values of the study's stratification factors: by the study's own rule where it has one, else by name."""
+    from toolkit.study.strata import level_for, rule_of
+
     out: dict[str, str] = {}
+    facts = {"age": age, "sex": sex, "fitzpatrick": fitzpatrick, "site": "DEMO"}
     for factor in study.randomization.factors:
         levels = [str(level) for level in factor.levels]
         name = factor.name.lower()
-        if name.startswith("age") and len(levels) == 2:
+        rule = rule_of(factor)
+        level = level_for(rule, facts[rule["from"]]) if rule else None
+        if level is not None:
+            out[factor.name] = level
+        elif name.startswith("age") and len(levels) == 2:
             threshold = int("".join(ch for ch in levels[1] if ch.isdigit()) or 45)
             out[factor.name] = levels[0] if age < threshold else levels[1]
         elif name == "sex" and set(levels) >= {"F", "M"}:
@@ -57,6 +64,13 @@ def _strata_for(study, age: int, sex: str, fitzpatrick: str, rng: np.random.Gene
         else:
             out[factor.name] = str(rng.choice(levels))
     return out
+
+
+def _roman(fitzpatrick_type: object) -> str:
+    """A Fitzpatrick type as its Roman numeral (the study lists them as 1–6)."""
+    text = str(fitzpatrick_type).strip()
+    roman = ("I", "II", "III", "IV", "V", "VI")
+    return roman[int(text) - 1] if text.isdigit() and 1 <= int(text) <= 6 else text.upper()
 
 
 def make_cohort(study, n_subjects: int, *, seed: int, start: date, baseline_sd: float, response_sd: float,
@@ -70,7 +84,7 @@ def make_cohort(study, n_subjects: int, *, seed: int, start: date, baseline_sd: 
     el = study.eligibility
     age_lo = int(getattr(el, "age_min_years", 30))
     age_hi = int(getattr(el, "age_max_years", 65))
-    allowed = [str(t) for t in getattr(el, "fitzpatrick_types", _FITZPATRICK)] or list(_FITZPATRICK)
+    allowed = [_roman(t) for t in getattr(el, "fitzpatrick_types", _FITZPATRICK)] or list(_FITZPATRICK)
     sessions = int(study.schedule.sessions)
     drop = set(rng.choice(n_subjects, size=min(dropouts, n_subjects), replace=False).tolist()) if dropouts else set()
     subjects = []

@@ -27,6 +27,17 @@ DEMO_MARKER = ".demo-study"
 TREATED_WRINKLE_REGIONS = ("nasolabial_l", "nasolabial_r")
 #: image size of the synthetic photos (long side, pixels)
 PHOTO_LONG_SIDE_PX = 1024
+#: the demo's users: name -> (printed name, roles); their passwords are drawn per run
+DEMO_USERS = {
+    "demo-admin": ("Demo Administrator", ("administrator",)),
+    "demo-investigator": ("Demo Investigator", ("investigator",)),
+    "demo-operator": ("Demo Operator", ("operator",)),
+    "demo-datamanager": ("Demo Data Manager", ("data_manager",)),
+    "demo-statistician": ("Demo Unblinded Statistician", ("unblinded_statistician",)),
+    "demo-rater": ("Demo Blinded Rater", ("blinded_rater",)),
+}
+#: folder (in the demo's data folder) with one password file per demo user, readable by its owner only
+PASSWORD_DIR = "demo-passwords"
 
 
 @dataclass
@@ -172,18 +183,19 @@ def run_demo(
     data_dir = _prepare_data_dir(st.id, replace=replace)
     notes: list[str] = []
 
-    steps.start("enrol", f"1/6  Randomize {st.id} and enrol {subjects} synthetic subjects")
-    cohort = _enrol(st, subjects, seed, truth, console)
+    steps.start("enrol", f"1/6  Create the study's users; randomize {st.id} and enrol {subjects} synthetic subjects")
+    logins = _users(st, data_dir)
+    cohort = _enrol(st, subjects, seed, truth, console, logins)
 
     steps.start("deliver", "2/6  Deliver every session on the digital twin (pyvisa-py over loopback)")
-    completed, not_completed = _deliver_all(st, cohort, console, notes, workers)
+    completed, not_completed = _deliver_all(st, cohort, console, notes, workers, logins["demo-operator"])
 
     steps.start("photos", "3/6  Make and analyse each visit's photos (real portraits, known change)")
-    n_photos, n_failed, truth_rows = _photos(st, cohort, truth, seed, workers, console)
+    n_photos, n_failed, truth_rows = _photos(st, cohort, truth, seed, workers, console, logins)
 
-    steps.start("records", "4/6  Import clinician ratings and adverse events; unblind; export datasets")
-    _ratings_and_events(st, cohort, truth, seed, data_dir)
-    _unblind_and_export(st, data_dir)
+    steps.start("records", "4/6  Import ratings and adverse events; sign causality; lock; unblind; export")
+    _ratings_and_events(st, cohort, truth, seed, data_dir, logins)
+    _unblind_and_export(st, data_dir, logins)
 
     steps.start("analysis", "5/6  Run the statistical analysis plan")
     _write_truth(st, cohort, truth, truth_rows, data_dir, seed)
@@ -215,8 +227,39 @@ def run_demo(
 
 
 # --------------------------------------------------------------------------------------------- enrolment
-def _enrol(st, n: int, seed: int, truth: TrueEffects, console) -> list[DemoSubject]:
+def _users(st, data_dir: Path) -> dict[str, tuple[str, str]]:
+    """Create the demo's users (an administrator first, then one per role) and its site; return the logins.
+
+    Each password is drawn for this run and written to ``demo-passwords/<user>`` (mode 0600) so that the
+    commands of the README can be tried as any of them: ``TOOLKIT_USER=demo-datamanager
+    TOOLKIT_PASSWORD_FILE=data/epmc-demo/demo-passwords/demo-datamanager toolkit ...``.
+    """
+    import secrets
+
     from toolkit.store import open_store
+
+    folder = data_dir / PASSWORD_DIR
+    folder.mkdir(mode=0o700, exist_ok=True)
+    logins = {}
+    with open_store(st, login=False) as store:
+        for name, (full_name, roles) in DEMO_USERS.items():
+            password = secrets.token_urlsafe(18)
+            store.add_user(name, full_name=full_name, roles=roles, password=password)
+            path = folder / name
+            path.write_text(password + "\n", encoding="utf-8")
+            path.chmod(0o600)
+            logins[name] = (name, password)
+        store.add_site("DEMO", name="Demonstration site (simulated)")
+    return logins
+
+
+def _open_as(st, login: tuple[str, str]):
+    from toolkit.store import open_store
+
+    return open_store(st, user=login[0], password=login[1])
+
+
+def _enrol(st, n: int, seed: int, truth: TrueEffects, console, logins) -> list[DemoSubject]:
     from toolkit.study import randomize, write_allocation
 
     frame = randomize(st, max(2 * n, int(getattr(st.randomization, "subjects", 0) or 0)))
@@ -224,12 +267,14 @@ def _enrol(st, n: int, seed: int, truth: TrueEffects, console) -> list[DemoSubje
     start = date.today() - timedelta(days=200)
     cohort = make_cohort(st, n, seed=seed, start=start, baseline_sd=truth.baseline_severity_sd,
                          response_sd=truth.response_sd)
-    with open_store(st, actor="demo coordinator") as store, _progress(console) as bar:
+    with _open_as(st, logins["demo-investigator"]) as store, _progress(console) as bar:
         task = bar.add_task("enrol, consent, patch test, randomize", total=len(cohort))
-        for subj in cohort:
+        for k, subj in enumerate(cohort):
             store.enroll_subject(subj.subject_id, age=subj.age, sex=subj.sex, fitzpatrick=subj.fitzpatrick,
                                  race=subj.race, strata=subj.strata, site="DEMO")
-            store.record_consent(subj.subject_id, signed_on=subj.first_session - timedelta(days=7))
+            # every third subject declines publication of their face: the report masks those panels
+            store.record_consent(subj.subject_id, signed_on=subj.first_session - timedelta(days=7),
+                                 publication=k % 3 != 2)
             store.record_patch_test(subj.subject_id, passed=True, read_on=subj.first_session - timedelta(days=5))
             subj.arm_id = store.allocate(subj.subject_id).arm_id
             bar.advance(task)
@@ -269,17 +314,16 @@ def _worker_twin():
 
 
 def _deliver_subject(study_path: str, subject_id: str, first_session: date, last_session: int,
-                     twin: Any = None) -> list[tuple[int, str]]:
+                     login: tuple[str, str], twin: Any = None) -> list[tuple[int, str]]:
     """Deliver sessions 1..``last_session`` of one subject on their scheduled days; return (session, outcome)."""
     from toolkit.delivery import DeliverySettings, run_session
-    from toolkit.store import open_store
     from toolkit.study import load_study
 
     st = load_study(study_path)
     twin = twin if twin is not None else _worker_twin()
     settings = DeliverySettings(capture_every_s=300.0)
     outcomes = []
-    with open_store(st, actor="demo operator") as store:
+    with _open_as(st, login) as store:
         for k in range(1, last_session + 1):
             day = first_session + timedelta(days=(k - 1) * int(st.schedule.interval_days))
             start = datetime(day.year, day.month, day.day, 9, 0, tzinfo=UTC)
@@ -288,13 +332,14 @@ def _deliver_subject(study_path: str, subject_id: str, first_session: date, last
     return outcomes
 
 
-def _deliver_all(st, cohort: list[DemoSubject], console, notes: list[str], workers: int) -> tuple[int, int]:
+def _deliver_all(st, cohort: list[DemoSubject], console, notes: list[str], workers: int,
+                 login: tuple[str, str]) -> tuple[int, int]:
     """Deliver every subject's course, subjects spread over ``workers`` processes (each with its own twin)."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     completed = not_completed = 0
     total = sum(s.last_session for s in cohort)
-    jobs = [(str(st.path), s.subject_id, s.first_session, s.last_session) for s in cohort]
+    jobs = [(str(st.path), s.subject_id, s.first_session, s.last_session, login) for s in cohort]
     with _progress(console) as bar:
         task = bar.add_task("sessions delivered and verified", total=total)
 
@@ -352,20 +397,19 @@ def _attended(subj: DemoSubject, visit) -> bool:
     return True
 
 
-def _photos(st, cohort, truth: TrueEffects, seed: int, workers: int, console) -> tuple[int, int, list[dict]]:
+def _photos(st, cohort, truth: TrueEffects, seed: int, workers: int, console, logins) -> tuple[int, int, list[dict]]:
     import cv2
 
     from toolkit.imaging.faces import HaarCascadeBackend
     from toolkit.imaging.pipeline import analyze_pending, ingest_photo
     from toolkit.imaging.synthetic import portrait, simulate_visit
-    from toolkit.store import open_store
 
     bases = {name: portrait(name, long_side_px=PHOTO_LONG_SIDE_PX) for name in sorted({s.portrait for s in cohort})}
     # the face of each portrait is found once; every visit photo is made from the same geometry
     faces = {name: HaarCascadeBackend().detect(img).faces[0] for name, img in bases.items()}
     rows: list[dict] = []
     n_photos = 0
-    with tempfile.TemporaryDirectory(prefix="demo-photos-") as tmp, open_store(st, actor="demo photographer") as store:
+    with tempfile.TemporaryDirectory(prefix="demo-photos-") as tmp, _open_as(st, logins["demo-operator"]) as store:
         todo = [(s, v) for s in cohort for v in st.visits if _attended(s, v)]
         with _progress(console) as bar:
             task = bar.add_task("photos taken (simulated capture)", total=len(todo))
@@ -409,8 +453,7 @@ _AE_PROFILE = {
 }
 
 
-def _ratings_and_events(st, cohort, truth: TrueEffects, seed: int, data_dir: Path) -> None:
-    from toolkit.store import open_store
+def _ratings_and_events(st, cohort, truth: TrueEffects, seed: int, data_dir: Path, logins) -> None:
     from toolkit.store.imports import import_csv
 
     rng = np.random.default_rng(seed + 1)
@@ -445,7 +488,7 @@ def _ratings_and_events(st, cohort, truth: TrueEffects, seed: int, data_dir: Pat
                                 "severity": "mild" if rng.random() < 0.8 else "moderate", "serious": "N",
                                 "relation": "related" if subj.arm_id != "SHAM" else "unlikely",
                                 "onset": onset.isoformat(), "resolved": (onset + timedelta(days=2)).isoformat()})
-    with open_store(st, actor="demo data manager") as store:
+    with _open_as(st, logins["demo-datamanager"]) as store:
         _record_dropouts(st, store, cohort)
         for kind, rows, name in (("assessments", rating_rows, "ratings.csv"), ("ae", ae_rows, "adverse_events.csv")):
             if not rows:
@@ -456,6 +499,10 @@ def _ratings_and_events(st, cohort, truth: TrueEffects, seed: int, data_dir: Pat
                 writer.writeheader()
                 writer.writerows(rows)
             import_csv(store, kind, path, reason=f"demo import of {name}")
+    # the investigator assesses and signs the causality of every adverse event
+    with _open_as(st, logins["demo-investigator"]) as store:
+        for ae in store.adverse_events():
+            store.sign_record("adverse_events", ae.ae_id, meaning="causality assessed")
 
 
 def _record_dropouts(st, store, cohort) -> None:
@@ -469,13 +516,13 @@ def _record_dropouts(st, store, cohort) -> None:
                              detail=f"moved away after session {subj.last_session}; no further visits")
 
 
-def _unblind_and_export(st, data_dir: Path) -> None:
-    from toolkit.store import open_store
+def _unblind_and_export(st, data_dir: Path, logins) -> None:
     from toolkit.store.export import export_datasets
 
-    with open_store(st, actor="demo statistician") as store:
-        store.unblind(by="demo statistician",
-                      reason="simulated demonstration study: unblinded for the closed-loop check against the truth")
+    with _open_as(st, logins["demo-datamanager"]) as store:
+        store.lock(reason="simulated demonstration study: every record entered, database lock before unblinding")
+    with _open_as(st, logins["demo-statistician"]) as store:
+        store.unblind(reason="simulated demonstration study: unblinded for the closed-loop check against the truth")
         export_datasets(store, data_dir / "analysis")
 
 

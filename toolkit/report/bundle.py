@@ -277,6 +277,10 @@ class _Builder:
         self.missing: list[str] = []
         self.results: dict[str, pd.DataFrame] = {}
         self.results_meta: dict = _results_meta(self.analysis / "results")
+        from toolkit.report.privacy import report_privacy
+
+        #: blinding state, publishable faces and audit head (decide what may be shown)
+        self.privacy = report_privacy(study_id, data_dir)
         self.table_html: dict[str, str] = {}
         self.closed_loop: pd.DataFrame | None = None
         self.adsl: pd.DataFrame | None = None
@@ -588,6 +592,9 @@ class _Builder:
                                                  "unknown (a device deficiency)."]), landscape=True)
 
     def dose(self) -> None:
+        if self.privacy.blinded:
+            self.missing.append("dose per session: withheld while the study is blinded (the dose reveals the arm)")
+            return
         ex = self.dataset(("adex",), "dose per session")
         if ex is None:
             return
@@ -616,15 +623,27 @@ class _Builder:
         groups: dict[Path, list[Path]] = {}
         for p in images:
             groups.setdefault(p.parent, []).append(p)
+        from toolkit.report.privacy import masked_face
+
         for folder, files in list(groups.items())[:_MAX_PHOTO_FIGURES]:
             chosen = _panel_images(files)
-            panel = pd.DataFrame({"image": [str(f) for f in chosen], "label": [_panel_label(f) for f in chosen]})
+            # a face is shown only with the subject's recorded consent to publication; others are pixelated
+            consented = folder.name in self.privacy.publishable
+            panel = pd.DataFrame({
+                "image": [str(f) if consented else masked_face(f) for f in chosen],
+                "label": [_panel_label(f) + ("" if consented else " (face masked)") for f in chosen],
+            })
             rel = folder.relative_to(self.data_dir).as_posix()
             self.attempt(f"photo panel {rel}", lambda d=panel, r=rel: self.add_figure(F.fig_photo_panel(
                 d, number=self.fig_number("14.2"), title=f"Photographs with overlays ({Path(r).name})",
                 source=r)))
 
     def waveforms(self) -> None:
+        if self.privacy.blinded:
+            self.missing.append(
+                "waveform figures: withheld while the study is blinded (a delivered waveform reveals the arm)"
+            )
+            return
         folder = self.data_dir / "waveforms"
         captures = sorted(folder.rglob("*.npz")) if folder.is_dir() else []
         if not captures:
@@ -809,8 +828,11 @@ def build_report(
         _write_figures(b, bundle, static=static, browser_path=browser_path)
         (work / "index.html").write_text(_index_html(bundle, b), encoding="utf-8")
         created = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        head = b.privacy.audit_head
         write_manifest(work, {"study_id": study_id, "created": created, "static_export": bundle.static_export,
-                              "static_message": bundle.static_message, "not_available": bundle.missing})
+                              "static_message": bundle.static_message, "not_available": bundle.missing,
+                              "blinding": b.privacy.basis,
+                              "audit_head": {"seq": head[0], "hash": head[1]} if head else None})
         old = None
         if target.exists():
             old = data_dir / f".report-old-{os.getpid()}"

@@ -1,7 +1,7 @@
 """The system of record: SQLAlchemy models, audit trail, blinding, imports and exports.
 
 >>> from toolkit.store import open_store                       # doctest: +SKIP
->>> with open_store(study, actor="J. Doe") as store:            # doctest: +SKIP
+>>> with open_store(study, user="jdoe", password=getpass()) as store:  # doctest: +SKIP
 ...     store.enroll_subject("S-001", age=45, sex="F", fitzpatrick="III")
 
 The :class:`Store` facade (:mod:`~toolkit.store.store`) combines one module per aggregate: subjects,

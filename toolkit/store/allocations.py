@@ -7,6 +7,7 @@ from sqlalchemy import select
 from toolkit.errors import DataError, StoreError
 from toolkit.store import models as m
 from toolkit.store.allocation_list import AllocationList, code_map
+from toolkit.store.ledger import LEDGER_FILE, append_ledger, read_ledger
 from toolkit.store.records import Allocation
 from toolkit.store.subjects import Subjects, allocation_record
 
@@ -18,6 +19,11 @@ class Allocations(Subjects):
 
     def arm_codes(self) -> tuple[dict[str, str], str]:
         """The arm -> blinded code map and its source (``allocation.json`` path, or ``"derived"``)."""
+        self._require("read_allocation", "see which blinded code is which arm")
+        return self._code_map()
+
+    def _code_map(self) -> tuple[dict[str, str], str]:
+        """:meth:`arm_codes` without the role check, for exports that code the arms themselves."""
         return code_map(self.study_dir, [a.id for a in self.info.arms] or self._allocated_arms())
 
     def _allocated_arms(self) -> list[str]:
@@ -33,8 +39,11 @@ class Allocations(Subjects):
 
         The subject must have signed consent and passed the patch test. Calling again returns the same
         allocation. Raises :class:`StoreError` when the list is missing (run ``toolkit study randomize``) or
-        the stratum's rows are used up.
+        the stratum's rows are used up. The number is written to the allocation ledger
+        (``allocation-ledger.jsonl``) before the allocation commits, and a number the ledger names is never
+        handed out again, even to a database restored from an older copy.
         """
+        who = self._require("allocate", "randomise subjects")
         with self.session() as s:
             subject = self._subject(s, subject_id)
             existing = s.scalar(select(m.AllocationRow).where(m.AllocationRow.subject_pk == subject.id))
@@ -55,6 +64,8 @@ class Allocations(Subjects):
             used = set(
                 s.scalars(select(m.AllocationRow.rand_no).where(m.AllocationRow.study_id == self.study_id))
             )
+            ledger_path = self.study_dir / LEDGER_FILE
+            used |= {line.rand_no for line in read_ledger(ledger_path)}
             free = [r for r in rows if r.rand_no not in used]
             if not free:
                 raise StoreError(
@@ -62,7 +73,7 @@ class Allocations(Subjects):
                     f"({len(rows)} rows used); extend it with `toolkit study randomize`"
                 )
             row = free[0]
-            codes, _ = self.arm_codes()
+            codes, _ = self._code_map()
             code = alist.codes.get(row.arm_id) or codes.get(row.arm_id)
             if code is None:
                 raise StoreError(f"{alist.path} line {row.line}: arm {row.arm_id!r} has no blinded code")
@@ -81,5 +92,8 @@ class Allocations(Subjects):
             )
             s.add(alloc)
             s.flush()
+            append_ledger(
+                ledger_path, rand_no=row.rand_no, subject_id=subject.subject_id, subject_pk=subject.id, user=who.username
+            )
             return allocation_record(alloc)
 

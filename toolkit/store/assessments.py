@@ -30,6 +30,7 @@ class Assessments(StoreBase):
         The scale must be one of the study's scale endpoints and the score inside its range; ``side``
         (``"left"``/``"right"``) marks a per-side score in split-face studies.
         """
+        self._require("assess", "record clinician assessments")
         value = self._check_score(scale, score)
         if not str(assessor or "").strip():
             raise DataError("assessor is required (who scored)")

@@ -32,6 +32,8 @@ from toolkit.store.models import AuditEntry, Base, PhotoRow, WaveformFileRow, ut
 
 __all__ = [
     "ACTOR_KEY",
+    "APPENDED_KEY",
+    "CHAIN_LOCK",
     "audit_trail",
     "append_entries",
     "GENESIS_HASH",
@@ -48,12 +50,14 @@ __all__ = [
 ACTOR_KEY = "toolkit.actor"
 #: ``Session.info`` key holding why (required for updates and deletes)
 REASON_KEY = "toolkit.reason"
+#: ``Session.info`` key set once the session has appended audit entries (its head is then anchored)
+APPENDED_KEY = "toolkit.audit_appended"
 #: ``prev_hash`` of the first entry
 GENESIS_HASH = "0" * 64
+#: names the PostgreSQL advisory lock that serialises appends to the chain (any constant works)
+CHAIN_LOCK = 0x45504D43
 
 _PENDING_KEY = "toolkit.audit_pending"
-# any constant works: it names the PostgreSQL advisory lock that serialises appends to the chain
-_PG_CHAIN_LOCK = 0x45504D43
 
 
 class RecordSource(Protocol):
@@ -79,8 +83,8 @@ def _actor(session: Session) -> str:
     actor = session.info.get(ACTOR_KEY)
     if not actor or not str(actor).strip():
         raise StoreError(
-            "study data can only be changed by a named person: open the store with "
-            "open_store(study, actor='NAME') (on the command line: --by NAME or $USER)"
+            "study data can only be changed by a logged-in user: open the store with "
+            "open_store(study, user='NAME', password=...) (on the command line: --user NAME or $TOOLKIT_USER)"
         )
     return str(actor)
 
@@ -171,6 +175,8 @@ def _write_changes(session: Session, flush_context: Any) -> None:
             entries.append((table, "update", key, old, new, reason))
         else:
             entries.append((table, "delete", key, old_row, None, reason))
+    if entries:
+        session.info[APPENDED_KEY] = True
     append_entries(session.connection(), _actor(session), entries)
 
 
@@ -203,6 +209,7 @@ def _bulk_statements(state: ORMExecuteState) -> None:
         raise StoreError(f"bulk INSERT into '{table}' is not supported; add the rows with session.add()")
     reason = state.session.info.get(REASON_KEY)
     entries = [(table, "insert", {k: row.get(k) for k in key_cols}, None, dict(row), reason) for row in rows]
+    state.session.info[APPENDED_KEY] = True
     append_entries(state.session.connection(), _actor(state.session), entries)
 
 
@@ -249,7 +256,7 @@ def append_entries(
     if not entries:
         return
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_CHAIN_LOCK})
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK})
     table = AuditEntry.__table__
     head = conn.execute(select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)).first()
     seq, prev = (head.seq, head.hash) if head is not None else (0, GENESIS_HASH)
@@ -317,23 +324,35 @@ class AuditReport:
     file_problems: list[str] = field(default_factory=list)
     #: rows of study tables that differ from what the audit trail says they should be
     data_problems: list[str] = field(default_factory=list)
+    #: electronic signatures checked, and those that fail (wrong key, copied, record changed since)
+    signatures_checked: int = 0
+    signature_problems: list[str] = field(default_factory=list)
+    #: lines of the anchor file checked, and how the database disagrees with them (or a missing file)
+    anchors_checked: int = 0
+    anchor_problems: list[str] = field(default_factory=list)
+    #: disagreements between the allocation ledger and the database's allocations
+    ledger_problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """True when the chain, every stored file and every audited row verify."""
-        return self.first_broken is None and not self.file_problems and not self.data_problems
+        """True when the chain, files, rows, signatures, anchors and allocation ledger all verify."""
+        return self.first_broken is None and not self.problems()
 
     def problems(self) -> list[str]:
         """Every problem found, one line each (first broken entry first)."""
         lines = [str(self.first_broken)] if self.first_broken else []
-        return lines + self.file_problems + self.data_problems
+        return (
+            lines + self.anchor_problems + self.file_problems + self.data_problems + self.signature_problems
+            + self.ledger_problems
+        )  # fmt: skip
 
     def summary(self) -> str:
         """One line for people."""
         if self.ok:
             return (
                 f"audit trail verified: {self.entries} entries, chain intact; "
-                f"{self.files_checked} stored files match their SHA-256; tables match the trail"
+                f"{self.files_checked} stored files match their SHA-256; tables match the trail; "
+                f"{self.signatures_checked} signatures valid; head matches {self.anchors_checked} anchors"
             )
         return (
             f"audit trail verification FAILED ({len(self.problems())} problems; {self.entries} entries read)"
@@ -346,8 +365,13 @@ def _iter_entries(conn: Connection) -> Iterator[Any]:
     yield from result
 
 
-def _check_chain(conn: Connection, report: AuditReport) -> dict[tuple[str, str], dict | None]:
-    """Walk the chain; return the table state the trail implies, ``(table, key) -> values``."""
+def _check_chain(
+    conn: Connection, report: AuditReport, chain: dict[int, str]
+) -> dict[tuple[str, str], dict | None]:
+    """Walk the chain; return the table state the trail implies, ``(table, key) -> values``.
+
+    ``chain`` receives each entry's hash by sequence number (the anchors are checked against it).
+    """
     expected: dict[tuple[str, str], dict | None] = {}
     prev = GENESIS_HASH
     want_seq = 1
@@ -365,7 +389,7 @@ def _check_chain(conn: Connection, report: AuditReport) -> dict[tuple[str, str],
                 problem = "its content does not match its SHA-256 (the entry was altered)"
             if problem:
                 report.first_broken = BrokenEntry(row.seq, row.table_name, row.row_key, problem)
-        prev = row.hash
+        prev = chain[row.seq] = row.hash
         want_seq = row.seq + 1
         slot = (row.table_name, row.row_key)
         try:
@@ -453,9 +477,25 @@ def verify_audit(store: RecordSource, *, check_files: bool = True, check_tables:
     AuditReport
         ``.ok``, ``.first_broken`` (the first entry that fails), ``.entries`` and the lists of problems.
     """
+    from toolkit.store import integrity
+
     report = AuditReport()
+    chain: dict[int, str] = {}
     with store.connect() as conn:
-        expected = _check_chain(conn, report)
+        expected = _check_chain(conn, report, chain)
+        keys = integrity.public_keys(conn)
+        anchors = getattr(store, "anchor_path", None)
+        if anchors is not None:
+            required = bool(keys) and conn.dialect.name == "sqlite" and bool(chain)
+            report.anchors_checked, report.anchor_problems = integrity.check_anchor_file(
+                anchors, conn, chain, max(chain, default=0), keys, required=required
+            )
+        report.signatures_checked, report.signature_problems = integrity.check_signatures(conn, keys)
+        study_id = getattr(store, "study_id", None)
+        if study_id is not None:
+            from toolkit.store.ledger import LEDGER_FILE
+
+            report.ledger_problems = integrity.check_ledger(store.study_dir / LEDGER_FILE, conn, study_id)
         if check_tables:
             _check_tables(conn, expected, report)
         if check_files:

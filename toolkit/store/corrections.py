@@ -49,6 +49,7 @@ class Corrections(StoreBase):
         **changes
             Column -> new value.
         """
+        self._require("correct", "correct stored records")
         cls = self._table(table)
         if not changes:
             raise DataError("nothing to change: pass column=value pairs")
@@ -74,6 +75,7 @@ class Corrections(StoreBase):
 
     def delete_record(self, table: str, record_id: int, *, reason: str) -> None:
         """Delete a stored row (e.g. a duplicate entry); the old values and ``reason`` are audited."""
+        self._require("correct", "delete stored records")
         cls = self._table(table)
         with self.session(reason=reason) as s:
             row = s.get(cls, int(record_id))

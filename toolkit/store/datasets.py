@@ -99,8 +99,12 @@ class StudyRecords:
         self.store = store
         self.info = store.info
         self.study_id = store.study_id
-        self.blinded = (not store.is_unblinded) if blinded is None else blinded
-        self.codes, self.code_source = store.arm_codes()
+        unblinded = store.is_unblinded
+        store._require("export", "export or analyse study records")
+        if blinded is False and not unblinded:
+            store._require("read_allocation", "see real arms of a study that is still blinded")
+        self.blinded = (not unblinded) if blinded is None else blinded
+        self.codes, self.code_source = store._code_map()
         with store.connect() as conn:
             self.subjects = self._subjects(conn)
             self.deliveries = self._frame(

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from toolkit.errors import DataError, StoreError
 from toolkit.store import models as m
+from toolkit.store.signatures import Signatures
 from toolkit.store.subjects import Subjects
 from toolkit.store.values import json_ready
 
@@ -29,7 +30,7 @@ def interrupted_close_from(started_at: datetime, prescription: Mapping | None,
     return started_at + timedelta(minutes=minutes + float(grace_min))
 
 
-class Deliveries(Subjects):
+class Deliveries(Subjects, Signatures):
     """Treatment sessions on the bench, one record per session (a repeat is a new, linked record)."""
 
     def start_delivery(
@@ -51,6 +52,7 @@ class Deliveries(Subjects):
         Refused unless the subject is eligible and allocated to ``arm_id`` (on ``side`` for split-face
         designs). A resumed or repeated session passes ``resumed_from`` = the id of the first record.
         """
+        self._require("deliver", "record treatment sessions")
         if int(session_number) < 1:
             raise DataError(f"session_number {session_number!r} must be 1 or more")
         with self.session() as s:
@@ -114,8 +116,11 @@ class Deliveries(Subjects):
         """Record how a session ended, the delivered dose, verification results and waveform files.
 
         ``outcome`` is ``completed``, ``aborted`` (``reason`` required) or ``output_state_unknown``
-        (``reason`` required). Each waveform file must exist and match its SHA-256.
+        (``reason`` required). Each waveform file must exist and match its SHA-256. A completed session is
+        signed ``performed`` by its operator (the logged-in user) in the same transaction, bound to the
+        record's content and its waveform files.
         """
+        self._require("deliver", "record treatment sessions")
         if outcome not in DELIVERY_OUTCOMES:
             raise DataError(f"outcome {outcome!r} is not accepted; accepted: {', '.join(DELIVERY_OUTCOMES)}")
         if outcome != "completed" and not (reason and reason.strip()):
@@ -140,6 +145,8 @@ class Deliveries(Subjects):
             row.ended_at = ended_at or datetime.now(UTC)
             for stored, digest in files:
                 s.add(m.WaveformFileRow(delivery_id=row.id, path=stored, sha256=digest))
+            if outcome == "completed":
+                self._sign_in(s, "deliveries", row.id, "performed")
 
     def close_interrupted_delivery(
         self,
@@ -162,6 +169,7 @@ class Deliveries(Subjects):
         Refused while the session could still be running: until its start plus the prescribed duration plus
         ``grace_min`` minutes.
         """
+        self._require("deliver", "close interrupted sessions")
         if outcome not in ("aborted", "output_state_unknown"):
             raise DataError(f"outcome {outcome!r} is not accepted for an interrupted session; accepted: "
                             "aborted, output_state_unknown")
@@ -192,6 +200,7 @@ class Deliveries(Subjects):
 
     def deliveries(self, subject_id: str | None = None) -> Any:
         """Delivery sessions as a :class:`pandas.DataFrame`, one row per record (oldest first)."""
+        self._require("read_allocation", "see delivery records (arms, doses, settings)")
         import pandas as pd
 
         stmt = (

@@ -82,6 +82,7 @@ def _record(store: Store, subject_id: str, *, scope: str, on: Any, reason: str, 
         raise DataError(f"the detail of a disposition event is {len(str(detail).encode('utf-8'))} bytes; keep it "
                         "to 200 (it becomes DCSREASP in ADSL, a SAS XPORT v5 character variable)")
     verb = "withdrawal" if scope == "study" else "end of treatment"
+    store._require("enroll", f"record a subject's {verb}")
     with store.session(reason=f"{verb}: {term}" + (f" ({detail})" if detail else "")) as s:
         subject = store._subject(s, subject_id)
         earliest, latest = _window(store, s, subject)
@@ -130,6 +131,7 @@ def discontinue_treatment(store: Store, subject_id: str, *, on: Any, reason: str
 
 def disposition_events(store: Store) -> pd.DataFrame:
     """Every disposition event: ``subject_id``, ``scope``, ``on``, ``reason``, ``detail``, ``recorded_at``."""
+    store._require("read_records", "read disposition events")
     with store.connect() as conn:
         result = conn.execute(
             select(m.SubjectRow.subject_id, m.DispositionEventRow.scope, m.DispositionEventRow.on,

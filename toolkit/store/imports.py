@@ -151,6 +151,7 @@ def import_csv(store: Store, kind: str, path: Path | str, *, reason: str | None 
     DataError
         Listing every problem as ``line N: column: reason``; nothing is imported.
     """
+    store._require("import", "import records from CSV")
     path = Path(path)
     specs = data_dictionary(store, kind)
     header, rows = _read(path)

@@ -33,6 +33,7 @@ class Measurements(StoreBase):
         qc : dict
             Quality-control results of the photo for this run.
         """
+        self._require("measure", "store photo measurements")
         rows = _measurement_rows(frame)
         if not str(algorithm_version).strip():
             raise DataError("algorithm_version is required (the code version that computed the metrics)")
@@ -67,6 +68,7 @@ class Measurements(StoreBase):
         list of int
             The run ids, in input order. Either every run is stored or none.
         """
+        self._require("measure", "store photo measurements")
         items = [(int(pid), _measurement_rows(frame), qc) for pid, frame, qc in runs]
         if not str(algorithm_version).strip():
             raise DataError("algorithm_version is required (the code version that computed the metrics)")
@@ -94,6 +96,7 @@ class Measurements(StoreBase):
 
     def measurements(self) -> Any:
         """All measurements with subject, visit, photo and algorithm version (DataFrame, latest runs only)."""
+        self._require("read_records", "read photo measurements")
         import pandas as pd
 
         latest = (

@@ -39,9 +39,14 @@ __all__ = [
     "MeasurementRunRow",
     "PatchTestRow",
     "PhotoRow",
+    "SignatureRow",
+    "SiteRow",
+    "StudyLockRow",
     "StudyRow",
     "SubjectRow",
     "UnblindingRow",
+    "UserRow",
+    "UserSecretRow",
     "VisitRow",
     "WaveformFileRow",
     "utcnow",
@@ -122,6 +127,8 @@ class ConsentRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_pk: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
     signed_on: Mapped[date] = mapped_column(Date)
+    #: the subject agreed that their face may be shown in publications and reports (``None``: not asked)
+    publication: Mapped[bool | None] = mapped_column(Boolean)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -332,6 +339,88 @@ class UnblindingRow(Base):
     study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"), index=True)
     by: Mapped[str] = mapped_column(String(80))
     reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SiteRow(Base):
+    """A site of the study (subjects, benches, users and randomization strata belong to one)."""
+
+    __tablename__ = "sites"
+    __audited__ = True
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UserRow(Base):
+    """A person who may use the toolkit on this database, with roles, site and public signing key."""
+
+    __tablename__ = "users"
+    __audited__ = True
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[list] = mapped_column(JSON)
+    site: Mapped[str | None] = mapped_column(String(40))
+    #: operating-system login that identifies this user (for reading without a password)
+    os_login: Mapped[str | None] = mapped_column(String(64), unique=True)
+    #: PostgreSQL role that identifies this user
+    db_role: Mapped[str | None] = mapped_column(String(64), unique=True)
+    #: raw Ed25519 public key (hex); signatures and audit anchors verify against it
+    public_key: Mapped[str] = mapped_column(String(64))
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UserSecretRow(Base):
+    """Password verifier and encrypted signing key of a user (not audited: secrets stay out of the trail)."""
+
+    __tablename__ = "user_secrets"
+
+    username: Mapped[str] = mapped_column(ForeignKey("users.username"), primary_key=True)
+    kdf: Mapped[str] = mapped_column(String(20))
+    salt: Mapped[str] = mapped_column(String(64))
+    time_cost: Mapped[int] = mapped_column(Integer)
+    memory_cost_kib: Mapped[int] = mapped_column(Integer)
+    parallelism: Mapped[int] = mapped_column(Integer)
+    verifier: Mapped[str] = mapped_column(String(64))
+    key_nonce: Mapped[str] = mapped_column(String(24))
+    key_ciphertext: Mapped[str] = mapped_column(String(128))
+
+
+class SignatureRow(Base):
+    """An electronic signature (21 CFR 11.50/11.70): who, when, meaning, bound to a record's content hash."""
+
+    __tablename__ = "signatures"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"), index=True)
+    table_name: Mapped[str] = mapped_column(String(64))
+    record_key: Mapped[str] = mapped_column(Text)
+    meaning: Mapped[str] = mapped_column(String(80))
+    signer: Mapped[str] = mapped_column(ForeignKey("users.username"))
+    printed_name: Mapped[str] = mapped_column(String(200))
+    #: ISO 8601 UTC text, exactly as signed
+    signed_at: Mapped[str] = mapped_column(String(40))
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
+
+
+class StudyLockRow(Base):
+    """A database lock or unlock of a study, with its reason (each one signed)."""
+
+    __tablename__ = "study_locks"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"), index=True)
+    action: Mapped[str] = mapped_column(String(10))
+    reason: Mapped[str] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(ForeignKey("users.username"))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

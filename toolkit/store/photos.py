@@ -37,6 +37,7 @@ class Photos(StoreBase):
 
         The file must exist and match ``sha256``; the same file cannot be registered twice.
         """
+        self._require("add_photos", "register photos")
         path = Path(path)
         digest = self._checked_sha(path, sha256, "photo")
         with self.session() as s:
@@ -90,11 +91,13 @@ class Photos(StoreBase):
 
     def photos(self, subject_id: str | None = None) -> list[PhotoRecord]:
         """Stored photos (optionally of one subject), oldest first."""
+        self._require("read_records", "list photos")
         with self.reading() as s:
             return self._photo_records(s, m.SubjectRow.subject_id == subject_id if subject_id else None)
 
     def pending_photos(self) -> list[PhotoRecord]:
         """Photos that have no measurements yet."""
+        self._require("read_records", "list photos")
         with self.reading() as s:
             measured = select(m.MeasurementRunRow.photo_id)
             return self._photo_records(s, m.PhotoRow.id.not_in(measured))

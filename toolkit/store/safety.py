@@ -39,6 +39,7 @@ class Safety(StoreBase):
         resolved: date | None = None,
     ) -> int:
         """Record an adverse event; return its id."""
+        self._require("record_safety", "record adverse events")
         values = ae_values(term, soc, severity, serious, relation, onset, resolved)
         with self.session() as s:
             subject = self._subject(s, subject_id)
@@ -64,11 +65,13 @@ class Safety(StoreBase):
 
     def adverse_events(self, subject_id: str | None = None) -> list[AdverseEventRecord]:
         """Adverse events (optionally of one subject)."""
+        self._require("read_records", "read adverse events")
         where = m.SubjectRow.subject_id == subject_id if subject_id else m.AdverseEventRow.id.is_not(None)
         return self._ae_records(where)
 
     def unresolved_serious_aes(self, subject_id: str) -> list[AdverseEventRecord]:
         """Serious adverse events of the subject that have no resolution date (treatment must not go on)."""
+        self._require("read_records", "read adverse events")
         return self._ae_records(
             (m.SubjectRow.subject_id == subject_id)
             & m.AdverseEventRow.serious.is_(True)
@@ -77,6 +80,7 @@ class Safety(StoreBase):
 
     def add_deviation(self, subject_id: str, *, description: str, category: str) -> int:
         """Record a protocol deviation (``minor`` or ``major``; major ones exclude from per-protocol)."""
+        self._require("record_safety", "record protocol deviations")
         cat = choice(category, DEVIATION_CATEGORIES, "deviation category")
         if not str(description or "").strip():
             raise DataError("a protocol deviation needs a description")

@@ -31,9 +31,12 @@ from toolkit.store.deliveries import (
     Deliveries,
     interrupted_close_from,
 )
+from toolkit.store.identity import Identity
 from toolkit.store.measurements import Measurements
 from toolkit.store.photos import Photos
 from toolkit.store.safety import AE_RELATIONS, AE_SEVERITIES, DEVIATION_CATEGORIES, Safety
+from toolkit.store.sites import Sites
+from toolkit.store.users import Users
 from toolkit.store.values import FITZPATRICK_TYPES, SEXES
 
 __all__ = [
@@ -51,23 +54,27 @@ __all__ = [
 
 
 class Store(
-    Allocations, Deliveries, Photos, Measurements, Assessments, Safety, Corrections, Blinding
+    Users, Sites, Allocations, Deliveries, Photos, Measurements, Assessments, Safety, Corrections, Blinding
 ):
     """The system of record of one study: every aggregate behind one object.
 
-    Opened with the parameters of :class:`~toolkit.store.base.StoreBase` (study, database URL, busy timeout);
-    :func:`open_store` is the usual way in.
+    Opened with the parameters of :class:`~toolkit.store.base.StoreBase` (study, database URL, login, busy
+    timeout); :func:`open_store` is the usual way in.
     """
 
 
 def open_store(
     study: Any,
     url: str | None = None,
-    actor: str | None = None,
     *,
+    user: str | None = None,
+    password: str | None = None,
+    identity: Identity | None = None,
+    login: bool = True,
     busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+    actor: str | None = None,
 ) -> Store:
-    """Open (creating and migrating if needed) the store of ``study``; usable as a context manager.
+    """Open (creating and migrating if needed) the store of ``study`` as a logged-in user; a context manager.
 
     Parameters
     ----------
@@ -75,14 +82,19 @@ def open_store(
         The study model, a study id, or the path of a ``study.yaml`` / study folder.
     url : str, optional
         SQLAlchemy URL (default ``$TOOLKIT_DB_URL``, else ``data/<study-id>/study.db``).
-    actor : str, optional
-        Who makes the changes.
+    user, password : str, optional
+        Who acts (default ``$TOOLKIT_USER`` with ``$TOOLKIT_PASSWORD`` or ``$TOOLKIT_PASSWORD_FILE``; without
+        them an operating-system login mapped to a user may read). Writing needs the password.
+    identity : Identity, optional
+        An identity logged in on another store of the same database (no second password prompt).
+    login : bool
+        ``False``: open without logging in (to add the first user or verify the audit trail).
     busy_timeout_s : float
         SQLite busy timeout in seconds.
 
     Examples
     --------
-    >>> with open_store(study, actor="J. Doe") as store:  # doctest: +SKIP
+    >>> with open_store(study, user="jdoe", password=getpass()) as store:  # doctest: +SKIP
     ...     store.enroll_subject("S-001", age=45, sex="F", fitzpatrick="III")
     """
     if isinstance(study, Path) or (
@@ -92,6 +104,9 @@ def open_store(
 
         study = load_study_from(study)
     try:
-        return Store(study, url=url, actor=actor, busy_timeout_s=busy_timeout_s)
+        return Store(
+            study, url=url, user=user, password=password, identity=identity, login=login,
+            busy_timeout_s=busy_timeout_s, actor=actor,
+        )  # fmt: skip
     except IntegrityError as exc:  # pragma: no cover - translated inside, kept for safety
         raise StoreError(str(exc.orig)) from None

@@ -89,6 +89,8 @@ class StudyInfo:
     endpoints: tuple[EndpointInfo, ...] = ()
     strata_factors: tuple[str, ...] = ()
     strata_levels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: factor -> how its level follows from the subject's data (see :mod:`toolkit.study.strata`)
+    strata_rules: dict[str, dict] = field(default_factory=dict)
     eligibility: EligibilityInfo = field(default_factory=EligibilityInfo)
     #: per-protocol rule of the analysis plan: ``min_sessions``, ``photos_at``, ``no_major_deviation``
     per_protocol: dict[str, Any] | None = None
@@ -146,6 +148,7 @@ class StudyInfo:
         )
         d["strata_factors"] = tuple(d.get("strata_factors", ()))
         d["strata_levels"] = {k: tuple(v) for k, v in d.get("strata_levels", {}).items()}
+        d["strata_rules"] = dict(d.get("strata_rules") or {})
         elig = dict(d.get("eligibility") or {})
         elig["fitzpatrick_types"] = tuple(elig.get("fitzpatrick_types", ()))
         d["eligibility"] = EligibilityInfo(**elig)
@@ -221,6 +224,13 @@ class StudyInfo:
                     "photos_at": [str(v) for v in (_get(rule, "photos_at") or ())],
                     "no_major_deviation": bool(_get(rule, "no_major_deviation")),
                 }
+        from toolkit.study.strata import rule_of
+
+        rules = {}
+        for factor in _get(_get(study, "randomization"), "factors") or ():
+            rule = rule_of(factor) if not isinstance(factor, (str, dict)) else None
+            if rule:
+                rules[str(factor.name)] = rule
         return cls(
             id=str(study_id),
             title=_str_or_none(_get(study, "title") or _get(study, "name")),
@@ -230,6 +240,7 @@ class StudyInfo:
             endpoints=tuple(endpoints),
             strata_factors=factors,
             strata_levels=levels,
+            strata_rules=rules,
             eligibility=eligibility,
             per_protocol=per_protocol,
             sessions_planned=_int_or_none(_get(_get(study, "schedule"), "sessions")),

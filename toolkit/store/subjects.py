@@ -13,6 +13,7 @@ from toolkit.errors import DataError, StoreError
 from toolkit.store import models as m
 from toolkit.store.base import StoreBase
 from toolkit.store.records import Allocation, PatchTest, SubjectRecord
+from toolkit.store.roles import AccessDenied
 from toolkit.store.values import FITZPATRICK_TYPES, SUBJECT_ID, as_date, fitzpatrick_type, sex_code
 
 __all__ = ["Subjects", "allocation_record"]
@@ -46,7 +47,14 @@ class Subjects(StoreBase):
         strata : dict, optional
             Value of each stratification factor of the study (e.g. ``{"fitzpatrick_group": "I-III"}``).
         site : str, optional
+            The subject's site (default: the enrolling user's site); a user tied to a site enrols there only.
         """
+        who = self._require("enroll", "enrol subjects")
+        site = str(site).strip() if site not in (None, "") else who.site
+        if who.site and site != who.site:
+            raise AccessDenied(f"user {who.describe()} enrols subjects at site {who.site} only, not at {site}")
+        if site is not None:
+            site = self._known_site(site)
         subject_id = str(subject_id).strip()
         if not SUBJECT_ID.match(subject_id):
             raise DataError(
@@ -65,6 +73,10 @@ class Subjects(StoreBase):
         if sex_value is None:
             raise DataError(f"sex {sex!r} is not accepted; accepted: F, M, U")
         strata_values = {str(k): str(v) for k, v in (strata or {}).items()}
+        strata_values = self._derived_strata(
+            strata_values, {"age": age_years, "fitzpatrick": fitzpatrick_type(fitzpatrick), "sex": sex_value,
+                            "site": site}
+        )  # fmt: skip
         self._check_strata(strata_values)
         with self.session() as s:
             exists = s.scalar(
@@ -103,19 +115,51 @@ class Subjects(StoreBase):
                 details=problems,
             )
 
-    def record_consent(self, subject_id: str, *, signed_on: date) -> None:
-        """Record signed informed consent (a later call records a re-consent)."""
+    def _derived_strata(self, given: dict[str, str], facts: Mapping[str, Any]) -> dict[str, str]:
+        """Strata with the levels that follow from the subject's own data filled in and checked."""
+        from toolkit.study.strata import level_for
+
+        out = dict(given)
+        problems = []
+        for factor, rule in self.info.strata_rules.items():
+            value = facts.get(rule.get("from", ""))
+            if value is None:
+                continue
+            level = level_for(rule, value)
+            if level is None:
+                problems.append(f"{factor}: {rule['from']} {value!r} falls in no level of the study's definition")
+            elif factor not in out:
+                out[factor] = level
+            elif out[factor] != level:
+                problems.append(
+                    f"{factor}={out[factor]!r} contradicts the subject's {rule['from']} {value!r}, which is in "
+                    f"level {level!r}"
+                )
+        if problems:
+            raise DataError("strata do not match the subject's own data", details=problems)
+        return out
+
+    def record_consent(self, subject_id: str, *, signed_on: date, publication: bool | None = None) -> None:
+        """Record signed informed consent (a later call records a re-consent).
+
+        ``publication`` records whether the subject agreed that their face may be shown in reports and
+        publications (``None``: not asked); reports mask the faces of every other subject.
+        """
+        self._require("enroll", "record consent")
+        if publication is not None and not isinstance(publication, bool):
+            raise DataError(f"publication consent {publication!r} must be True, False or None (not asked)")
         signed = as_date(signed_on, "signed_on")
         if signed > date.today():
             raise DataError(f"consent date {signed} is in the future")
         with self.session() as s:
             subject = self._subject(s, subject_id)
-            s.add(m.ConsentRow(subject_pk=subject.id, signed_on=signed))
+            s.add(m.ConsentRow(subject_pk=subject.id, signed_on=signed, publication=publication))
 
     def record_patch_test(
         self, subject_id: str, *, passed: bool, read_on: date, notes: str | None = None
     ) -> None:
         """Record a patch test read; the latest read decides eligibility."""
+        self._require("enroll", "record patch tests")
         if not isinstance(passed, bool):
             raise DataError(f"patch test result {passed!r} must be True (pass) or False (fail)")
         read = as_date(read_on, "read_on")
@@ -166,28 +210,37 @@ class Subjects(StoreBase):
             strata=dict(row.strata or {}),
             enrolled_at=row.enrolled_at,
             consent_signed_on=consent.signed_on if consent else None,
+            publication_consent=consent.publication if consent else None,
             patch_test=PatchTest(patch.passed, patch.read_on, patch.notes) if patch else None,
-            allocation=allocation_record(alloc) if alloc else None,
+            allocation=allocation_record(alloc) if alloc and self._sees_allocations() else None,
             eligibility=eligibility,
             withdrawn_on=row.withdrawn_on,
         )
 
     def subject(self, subject_id: str) -> SubjectRecord:
         """The subject's record: demographics, consent, patch test, allocation and eligibility."""
+        self._require("read_records", "read subject records")
         with self.reading() as s:
-            return self._subject_record(s, self._subject(s, subject_id))
+            return self._subject_record(s, self._subject(s, subject_id, write=False))
+
+    def _sees_allocations(self) -> bool:
+        return self.identity is not None and self.identity.can("read_allocation")
 
     def subjects(self) -> list[SubjectRecord]:
-        """All subjects of the study, in enrolment order."""
+        """All subjects of the study, in enrolment order (the subjects of the user's site, for a site user)."""
+        self._require("read_records", "read subject records")
         with self.reading() as s:
             rows = s.scalars(
                 select(m.SubjectRow).where(m.SubjectRow.study_id == self.study_id).order_by(m.SubjectRow.id)
             ).all()
+            site = self.identity.site if self.identity else None
+            rows = [r for r in rows if not site or r.site in (None, site)]
             return [self._subject_record(s, r) for r in rows]
 
 
 
 def allocation_record(row: m.AllocationRow) -> Allocation:
+    """The plain record of an allocation row."""
     return Allocation(
         rand_no=row.rand_no,
         arm_id=row.arm_id,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 __all__ = ["StratificationFactor", "RandomizationPlan"]
 
@@ -27,6 +27,12 @@ class StratificationFactor(BaseModel):
     ] = Field(min_length=2)
     #: how a subject's level is decided, for the record
     definition: str | None = None
+    #: the subject datum the level follows, checked (or filled in) at enrolment: age, fitzpatrick, sex, site
+    derived_from: Literal["age", "fitzpatrick", "sex", "site"] | None = None
+    #: ``derived_from: age``: cut points in years, one fewer than levels; level k covers [cut k−1, cut k)
+    cut_points: tuple[float, ...] | None = None
+    #: ``derived_from`` fitzpatrick, sex or site: level -> the values it contains (e.g. ``I-II: [I, II]``)
+    members: dict[str, tuple[str, ...]] | None = None
 
     @field_validator("name")
     @classmethod
@@ -51,6 +57,31 @@ class StratificationFactor(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError(f"levels repeat: {list(value)}")
         return value
+
+    @model_validator(mode="after")
+    def _derivation(self) -> StratificationFactor:
+        if self.derived_from is None:
+            if self.cut_points or self.members:
+                raise ValueError("cut_points and members need derived_from (age, fitzpatrick, sex or site)")
+            return self
+        if self.derived_from == "age":
+            cuts = list(self.cut_points or ())
+            if len(cuts) != len(self.levels) - 1 or cuts != sorted(cuts):
+                raise ValueError(
+                    f"derived_from: age needs {len(self.levels) - 1} increasing cut_points (years) for "
+                    f"{len(self.levels)} levels; got {cuts}"
+                )
+        else:
+            members = self.members or {}
+            unknown = sorted(set(members) - set(self.levels))
+            missing = [lv for lv in self.levels if lv not in members]
+            if unknown or missing:
+                raise ValueError(
+                    f"derived_from: {self.derived_from} needs members for every level ({', '.join(self.levels)}); "
+                    + (f"unknown levels {unknown}; " if unknown else "")
+                    + (f"missing {missing}" if missing else "")
+                )
+        return self
 
 
 class RandomizationPlan(BaseModel):
