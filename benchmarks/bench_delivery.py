@@ -117,6 +117,10 @@ def main() -> int:
 
         demo = load_study(REPO / "studies" / "epmc-demo")
         split = load_study(REPO / "studies" / "epmc-splitface")
+        from benchmark_users import bench_login
+
+        bench_login(demo)
+        bench_login(split)
         demo_settings = DeliverySettings(burst_interval_s=2.0, capture_every_s=60.0)
         rows = []
         with TwinBench(speed=1.0, seed=1) as twin:

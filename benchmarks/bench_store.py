@@ -61,6 +61,9 @@ def run(workdir: Path) -> None:
 
     study = load_study(REPO / "studies" / "epmc-demo")
     write_allocation(study, randomize(study, N_SUBJECTS, per_stratum=True))
+    from benchmark_users import bench_login
+
+    bench_login(study)
     store = open_store(study)
     rng = np.random.default_rng(7)
     pairs = [(r, m) for r in REGIONS for m in PHOTO_METRICS][:ROWS_PER_PHOTO]

@@ -23,6 +23,9 @@ def main() -> int:
         from toolkit.study import load_study
 
         study = load_study(Path(__file__).resolve().parent.parent / "studies" / "epmc-demo")
+        from benchmark_users import bench_login
+
+        bench_login(study)
         with open_store(study) as store:
             result = run_fault_campaign(store, runs, seed=seed)
         print(result.table())

@@ -135,3 +135,42 @@ def test_the_scan_finds_a_leak_when_there_is_one(blinded_study, data_root: Path)
     assert any("waveform" in f.title.lower() for f in bundle.figures)
     leaks = _leaks(study, (next(iter(written.values())).parent, bundle.root), data_root)
     assert any("arm name" in x for x in leaks) and any("Delivered waveform" in x for x in leaks), leaks
+
+
+def test_report_photos_carry_no_metadata_and_faces_need_consent(data_root: Path, provision) -> None:
+    import base64
+    import io
+
+    import matplotlib
+    from PIL import Image
+
+    from toolkit.photo_metadata import identifying_metadata
+    from toolkit.report import build_report
+    from toolkit.store import open_store
+    from toolkit.study import load_study
+
+    study = load_study(REPO / "studies" / "epmc-demo")
+    provision(study)
+    with open_store(study) as store:
+        for sid, publication in (("S-001", True), ("S-002", False)):
+            store.enroll_subject(sid, age=50, sex="F", fitzpatrick="III")
+            store.record_consent(sid, signed_on=date(2026, 1, 5), publication=publication)
+    face = Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")
+    exif = Image.Exif()
+    exif[0xA431] = "SN-0042-SECRET"
+    exif[0x8825] = {1: "N", 2: (48.0, 51.0, 24.0)}
+    for sid in ("S-001", "S-002"):
+        folder = data_root / study.id / "photos" / "derived" / sid
+        folder.mkdir(parents=True)
+        face.save(folder / "001_BASELINE_frontal_wrinkles.jpg", exif=exif)
+    bundle = build_report(study.id, static=False)
+    pages = {p.name: p.read_text(encoding="utf-8") for p in (bundle.root / "figures").glob("*.html")}
+    panels = {n: t for n, t in pages.items() if "Photographs with overlays" in t}
+    assert len(panels) == 2
+    assert sum("face masked" in t for t in panels.values()) == 1  # S-002 declined publication
+    for name, page in pages.items():
+        assert "SN-0042-SECRET" not in page
+        for blob in re.findall(r"data:image/(?:png|jpeg);base64,([A-Za-z0-9+/=]+)", page):
+            data = base64.b64decode(blob)
+            assert identifying_metadata(data) == [], name
+            assert not Image.open(io.BytesIO(data)).getexif(), name

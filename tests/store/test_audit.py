@@ -7,6 +7,8 @@ import sqlite3
 from datetime import date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import delete, text, update
 from sqlalchemy.exc import DBAPIError
 
@@ -232,3 +234,40 @@ def test_tampering_on_postgres_is_detected(postgres_url, demo_study, provision):
             conn.execute(text("UPDATE audit_log SET reason = 'forged' WHERE seq = 2"))
         report = verify_audit(store)
         assert report.first_broken.seq == 2 and "altered" in report.first_broken.problem
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    texts=st.lists(st.text(), min_size=6, max_size=6),
+    optional=st.lists(st.one_of(st.none(), st.text()), min_size=3, max_size=3),
+    seq=st.integers(min_value=1, max_value=10**12),
+)
+def test_the_written_out_entry_text_is_the_canonical_json(texts, optional, seq):
+    from toolkit.store.audit import content_text
+    from toolkit.store.canonical import CANONICAL_ENCODER
+
+    at, actor, action, table, key, _ = texts
+    old, new, reason = optional
+    content = {"seq": seq, "at": at, "actor": actor, "action": action, "table": table, "key": key, "old": old,
+               "new": new, "reason": reason}
+    assert content_text(seq, at, actor, action, table, key, old, new, reason) == CANONICAL_ENCODER.encode(content)
+
+
+def test_a_bulk_insert_is_one_entry_that_still_records_every_row(demo_study, photo_file):
+    import pandas as pd
+
+    with open_store(demo_study) as store:
+        enrol_eligible(store, "S-001")
+        path, sha = photo_file("p1")
+        pid = store.add_photo("S-001", visit_id="BASELINE", path=path, sha256=sha)
+        frame = pd.DataFrame({"region": ["forehead", "glabella", "chin"], "metric": ["a", "a", "a"],
+                              "value": [1.0, 2.0, float("nan")]})
+        store.add_measurements(pid, frame, algorithm_version="v1", qc={})
+        (entry,) = audit_trail(store, table="measurements")
+        assert entry["action"] == "insert_rows" and [r["region"] for r in entry["new"]] == ["forehead", "glabella", "chin"]
+        assert [k["region"] for k in entry["key"]] == ["forehead", "glabella", "chin"]
+        assert verify_audit(store).ok
+        with store.engine.begin() as conn:  # change one value behind the store's back
+            conn.execute(text("UPDATE measurements SET value = 5.0 WHERE region = 'glabella'"))
+        problems = verify_audit(store).data_problems
+        assert len(problems) == 1 and '"region":"glabella"' in problems[0] and "value differ" in problems[0]

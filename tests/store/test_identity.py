@@ -202,3 +202,21 @@ def test_the_first_user_must_be_an_administrator(data_root):
             store.enroll_subject("S-001", age=50, sex="F", fitzpatrick="III")
         with store.engine.begin() as conn:
             assert conn.execute(select(m.UserRow.username)).scalars().all() == ["boss"]
+
+
+def test_the_blinded_rater_scores_photos_without_seeing_subject_visit_or_arm(demo_study, randomized, photo_file):
+    _allocated(demo_study, randomized, n=1)
+    with _as(demo_study, "operator") as store:
+        path, sha = photo_file("r1")
+        store.add_photo("S-001", visit_id="S4", path=path, sha256=sha)
+    with _as(demo_study, "rater") as store:
+        (item,) = store.rating_queue()
+        assert set(vars(item)) == {"item_id", "path"} and "S-001" not in item.item_id
+        aid = store.rate(item.item_id, scale=store.info.scales[0], score=2)
+    with _as(demo_study, "monitor") as store:
+        from toolkit.store.audit import audit_trail
+
+        (entry,) = [e for e in audit_trail(store, table="assessments") if e["key"] == {"id": aid}]
+        assert entry["actor"] == "rater" and entry["new"]["assessor"] == "Test Rater"
+    with _as(demo_study, "statistician") as store, pytest.raises(AccessDenied, match="may not rate photos"):
+        store.rating_queue()

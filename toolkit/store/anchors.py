@@ -54,16 +54,20 @@ class Anchor:
         return canonical_json(doc).encode("utf-8")
 
 
-def read_anchors(path: Path) -> list[Anchor]:
-    """The lines of an anchor file (``[]`` when it does not exist); a damaged line is a :class:`DataError`."""
+def read_anchors(path: Path, *, text: str | None = None, first_line: int = 1) -> list[Anchor]:
+    """The lines of an anchor file (``[]`` when it does not exist); a damaged line is a :class:`DataError`.
+
+    ``text`` and ``first_line`` parse only a part read since an earlier read (see
+    :func:`toolkit.store.json_lines.complete_part`).
+    """
     out = []
-    for number, doc, text in read_lines(path, "an audit anchor"):
+    for number, doc, line in read_lines(path, "an audit anchor", text=text, first_line=first_line):
         try:
             out.append(
                 Anchor(
                     line=number, kind=str(doc.get("kind", "anchor")), seq=int(doc["seq"]), hash=str(doc["hash"]),
                     at=str(doc["at"]), user=str(doc["user"]), key=str(doc["key"]), prev=str(doc["prev"]),
-                    sig=str(doc["sig"]), extra=dict(doc.get("extra") or {}), text=text,
+                    sig=str(doc["sig"]), extra=dict(doc.get("extra") or {}), text=line,
                 )
             )  # fmt: skip
         except (KeyError, TypeError, ValueError) as exc:
@@ -101,9 +105,12 @@ def append_anchor(
     return Anchor(0, kind, int(seq), head_hash, doc["at"], user, key, doc["prev"], doc["sig"], dict(extra or {}), text)
 
 
-def effective_head(anchors: list[Anchor]) -> Anchor | None:
-    """The newest anchored head the database must still contain (the last restore resets it)."""
-    best: Anchor | None = None
+def effective_head(anchors: list[Anchor], start: Anchor | None = None) -> Anchor | None:
+    """The newest anchored head the database must still contain (the last restore resets it).
+
+    ``start`` is the effective head of the lines before ``anchors`` (when reading on from an earlier read).
+    """
+    best: Anchor | None = start
     for a in anchors:
         if a.kind == "restore" or best is None or a.seq >= best.seq:
             best = a

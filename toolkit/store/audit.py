@@ -28,11 +28,17 @@ from sqlalchemy.orm import Mapper, ORMExecuteState, Session
 
 from toolkit.errors import StoreError
 from toolkit.store.canonical import CANONICAL_ENCODER, canonical_json, plain
+
+try:  # the C quoting the canonical encoder uses itself (ensure_ascii=False)
+    from _json import encode_basestring as _quote
+except ImportError:  # pragma: no cover - CPython always has it
+    from json.encoder import py_encode_basestring as _quote
 from toolkit.store.models import AuditEntry, Base, PhotoRow, WaveformFileRow, utcnow
 
 __all__ = [
     "ACTOR_KEY",
     "APPENDED_KEY",
+    "INSERT_ROWS",
     "CHAIN_LOCK",
     "audit_trail",
     "append_entries",
@@ -54,6 +60,8 @@ REASON_KEY = "toolkit.reason"
 APPENDED_KEY = "toolkit.audit_appended"
 #: ``prev_hash`` of the first entry
 GENESIS_HASH = "0" * 64
+#: action of an entry that records every row of one bulk INSERT (``key`` and ``new`` are lists, same order)
+INSERT_ROWS = "insert_rows"
 #: names the PostgreSQL advisory lock that serialises appends to the chain (any constant works)
 CHAIN_LOCK = 0x45504D43
 
@@ -208,9 +216,38 @@ def _bulk_statements(state: ORMExecuteState) -> None:
     if not key_cols:
         raise StoreError(f"bulk INSERT into '{table}' is not supported; add the rows with session.add()")
     reason = state.session.info.get(REASON_KEY)
-    entries = [(table, "insert", {k: row.get(k) for k in key_cols}, None, dict(row), reason) for row in rows]
+    # one entry records every row of the statement (keys and values in the same order): the trail keeps each
+    # row's values while a batch of measurements costs one chained hash instead of one per row
+    keys = [{k: row.get(k) for k in key_cols} for row in rows]
+    entries = [(table, INSERT_ROWS, keys, None, [dict(row) for row in rows], reason)]
     state.session.info[APPENDED_KEY] = True
     append_entries(state.session.connection(), _actor(state.session), entries)
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else _quote(value)
+
+
+def content_text(
+    seq: int, at: str, actor: str, action: str, table: str, key: str, old: str | None, new: str | None,
+    reason: str | None,
+) -> str:  # fmt: skip
+    """The canonical JSON of an entry's content, written out directly (the same text as
+    ``canonical_json`` of the content dict, keys in sorted order; a test holds the two equal)."""
+    return (
+        '{"action":' + _quote(action) + ',"actor":' + _quote(actor) + ',"at":' + _quote(at) + ',"key":'
+        + _quote(key) + ',"new":' + _text(new) + ',"old":' + _text(old) + ',"reason":' + _text(reason)
+        + ',"seq":' + str(int(seq)) + ',"table":' + _quote(table) + "}"
+    )  # fmt: skip
+
+
+def _fast_json(value: Any) -> str:
+    """Canonical JSON of data that is usually plain already (rows of a bulk insert): encode first, convert
+    only when the encoder refuses a value."""
+    try:
+        return CANONICAL_ENCODER.encode(value)
+    except (TypeError, ValueError):
+        return canonical_json(value)
 
 
 def entry_hash(prev_hash: str, content: dict[str, Any]) -> str:
@@ -229,18 +266,6 @@ def entry_hash(prev_hash: str, content: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + "\n" + text).encode("utf-8")).hexdigest()
 
 
-def _content(row: Any) -> dict[str, Any]:
-    return {
-        "seq": row.seq,
-        "at": row.at,
-        "actor": row.actor,
-        "action": row.action,
-        "table": row.table_name,
-        "key": row.row_key,
-        "old": row.old_values,
-        "new": row.new_values,
-        "reason": row.reason,
-    }
 
 
 def append_entries(
@@ -264,24 +289,15 @@ def append_entries(
     rows = []
     for table_name, action, key, old, new, reason in entries:
         seq += 1
-        row = {
-            "seq": seq,
-            "at": at,
-            "actor": actor,
-            "action": action,
-            "table_name": table_name,
-            "row_key": canonical_json(key),
-            "old_values": None if old is None else canonical_json(old),
-            "new_values": None if new is None else canonical_json(new),
-            "reason": reason,
-            "prev_hash": prev,
-        }
-        content = {
-            "seq": seq, "at": at, "actor": actor, "action": action, "table": table_name,
-            "key": row["row_key"], "old": row["old_values"], "new": row["new_values"], "reason": reason,
-        }  # fmt: skip
-        prev = row["hash"] = entry_hash(prev, content)
-        rows.append(row)
+        row_key = _fast_json(key)
+        old_text = None if old is None else canonical_json(old)
+        new_text = None if new is None else _fast_json(new)
+        body = content_text(seq, at, actor, action, table_name, row_key, old_text, new_text, reason)
+        before, prev = prev, hashlib.sha256((prev + "\n" + body).encode("utf-8")).hexdigest()
+        rows.append({
+            "seq": seq, "at": at, "actor": actor, "action": action, "table_name": table_name, "row_key": row_key,
+            "old_values": old_text, "new_values": new_text, "reason": reason, "prev_hash": before, "hash": prev,
+        })  # fmt: skip
     conn.execute(insert(table), rows)
 
 
@@ -361,7 +377,9 @@ class AuditReport:
 
 def _iter_entries(conn: Connection) -> Iterator[Any]:
     table = AuditEntry.__table__
-    result = conn.execution_options(yield_per=5000).execute(select(table).order_by(table.c.seq))
+    cols = [table.c.seq, table.c.at, table.c.actor, table.c.action, table.c.table_name, table.c.row_key,
+            table.c.old_values, table.c.new_values, table.c.reason, table.c.prev_hash, table.c.hash]
+    result = conn.execution_options(yield_per=5000).execute(select(*cols).order_by(table.c.seq))
     yield from result
 
 
@@ -385,7 +403,9 @@ def _check_chain(
                 )
             elif row.prev_hash != prev:
                 problem = "its previous-hash link does not match the entry before it"
-            elif entry_hash(row.prev_hash, _content(row)) != row.hash:
+            elif hashlib.sha256((row.prev_hash + "\n" + content_text(
+                row.seq, row.at, row.actor, row.action, row.table_name, row.row_key, row.old_values,
+                row.new_values, row.reason)).encode("utf-8")).hexdigest() != row.hash:
                 problem = "its content does not match its SHA-256 (the entry was altered)"
             if problem:
                 report.first_broken = BrokenEntry(row.seq, row.table_name, row.row_key, problem)
@@ -393,7 +413,13 @@ def _check_chain(
         want_seq = row.seq + 1
         slot = (row.table_name, row.row_key)
         try:
-            if row.action == "insert":
+            if row.action == INSERT_ROWS:
+                keys, values = json.loads(row.row_key), json.loads(row.new_values)
+                if len(keys) != len(values):
+                    raise ValueError("keys and rows differ in number")
+                for k, v in zip(keys, values, strict=True):
+                    expected[(row.table_name, _fast_json(k))] = v
+            elif row.action == "insert":
                 expected[slot] = json.loads(row.new_values)
             elif row.action == "update":
                 expected.setdefault(slot, {})
@@ -422,14 +448,13 @@ def _check_tables(
         seen: set[str] = set()
         for row in conn.execution_options(yield_per=5000).execute(select(table)).mappings():
             values = {by_column.get(k, k): v for k, v in row.items()}
-            key = canonical_json({k: values[k] for k in key_cols})
+            key = _fast_json({k: values[k] for k in key_cols})
             seen.add(key)
             want = expected.get((table.name, key))
             if want is None:
                 report.data_problems.append(f"{table.name} {key}: row has no audit trail entry")
             else:
-                actual = plain(values)
-                diffs = sorted(k for k in want if k in actual and want[k] != actual[k])
+                diffs = sorted(k for k in want if k in values and want[k] != plain(values[k]))
                 if diffs:
                     report.data_problems.append(
                         f"{table.name} {key}: {', '.join(diffs)} differ from the audit trail"

@@ -39,6 +39,7 @@ from toolkit.store.database import (
     store_errors,
 )
 from toolkit.store.identity import AuthenticationError, Identity, UserSecrets, key_fingerprint, unlock_key
+from toolkit.store.json_lines import complete_part
 from toolkit.store.ledger import LEDGER_FILE, read_ledger
 from toolkit.store.migrate import current_revision, upgrade
 from toolkit.store.roles import AccessDenied, roles_with
@@ -108,7 +109,7 @@ class StoreBase:
         #: the logged-in user (``None`` until one exists and logs in)
         self.identity: Identity | None = None
         self._synced = False
-        # ((size, mtime) of the anchor file, its effective head, whether that line's signature verified)
+        # ((bytes read, lines read) of the anchor file, its effective head, whether that line's signature verified)
         self._anchor_seen: tuple[tuple[int, int], Any, bool] | None = None
         sqlite_file = self.url.get_backend_name() == "sqlite" and self.url.database not in (None, "", ":memory:")
         if sqlite_file and not Path(self.url.database).exists():
@@ -277,14 +278,10 @@ class StoreBase:
                 sess.close()
         self._synced = True
         if head is not None and anchor:
-            before = self._anchor_stat()
-            line = append_anchor(
+            append_anchor(
                 self.anchor_path, study_id=self.study_id, seq=head.seq, head_hash=head.hash, user=who.username,
                 key=key_fingerprint(who.public_key), sign=lambda b: who.sign(b),
             )  # fmt: skip
-            if before is not None and self._anchor_seen is not None and self._anchor_seen[0] == before:
-                # our line is the new head (the database passed the check before this write): no need to re-read
-                self._anchor_seen = (self._anchor_stat(), line, True)
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -376,16 +373,23 @@ class StoreBase:
     def _anchor_problem(self) -> str | None:
         """Why this database must not be written (it is behind or beside its anchored head), or ``None``.
 
-        The file's effective head is read again only when the file changed; the database is asked every time
-        (two small queries), so a database swapped under a long-lived store is still caught.
+        Only what was appended to the anchor file since the last look is read; the database is asked every
+        time (two small queries), so a database swapped under a long-lived store is still caught.
         """
         seen = self._anchor_stat()
         if seen is None:
             return None
-        if self._anchor_seen is None or self._anchor_seen[0] != seen:
-            head = effective_head(read_anchors(self.anchor_path))
-            self._anchor_seen = (seen, head, False)
-        _, head, signed_ok = self._anchor_seen
+        cached = self._anchor_seen
+        if cached is None or seen[0] < cached[0][0]:  # first look, or the file shrank: read it all
+            cached = ((0, 0), None, False)
+        (offset, count), head, ok = cached
+        if seen[0] > offset:
+            part, offset = complete_part(self.anchor_path, offset)
+            lines = read_anchors(self.anchor_path, text=part, first_line=count + 1)
+            new_head = effective_head(lines, head)
+            cached = ((offset, count + part.count("\n")), new_head, ok and new_head is head)
+            self._anchor_seen = cached
+        _, head, signed_ok = cached
         if head is None:
             return None
         t = m.AuditEntry.__table__
@@ -402,7 +406,7 @@ class StoreBase:
         else:
             problems = anchor_problems(self.anchor_path, [head], chain, latest, keys, linked=False)
             if not problems:
-                self._anchor_seen = (seen, head, True)
+                self._anchor_seen = (self._anchor_seen[0], head, True)
         if not problems:
             return None
         return (

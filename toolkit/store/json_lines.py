@@ -15,21 +15,41 @@ from typing import Any
 
 from toolkit.errors import DataError
 
-__all__ = ["append_line", "read_lines"]
+__all__ = ["append_line", "complete_part", "read_lines"]
 
 
-def read_lines(path: Path, what: str) -> Iterator[tuple[int, dict[str, Any], str]]:
-    """(line number, parsed object, text) of each non-empty line; a line that is not JSON is a DataError."""
+def complete_part(path: Path, offset: int = 0) -> tuple[str, int]:
+    """The text from byte ``offset`` up to the last newline, and the offset after it (a line being appended
+    right now is left for the next read)."""
     if not path.is_file():
-        return
-    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not text.strip():
+        return "", offset
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        data = fh.read()
+    end = data.rfind(b"\n") + 1
+    return data[:end].decode("utf-8"), offset + end
+
+
+def read_lines(
+    path: Path, what: str, *, text: str | None = None, first_line: int = 1
+) -> Iterator[tuple[int, dict[str, Any], str]]:
+    """(line number, parsed object, text) of each non-empty line; a line that is not JSON is a DataError.
+
+    ``text`` is a part of the file already read (see :func:`complete_part`), its lines numbered from
+    ``first_line``; by default the whole file is read.
+    """
+    if text is None:
+        if not path.is_file():
+            return
+        text = path.read_text(encoding="utf-8")
+    for number, line in enumerate(text.splitlines(), start=first_line):
+        if not line.strip():
             continue
         try:
-            doc = json.loads(text)
+            doc = json.loads(line)
         except ValueError as exc:
             raise DataError(f"{path} line {number} is not {what} ({exc}); the file was damaged") from None
-        yield number, doc, text
+        yield number, doc, line
 
 
 def append_line(path: Path, make: Callable[[str], str]) -> str:
