@@ -80,7 +80,8 @@ def test_sigkill_at_random_points_leaves_a_consistent_database(demo_study, photo
             ).all()
         # every run that exists is complete: all 40 rows or none of the run
         assert runs and {count for _, count in runs} == {ROWS_PER_RUN}
-        assert report.entries > len(runs) * (ROWS_PER_RUN + 1)
+        # each run is two entries at least: the run row, and one entry listing its measurement rows
+        assert report.entries > len(runs) * 2
 
 
 def _enrol_many(study_id: str, prefix: str, n: int, results) -> None:

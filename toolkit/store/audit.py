@@ -56,7 +56,7 @@ __all__ = [
 ACTOR_KEY = "toolkit.actor"
 #: ``Session.info`` key holding why (required for updates and deletes)
 REASON_KEY = "toolkit.reason"
-#: ``Session.info`` key set once the session has appended audit entries (its head is then anchored)
+#: ``Session.info`` key holding the head (sequence number, hash) the session appended up to (then anchored)
 APPENDED_KEY = "toolkit.audit_appended"
 #: ``prev_hash`` of the first entry
 GENESIS_HASH = "0" * 64
@@ -184,8 +184,7 @@ def _write_changes(session: Session, flush_context: Any) -> None:
         else:
             entries.append((table, "delete", key, old_row, None, reason))
     if entries:
-        session.info[APPENDED_KEY] = True
-    append_entries(session.connection(), _actor(session), entries)
+        session.info[APPENDED_KEY] = append_entries(session.connection(), _actor(session), entries)
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -220,8 +219,7 @@ def _bulk_statements(state: ORMExecuteState) -> None:
     # row's values while a batch of measurements costs one chained hash instead of one per row
     keys = [{k: row.get(k) for k in key_cols} for row in rows]
     entries = [(table, INSERT_ROWS, keys, None, [dict(row) for row in rows], reason)]
-    state.session.info[APPENDED_KEY] = True
-    append_entries(state.session.connection(), _actor(state.session), entries)
+    state.session.info[APPENDED_KEY] = append_entries(state.session.connection(), _actor(state.session), entries)
 
 
 def _text(value: str | None) -> str:
@@ -271,15 +269,16 @@ def entry_hash(prev_hash: str, content: dict[str, Any]) -> str:
 def append_entries(
     conn: Connection,
     actor: str,
-    entries: list[tuple[str, str, dict, dict | None, dict | None, str | None]],
-) -> None:
-    """Append entries ``(table, action, key, old, new, reason)`` to the chain inside ``conn``'s transaction.
+    entries: list[tuple[str, str, Any, Any, Any, str | None]],
+) -> tuple[int, str] | None:
+    """Append entries ``(table, action, key, old, new, reason)`` to the chain inside ``conn``'s transaction;
+    return the new head (sequence number, hash).
 
     On PostgreSQL a transaction-scoped advisory lock serialises writers on the chain head; SQLite
     transactions of the store begin IMMEDIATE, which does the same.
     """
     if not entries:
-        return
+        return None
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK})
     table = AuditEntry.__table__
@@ -299,6 +298,7 @@ def append_entries(
             "old_values": old_text, "new_values": new_text, "reason": reason, "prev_hash": before, "hash": prev,
         })  # fmt: skip
     conn.execute(insert(table), rows)
+    return seq, prev
 
 
 def sha256_file(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
@@ -383,16 +383,22 @@ def _iter_entries(conn: Connection) -> Iterator[Any]:
     yield from result
 
 
+def _key_of_json(key: dict[str, Any]) -> tuple:
+    """A row key as a hashable tuple of its plain values, in sorted column order."""
+    return tuple(key[k] for k in sorted(key))
+
+
 def _check_chain(
     conn: Connection, report: AuditReport, chain: dict[int, str]
-) -> dict[tuple[str, str], dict | None]:
-    """Walk the chain; return the table state the trail implies, ``(table, key) -> values``.
+) -> dict[str, dict[tuple, dict | None]]:
+    """Walk the chain; return the table state the trail implies, ``table -> row key -> values``.
 
     ``chain`` receives each entry's hash by sequence number (the anchors are checked against it).
     """
-    expected: dict[tuple[str, str], dict | None] = {}
+    expected: dict[str, dict[tuple, dict | None]] = {}
     prev = GENESIS_HASH
     want_seq = 1
+    sha256 = hashlib.sha256
     for row in _iter_entries(conn):
         report.entries += 1
         if report.first_broken is None:
@@ -403,7 +409,7 @@ def _check_chain(
                 )
             elif row.prev_hash != prev:
                 problem = "its previous-hash link does not match the entry before it"
-            elif hashlib.sha256((row.prev_hash + "\n" + content_text(
+            elif sha256((row.prev_hash + "\n" + content_text(
                 row.seq, row.at, row.actor, row.action, row.table_name, row.row_key, row.old_values,
                 row.new_values, row.reason)).encode("utf-8")).hexdigest() != row.hash:
                 problem = "its content does not match its SHA-256 (the entry was altered)"
@@ -411,30 +417,38 @@ def _check_chain(
                 report.first_broken = BrokenEntry(row.seq, row.table_name, row.row_key, problem)
         prev = chain[row.seq] = row.hash
         want_seq = row.seq + 1
-        slot = (row.table_name, row.row_key)
+        rows = expected.setdefault(row.table_name, {})
         try:
             if row.action == INSERT_ROWS:
                 keys, values = json.loads(row.row_key), json.loads(row.new_values)
                 if len(keys) != len(values):
                     raise ValueError("keys and rows differ in number")
+                cols = sorted(keys[0]) if keys else []  # every row of one statement has the same key columns
                 for k, v in zip(keys, values, strict=True):
-                    expected[(row.table_name, _fast_json(k))] = v
-            elif row.action == "insert":
-                expected[slot] = json.loads(row.new_values)
+                    rows[tuple(k[c] for c in cols)] = v
+                continue
+            slot = _key_of_json(json.loads(row.row_key))
+            if row.action == "insert":
+                rows[slot] = json.loads(row.new_values)
             elif row.action == "update":
-                expected.setdefault(slot, {})
-                if expected[slot] is not None:
-                    expected[slot].update(json.loads(row.new_values))
+                rows.setdefault(slot, {})
+                if rows[slot] is not None:
+                    rows[slot].update(json.loads(row.new_values))
             elif row.action == "delete":
-                expected[slot] = None
-        except (TypeError, ValueError):
+                rows[slot] = None
+        except (TypeError, ValueError, AttributeError):
             if report.first_broken is None:
                 report.first_broken = BrokenEntry(row.seq, row.table_name, row.row_key, "values are not JSON")
     return expected
 
 
+def _label(columns: list[str], key: tuple) -> str:
+    """A row key as shown in problems: its canonical JSON, e.g. ``{"id":3}``."""
+    return canonical_json(dict(zip(columns, key, strict=True)))
+
+
 def _check_tables(
-    conn: Connection, expected: dict[tuple[str, str], dict | None], report: AuditReport
+    conn: Connection, expected: dict[str, dict[tuple, dict | None]], report: AuditReport
 ) -> None:
     """Compare each audited table with the state implied by the trail (detects writes that bypassed it)."""
     limit = 20
@@ -443,27 +457,31 @@ def _check_tables(
         if not getattr(cls, "__audited__", False):
             continue
         table = mapper.local_table
-        key_cols = list(getattr(cls, "__audit_key__", None) or [c.key for c in mapper.primary_key])
+        key_cols = sorted(getattr(cls, "__audit_key__", None) or [c.key for c in mapper.primary_key])
         by_column = {attr.columns[0].name: attr.key for attr in mapper.column_attrs}
-        seen: set[str] = set()
-        for row in conn.execution_options(yield_per=5000).execute(select(table)).mappings():
-            values = {by_column.get(k, k): v for k, v in row.items()}
-            key = _fast_json({k: values[k] for k in key_cols})
+        names = [by_column.get(c.name, c.name) for c in table.columns]
+        want_rows = expected.get(table.name, {})
+        seen: set[tuple] = set()
+        for row in conn.execution_options(yield_per=5000).execute(select(table)):
+            values = dict(zip(names, row, strict=True))
+            key = tuple(plain(values[k]) for k in key_cols)
             seen.add(key)
-            want = expected.get((table.name, key))
+            want = want_rows.get(key)
             if want is None:
-                report.data_problems.append(f"{table.name} {key}: row has no audit trail entry")
+                report.data_problems.append(f"{table.name} {_label(key_cols, key)}: row has no audit trail entry")
             else:
-                diffs = sorted(k for k in want if k in values and want[k] != plain(values[k]))
+                diffs = sorted(k for k, v in want.items() if k in values and v != plain(values[k]))
                 if diffs:
                     report.data_problems.append(
-                        f"{table.name} {key}: {', '.join(diffs)} differ from the audit trail"
+                        f"{table.name} {_label(key_cols, key)}: {', '.join(diffs)} differ from the audit trail"
                     )
             if len(report.data_problems) >= limit:
                 return
-        for (tname, key), want in expected.items():
-            if tname == table.name and want is not None and key not in seen:
-                report.data_problems.append(f"{table.name} {key}: row was deleted without an audit entry")
+        for key, want in want_rows.items():
+            if want is not None and key not in seen:
+                report.data_problems.append(
+                    f"{table.name} {_label(key_cols, key)}: row was deleted without an audit entry"
+                )
                 if len(report.data_problems) >= limit:
                     return
 

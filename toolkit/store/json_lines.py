@@ -52,22 +52,33 @@ def read_lines(
         yield number, doc, line
 
 
-def append_line(path: Path, make: Callable[[str], str]) -> str:
-    """Append the line ``make(last line text)`` under an exclusive lock, fsync it, and return it."""
+def _last_line(fh: Any, chunk: int = 8192) -> str:
+    """The last non-empty line of an open text file, read from its end (the file may be long)."""
+    raw = fh.buffer
+    end = raw.seek(0, os.SEEK_END)
+    start, tail = end, b""
+    while start > 0:
+        start = max(0, start - chunk)
+        raw.seek(start)
+        tail = raw.read(end - start)
+        if tail.rstrip(b"\n").count(b"\n") >= 1:
+            break
+    lines = [x for x in tail.decode("utf-8").splitlines() if x.strip()]
+    return lines[-1] if lines else ""
+
+
+def append_line(path: Path, make: Callable[[str], str], *, sync: bool = True) -> str:
+    """Append the line ``make(last line text)`` under an exclusive lock (fsync'd with ``sync``); return it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+", encoding="utf-8") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:
-            fh.seek(0)
-            last = ""
-            for text in fh:
-                if text.strip():
-                    last = text.rstrip("\n")
-            line = make(last)
+            line = make(_last_line(fh))
             fh.seek(0, os.SEEK_END)
             fh.write(line + "\n")
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
     return line
