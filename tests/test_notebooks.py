@@ -139,7 +139,8 @@ def test_study_notebooks_can_be_run_again(kernel_path: Path, data_root: Path, mo
 
     allocation = data_root / "epmc-demo" / "allocation.csv"
     assert allocation.is_file()
-    with open_store(load_study(REPO / "studies" / "epmc-demo")) as store:
+    with open_store(load_study(REPO / "studies" / "epmc-demo"), user="nb-coordinator",
+                    password="practice password 02") as store:
         assert [s.subject_id for s in store.subjects()] == ["NB-001"]
         rows = store.deliveries("NB-001")
     # second run: the completed session is repeated as a new linked record, never overwritten
