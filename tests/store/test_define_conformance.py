@@ -21,7 +21,7 @@ def test_export_writes_a_schema_valid_define_with_value_level_metadata(demo_stud
     from defineutils.validate import DefineSchemaValidator
 
     randomized(demo_study, 3)
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         enrol_eligible(store, "S-001")
         store.allocate("S-001")
         for visit in ("BASELINE", "S12"):

@@ -278,7 +278,7 @@ def test_text_over_200_bytes_continues_in_supp_instead_of_failing_the_export(dem
               "physician informed. Résumé of actions logged; the subject chose to continue at the next visit "
               "after the reaction had settled, and the study physician agreed.")
     assert len(reason.encode("utf-8")) > 400
-    with open_store(demo_study, actor="a") as store:
+    with open_store(demo_study) as store:
         enrol_eligible(store, "S-001")
         arm = store.allocate("S-001").arm_id
         did = store.start_delivery("S-001", session_number=1, arm_id=arm, side=None, prescription={}, bench={},

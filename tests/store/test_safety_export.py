@@ -18,7 +18,7 @@ FIRST = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
 @pytest.fixture
 def sets(demo_study, randomized):
     randomized(demo_study, 3)
-    with open_store(demo_study, actor="site") as store:
+    with open_store(demo_study) as store:
         enrol_eligible(store, "S-001")
         arm = store.allocate("S-001").arm_id
         for k in (1, 2, 3):
@@ -34,7 +34,8 @@ def sets(demo_study, randomized):
             store.add_adverse_event("S-001", term=term, soc="General disorders and administration site conditions",
                                     severity="mild", serious=False, relation=relation, onset=onset,
                                     resolved=onset + timedelta(days=2) if term != "Headache" else None)
-        store.unblind(by="statistician", reason="test")
+        store.lock(reason="test")
+        store.unblind(reason="test")
         yield {d.name: d.frame for d in build_datasets(store)}
 
 
