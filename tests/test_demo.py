@@ -185,7 +185,7 @@ def test_safety_exposure_and_disposition_tables_recount_from_the_store(demo_run)
     per_subject = done.groupby("subject_id")["session_number"].nunique()
     for arm, n in n_arm.items():
         mine = [per_subject.get(s, 0) for s, a in arms.items() if a == arm]
-        mean = (Decimal(sum(mine)) / Decimal(len(mine))).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+        mean = (Decimal(int(sum(mine))) / Decimal(len(mine))).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
         assert means[f"{arm} (N={n})"].split()[0] == str(mean)  # half up, as SAS prints 11.25 -> 11.3
     # disposition: the one withdrawal in the store is the one discontinued subject of ADSL and the listing
     listing = read("listing_16_2_1")
