@@ -228,3 +228,24 @@ def test_demo_acts_as_its_users_and_signs_its_key_records(demo_run) -> None:
     assert manifest["audit_head"]["hash"] == json.loads(anchors[-1])["hash"]
     assert "face masked" in "".join(
         p.read_text(errors="ignore") for p in (result.report_dir / "figures").glob("*.html"))
+
+
+def test_the_withdrawal_is_an_intercurrent_event_of_the_estimands(demo_run) -> None:
+    _, result = demo_run
+    results = result.data_dir / "analysis" / "results"
+    adsl = pd.read_csv(result.data_dir / "analysis" / "adsl.csv")
+    usubjid = adsl.loc[adsl["EOSSTT"] == "DISCONTINUED", "USUBJID"].iloc[0]
+    events = pd.read_csv(results / "estimand_E_NLFLEN_events.csv")
+    assert list(events["USUBJID"]) == [usubjid]
+    row = events.iloc[0]
+    # six sessions a week apart and the withdrawal five days later: S4 is before the event, S8 the first after
+    assert (row["event"], row["strategy"], row["first_visit_affected"], row["missing_after_event"]) == (
+        "treatment_discontinuation", "hypothetical", "After session 8", 3)
+    flags = pd.read_csv(results / "estimand_E_NLFLEN_records.csv", keep_default_na=False)
+    assert set(flags.loc[flags["USUBJID"] == usubjid, "ICEFL"]) == {"", "Y"}
+    estimates = pd.read_csv(results / "estimand_E_NLFLEN_estimates.csv")
+    assert list(estimates["role"]).count("sensitivity") == 6
+    assert (pd.read_csv(results / "estimand_E_NLFLEN_tipping_point.csv")["tipping_delta"] > 0).any()
+    index = (Path(result.report_dir) / "index.html").read_text(encoding="utf-8")
+    assert "Estimand E_NLFLEN" in index and "tipping-point analysis" in index
+    assert "Intercurrent events of estimand E_NLFLEN by subject" in index

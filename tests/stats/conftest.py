@@ -120,3 +120,36 @@ def simulate_parallel_bds(
                         }
                     )
     return pd.DataFrame(rows)
+
+
+SAS_EPOCH = pd.Timestamp("1960-01-01")
+FIRST_DOSE = pd.Timestamp("2026-03-02")
+
+
+def _sas(day: int) -> float:
+    """SAS date number of study day ``day`` (day 1 = first dose)."""
+    return float((FIRST_DOSE + pd.Timedelta(days=day - 1) - SAS_EPOCH).days)
+
+
+def trial_with_disposition(paramcds: tuple[str, ...] = ("NLFLEN",)) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """BDS of a three-arm trial (visits S4, S8, S12 on days 22, 50, 78) and its ADSL with disposition.
+
+    S0002 (SHAM) withdraws on day 30, after S4; S0014 (EP) stops treatment for an adverse event on day 60,
+    after S8, and keeps coming to its visits; S0026 (MC) withdraws on day 10, before S4.
+    """
+    bds = simulate_parallel_bds(arms={"SHAM": 0.0, "EP": -6.0, "MC": -3.0}, n_per_arm=12, paramcds=paramcds, seed=4)
+    subjects = bds["USUBJID"].drop_duplicates().tolist()
+    arms = bds.drop_duplicates("USUBJID").set_index("USUBJID")["TRTP"]
+    adsl = pd.DataFrame({"USUBJID": subjects, "TRT01P": arms.loc[subjects].to_numpy(),
+                         "AGE": 40 + np.arange(len(subjects)) % 20, "SEX": "F",
+                         "TRTSDTC": f"{FIRST_DOSE.date()}T09:00:00", "EOTSTT": "COMPLETED", "EOTDT": np.nan,
+                         "DCTREAS": None, "EOSSTT": "COMPLETED", "EOSDT": np.nan, "DCSREAS": None})
+    stop = ["EOTSTT", "EOTDT", "DCTREAS", "EOSSTT", "EOSDT", "DCSREAS"]
+    adsl.loc[adsl.USUBJID == "S0002", stop] = ["DISCONTINUED", _sas(30), "WITHDRAWAL BY SUBJECT", "DISCONTINUED",
+                                               _sas(30), "WITHDRAWAL BY SUBJECT"]
+    adsl.loc[adsl.USUBJID == "S0014", stop[:3]] = ["DISCONTINUED", _sas(60), "ADVERSE EVENT"]
+    adsl.loc[adsl.USUBJID == "S0026", stop] = ["DISCONTINUED", _sas(10), "LACK OF EFFICACY", "DISCONTINUED",
+                                               _sas(10), "LACK OF EFFICACY"]
+    post = bds["AVISITN"] > 0
+    gone = (bds.USUBJID == "S0002") & (bds.AVISITN > 4) | (bds.USUBJID == "S0026") & post
+    return bds[~gone].reset_index(drop=True), adsl

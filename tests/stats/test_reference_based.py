@@ -13,7 +13,8 @@ import pytest
 from toolkit.errors import DataError
 from toolkit.stats import mmrm
 from toolkit.stats.errors import AnalysisWarning
-from toolkit.stats.reference_based import reference_based_mi, tipping_point
+from toolkit.stats.reference_based import reference_based_mi
+from toolkit.stats.tipping_point import tipping_point
 
 REFERENCE = Path(__file__).resolve().parent / "reference"
 
@@ -237,7 +238,7 @@ def test_tipping_point_is_where_the_p_value_reaches_alpha(monotone) -> None:
     res = results["MAR"]
     tp = tipping_point(res, contrast="EP - SHAM", visit="S12")
     assert np.isfinite(tp.tipping_delta) and tp.tipping_delta > 0  # EP lowers the outcome: + is unfavourable
-    at = res.at_delta(tp.tipping_delta).contrasts.set_index(["visit", "contrast"]).loc[("S12", "EP - SHAM")]
+    at = res.at_delta({"EP": tp.tipping_delta}).contrasts.set_index(["visit", "contrast"]).loc[("S12", "EP - SHAM")]
     assert at.p_value == pytest.approx(0.05, abs=1e-6)
     grid = tp.grid
     assert grid["significant"].iloc[0] and not grid["significant"].iloc[-1]

@@ -40,7 +40,10 @@ def analyze(
         None, "--out", help="Results folder; default data/<study-id>/analysis/results/."
     ),
     adsl: Path | None = typer.Option(
-        None, "--adsl", help="Subject-level dataset for the demographics table."
+        None, "--adsl", help="Subject-level dataset: demographics, and the intercurrent events of the estimands."
+    ),
+    deviations: Path | None = typer.Option(
+        None, "--deviations", help="Protocol deviations (SDTM DV) for the estimands' prohibited procedures."
     ),
 ) -> None:
     """Run the study's statistical analysis plan and write the result tables (CSV) and results.json.
@@ -56,17 +59,22 @@ def analyze(
     console = Console()
     study = load_study(study_path)
     subject_level = _read_dataset(adsl) if adsl is not None else None
+    dv = _read_dataset(deviations) if deviations is not None else None
     if data is not None:
         bds = _read_dataset(data)
         source = str(data)
     else:
         from toolkit.cli.login import open_study_store
+        from toolkit.store.datasets import StudyRecords
         from toolkit.store.export import analysis_dataset, subject_level_dataset
+        from toolkit.store.sdtm import dv_domain
 
         with open_study_store(study, write=False) as store:
             bds = analysis_dataset(store)
             if subject_level is None:
                 subject_level = subject_level_dataset(store)
+            if dv is None:
+                dv = dv_domain(StudyRecords(store)).frame
         source = "study store"
         if bds.empty:
             from toolkit.errors import DataError
@@ -75,7 +83,7 @@ def analyze(
                 f"the store of study {study.id} holds no efficacy measurements yet",
                 details=["record photo metrics or scale scores first, or pass --data BDS.csv"],
             )
-    results = run_analysis_plan(study, bds, adsl=subject_level, on_error="record")
+    results = run_analysis_plan(study, bds, adsl=subject_level, deviations=dv, on_error="record")
     target = out if out is not None else study_data_dir(study.id) / "analysis" / "results"
     written = results.to_dir(target)
     console.print(f"analysis plan of [bold]{study.id}[/] run on {source}: {len(results)} tables")
@@ -88,6 +96,17 @@ def analyze(
         console.print(
             f"  {row.hypothesis}: p = {row.p_value:.4g}, adjusted {row.adjusted_p_value:.4g} ({verdict})"
         )
+    for words in results.estimands:
+        table = results.tables.get(f"estimand_{words['id']}_estimates")
+        if table is None:
+            continue
+        for row in table.itertuples(index=False):
+            console.print(
+                f"  estimand {words['id']} {row.role} ({row.label}): {row.comparison} {row.estimate:.4g} "
+                f"(95% CI {row.ci_low:.4g} to {row.ci_high:.4g})"
+            )
+    for note in results.notes:
+        console.print(f"[yellow]note:[/] {note}")
     console.print(f"results written to {written}")
     if out is None:
         from toolkit.errors import ToolkitError

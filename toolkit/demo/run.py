@@ -584,7 +584,7 @@ def _analyse(st, data_dir: Path) -> None:
     if bds is None:
         raise DataError(f"the export wrote no adeff.csv under {analysis}")
     adsl = read("adsl")
-    results = run_analysis_plan(st, bds, adsl=adsl, adae=read("adae"), on_error="record")
+    results = run_analysis_plan(st, bds, adsl=adsl, adae=read("adae"), deviations=read("dv"), on_error="record")
     results.to_dir(analysis / "results")
 
     # time to first visible improvement of the primary endpoint (≥ 10 % change), by session

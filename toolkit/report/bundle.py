@@ -44,6 +44,7 @@ from toolkit.errors import DataError, ToolkitError
 from toolkit.paths import study_data_dir
 from toolkit.report import figures as F
 from toolkit.report import safety_tables as S
+from toolkit.report.estimand_tables import estimand_report, is_estimand_table
 from toolkit.report.export import FigureExporter, StaticExportUnavailable, write_html
 from toolkit.report.inputs import find_dataset, pick_column, read_results, read_table, read_truth
 from toolkit.report.manifest import MANIFEST_NAME, verify_manifest, write_manifest
@@ -463,7 +464,7 @@ class _Builder:
         for table in planned:
             self.add_table(table)
         for name, frame in self.results.items():
-            if "estimate" not in frame.columns:
+            if "estimate" not in frame.columns or is_estimand_table(name):
                 continue
             title = name.replace("_", " ").replace(".", ": ")
             if name in used:
@@ -483,6 +484,20 @@ class _Builder:
             self.attempt(f"results table {name}", lambda f=frame, t=title, n=name: self.add_table(results_table(
                 f, number=self.numbers.next("table", "14.2"), title=t.capitalize(),
                 source=f"analysis/results/{n}")))
+
+    def estimands(self) -> None:
+        """Per estimand: its attributes, main and sensitivity estimates (forest plot), tipping point, events."""
+        if not self.results or not self.results_meta.get("estimands"):
+            return
+        part = estimand_report(self.results, self.results_meta,
+                               next_table=lambda: self.numbers.next("table", "14.2"),
+                               next_listing=lambda: self.numbers.next("table", "16.2"),
+                               next_figure=lambda: self.fig_number("14.2"))
+        for table, landscape in part.tables:
+            self.add_table(table, landscape=landscape)
+        for fig in part.figures:
+            self.add_figure(fig)
+        self.missing += part.missing
 
     def _lsmeans_figures(self, frame: pd.DataFrame, arm: str, visit: str, name: str) -> None:
         endpoint = pick_column(frame, ("endpoint", "PARAMCD", "param", "parameter"))
@@ -816,6 +831,7 @@ def build_report(
         b.attempt("subject-level data", b.subject_level)
         b.attempt("efficacy", b.efficacy)
         b.attempt("analysis results", b.results_tables)  # first: the primary analysis is Table 14.2.1
+        b.attempt("estimands", b.estimands)
         b.attempt("time to event", b.time_to_event)
         b.attempt("closed-loop check", b.truth)
         b.attempt("photos", b.photos)

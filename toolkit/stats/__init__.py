@@ -22,12 +22,7 @@ from toolkit.stats.nonparametric import RankTestResult, hodges_lehmann, mann_whi
 from toolkit.stats.plan import PlanResults, run_analysis_plan
 from toolkit.stats.power import ancova_power, ancova_sample_size
 from toolkit.stats.power_simulation import MMRMPowerResult, mmrm_power_simulation
-from toolkit.stats.reference_based import (
-    ReferenceBasedResult,
-    TippingPointResult,
-    reference_based_mi,
-    tipping_point,
-)
+from toolkit.stats.reference_based import ReferenceBasedResult, reference_based_mi
 from toolkit.stats.responders import ResponderResult, odds_ratio, responder_analysis, risk_difference
 from toolkit.stats.safety import AEIncidenceResult, ae_incidence, freeman_halton
 from toolkit.stats.splitface import SplitFaceResult, splitface
@@ -38,6 +33,7 @@ from toolkit.stats.survival import (
     logrank,
     time_to_improvement,
 )
+from toolkit.stats.tipping_point import TippingPointResult, tipping_point
 
 __all__ = [
     "AEIncidenceResult",

@@ -127,6 +127,7 @@ class ImputationModel:
         *,
         label: str = "imputation model",
         scale: np.ndarray | None = None,
+        tolerance: str = "strict",
     ):
         """REML fit; returns ``(beta, sigma, theta)``. ``weights`` counts subjects (bootstrap, jackknife).
 
@@ -137,7 +138,7 @@ class ImputationModel:
             problem = self._problem(weights)
             if theta0 is None:
                 theta0 = self.structure.theta_from_sigma(_moment_sigma(self.grid.y, self.grid.fit_mask))
-            fit = problem.fit(theta0, label=label, scale=scale)
+            fit = problem.fit(theta0, label=label, scale=scale, tolerance=tolerance)
         return fit.beta, fit.sigma, fit.theta
 
     def full_fit(self, *, label: str = "imputation model"):
@@ -262,12 +263,13 @@ class VisitAncova:
     def pieces(
         self, y: np.ndarray, d: np.ndarray, weights: np.ndarray | None = None
     ) -> dict[str, np.ndarray]:
-        """Analysis pieces of the completed ``y`` (n, T) with delta pattern ``d`` (n, T).
+        """Analysis pieces of the completed ``y`` (n, T) with delta patterns ``d`` (n, T, K): one pattern per
+        active arm (1 where that arm's delta is added).
 
-        Returns arrays over (contrast or arm, visit): ``est0, est_d`` (contrast estimates at delta 0 and
-        their slope in delta), ``lsm0, lsm_d`` (LS means), ``h`` and ``h_lsm`` (the variance factors
-        c'(Z'WZ)^-1 c), ``rss0, rss_x, rss_d`` (residual sum of squares = rss0 + 2 delta rss_x +
-        delta^2 rss_d per visit) and ``df`` (residual df).
+        Returns arrays over (contrast or arm, visit): ``est0`` and ``lsm0`` (contrast estimates and LS means
+        at delta 0), ``est_d`` and ``lsm_d`` (their slopes in each arm's delta, last axis K), ``h`` and
+        ``h_lsm`` (variance factors c'(Z'WZ)^-1 c), ``rss0`` (T), ``rss_x`` (T, K) and ``rss_d`` (T, K, K)
+        (residual sum of squares = rss0 + 2 delta'rss_x + delta'rss_d delta per visit) and ``df``.
         """
         w = np.ones(len(y)) if weights is None else np.asarray(weights, float)
         keep = w > 0
@@ -275,33 +277,41 @@ class VisitAncova:
         zw = z * w[:, None]
         gram_inv = np.linalg.inv(zw.T @ z)
         proj = gram_inv @ zw.T  # (q, n)
-        b0, bd = proj @ y, proj @ d  # (q, T)
-        r0, rd = y - z @ b0, d - z @ bd
+        b0 = proj @ y  # (q, T)
+        bd = np.einsum("qn,ntk->qtk", proj, d)
+        r0 = y - z @ b0
+        rd = d - np.einsum("nq,qtk->ntk", z, bd)
         total = w.sum()
         lsm_rows = np.vstack([w @ self.z_arm[a][keep] / total for a in self.arms])
         con_rows = lsm_rows[1:] - lsm_rows[0]
         return {
             "est0": con_rows @ b0,
-            "est_d": con_rows @ bd,
+            "est_d": np.einsum("cq,qtk->ctk", con_rows, bd),
             "lsm0": lsm_rows @ b0,
-            "lsm_d": lsm_rows @ bd,
+            "lsm_d": np.einsum("aq,qtk->atk", lsm_rows, bd),
             "h": np.einsum("cq,qr,cr->c", con_rows, gram_inv, con_rows),
             "h_lsm": np.einsum("aq,qr,ar->a", lsm_rows, gram_inv, lsm_rows),
             "rss0": (w[:, None] * r0 * r0).sum(0),
-            "rss_x": (w[:, None] * r0 * rd).sum(0),
-            "rss_d": (w[:, None] * rd * rd).sum(0),
+            "rss_x": np.einsum("n,nt,ntk->tk", w, r0, rd),
+            "rss_d": np.einsum("n,ntk,ntl->tkl", w, rd, rd),
             "df": np.array(total - z.shape[1]),
         }
 
 
-def at_delta(pieces: dict[str, np.ndarray], delta: float) -> dict[str, np.ndarray]:
-    """Estimates and variances of one analysis at ``delta`` (contrasts (C, T), LS means (A, T))."""
-    rss = pieces["rss0"] + 2 * delta * pieces["rss_x"] + delta**2 * pieces["rss_d"]
-    s2 = rss / np.asarray(pieces["df"])[..., None]  # (..., T); a leading axis stacks analyses
+def at_delta(pieces: dict[str, np.ndarray], delta: np.ndarray) -> dict[str, np.ndarray]:
+    """Estimates and variances of one analysis (or a stack of them, leading axis) at the delta of each
+    active arm (``delta``: shape (K,)); contrasts (C, T), LS means (A, T)."""
+    delta = np.asarray(delta, dtype=float)
+    rss = (
+        pieces["rss0"]
+        + 2 * np.einsum("...tk,k->...t", pieces["rss_x"], delta)
+        + np.einsum("...tkl,k,l->...t", pieces["rss_d"], delta, delta)
+    )
+    s2 = rss / np.asarray(pieces["df"])[..., None]  # (..., T)
     return {
-        "est": pieces["est0"] + delta * pieces["est_d"],
+        "est": pieces["est0"] + np.einsum("...ctk,k->...ct", pieces["est_d"], delta),
         "var": pieces["h"][..., :, None] * s2[..., None, :],
-        "lsm": pieces["lsm0"] + delta * pieces["lsm_d"],
+        "lsm": pieces["lsm0"] + np.einsum("...atk,k->...at", pieces["lsm_d"], delta),
         "lsm_var": pieces["h_lsm"][..., :, None] * s2[..., None, :],
         "df": pieces["df"],
     }
@@ -329,6 +339,7 @@ def fit_with_retries(
     scale: np.ndarray | None = None,
     *,
     attempts: int = 20,
+    tolerance: str = "strict",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """Fit a bootstrap sample, drawing a new one when the sample cannot be fitted (an empty arm-visit cell).
 
@@ -338,7 +349,9 @@ def fit_with_retries(
     for _ in range(attempts):
         weights = resample_weights(model.grid.arm, rng)
         try:
-            beta, sigma, theta = model.fit(weights, theta0, label="bootstrap imputation model", scale=scale)
+            beta, sigma, theta = model.fit(
+                weights, theta0, label="bootstrap imputation model", scale=scale, tolerance=tolerance
+            )
             return weights, beta, sigma, theta, failures
         except (ModelFitError, np.linalg.LinAlgError):
             failures += 1

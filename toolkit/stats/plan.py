@@ -65,6 +65,8 @@ class PlanResults(Mapping):
     plan: list[dict[str, Any]] = field(default_factory=list)
     #: the multiplicity procedure in words
     multiplicity: str = ""
+    #: the estimands in words (see :func:`toolkit.stats.estimands.describe_estimand`), in the plan's order
+    estimands: list[dict[str, Any]] = field(default_factory=list)
 
     def __getitem__(self, key: str) -> pd.DataFrame:
         return self.tables[key]
@@ -123,6 +125,7 @@ class PlanResults(Mapping):
                 "failures": self.failures,
                 "plan": self.plan,
                 "multiplicity": self.multiplicity,
+                "estimands": self.estimands,
                 "tables": files,
             }
             (tmp / RESULTS_JSON).write_text(
@@ -205,7 +208,10 @@ def run_analysis_plan(
     *,
     adsl: pd.DataFrame | None = None,
     adae: pd.DataFrame | None = None,
+    deviations: pd.DataFrame | None = None,
     on_error: str = "raise",
+    n_jobs: int | None = None,
+    progress: bool | None = None,
 ) -> PlanResults:
     """Fit every planned analysis of ``study`` on the BDS dataset ``bds``.
 
@@ -221,11 +227,21 @@ def run_analysis_plan(
         Subject-level dataset: adds a ``demographics`` table.
     adae : DataFrame, optional
         Adverse events (with ``adsl``): adds the ``ae_incidence`` table.
+    deviations : DataFrame, optional
+        Protocol deviations (SDTM DV), for intercurrent events that are prohibited procedures.
     on_error : {'raise', 'record'}
         What a planned analysis that cannot run does: raise (default), or be recorded in
         ``PlanResults.failures`` while the others run. A recorded failure is never rejected: the multiplicity
         procedure counts it as p = 1 (so it can only make the other decisions more conservative), while the
-        hypotheses table leaves its p-values empty and says why in ``note``.
+        hypotheses table leaves its p-values empty and says why in ``note``. An estimand that cannot be
+        estimated is recorded in ``notes`` (it adds no hypothesis).
+    n_jobs, progress
+        Processes and progress bar of the estimands' imputations (default: every core; a bar when someone
+        is watching).
+
+    The estimands of the plan add ``estimands`` (their attributes in words) and, per estimand,
+    ``estimand_<ID>_events``, ``_records``, ``_estimates`` and ``_tipping_point``
+    (:func:`toolkit.stats.estimands.run_estimand`).
 
     Returns
     -------
@@ -263,6 +279,9 @@ def run_analysis_plan(
                 f"analysis {analysis.id} could not run and counts as not rejected: {exc.message}"
             )
     results.tables["hypotheses"] = _failed_left_empty(_multiplicity(plan, hypotheses, alpha), results.failures)
+    if plan.estimands:
+        _run_estimands(study, bds, results, adsl=adsl, adae=adae, deviations=deviations, alpha=alpha,
+                       on_error=on_error, n_jobs=n_jobs, progress=progress)
     if adsl is not None:
         results.tables["demographics"] = _demographics(adsl)
     if adae is not None:
@@ -386,10 +405,6 @@ def _run_one(
     arms_present: set[str],
 ) -> None:
     """Fit one planned analysis and add its tables, model details and hypotheses."""
-    from toolkit.stats.ancova import ancova
-    from toolkit.stats.mmrm import mmrm
-    from toolkit.stats.splitface import splitface
-
     endpoint = study.endpoint(analysis.endpoint)
     better = getattr(endpoint, "better", "higher")
     wanted = {c.treatment for c in analysis.comparisons} | {c.control for c in analysis.comparisons}
@@ -402,81 +417,21 @@ def _run_one(
                 "a blinded dataset codes the arms; run the plan on the unblinded dataset",
             ],
         )
-    name, number = _visit(study, analysis.visit)
     try:
         records = analysis_records(bds, paramcd=analysis.endpoint, population=analysis.population)
-        covs = [c for c in analysis.covariates if c.lower() != "baseline"]
-        covs = [resolve_column(records, c, role="covariate") for c in covs]
-        strata = [resolve_column(records, s, role="stratification factor") for s in analysis.strata]
-        baseline = "BASE" if any(c.lower() == "baseline" for c in analysis.covariates) else None
-        reference = analysis.comparisons[0].control
-        details: dict[str, Any] = {
-            "endpoint": analysis.endpoint,
-            "model": analysis.model,
-            "population": analysis.population,
-            "visit": analysis.visit,
-        }
-        if analysis.model == "ancova":
-            data = _at_visit(records, analysis.visit, name, number)
-            res = ancova(
-                data,
-                outcome="CHG",
-                treatment="TRTP",
-                baseline=baseline,
-                covariates=covs,
-                strata=strata,
-                reference=reference,
-                robust="HC3" if analysis.robust_se else None,
-                alpha=alpha,
-                contrasts="pairwise",
-            )
-            results.tables[f"{analysis.id}_lsmeans"] = res.lsmeans
-            results.tables[f"{analysis.id}_anova"] = res.anova
-            contrasts = res.contrasts
-        elif analysis.model == "mmrm":
-            if number is not None and "AVISITN" in records.columns:
-                data = records[pd.to_numeric(records["AVISITN"], errors="coerce") <= number]
-            else:
-                data = records
-            res = mmrm(
-                data,
-                outcome="CHG",
-                treatment="TRTP",
-                visit="AVISIT",
-                subject="USUBJID",
-                covariates=[*strata, *covs],
-                baseline=baseline,
-                reference=reference,
-                alpha=alpha,
-                contrasts="pairwise",
-            )
-            results.tables[f"{analysis.id}_lsmeans"] = res.lsmeans
-            results.tables[f"{analysis.id}_covariance"] = res.covariance.reset_index()
-            contrasts = res.contrasts[res.contrasts["visit"] == name].drop(columns="visit")
-            if contrasts.empty:
-                raise DataError(f"the MMRM has no estimate at visit {analysis.visit} ({name})")
-        elif analysis.model == "paired":
-            data = _at_visit(records, analysis.visit, name, number)
-            res = splitface(
-                data,
-                outcome="CHG",
-                treatment="TRTP",
-                subject="USUBJID",
-                baseline=baseline,
-                covariates=[*strata, *covs],
-                reference=reference,
-                alpha=alpha,
-            )
-            results.tables[f"{analysis.id}_lsmeans"] = res.lsmeans
-            results.tables[f"{analysis.id}_variance_components"] = res.variance_components
-            contrasts = res.contrasts
-        else:  # pragma: no cover - the study model only allows the three
-            raise DataError(f"unknown model {analysis.model!r}")
+        res, contrasts, tables = fit_planned(study, records, analysis, alpha)
     except ToolkitError as exc:
         raise DataError(
             f"analysis {analysis.id} ({analysis.model} of {analysis.endpoint} at {analysis.visit}): {exc.message}",
             details=exc.details,
         ) from exc
+    results.tables.update({f"{analysis.id}_{key}": table for key, table in tables.items()})
+    details: dict[str, Any] = {
+        "endpoint": analysis.endpoint,
+        "model": analysis.model,
+        "population": analysis.population,
+        "visit": analysis.visit,
+    }
     details.update(res.details)
     results.models[analysis.id] = details
     planned, margins = [], []
@@ -503,6 +458,108 @@ def _run_one(
     results.tables[f"{analysis.id}_contrasts"] = pd.concat(planned, ignore_index=True)
     if margins:
         results.tables[f"{analysis.id}_margins"] = pd.concat(margins, ignore_index=True)
+
+
+def _run_estimands(study: Any, bds: pd.DataFrame, results: PlanResults, *, on_error: str, **options: Any) -> None:
+    """Estimate every estimand of the plan; add its tables, details and the ``estimands`` table."""
+    from toolkit.stats.estimands import describe_estimand, run_estimand
+
+    rows = []
+    for estimand in study.analysis.estimands:
+        words = describe_estimand(study, estimand)
+        results.estimands.append(words)
+        for attribute in ("population", "variable", "treatments", "intercurrent_events", "summary_measure",
+                          "main_estimator", "sensitivity"):
+            value = words[attribute]
+            rows.append({"estimand": estimand.id, "endpoint": words["endpoint"], "attribute": attribute,
+                         "value": "; ".join(value) if isinstance(value, list) else str(value)})
+        if options.get("adsl") is None:
+            # like the AE table without ADAE: an input not given, said in the notes, not a failed analysis
+            results.notes.append(
+                f"estimand {estimand.id} not estimated: its intercurrent events come from the subject-level "
+                "dataset (ADSL), which was not given"
+            )
+            continue
+        try:
+            out = run_estimand(study, bds, estimand, **options)
+        except ToolkitError as exc:
+            if on_error == "raise":
+                raise
+            results.notes.append(f"estimand {estimand.id} could not be estimated: {exc.message}")
+            continue
+        results.tables.update(out.tables)
+        results.models[f"estimand {estimand.id}"] = out.details
+        results.notes += [f"estimand {estimand.id}: {n}" for n in out.details.get("notes", [])]
+    results.tables["estimands"] = pd.DataFrame(rows, columns=["estimand", "endpoint", "attribute", "value"])
+
+
+def fit_planned(study: Any, records: pd.DataFrame, analysis: Any, alpha: float) -> tuple[Any, pd.DataFrame, dict]:
+    """Fit one planned analysis's model to its records (one parameter and population, post-baseline).
+
+    Returns the result object, its contrasts at the analysed visit (``contrast, estimate, se, df, ci_low,
+    ci_high, statistic, p_value``) and its extra tables by suffix (``lsmeans``, ``anova``, ``covariance``,
+    ``variance_components``). The estimands reuse it on records whose post-event values follow a strategy.
+    """
+    from toolkit.stats.ancova import ancova
+    from toolkit.stats.mmrm import mmrm
+    from toolkit.stats.splitface import splitface
+
+    name, number = _visit(study, analysis.visit)
+    covs = [c for c in analysis.covariates if c.lower() != "baseline"]
+    covs = [resolve_column(records, c, role="covariate") for c in covs]
+    strata = [resolve_column(records, s, role="stratification factor") for s in analysis.strata]
+    baseline = "BASE" if any(c.lower() == "baseline" for c in analysis.covariates) else None
+    reference = analysis.comparisons[0].control
+    if analysis.model == "ancova":
+        data = _at_visit(records, analysis.visit, name, number)
+        res = ancova(
+            data,
+            outcome="CHG",
+            treatment="TRTP",
+            baseline=baseline,
+            covariates=covs,
+            strata=strata,
+            reference=reference,
+            robust="HC3" if analysis.robust_se else None,
+            alpha=alpha,
+            contrasts="pairwise",
+        )
+        return res, res.contrasts, {"lsmeans": res.lsmeans, "anova": res.anova}
+    if analysis.model == "mmrm":
+        if number is not None and "AVISITN" in records.columns:
+            data = records[pd.to_numeric(records["AVISITN"], errors="coerce") <= number]
+        else:
+            data = records
+        res = mmrm(
+            data,
+            outcome="CHG",
+            treatment="TRTP",
+            visit="AVISIT",
+            subject="USUBJID",
+            covariates=[*strata, *covs],
+            baseline=baseline,
+            reference=reference,
+            alpha=alpha,
+            contrasts="pairwise",
+        )
+        contrasts = res.contrasts[res.contrasts["visit"] == name].drop(columns="visit")
+        if contrasts.empty:
+            raise DataError(f"the MMRM has no estimate at visit {analysis.visit} ({name})")
+        return res, contrasts, {"lsmeans": res.lsmeans, "covariance": res.covariance.reset_index()}
+    if analysis.model == "paired":
+        data = _at_visit(records, analysis.visit, name, number)
+        res = splitface(
+            data,
+            outcome="CHG",
+            treatment="TRTP",
+            subject="USUBJID",
+            baseline=baseline,
+            covariates=[*strata, *covs],
+            reference=reference,
+            alpha=alpha,
+        )
+        return res, res.contrasts, {"lsmeans": res.lsmeans, "variance_components": res.variance_components}
+    raise DataError(f"unknown model {analysis.model!r}")  # pragma: no cover - the study model allows three
 
 
 def _multiplicity(plan: Any, hypotheses: dict[str, list[tuple[str, float]]], alpha: float) -> pd.DataFrame:

@@ -13,8 +13,8 @@ does (Gower-Page et al. 2022), with two inference methods:
   REML estimate; the standard error comes from the jackknife (leave one subject out) or the bootstrap
   (frequentist variance; Wolbers et al. 2022). Under MAR it reproduces the MMRM estimate exactly.
 
-:func:`tipping_point` adds a shift delta to the values imputed after an event in the active arm(s) over a
-grid and reports where the conclusion changes.
+:func:`toolkit.stats.tipping_point` adds a shift delta to the values imputed after an event in an active
+arm over a grid and reports where the conclusion changes.
 
 References
 ----------
@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
 
 from toolkit.errors import DataError
 from toolkit.stats import _checks
@@ -55,14 +54,7 @@ from toolkit.stats._parallel import parallel_map
 from toolkit.stats.errors import AnalysisWarning
 from toolkit.stats.results import AnalysisResult, t_inference
 
-__all__ = [
-    "METHODS",
-    "STRATEGIES",
-    "ReferenceBasedResult",
-    "TippingPointResult",
-    "reference_based_mi",
-    "tipping_point",
-]
+__all__ = ["METHODS", "STRATEGIES", "ReferenceBasedResult", "reference_based_mi"]
 
 #: accepted inference methods
 METHODS = ("approximate-bayesian", "conditional-mean")
@@ -95,11 +87,13 @@ class ReferenceBasedResult(AnalysisResult):
     def __post_init__(self) -> None:
         self.table_names = ("contrasts", "lsmeans", "events")
 
-    def at_delta(self, delta: float) -> ReferenceBasedResult:
+    def at_delta(self, delta: float | Mapping[str, float]) -> ReferenceBasedResult:
         """The same imputations analysed with ``delta`` added to the values imputed after an event in the
-        active arm(s) (no new imputation)."""
-        contrasts, lsmeans = _tables(self._state, float(delta))
-        details = {**self.details, "delta": float(delta)}
+        active arm(s): one number for every active arm, or arm -> delta (no new imputation)."""
+        grid = self._state["grid"]
+        vector = _delta_vector(grid, delta)
+        contrasts, lsmeans = _tables(self._state, vector)
+        details = {**self.details, "delta": {str(a): float(v) for a, v in zip(grid.arms[1:], vector, strict=True)}}
         return ReferenceBasedResult(
             title=self.title,
             details=details,
@@ -128,7 +122,7 @@ def reference_based_mi(
     resampling: str = "jackknife",
     n_bootstrap: int = 500,
     ci: str = "normal",
-    delta: float = 0.0,
+    delta: float | Mapping[str, float] = 0.0,
     alpha: float = 0.05,
     seed: int = 20240601,
     visit_order: Sequence | None = None,
@@ -171,8 +165,9 @@ def reference_based_mi(
         Bootstrap samples (conditional mean with ``resampling="bootstrap"``).
     ci : {'normal', 'percentile'}
         Bootstrap interval (conditional mean with the bootstrap).
-    delta : float
-        Added to every value imputed after an event in the active arm(s) (see :func:`tipping_point`).
+    delta : float or mapping
+        Added to every value imputed after an event in the active arm(s): one number for all, or arm ->
+        delta (see :func:`tipping_point`).
     alpha : float
         1 - confidence level.
     seed : int
@@ -226,11 +221,11 @@ def reference_based_mi(
     model = ImputationModel(grid)
     beta, sigma, theta, scale = model.full_fit(label=f"imputation model of {outcome}")
     ancova = VisitAncova(grid)
-    delta_cells = grid.delta_mask & np.isin(grid.arm, grid.arms[1:])[:, None]
+    delta_cells = _delta_cells(grid)
     state: dict[str, Any] = {"grid": grid, "alpha": alpha, "ci": ci, "delta_cells": delta_cells}
     mode = "mi" if method == "approximate-bayesian" else resampling
-    d = delta_cells.astype(float)
-    state["full"] = ancova.pieces(model.impute(beta, sigma), d)
+    state["full"] = ancova.pieces(model.impute(beta, sigma), delta_cells.astype(float))
+    delta_vector = _delta_vector(grid, delta)
     if mode == "mi":
         tasks = list(np.random.SeedSequence(seed).spawn(n_imputations))
         label = f"imputing {outcome} ({n_imputations} imputations)"
@@ -252,7 +247,7 @@ def reference_based_mi(
     failures = int(sum(r.pop("failures") for r in replicates))
     state["replicates"] = stack_pieces(replicates)
     state["mode"] = mode
-    contrasts, lsmeans = _tables(state, float(delta))
+    contrasts, lsmeans = _tables(state, delta_vector)
     strategies = pd.Series(grid.strategy[grid.event_index < grid.t]).value_counts().to_dict()
     details = {
         "imputation_model": f"{outcome} ~ {treatment} * {visit}"
@@ -277,7 +272,7 @@ def reference_based_mi(
         "strategies": {str(k): int(v) for k, v in strategies.items()},
         "n_subjects": grid.n,
         "n_imputed_values": int(grid.missing.sum()),
-        "delta": float(delta),
+        "delta": {str(a): float(v) for a, v in zip(grid.arms[1:], delta_vector, strict=True)},
         "seed": seed,
         "alpha": alpha,
     }
@@ -308,10 +303,32 @@ def _check_count(name: str, value: int, recommended: int, notes: list[str]) -> N
 # -- work done per imputation or resample (in worker processes) ------------------------------------------
 
 
+def _delta_cells(grid: Grid) -> np.ndarray:
+    """(n, T, K): values imputed after an intercurrent event, per active arm (K = arms but the control)."""
+    return np.stack([grid.delta_mask & (grid.arm == a)[:, None] for a in grid.arms[1:]], axis=-1)
+
+
+def _delta_vector(grid: Grid, delta: float | Mapping[str, float]) -> np.ndarray:
+    """The delta of each active arm: one number for all, or arm -> delta (arms not named: 0)."""
+    active = list(grid.arms[1:])
+    if isinstance(delta, Mapping):
+        unknown = [a for a in delta if a not in active]
+        if unknown:
+            raise DataError(
+                f"delta names arm(s) {', '.join(map(repr, unknown))} that are not active arms of the analysis",
+                details=[f"active arms: {', '.join(map(str, active))} (the control {grid.arms[0]!r} has no delta)"],
+            )
+        return np.array([float(delta.get(a, 0.0)) for a in active])
+    value = float(delta)
+    if not np.isfinite(value):
+        raise DataError(f"delta must be a finite number; got {delta!r}")
+    return np.full(len(active), value)
+
+
 def _worker_state(grid: Grid, theta: np.ndarray, scale: np.ndarray | None, mode: str) -> dict[str, Any]:
     model = ImputationModel(grid)
     ancova = VisitAncova(grid)
-    d = (grid.delta_mask & np.isin(grid.arm, grid.arms[1:])[:, None]).astype(float)
+    d = _delta_cells(grid).astype(float)
     return {"model": model, "ancova": ancova, "theta": theta, "scale": scale, "mode": mode, "d": d}
 
 
@@ -326,7 +343,9 @@ def _replicate(shared: dict[str, Any], task: Any) -> dict[str, np.ndarray]:
         out["failures"] = 0
         return out
     rng = np.random.default_rng(task)
-    weights, beta, sigma, _, failures = fit_with_retries(model, rng, theta, scale)
+    # a parameter draw needs no more precision than the bootstrap's own spread; a bootstrap SE does
+    tolerance = "draw" if mode == "mi" else "strict"
+    weights, beta, sigma, _, failures = fit_with_retries(model, rng, theta, scale, tolerance=tolerance)
     if mode == "mi":
         out = ancova.pieces(model.impute(beta, sigma, rng), d)
     else:
@@ -338,7 +357,7 @@ def _replicate(shared: dict[str, Any], task: Any) -> dict[str, np.ndarray]:
 # -- pooling ----------------------------------------------------------------------------------------------
 
 
-def _pooled(state: dict[str, Any], delta: float, key: str) -> dict[str, np.ndarray]:
+def pooled(state: dict[str, Any], delta: np.ndarray, key: str) -> dict[str, np.ndarray]:
     """Estimate, se, df of contrasts (``key="est"``) or LS means (``"lsm"``) at ``delta``."""
     var_key = "var" if key == "est" else "lsm_var"
     full = at_delta(state["full"], delta)
@@ -368,11 +387,13 @@ def _pooled(state: dict[str, Any], delta: float, key: str) -> dict[str, np.ndarr
     return {"estimate": est, "se": se, "df": np.full(est.shape, np.inf), "replicates": reps_est}
 
 
-def _inference(state: dict[str, Any], pooled: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def pooled_inference(state: dict[str, Any], estimates: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """t (Rubin) or normal (resampling) tests and intervals of :func:`pooled` estimates; bootstrap
+    percentile intervals when asked."""
     alpha = state["alpha"]
-    out = t_inference(pooled["estimate"], pooled["se"], pooled["df"], alpha=alpha)
+    out = t_inference(estimates["estimate"], estimates["se"], estimates["df"], alpha=alpha)
     if state["mode"] == "bootstrap" and state["ci"] == "percentile":
-        reps = pooled["replicates"]
+        reps = estimates["replicates"]
         out["ci_low"] = np.quantile(reps, alpha / 2, axis=0)
         out["ci_high"] = np.quantile(reps, 1 - alpha / 2, axis=0)
         # the percentile p-value: twice the smaller tail of the bootstrap distribution around 0
@@ -381,10 +402,10 @@ def _inference(state: dict[str, Any], pooled: dict[str, np.ndarray]) -> dict[str
     return out
 
 
-def _tables(state: dict[str, Any], delta: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _tables(state: dict[str, Any], delta: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame]:
     grid: Grid = state["grid"]
-    con = _inference(state, _pooled(state, delta, "est"))
-    lsm = _inference(state, _pooled(state, delta, "lsm"))
+    con = pooled_inference(state, pooled(state, delta, "est"))
+    lsm = pooled_inference(state, pooled(state, delta, "lsm"))
     control = grid.arms[0]
     rows = []
     for j, v in enumerate(grid.visits):
@@ -556,8 +577,9 @@ def _events(
         event_index[dropped] = last[dropped] + 1
         strat[dropped] = strategy
         return event_index, strat
-    events = _checks.require_frame(events, what="events")
-    _checks.require_columns(events, [subject, visit, "strategy"], what="events")
+    if not isinstance(events, pd.DataFrame):
+        raise DataError(f"events must be a DataFrame with columns {subject}, {visit}, strategy")
+    _checks.require_columns(events, [subject, visit, "strategy"], what="events")  # no rows: no events
     dup = events[subject].duplicated()
     if dup.any():
         raise DataError(
@@ -601,139 +623,4 @@ def _event_table(grid: Grid, subject: str, visit: str) -> pd.DataFrame:
     return pd.DataFrame(
         rows,
         columns=[subject, "treatment", visit, "strategy", "reference", "n_imputed", "n_observed_after_event"],
-    )
-
-
-# -- tipping point ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class TippingPointResult(AnalysisResult):
-    """Result of :func:`tipping_point`.
-
-    ``grid`` has one row per delta (``delta, estimate, se, ci_low, ci_high, p_value, significant``);
-    ``tipping_delta`` is the delta at which the p-value reaches alpha (NaN when the grid never gets there,
-    0 when the unadjusted result is not significant).
-    """
-
-    grid: pd.DataFrame = field(default_factory=pd.DataFrame)
-    tipping_delta: float = float("nan")
-
-    def __post_init__(self) -> None:
-        self.table_names = ("grid",)
-
-
-def tipping_point(
-    result: ReferenceBasedResult,
-    *,
-    visit: object | None = None,
-    contrast: str | None = None,
-    deltas: Sequence[float] | None = None,
-    n_points: int = 41,
-) -> TippingPointResult:
-    """Shift the values imputed after an event in the active arm(s) by delta until significance is lost.
-
-    Parameters
-    ----------
-    result : ReferenceBasedResult
-        Usually the MAR imputation (``strategy="MAR"``): the tipping point says how far the unobserved
-        outcomes of the active arm(s) must be from MAR for the conclusion to change.
-    visit : optional
-        Visit of the contrast (default: the last).
-    contrast : str, optional
-        ``"EP - SHAM"`` (default: the first contrast).
-    deltas : sequence of float, optional
-        The grid (outcome units; added to each imputed value). Default: ``n_points`` values from 0 in the
-        direction that moves the estimate toward no difference, far enough to cross.
-    n_points : int
-        Points of the default grid.
-
-    Returns
-    -------
-    TippingPointResult
-
-    Raises
-    ------
-    DataError
-        Unknown visit or contrast, or no imputed value after an event in the active arm(s).
-    """
-    state = result._state
-    grid: Grid = state["grid"]
-    visit = grid.visits[-1] if visit is None else visit
-    if visit not in grid.visits:
-        raise DataError(
-            f"visit {visit!r} is not a visit of the analysis",
-            details=[f"visits: {', '.join(map(str, grid.visits))}"],
-        )
-    names = [f"{a} - {grid.arms[0]}" for a in grid.arms[1:]]
-    contrast = names[0] if contrast is None else contrast
-    if contrast not in names:
-        raise DataError(f"contrast {contrast!r} is not estimated", details=[f"contrasts: {', '.join(names)}"])
-    j, c = grid.visits.index(visit), names.index(contrast)
-    slope = float(np.mean(state["full"]["est_d"][c, j]))
-    if not state["delta_cells"].any() or abs(slope) < 1e-12:
-        raise DataError(
-            "no value is imputed after an intercurrent event in the active arm(s) at this visit: a delta "
-            "adjustment changes nothing",
-            details=["the tipping point needs subjects whose outcome is missing after an event"],
-        )
-
-    def evaluate(delta: float) -> dict[str, float]:
-        pooled = _pooled(state, delta, "est")
-        inf = _inference(state, pooled)
-        return {k: float(inf[k][c, j]) for k in ("estimate", "se", "ci_low", "ci_high", "p_value")}
-
-    alpha = state["alpha"]
-    base = evaluate(0.0)
-    if deltas is None:
-        reach = (abs(base["estimate"]) + 4.0 * base["se"]) / abs(slope)
-        direction = -np.sign(base["estimate"] * slope) or 1.0
-        deltas = np.linspace(0.0, direction * reach, int(n_points))
-        field_name = "the default grid"
-    else:
-        deltas = np.asarray(list(deltas), dtype=float)
-        if deltas.size < 2 or not np.all(np.isfinite(deltas)):
-            raise DataError("deltas must hold at least two finite values")
-        field_name = "deltas"
-    rows = [{"delta": float(dv), **evaluate(float(dv))} for dv in deltas]
-    table = pd.DataFrame(rows)
-    table["significant"] = table["p_value"] < alpha
-    notes: list[str] = []
-    tipping = float("nan")
-    if base["p_value"] >= alpha:
-        tipping = 0.0
-        notes.append("the unadjusted result is not significant: there is no tipping point to find")
-    else:
-        order = np.argsort(np.abs(table["delta"].to_numpy()))
-        ordered = table.iloc[order]
-        lost = ordered.index[~ordered["significant"]]
-        if len(lost) == 0:
-            message = (
-                f"{field_name} never crosses: the contrast {contrast} at {visit} stays significant up to delta = "
-                f"{ordered['delta'].iloc[-1]:.4g}; widen `deltas`"
-            )
-            notes.append(message)
-            warnings.warn(message, AnalysisWarning, stacklevel=2)
-        else:
-            first = table.loc[lost[0], "delta"]
-            kept = ordered[ordered["significant"] & (np.abs(ordered["delta"]) < abs(first))]
-            start = float(kept["delta"].iloc[-1]) if len(kept) else 0.0
-            tipping = float(
-                optimize.brentq(lambda dv: evaluate(dv)["p_value"] - alpha, start, float(first), xtol=1e-8)
-            )
-    details = {
-        "visit": visit,
-        "contrast": contrast,
-        "alpha": alpha,
-        "delta_applies_to": f"values imputed after an intercurrent event in {', '.join(map(str, grid.arms[1:]))}",
-        "analysis": result.details.get("method"),
-        "tipping_delta": tipping,
-    }
-    if notes:
-        details["notes"] = notes
-    return TippingPointResult(
-        title=f"Tipping-point analysis of {contrast} at {visit}",
-        details=details,
-        grid=table,
-        tipping_delta=tipping,
     )

@@ -38,6 +38,7 @@ from toolkit.study.analysis import AnalysisPlan, Comparison, Margin, Multiplicit
 from toolkit.study.eligibility import Eligibility
 from toolkit.study.endpoints import PhotoEndpoint, SafetyEndpoint, ScaleEndpoint
 from toolkit.study.envelope import SafetyEnvelope, Violation
+from toolkit.study.estimands import Estimand, EventStrategy, Sensitivity
 from toolkit.study.loader import StudyIssue, StudyValidationError, load_study, study_from_yaml
 from toolkit.study.model import Arm, Study
 from toolkit.study.placement import ElectrodePair, Placement
@@ -58,6 +59,8 @@ __all__ = [
     "AnalysisPlan",
     "Arm",
     "Comparison",
+    "Estimand",
+    "EventStrategy",
     "ElectrodePair",
     "ElectroporationPrescription",
     "Eligibility",
@@ -72,6 +75,7 @@ __all__ = [
     "RandomizationPlan",
     "SafetyEndpoint",
     "SafetyEnvelope",
+    "Sensitivity",
     "ScaleEndpoint",
     "Schedule",
     "ShamPrescription",

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
+from toolkit.study.estimands import Estimand
 from toolkit.study.problems import Problem, raise_problems
 
 __all__ = [
@@ -209,6 +210,8 @@ class AnalysisPlan(BaseModel):
     multiplicity: Multiplicity = Multiplicity(procedure="none")
     #: how missing data are handled, for the record (e.g. "MAR via MMRM; tipping-point sensitivity")
     missing_data: str | None = None
+    #: estimands (ICH E9(R1)): main analysis, intercurrent events and strategies, sensitivity analyses
+    estimands: tuple[Estimand, ...] = ()
 
     @model_validator(mode="after")
     def _references(self) -> AnalysisPlan:
@@ -234,8 +237,48 @@ class AnalysisPlan(BaseModel):
                 problems.append(
                     Problem(("multiplicity", "order"), f"unknown analysis id {name!r}; defined: {', '.join(ids)}", value=name)
                 )
+        problems += self._estimand_problems(ids)
         raise_problems("AnalysisPlan", problems)
         return self
+
+    def _estimand_problems(self, ids: list[str]) -> list[Problem]:
+        problems: list[Problem] = []
+        names = [e.id for e in self.estimands]
+        for i, estimand in enumerate(self.estimands):
+            where = ("estimands", i)
+            if names.index(estimand.id) != i:
+                problems.append(Problem((*where, "id"), f"estimand id {estimand.id} repeats"))
+            if estimand.analysis not in ids:
+                problems.append(
+                    Problem((*where, "analysis"), f"unknown analysis id {estimand.analysis!r}; defined: {', '.join(ids)}",
+                            value=estimand.analysis)
+                )
+                continue
+            main = self.analysis(estimand.analysis)
+            if estimand.endpoint is not None and estimand.endpoint != main.endpoint:
+                problems.append(
+                    Problem((*where, "endpoint"), f"endpoint {estimand.endpoint!r} is not the endpoint of analysis "
+                            f"{main.id} ({main.endpoint})", value=estimand.endpoint)
+                )
+            if estimand.population is not None and estimand.population != main.population:
+                problems.append(
+                    Problem((*where, "population"), f"population {estimand.population!r} is not the population of "
+                            f"analysis {main.id} ({main.population})", value=estimand.population)
+                )
+            controls = {c.control for c in main.comparisons}
+            if len(controls) > 1 and estimand.sensitivity:
+                problems.append(
+                    Problem((*where, "sensitivity"), f"analysis {main.id} compares against several controls "
+                            f"({', '.join(sorted(controls))}); sensitivity analyses need one comparator")
+                )
+        return problems
+
+    def estimand(self, estimand_id: str) -> Estimand:
+        """The estimand with id ``estimand_id``."""
+        for estimand in self.estimands:
+            if estimand.id == estimand_id:
+                return estimand
+        raise KeyError(f"no estimand {estimand_id!r}; defined: {', '.join(e.id for e in self.estimands)}")
 
     def analysis(self, analysis_id: str) -> PlannedAnalysis:
         """The planned analysis with id ``analysis_id``."""

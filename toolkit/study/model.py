@@ -291,9 +291,33 @@ class Study(BaseModel):
                 if visit_id not in visit_ids:
                     problems.append(Problem((*where, "photos_at", j),
                                             f"unknown visit {visit_id!r}; visits: {', '.join(visit_ids)}"))
+        problems += self._estimand_problems(arm_ids)
         primary = self.primary_endpoint.code if any(e.role == "primary" for e in self.endpoints) else None
         if primary and not any(a.endpoint == primary for a in self.analysis.analyses):
             problems.append(Problem(("analysis", "analyses"), f"no planned analysis of the primary endpoint {primary}"))
+        return problems
+
+    def _estimand_problems(self, arm_ids: list[str]) -> list[Problem]:
+        """Reference arms the estimands name must exist; imputation needs parallel arms. (The endpoint and
+        population of an estimand are checked against its main analysis by the plan.)"""
+        problems: list[Problem] = []
+        for i, estimand in enumerate(self.analysis.estimands):
+            where = ("analysis", "estimands", i)
+            named = [(("intercurrent_events", j), e.reference) for j, e in enumerate(estimand.intercurrent_events)]
+            named += [(("sensitivity", j), s.reference) for j, s in enumerate(estimand.sensitivity)]
+            for loc, arm in named:
+                if arm is not None and arm not in arm_ids:
+                    problems.append(
+                        Problem((*where, *loc, "reference"), f"reference arm {arm!r} does not exist; arms: "
+                                f"{', '.join(arm_ids)}", value=arm)
+                    )
+            imputes = any(s.method == "reference_based" or s.method == "tipping_point" for s in estimand.sensitivity)
+            imputes = imputes or any(e.assumption != "MAR" for e in estimand.intercurrent_events)
+            if imputes and self.design == "split-face":
+                problems.append(
+                    Problem((*where, "sensitivity"), "reference-based imputation and tipping points compare parallel "
+                            "arms; a split-face study has both treatments in each subject")
+                )
         return problems
 
     def _randomization_problems(self) -> list[Problem]:

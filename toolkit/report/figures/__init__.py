@@ -11,6 +11,7 @@ from toolkit.report.figures.efficacy import (
 )
 from toolkit.report.figures.photos import fig_photo_panel, load_image
 from toolkit.report.figures.safety import ae_incidence, fig_ae_incidence
+from toolkit.report.figures.sensitivity import fig_tipping_point
 from toolkit.report.figures.survival import fig_km, kaplan_meier
 from toolkit.report.figures.waveform import fig_dose, fig_waveform
 
@@ -26,6 +27,7 @@ __all__ = [
     "fig_km",
     "fig_mean_change",
     "fig_photo_panel",
+    "fig_tipping_point",
     "fig_trajectories",
     "fig_waterfall",
     "fig_waveform",
