@@ -21,6 +21,7 @@ of them. Conventions shared by all implementations:
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,10 +29,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["Oscilloscope", "ScopeChannel", "Stimulator", "Trace", "CurrentWaveform"]
+__all__ = ["Oscilloscope", "ScopeChannel", "Stimulator", "Trace", "CurrentWaveform", "TriggerSlope"]
 
 #: waveform shapes a current stimulator accepts
 CurrentWaveform = Literal["dc", "square", "biphasic"]
+#: edge of an oscilloscope trigger
+TriggerSlope = Literal["rising", "falling"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -260,10 +263,72 @@ class Stimulator(abc.ABC):
 
 
 class Oscilloscope(abc.ABC):
-    """A digital oscilloscope returning scaled, time-stamped :class:`Trace` objects."""
+    """A digital oscilloscope returning scaled, time-stamped :class:`Trace` objects.
+
+    Sampling: a record of ``record_points`` spans the screen, ``divisions × timebase``, so the sample interval
+    is ``divisions × timebase / record_points``. :meth:`record_points_for` picks the smallest record the scope
+    offers that samples at least as fast as a measure needs, or refuses.
+    """
 
     #: VISA resource string this driver talks to
     resource: str
+    #: horizontal divisions of the screen
+    divisions: int = 10
+    #: fastest sampling per channel with two channels on (Sa/s); a bench file may lower it
+    max_sample_rate_Sa_s: float = 1e9
+    #: deepest record per channel with two channels on (points); a bench file may lower it
+    max_record_points: int = 1_000_000
+    #: analogue bandwidth (Hz)
+    bandwidth_Hz: float = 100e6
+
+    @classmethod
+    def record_depths(cls, channels: int = 2) -> Sequence[int] | None:
+        """The record lengths the scope offers with ``channels`` on, ascending (None: any up to the maximum)."""
+        return None
+
+    @classmethod
+    def sample_interval_s(cls, timebase_s_per_div: float, record_points: int) -> float:
+        """Seconds between samples of a ``record_points`` record at ``timebase_s_per_div``."""
+        return cls.divisions * timebase_s_per_div / record_points
+
+    @classmethod
+    def record_points_for(cls, timebase_s_per_div: float, max_interval_s: float, channels: int = 2, *,
+                          max_sample_rate_Sa_s: float | None = None, max_record_points: int | None = None,
+                          name: str = "the scope") -> int:
+        """The smallest record sampling at least every ``max_interval_s`` over the screen.
+
+        Parameters
+        ----------
+        timebase_s_per_div, max_interval_s : float
+            Timebase and the longest acceptable time between samples.
+        channels : int
+            Channels on (the record lengths on offer depend on it).
+        max_sample_rate_Sa_s, max_record_points : optional
+            Lower limits declared for this particular scope (a bench file), instead of the model's.
+        name : str
+            How the scope is named in a refusal.
+
+        Raises
+        ------
+        OutOfRange
+            When the scope cannot sample that fast (rate or memory), naming both limits.
+        """
+        from instruments.errors import OutOfRange
+
+        max_rate = min(cls.max_sample_rate_Sa_s, max_sample_rate_Sa_s or math.inf)
+        max_points = min(cls.max_record_points, max_record_points or cls.max_record_points)
+        span = cls.divisions * timebase_s_per_div
+        needed = max(math.ceil(span / max_interval_s - 1e-9), 1)
+        rate = 1.0 / max_interval_s
+        depths = cls.record_depths(channels)
+        fits = [d for d in depths if d >= needed] if depths is not None else [needed]
+        points = min(fits) if fits else None
+        if rate > max_rate * (1 + 1e-9) or points is None or points > max_points:
+            raise OutOfRange(
+                f"{name} cannot sample every {max_interval_s:.3g} s ({rate:.3g} Sa/s) over a {span:.3g} s screen "
+                f"({needed} points): it offers at most {max_rate:.3g} Sa/s and {max_points} points per channel",
+                resource=name)
+        return int(points)
 
     @abc.abstractmethod
     def identify(self) -> str:
@@ -279,6 +344,7 @@ class Oscilloscope(abc.ABC):
         trigger_level_V: float = 0.0,
         position_s: float = 0.0,
         record_points: int | None = None,
+        trigger_slope: TriggerSlope = "rising",
     ) -> dict[str, Any]:
         """Set up timebase, channels and an edge trigger; read back and compare.
 
@@ -287,11 +353,14 @@ class Oscilloscope(abc.ABC):
         timebase_s_per_div : float
             Horizontal scale in seconds per division.
         channels : sequence of ScopeChannel
-            The channels to display and capture, with their scaling.
+            The channels to display and capture, with their scaling; the scope's other channels are
+            switched off (the record lengths on offer depend on how many are on).
         trigger_channel : int
-            Source of the rising-edge trigger.
+            Source of the edge trigger.
         trigger_level_V : float
             Trigger level at the probe tip, in volts.
+        trigger_slope : {'rising', 'falling'}
+            Edge that triggers: a signal crossing the level upward or downward.
         position_s : float
             Horizontal position of the trigger relative to the screen centre, in seconds.
         record_points : int, optional
@@ -306,6 +375,14 @@ class Oscilloscope(abc.ABC):
     @abc.abstractmethod
     def single(self) -> None:
         """Arm a single acquisition (the next trigger is captured)."""
+
+    @abc.abstractmethod
+    def acquired(self) -> bool:
+        """Whether the armed single acquisition is complete (triggered and its record filled)."""
+
+    @abc.abstractmethod
+    def force_trigger(self) -> None:
+        """Trigger the armed acquisition now, whatever the signal (it shows what is there: e.g. no current)."""
 
     @abc.abstractmethod
     def capture(self, channels: Sequence[int] = (1, 2)) -> dict[int, Trace]:

@@ -23,6 +23,7 @@ every output off, reads it back off, and closes the connections.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ __all__ = [
     "ConnectedBench",
     "InstrumentSpec",
     "ProbeSpec",
+    "ScopeSpec",
     "connect_bench",
     "default_bench_path",
     "load_bench",
@@ -93,6 +95,15 @@ class InstrumentSpec(_Strict):
         return value
 
 
+class ScopeSpec(InstrumentSpec):
+    """The oscilloscope: an instrument, with limits lower than its model's when this unit has them."""
+
+    #: fastest sampling per channel with two channels on (Sa/s), if lower than the model's
+    max_sample_rate_Sa_s: float | None = Field(default=None, gt=0)
+    #: deepest record per channel with two channels on (points), if smaller than the model's
+    max_record_points: int | None = Field(default=None, gt=0)
+
+
 class AmplifierSpec(_Strict):
     """A high-voltage amplifier between the generator and the electrodes (not remote-controlled)."""
 
@@ -138,7 +149,7 @@ class Bench(_Strict):
     name: str
     description: str = ""
     stimulator: InstrumentSpec
-    scope: InstrumentSpec
+    scope: ScopeSpec
     #: optional true current source for microcurrent
     current_source: InstrumentSpec | None = None
     amplifier: AmplifierSpec | None = None
@@ -185,6 +196,20 @@ class Bench(_Strict):
     def shunt_ohms(self) -> float:
         """Current-sense shunt resistance in ohms."""
         return float(self.channels.current.shunt_ohms or 0.0)
+
+    def scope_limits(self) -> dict[str, Any]:
+        """The scope's declared limits, as keyword arguments of ``record_points_for``."""
+        return {"max_sample_rate_Sa_s": self.scope.max_sample_rate_Sa_s,
+                "max_record_points": self.scope.max_record_points,
+                "name": f"the {self.scope.driver} scope of bench {self.name!r}"}
+
+    @property
+    def amplifier_time_constant_s(self) -> float | None:
+        """``1 / (2π · bandwidth)`` of the amplifier: the fastest change it passes (None if not declared)."""
+        amp = self.amplifier
+        if amp is None or not amp.bandwidth_Hz:
+            return None
+        return 1.0 / (2 * math.pi * amp.bandwidth_Hz)
 
     def instruments(self) -> Iterator[tuple[str, InstrumentSpec]]:
         """Yield ``(role, spec)`` for every instrument declared."""

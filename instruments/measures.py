@@ -39,7 +39,7 @@ import numpy as np
 
 from instruments.base import Trace
 
-__all__ = ["WaveformMeasures", "measure_pair"]
+__all__ = ["CaptureTooCoarse", "PulseIntegrals", "WaveformMeasures", "measure_pair", "pulse_integrals"]
 
 
 @dataclass(frozen=True)
@@ -293,4 +293,111 @@ def measure_pair(voltage: Trace, current: Trace, *, level_fraction: float = 0.5)
         current_rms_A=i_rms, current_peak_A=i_peak, charge_per_phase_C=charge, net_dc_charge_C=net,
         energy_per_pulse_J=energy, impedance_ohms=impedance, resistance_drop_fraction=drop, pulses=pulses,
         impedance_trend_ohms=trend, resistance_drop_trend=drops,
+    )
+
+
+class CaptureTooCoarse(ValueError):
+    """A capture has too few samples for the measure asked of it; it is refused, never interpolated."""
+
+
+@dataclass(frozen=True)
+class PulseIntegrals:
+    """Integrals of the first whole pulse of a voltage-driven capture (SI units).
+
+    ``charge_C`` is the charge the pulse carried while it was on, from the start of its rising edge to its
+    falling edge: |∫ i dt| over each stretch of one drive polarity, summed (∫|i| dt for a clean signal; a
+    carrier burst counts every half-cycle); the current that flows back afterwards (an electrode capacitance discharging through
+    the source) is not part of it. ``net_charge_C``, ``i2t_A2s`` and ``energy_J`` run from the pulse's start to
+    the end of the record and so include that return: for a monophasic pulse into a resistor the net charge
+    equals the charge; into skin it is less by the charge the capacitance gave back.
+    """
+
+    charge_C: float
+    net_charge_C: float
+    i2t_A2s: float
+    energy_J: float
+    #: mid-level width of the pulse envelope
+    width_s: float
+    #: samples while the pulse was on
+    samples: int
+    #: time of the pulse's start and of its end (falling edge), relative to the trigger
+    start_s: float
+    end_s: float
+
+
+def pulse_integrals(voltage: Trace, current: Trace, *, min_samples: int = 20) -> PulseIntegrals:
+    """Integrate the first whole pulse of a capture (a pulse may be a burst of carrier inside its envelope).
+
+    The pulse is where ``|v|`` (about its baseline) exceeds half the pulse height; it starts where ``|v|`` last
+    rose through a tenth of it before that and ends where ``|v|`` last falls below half of it before a quiet
+    stretch of at least half the pulse. Integrals are sums of samples times the sample interval.
+
+    Parameters
+    ----------
+    voltage, current : Trace
+        Electrode voltage (V) and current (A) of one acquisition.
+    min_samples : int
+        Fewest samples the pulse may have; fewer raise :class:`CaptureTooCoarse`.
+
+    Returns
+    -------
+    PulseIntegrals
+
+    Raises
+    ------
+    CaptureTooCoarse
+        Fewer than ``min_samples`` samples while the pulse is on.
+    ValueError
+        No whole pulse in the record.
+    """
+    v = np.asarray(voltage.values, dtype=float)
+    i = np.asarray(current.values, dtype=float)
+    t = np.asarray(voltage.time_s, dtype=float)
+    if v.shape != i.shape or v.size < 4:
+        raise ValueError("voltage and current traces must have the same length (>= 4 samples)")
+    dt = voltage.sample_interval_s
+    pre = v[t < 0]
+    base = float(np.median(pre)) if pre.size >= 4 else float(np.median(v[: max(v.size // 20, 2)]))
+    mag = np.abs(v - base)
+    height = float(mag.max())
+    if not height > 0:
+        raise ValueError("no pulse in the record (the electrode voltage never leaves its baseline)")
+    high = mag > 0.5 * height
+    first = int(np.argmax(high))
+    if first == 0:
+        raise ValueError("the record starts inside a pulse: no whole pulse")
+    low = np.flatnonzero(mag[:first] <= 0.1 * height)
+    start = int(low[-1]) + 1 if low.size else 0
+    # the envelope ends at the last high sample before a quiet stretch as long as half the pulse so far
+    idx = np.flatnonzero(high[first:]) + first
+    gaps = np.diff(idx)
+    end = int(idx[-1]) + 1
+    for k, gap in enumerate(gaps):
+        if gap > max((idx[k] - first) // 2, 4):
+            end = int(idx[k]) + 1
+            break
+    if end >= v.size:
+        raise ValueError("the pulse runs past the end of the record: no whole pulse")
+    samples = end - start
+    if samples < min_samples:
+        raise CaptureTooCoarse(
+            f"the pulse has {samples} samples (every {dt:.3g} s), fewer than the {min_samples} its integrals need"
+        )
+    tail = slice(start, v.size)
+    # the charge of each stretch of one polarity of the drive, then their magnitudes: a monophasic pulse is
+    # one stretch, a carrier burst one per half-cycle; summing within a stretch first lets scope noise cancel
+    # (∫|i| sample by sample would add it up)
+    polarity = np.sign(v[start:end] - base)
+    polarity[polarity == 0] = 1
+    cuts = np.flatnonzero(np.diff(polarity)) + 1
+    charge = float(sum(abs(part.sum()) for part in np.split(i[start:end], cuts)) * dt)
+    return PulseIntegrals(
+        charge_C=charge,
+        net_charge_C=float(i[tail].sum() * dt),
+        i2t_A2s=float(np.square(i[tail]).sum() * dt),
+        energy_J=float((v[tail] * i[tail]).sum() * dt),
+        width_s=float(np.count_nonzero(high[first:end]) * dt) if samples else math.nan,
+        samples=samples,
+        start_s=float(t[start]),
+        end_s=float(t[end - 1] + dt),
     )

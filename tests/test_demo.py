@@ -43,6 +43,9 @@ def test_every_scheduled_session_is_delivered_and_recorded(demo_run) -> None:
     # the EX domain carries the delivered dose (the demo is unblinded): charge, energy, r.m.s. current, pulses
     ep = ex[ex["EXTRT"] == "Electroporation"]
     assert len(ep) and (ep[["EXDOSE", "EXENRGJ", "EXIRMS", "EXNPULS"]] > 0).all().all()
+    # the dose obeys physics: rectangular 70 V pulses deliver E = V·Q (EXDOSE in mC) within 3 %
+    ratio = ep["EXENRGJ"] / (70.0 * ep["EXDOSE"] * 1e-3)
+    assert ratio.between(0.97, 1.03).all(), ratio.describe()
     sham = ex[ex["EXTRT"] == "Sham"]
     assert len(sham) and (sham["EXDOSE"] == 0).all()
     waveforms = list((result.data_dir / "waveforms").rglob("*.npz"))

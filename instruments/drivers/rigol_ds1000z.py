@@ -4,13 +4,18 @@ PyMeasure 0.16 has no DS1000Z driver. Waveforms are read as BYTE blocks (``:WAV:
 ``volts = (raw - yorigin - yref) * yinc`` and ``time = xorigin + i * xinc`` from ``:WAV:PRE?``. The channel
 offset on a Rigol shifts the trace, so a wanted screen-centre voltage ``offset_V`` is sent as ``-offset_V``.
 With ``record_points`` the memory depth is set (``:ACQ:MDEP``) and read in RAW mode; otherwise the 1200-point
-screen record (NORM mode). A record in memory is always read with explicit ``:WAV:STAR``/``:WAV:STOP``
-windows of at most 250 000 BYTE points (the most one ``:WAV:DATA?`` returns) and joined.
+screen record (NORM mode). The depths on offer depend on the channels switched on (User's Guide, "Memory
+Depth": one channel 12k/120k/1.2M/12M/24M points, two 6k/60k/600k/6M/12M, three or four 3k/30k/300k/3M/6M;
+the largest of each needs the memory option) and ``depth = sample rate × timebase × 12``; the sample rate
+peaks at 1 GSa/s with one channel, 500 MSa/s with two, 250 MSa/s with more. A record in memory is always read
+with explicit ``:WAV:STAR``/``:WAV:STOP`` windows of at most 250 000 BYTE points (the most one ``:WAV:DATA?``
+returns) and joined.
 """
 
 from __future__ import annotations
 
 from instruments.drivers.scope_base import PreambleScope
+from instruments.record_lengths import RIGOL_MEMORY_DEPTHS
 
 __all__ = ["RigolDS1000Z"]
 
@@ -23,6 +28,14 @@ class RigolDS1000Z(PreambleScope):
 
     family = "rigol"
     divisions = 12
+    max_sample_rate_Sa_s = 500e6
+    max_record_points = 12_000_000
+    bandwidth_Hz = 100e6
+
+    @classmethod
+    def record_depths(cls, channels: int = 2) -> tuple[int, ...]:
+        """Memory depths on offer with ``channels`` on (see the module docstring)."""
+        return RIGOL_MEMORY_DEPTHS[min(max(int(channels), 1), 4)]
 
     def _offset_command(self, ch: int, offset_V: float) -> str:
         return f":CHAN{ch}:OFFS {-offset_V:.10g}"

@@ -12,7 +12,14 @@ from instruments.drivers.session import ScpiSession, check_range
 from instruments.errors import BlockFormatError, ConnectionFailed, OutOfRange
 from instruments.waveform import parse_preamble, sample_times, scale_samples
 
-__all__ = ["PreambleScope", "capture_channels", "make_trace"]
+__all__ = ["PreambleScope", "capture_channels", "check_slope", "make_trace"]
+
+
+def check_slope(resource: str, slope: str) -> str:
+    """Refuse a trigger slope other than ``'rising'`` or ``'falling'`` before anything is sent."""
+    if slope not in ("rising", "falling"):
+        raise OutOfRange(f"trigger_slope={slope!r} for {resource}; accepted: 'rising', 'falling'", resource=resource)
+    return slope
 
 
 def check_channels(resource: str, channels: Sequence[ScopeChannel], n_channels: int, trigger_channel: int) -> None:
@@ -52,15 +59,21 @@ class PreambleScope(ScpiSession, Oscilloscope):
     def _acquired(self) -> bool:
         raise NotImplementedError
 
+    #: command that forces a trigger
+    force_command = ":TFOR"
+
     def configure(self, *, timebase_s_per_div: float, channels: Sequence[ScopeChannel], trigger_channel: int = 1,
                   trigger_level_V: float = 0.0, position_s: float = 0.0,
-                  record_points: int | None = None) -> dict[str, Any]:
+                  record_points: int | None = None, trigger_slope: str = "rising") -> dict[str, Any]:
         """See :meth:`instruments.base.Oscilloscope.configure`."""
         res = self.resource
         tb = check_range(res, "timebase_s_per_div", timebase_s_per_div, 5e-9, 50.0, " s/div")
         check_channels(res, channels, self.n_channels, trigger_channel)
+        slope = check_slope(res, trigger_slope)
         for c in channels:
             check_range(res, f"CH{c.channel} probe_attenuation", c.probe_attenuation, 1e-3, 1e4)
+        record = self._check_record(record_points, len(channels))
+        used = {c.channel for c in channels}
         with self.lock:
             self.write(":STOP")
             self.write(f":TIM:SCAL {tb:.10g}")
@@ -70,9 +83,13 @@ class PreambleScope(ScpiSession, Oscilloscope):
                 self.write(f":CHAN{c.channel}:PROB {c.probe_attenuation:.10g}")
                 self.write(f":CHAN{c.channel}:SCAL {c.volts_per_div:.10g}")
                 self.write(self._offset_command(c.channel, c.offset_V))
+            for ch in range(1, self.n_channels + 1):
+                if ch not in used:
+                    self.write(f":CHAN{ch}:DISP OFF")
             self.write(f":TRIG:EDGE:SOUR CHAN{trigger_channel}")
+            self.write(f":TRIG:EDGE:SLOP {'POS' if slope == 'rising' else 'NEG'}")
             self.write(f":TRIG:EDGE:LEV {trigger_level_V:.10g}")
-            for cmd in self._record_commands(record_points):
+            for cmd in self._record_commands(record):
                 self.write(cmd)
             self.write(":WAV:FORM BYTE")
             self.opc()
@@ -89,11 +106,33 @@ class PreambleScope(ScpiSession, Oscilloscope):
             self._setup = {c.channel: c for c in channels}
         return back
 
+    def _check_record(self, record_points: int | None, channels: int) -> int | None:
+        """Refuse, before anything is sent, a record length the scope does not offer with ``channels`` on."""
+        if record_points is None:
+            return None
+        depths = self.record_depths(channels)
+        n = int(record_points)
+        if (depths is not None and n not in depths) or not 1 <= n <= self.max_record_points:
+            offered = ", ".join(map(str, depths)) if depths is not None else f"1..{self.max_record_points}"
+            raise OutOfRange(f"record_points={n} is not a record length {self.resource} offers with {channels} "
+                             f"channels on; accepted: {offered}", resource=self.resource)
+        return n
+
     def single(self) -> None:
         """Arm a single acquisition (``:SING``) and wait for it to be armed (``*OPC?``)."""
         with self.lock:
             self.write(":SING")
             self.opc()
+
+    def acquired(self) -> bool:
+        """Whether the single acquisition is complete."""
+        with self.lock:
+            return self._acquired()
+
+    def force_trigger(self) -> None:
+        """Force a trigger of the armed acquisition."""
+        with self.lock:
+            self.write(self.force_command)
 
     def wait_acquired(self, timeout_s: float = 5.0, poll_s: float = 0.01) -> None:
         """Poll until the single acquisition is complete.

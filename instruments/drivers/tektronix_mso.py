@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from instruments.base import Oscilloscope, ScopeChannel, Trace
-from instruments.drivers.scope_base import capture_channels, check_channels
+from instruments.drivers.scope_base import capture_channels, check_channels, check_slope
 from instruments.drivers.session import ScpiSession, check_range
 from instruments.errors import ConnectionFailed
 from instruments.waveform import parse_preamble
@@ -30,6 +30,9 @@ class TektronixMSO(ScpiSession, Oscilloscope):
 
     divisions = 10
     n_channels = 4
+    max_sample_rate_Sa_s = 2.5e9
+    max_record_points = 10_000_000
+    bandwidth_Hz = 200e6
 
     def __init__(self, adapter: Any, name: str = "scope", resource: str = "") -> None:
         super().__init__(adapter, name, resource)
@@ -38,11 +41,12 @@ class TektronixMSO(ScpiSession, Oscilloscope):
 
     def configure(self, *, timebase_s_per_div: float, channels: Sequence[ScopeChannel], trigger_channel: int = 1,
                   trigger_level_V: float = 0.0, position_s: float = 0.0,
-                  record_points: int | None = None) -> dict[str, Any]:
+                  record_points: int | None = None, trigger_slope: str = "rising") -> dict[str, Any]:
         """See :meth:`instruments.base.Oscilloscope.configure`."""
         res = self.resource
         tb = check_range(res, "timebase_s_per_div", timebase_s_per_div, 1e-9, 1000.0, " s/div")
         check_channels(res, channels, self.n_channels, trigger_channel)
+        slope = check_slope(res, trigger_slope)
         percent = 50.0 - position_s / (self.divisions * tb) * 100.0
         check_range(res, "position_s (as % of the record)", percent, 0.0, 100.0, " %")
         record = int(record_points or 10_000)
@@ -51,12 +55,17 @@ class TektronixMSO(ScpiSession, Oscilloscope):
             self.write(f"HORizontal:SCAle {tb:.10g}")
             self.write(f"HORizontal:RECOrdlength {record}")
             self.write(f"HORizontal:POSition {percent:.10g}")
+            used = {c.channel for c in channels}
+            for ch in range(1, self.n_channels + 1):
+                if ch not in used:
+                    self.write(f"SELect:CH{ch} OFF")
             for c in channels:
                 self.write(f"SELect:CH{c.channel} ON")
                 self.write(f"CH{c.channel}:PRObe:GAIN {1.0 / c.probe_attenuation:.10g}")
                 self.write(f"CH{c.channel}:SCAle {c.volts_per_div:.10g}")
                 self.write(f"CH{c.channel}:OFFSet {c.offset_V:.10g}")
             self.write(f"TRIGger:A:EDGE:SOUrce CH{trigger_channel}")
+            self.write(f"TRIGger:A:EDGE:SLOpe {'RISe' if slope == 'rising' else 'FALL'}")
             self.write(f"TRIGger:A:LEVel:CH{trigger_channel} {trigger_level_V:.10g}")
             self.write("DATa:ENCdg RIBinary")
             self.write("DATa:WIDth 1")
@@ -83,6 +92,14 @@ class TektronixMSO(ScpiSession, Oscilloscope):
             self.write("ACQuire:STOPAfter SEQuence")
             self.write("ACQuire:STATE ON")
             self.opc()
+
+    def acquired(self) -> bool:
+        """Whether the sequence acquisition is complete (``ACQuire:STATE?`` reads 0)."""
+        return int(self.ask_float("ACQuire:STATE?")) == 0
+
+    def force_trigger(self) -> None:
+        """Force a trigger (``TRIGger FORCe``)."""
+        self.write("TRIGger FORCe")
 
     def wait_acquired(self, timeout_s: float = 5.0, poll_s: float = 0.01) -> None:
         """Poll ``ACQuire:STATE?`` until the sequence is complete."""

@@ -6,11 +6,13 @@ orders of magnitude within the pulse (Chizmadzhev 1998); between pulses it recov
 and only over tens of minutes after pulses of 160 V or more. The current-sense shunt is in series with the
 load; the electrode voltage is measured across the load (``Rs`` + stratum corneum).
 
-The circuit is solved in closed form on short segments in which the source level and ``Rp`` are constant
-(a first-order RC circuit), vectorised with numpy inside each segment; pore formation is integrated segment
-by segment, so a 1 ms pulse is resolved in ``segments_per_phase`` steps. The first ``max_simulated_pulses``
-pulses of a burst are simulated; the scope sees later pulses as repeats of the last one simulated. Within a
-burst, recovery between pulses is neglected (it takes seconds, a burst lasts milliseconds to seconds).
+The circuit is solved in closed form (:mod:`instruments.twin.circuit`) on segments in which the source level
+and ``Rp`` are constant; pore formation is integrated segment by segment, so ``Rp`` within a 1 ms pulse changes
+in ``segments_per_phase`` steps, while the waveforms within each step are exact at any instant (a scope samples
+them at whatever rate it runs, through the amplifier's and its own bandwidth). The first
+``max_simulated_pulses`` pulses of a burst are solved; the scope sees later pulses as repeats of the last one
+solved. Within a burst, recovery between pulses is neglected (it takes seconds, a burst lasts milliseconds to
+seconds).
 
 A session re-triggers the same burst hundreds of times and the scope looks at few of them, so a burst is
 simulated lazily: when it starts, only what later bursts depend on is updated — the pore state, integrated
@@ -30,6 +32,7 @@ from typing import Literal
 
 import numpy as np
 
+from instruments.twin.circuit import Waveform, solve_piece
 from instruments.twin.ledger import DeliveryLedger
 
 __all__ = ["BenchModel", "Delivery", "SkinParameters", "VoltageDrive", "CurrentDrive"]
@@ -110,7 +113,11 @@ class CurrentDrive:
 
 @dataclass
 class Delivery:
-    """What the load received during one burst (simulated), as the scope will see it."""
+    """What the load received during one burst (simulated), as the scope will see it.
+
+    ``waveform`` gives the exact electrode voltage and current at any instant; ``time_s``, ``electrode_V`` and
+    ``current_A`` are samples of it (eight per solved segment) for inspection.
+    """
 
     t0_s: float
     duration_s: float
@@ -119,6 +126,9 @@ class Delivery:
     current_A: np.ndarray
     period_s: float = 0.0
     baseline_V: float = 0.0
+    waveform: Waveform | None = None
+    #: time constant of the band limit between source and load (the HV amplifier's), seconds
+    bandwidth_tau_s: float = 0.0
 
     def end_s(self) -> float:
         """Simulated time at which the burst ends."""
@@ -131,10 +141,6 @@ class _PoreState:
     slow: float = 0.0
     long: float = 0.0
     t_s: float = 0.0
-
-
-#: where the first sample of a segment sits, as a fraction of the segment (just after its start)
-_FIRST_SAMPLE = 1e-6
 
 
 def _form_pores(s: SkinParameters, p: _PoreState, v_sc: float, dt: float) -> None:
@@ -167,6 +173,8 @@ class _Burst:
     segments_per_phase: int
     max_simulated_pulses: int
     pores_before: tuple[float, float, float]
+    #: time constant of the band limit between source and load (an amplifier), seconds
+    bandwidth_tau_s: float = 0.0
 
     @property
     def skin_connected(self) -> bool:
@@ -183,7 +191,8 @@ class _Burst:
         """Everything but the start time; a resistor neither forms pores nor depends on them."""
         skin = (self.skin, self.impedance_factor, self.pores_before) if self.skin_connected else None
         return (self.source, self.phases, self.cycles, self.src_ohms, self.compliance_V, self.baseline_V,
-                self.load_terms, skin, self.shunt_ohms, self.segments_per_phase, self.max_simulated_pulses)
+                self.load_terms, skin, self.shunt_ohms, self.segments_per_phase, self.max_simulated_pulses,
+                self.bandwidth_tau_s)
 
 
 @dataclass
@@ -232,6 +241,9 @@ class BenchModel:
         self.contact_fault: str | None = None
         #: bursts delivered so far
         self.deliveries = 0
+        #: whose skin the model is (set by the operator that places the electrodes), and the others' skins
+        self.skin_owner: object = None
+        self.saved_skins: dict[object, tuple[float, float, float, float]] = {}
         #: bursts whose waveforms were simulated sample by sample, and those served from the cache
         self.bursts_simulated = 0
         self.bursts_cached = 0
@@ -270,6 +282,18 @@ class BenchModel:
         """Return the skin to its intact state."""
         with self._lock:
             self._pores = _PoreState(t_s=self._pores.t_s)
+
+    def skin_state(self) -> tuple[float, float, float, float]:
+        """The skin's pore state (fast, slow, long, time), to put back later with :meth:`set_skin_state`."""
+        with self._lock:
+            p = self._pores
+            return (p.fast, p.slow, p.long, p.t_s)
+
+    def set_skin_state(self, state: tuple[float, float, float, float] | None) -> None:
+        """Put a saved skin in place (it recovers from its saved time on); None: an intact skin."""
+        with self._lock:
+            now = self._pores.t_s
+            self._pores = _PoreState(t_s=now) if state is None else _PoreState(*state)
 
     def _pore_level(self) -> float:
         p = self._pores
@@ -331,8 +355,10 @@ class BenchModel:
             high = min(max(drive.high_V * gain, -vmax), vmax)
             low = min(max(drive.low_V * gain, -vmax), vmax)
             phases = ((high, drive.pulse_width_s), (low, drive.period_s - drive.pulse_width_s))
+            tau = (1.0 / (2 * math.pi * self.amplifier_bandwidth_Hz)
+                   if through_amplifier and self.amplifier_bandwidth_Hz else 0.0)
             self._start(phases, drive.pulses, t0_s, source="voltage", src_ohms=src_ohms, compliance_V=math.inf,
-                        baseline_V=low)
+                        baseline_V=low, bandwidth_tau_s=tau)
 
     def start_current_burst(self, drive: CurrentDrive, t0_s: float) -> None:
         """Deliver a current burst: update the skin's state now, simulate its waveforms only when asked.
@@ -370,7 +396,7 @@ class BenchModel:
 
     # ---- bursts: bookkeeping now, waveforms on demand
     def _start(self, phases: tuple[tuple[float, float], ...], cycles: int, t0_s: float, *, source: str,
-               src_ohms: float, compliance_V: float, baseline_V: float) -> None:
+               src_ohms: float, compliance_V: float, baseline_V: float, bandwidth_tau_s: float = 0.0) -> None:
         self._recover_to(t0_s)
         load_terms = self._load_terms()
         p = self._pores
@@ -380,6 +406,7 @@ class BenchModel:
             load_terms=load_terms, skin=self.skin, impedance_factor=self.impedance_factor,
             shunt_ohms=self.shunt_ohms, segments_per_phase=self.segments_per_phase,
             max_simulated_pulses=self.max_simulated_pulses, pores_before=(p.fast, p.slow, p.long),
+            bandwidth_tau_s=bandwidth_tau_s,
         )
         self._last = burst
         self._cut_at_s = None
@@ -388,10 +415,8 @@ class BenchModel:
         self.ledger.start(source, t0_s, period_s=sum(d for _, d in burst.phases), cycles=burst.cycles,
                           first_phase_s=burst.phases[0][1] if burst.phases else 0.0,
                           load=self.load)
-        if (burst.skin_connected and not self._below_threshold(burst)
-                and not self._form_pores_fast(burst, p)):
-                # a current source reaching its compliance on skin: the exact sample-by-sample path
-                self._last_delivery = self._simulate_samples(burst, p)
+        if burst.skin_connected and not self._below_threshold(burst):
+            self._walk(burst, p, keep=False)
         p.t_s = t0_s + burst.duration_s
 
     def _below_threshold(self, b: _Burst) -> bool:
@@ -411,51 +436,6 @@ class BenchModel:
         else:
             return False
         return bound <= b.skin.threshold_V
-
-    def _form_pores_fast(self, b: _Burst, p: _PoreState) -> bool:
-        """Integrate the pore state through the burst with scalars only (the same steps as the sampled path).
-
-        Returns False, leaving ``p`` untouched, for a current source that reaches its compliance, whose
-        limited segments are not monotonic in general.
-        """
-        series, _, cp = b.load_terms
-        assert cp is not None  # only called for skin
-        rsh = b.shunt_ohms
-        nseg = b.segments_per_phase
-        work = _PoreState(*b.pores_before, t_s=p.t_s)
-        vc = 0.0
-        peak_sc = 0.0
-        for _ in range(min(b.cycles, b.max_simulated_pulses)):
-            for level, dur in b.phases:
-                seg = dur / nseg
-                t_first = _FIRST_SAMPLE * seg
-                for _s in range(nseg):
-                    before = (work.fast, work.slow, work.long)
-                    rp = b.rp_ohms(before)
-                    if b.source == "voltage":
-                        r_ext = b.src_ohms + series + rsh
-                        tau = cp * (rp * r_ext / (rp + r_ext))
-                        vinf = level * rp / (rp + r_ext)
-                    else:
-                        r_ext = series + rsh
-                        tau = rp * cp
-                        vinf = level * rp
-                    v_first = vinf + (vc - vinf) * math.exp(-t_first / tau)
-                    v_end = vinf + (vc - vinf) * math.exp(-seg / tau)
-                    if b.source == "current" and max(abs(level * r_ext + v_first),
-                                                     abs(level * r_ext + v_end)) > b.compliance_V:
-                        return False
-                    settled = v_end == vc
-                    vc = v_end
-                    vsc = max(abs(v_first), abs(v_end))  # an exponential step peaks at one of its ends
-                    peak_sc = max(peak_sc, vsc)
-                    _form_pores(b.skin, work, vsc, seg)
-                    if settled and (work.fast, work.slow, work.long) == before:
-                        break  # the rest of this step would repeat this segment exactly: nothing changes
-        if b.cycles > b.max_simulated_pulses and peak_sc > b.skin.threshold_V:
-            _form_pores(b.skin, work, peak_sc, (b.cycles - b.max_simulated_pulses) * b.phases[0][1])
-        p.fast, p.slow, p.long = work.fast, work.slow, work.long
-        return True
 
     def _materialize(self) -> Delivery:
         """Waveforms of the last burst: from the cache, or simulated sample by sample from its recorded start."""
@@ -481,122 +461,101 @@ class BenchModel:
         self._last_delivery = dly
         return dly
 
-    def _simulate_samples(self, b: _Burst, pores: _PoreState) -> Delivery:
-        """Simulate a burst sample by sample, integrating the pore state ``pores`` through it."""
-        phases = b.phases
-        period = sum(d for _, d in phases)
-        n_sim = min(b.cycles, b.max_simulated_pulses)
+    @staticmethod
+    def _walk(b: _Burst, pores: _PoreState, *, keep: bool) -> list:
+        """Solve a burst segment by segment, integrating the pore state ``pores`` through it.
+
+        Each of the ``segments_per_phase`` steps of a phase holds ``Rp`` constant and is solved exactly; pores
+        form from the largest stratum-corneum voltage of the step. When a step ends where it started and
+        changed no pore state, the rest of the phase repeats it exactly and is one piece (or skipped, when
+        only the pore state is wanted: ``keep=False``). Returns the pieces (empty when not kept).
+        """
         series, _, cp = b.load_terms
         skin = cp is not None
-        rsh = b.shunt_ohms
-        vc = 0.0  # voltage on Cp (stratum corneum)
-        times, volts, amps = [], [], []
-        t_rel = 0.0
         nseg = b.segments_per_phase
-        pts = 8  # samples per segment
-        # the first sample of each segment sits just after its start, so level steps stay sharp edges
-        frac = np.concatenate(([_FIRST_SAMPLE], np.arange(1, pts + 1, dtype=float) / pts))
+        n_sim = min(b.cycles, b.max_simulated_pulses)
+        vc = 0.0
         peak_sc = 0.0
+        pieces: list = []
         for _ in range(n_sim):
-            for level, dur in phases:
+            for level, dur in b.phases:
                 seg = dur / nseg
-                tt = frac * seg
-                for _s in range(nseg):
-                    rp = b.rp_ohms((pores.fast, pores.slow, pores.long)) if skin else None
-                    v_el, i, vc_end, vsc = self._segment(level, tt, vc, b.source, b.src_ohms, series, rsh, rp,
-                                                         cp or 0.0, b.compliance_V)
-                    times.append(t_rel + tt)
-                    volts.append(v_el)
-                    amps.append(i)
-                    t_rel += seg
-                    vc = vc_end
+                done = 0
+                while done < nseg:
+                    before = (pores.fast, pores.slow, pores.long)
+                    rp = b.rp_ohms(before) if skin else None
+                    step = solve_piece(level, seg, vc, source=b.source, src_ohms=b.src_ohms, series=series,
+                                       shunt_ohms=b.shunt_ohms, rp=rp, cp=cp, compliance_V=b.compliance_V)
+                    done += 1
+                    settled = step[-1].vc_end == vc
+                    vc = step[-1].vc_end
+                    peak = max(p.vc_peak for p in step)
                     if skin:
-                        peak_sc = max(peak_sc, abs(vsc))
-                        _form_pores(b.skin, pores, abs(vsc), seg)
-        # the rest of a long burst is not resolved sample by sample: its pore effect saturates quickly
+                        peak_sc = max(peak_sc, peak)
+                        _form_pores(b.skin, pores, peak, seg)
+                    if keep:
+                        pieces.extend(step)
+                    if settled and (pores.fast, pores.slow, pores.long) == before and done < nseg:
+                        # the rest of this phase repeats this step exactly: one piece, no change to the pores
+                        if keep:
+                            last = step[-1]
+                            pieces.append(replace(last, dur_s=(nseg - done) * seg))
+                        break
+        # the rest of a long burst is not solved step by step: its pore effect saturates quickly
         if b.cycles > n_sim and skin and peak_sc > b.skin.threshold_V:
-            _form_pores(b.skin, pores, peak_sc, (b.cycles - n_sim) * phases[0][1])
-        time_s = np.concatenate([[0.0], *times])
-        first_v = volts[0][0] if volts else 0.0
-        first_i = amps[0][0] if amps else 0.0
-        electrode = np.concatenate([[first_v], *volts])
-        current = np.concatenate([[first_i], *amps])
-        return Delivery(t0_s=b.t0_s, duration_s=b.duration_s, time_s=time_s, electrode_V=electrode,
-                        current_A=current, period_s=period, baseline_V=b.baseline_V)
+            _form_pores(b.skin, pores, peak_sc, (b.cycles - n_sim) * b.phases[0][1])
+        return pieces
 
-    @staticmethod
-    def _segment(level: float, tt: np.ndarray, vc0: float, source: str, src_ohms: float, series: float,
-                 rsh: float, rp: float | None, cp: float, compliance_V: float
-                 ) -> tuple[np.ndarray, np.ndarray, float, float]:
-        """One constant-level segment; returns electrode volts, current, end Cp voltage, peak Cp voltage."""
-        if math.isinf(series):  # open circuit: no current, the electrode sees the open-circuit source
-            if source == "voltage":
-                v = np.full_like(tt, level)
-            else:
-                v = np.full_like(tt, math.copysign(compliance_V, level) if level else 0.0)
-            return v, np.zeros_like(tt), vc0, 0.0
-        if source == "current":
-            r_ext = series + rsh
-            if rp is None:  # resistive load
-                i_val = level
-                if abs(level) * r_ext > compliance_V:
-                    i_val = math.copysign(compliance_V / r_ext, level) if r_ext else level
-                i = np.full_like(tt, i_val)
-                return i * series, i, vc0, 0.0
-            vinf = level * rp
-            vc = vinf + (vc0 - vinf) * np.exp(-tt / (rp * cp))
-            i = np.full_like(tt, level)
-            if np.any(np.abs(i * r_ext + vc) > compliance_V):
-                # at compliance the source holds ±compliance_V; the current never exceeds its setpoint
-                v_src = math.copysign(compliance_V, level) if level else 0.0
-                r_par = rp * r_ext / (rp + r_ext)
-                vinf_v = v_src * rp / (rp + r_ext)
-                vc_v = vinf_v + (vc0 - vinf_v) * np.exp(-tt / (cp * r_par))
-                i_v = (v_src - vc_v) / r_ext
-                limited = np.abs(i_v) <= abs(level)
-                i = np.where(limited, i_v, i)
-                vc = np.where(limited, vc_v, vc)
-            v_el = i * series + vc
-            return v_el, i, float(vc[-1]), float(np.max(np.abs(vc)))
-        # voltage source with output resistance
-        if rp is None:
-            r_tot = src_ohms + series + rsh
-            i = np.full_like(tt, level / r_tot if r_tot else 0.0)
-            return i * series, i, vc0, 0.0
-        assert cp is not None
-        r_ext = src_ohms + series + rsh
-        r_par = rp * r_ext / (rp + r_ext)
-        tau = cp * r_par
-        vinf = level * rp / (rp + r_ext)
-        vc = vinf + (vc0 - vinf) * np.exp(-tt / tau)
-        i = (level - vc) / r_ext
-        v_el = i * series + vc
-        return v_el, i, float(vc[-1]), float(np.max(np.abs(vc)))
+    def _simulate_samples(self, b: _Burst, pores: _PoreState) -> Delivery:
+        """Solve a burst from ``pores`` (integrated through it) into its exact waveform."""
+        period = sum(d for _, d in b.phases)
+        pieces = self._walk(b, pores, keep=True)
+        wave = Waveform.from_pieces(pieces, duration_s=b.duration_s, period_s=period)
+        t, v, i = wave.samples()
+        return Delivery(t0_s=b.t0_s, duration_s=b.duration_s, time_s=t, electrode_V=v, current_A=i,
+                        period_s=period, baseline_V=b.baseline_V, waveform=wave, bandwidth_tau_s=b.bandwidth_tau_s)
 
-    def render(self, t_abs_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Electrode voltage and current at absolute simulated times (zero outside the last burst)."""
+    def _filter_tau(self, dly: Delivery, scope_bandwidth_Hz: float) -> float:
+        tau_scope = 1.0 / (2 * math.pi * scope_bandwidth_Hz) if scope_bandwidth_Hz > 0 else 0.0
+        return math.hypot(dly.bandwidth_tau_s, tau_scope)
+
+    def first_crossing(self, after_s: float, level: float, *, rising: bool, signal: str,
+                       scope_bandwidth_Hz: float = 0.0) -> float | None:
+        """Simulated time at which the last burst's ``signal`` (``'electrode'`` volts or ``'current'``
+        amperes) first crosses ``level`` in the given direction at or after ``after_s``; None if never.
+
+        This is what an edge trigger sees; a burst that started before ``after_s`` counts from there.
+        """
+        with self._lock:
+            if self._last is None or self._last.t0_s + self._last.duration_s < after_s:
+                return None
+            dly = self.last_delivery
+            cut = self._cut_at_s
+        if dly is None or dly.waveform is None:
+            return None
+        end = None if cut is None else cut - dly.t0_s
+        rel = dly.waveform.first_crossing(level, rising=rising, signal=signal, after_s=after_s - dly.t0_s,
+                                          tau_filter_s=self._filter_tau(dly, scope_bandwidth_Hz), end_s=end)
+        return None if rel is None else dly.t0_s + rel
+
+    def render(self, t_abs_s: np.ndarray, *, scope_bandwidth_Hz: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Electrode voltage and current at absolute simulated times, exactly (zero outside the last burst).
+
+        Parameters
+        ----------
+        t_abs_s : ndarray
+            Simulated times.
+        scope_bandwidth_Hz : float
+            The observing scope's analogue bandwidth (0: unlimited); combined with the amplifier's, as
+            rise times add in quadrature, into one pole.
+        """
         with self._lock:
             dly = self.last_delivery
-        if dly is None:
+            cut = self._cut_at_s
+        t_abs_s = np.asarray(t_abs_s, dtype=float)
+        if dly is None or dly.waveform is None:
             z = np.zeros_like(t_abs_s)
             return z, z.copy()
-        rel = t_abs_s - dly.t0_s
-        v = np.interp(rel, dly.time_s, dly.electrode_V, left=0.0, right=0.0)
-        i = np.interp(rel, dly.time_s, dly.current_A, left=0.0, right=0.0)
-        inside = (rel >= 0) & (rel <= dly.duration_s)
-        cut = self._cut_at_s
-        if cut is not None:
-            after = rel > cut - dly.t0_s
-            v[after] = 0.0
-            i[after] = 0.0
-            inside &= ~after
-        # beyond what was resolved sample by sample, a long burst repeats its last period
-        last_t = dly.time_s[-1]
-        if dly.duration_s > last_t:
-            per_mask = inside & (rel > last_t)
-            if per_mask.any():
-                period = dly.period_s
-                folded = last_t - period + np.mod(rel[per_mask] - last_t, period)
-                v[per_mask] = np.interp(folded, dly.time_s, dly.electrode_V)
-                i[per_mask] = np.interp(folded, dly.time_s, dly.current_A)
-        return v, i
+        end = None if cut is None else cut - dly.t0_s
+        return dly.waveform.evaluate(t_abs_s - dly.t0_s, tau_filter_s=self._filter_tau(dly, scope_bandwidth_Hz),
+                                     end_s=end)

@@ -2,14 +2,20 @@
 
 The scope samples what the shared :class:`~instruments.twin.physics.BenchModel` delivered during the burst it
 triggered on, through each channel's physical probe (from the bench), the amplifier's finite bandwidth, a
-little noise and 8-bit quantisation, and scales the bytes with the family's preamble formula:
+noise of half a quantisation step r.m.s. (which dithers the 8-bit steps, as an ADC's own noise does) and 8-bit
+quantisation, and scales the bytes with the family's preamble formula:
 
 * Rigol: ``volts = (raw - yorigin - yref) * yinc``, ``time = xorigin + i * xinc`` (12 divisions).
 * Keysight: ``volts = (raw - yref) * yinc + yorigin``, ``time = (i - xref) * xinc + xorigin`` (10 divisions).
 
-Simplifications: the scope triggers at the start of each delivered burst (the edge trigger's source and level
-are stored and read back, not simulated); only ``BYTE`` transfers are served. As on a real DS1000Z, a deep
-record is read in windows of at most 250 000 points (``:WAV:STAR``/``:WAV:STOP``).
+Acquisition as on the instruments: ``:SING`` arms; the edge trigger fires at the first instant after arming at
+which the trigger channel's displayed signal (through probe and bandwidth, without noise) crosses the trigger
+level in the set slope — a burst that never crosses it leaves the scope waiting; the record is complete, and
+``:TRIG:STAT?`` reads ``STOP``, only once the post-trigger part of the screen has passed in simulated time.
+Samples are the circuit's exact values at ``xorigin + i·xinc`` — the record length and timebase set the rate.
+The record lengths on offer are the instrument's (:mod:`instruments.record_lengths`); only ``BYTE`` transfers
+are served. As on a real DS1000Z, a deep record is read in windows of at most 250 000 points
+(``:WAV:STAR``/``:WAV:STOP``).
 """
 
 from __future__ import annotations
@@ -20,37 +26,22 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from instruments.record_lengths import KEYSIGHT_RAW_POINTS, RIGOL_MEMORY_DEPTHS
 from instruments.twin.physics import BenchModel
 from instruments.twin.scpi import ScpiDevice, ScpiError, format_number, parse_bool, parse_number
 
 if TYPE_CHECKING:
     from instruments.twin.clock import SimClock
 
-__all__ = ["TwinScope", "one_pole_lowpass"]
+__all__ = ["TwinScope"]
 
-
-def one_pole_lowpass(x: np.ndarray, alpha: float) -> np.ndarray:
-    """First-order low-pass ``y[n] = alpha x[n] + (1 - alpha) y[n-1]`` as a truncated FIR (numpy only).
-
-    The impulse response is cut where it falls below 1e-7 of its start; the input is padded with its first
-    value so the filter starts settled.
-    """
-    if alpha >= 1.0 or x.size < 2:
-        return x.copy()
-    k = int(min(x.size, math.ceil(math.log(1e-7) / math.log(1.0 - alpha))))
-    h = alpha * (1.0 - alpha) ** np.arange(k)
-    padded = np.concatenate((np.full(k - 1, x[0]), x))
-    if k <= 64:
-        return np.convolve(padded, h, mode="valid")
-    n = padded.size + k - 1
-    nfft = 1 << (n - 1).bit_length()
-    y = np.fft.irfft(np.fft.rfft(padded, nfft) * np.fft.rfft(h, nfft), nfft)
-    return y[k - 1:padded.size]
 
 _IDN = {
     "rigol": "RIGOL TECHNOLOGIES,DS1104Z,DS1ZA000TWIN,00.04.05.SP2",
     "keysight": "KEYSIGHT TECHNOLOGIES,DSOX2024A,MY-TWIN-0003,02.65.2021030741",
 }
+#: analogue bandwidth of each impersonated model (DS1104Z: 100 MHz, DSOX2024A: 200 MHz)
+_BANDWIDTH_HZ = {"rigol": 100e6, "keysight": 200e6}
 
 
 @dataclass
@@ -65,7 +56,7 @@ class TwinScope(ScpiDevice):
     """Simulated oscilloscope of ``family`` ``'rigol'`` (DS1000Z) or ``'keysight'`` (InfiniiVision)."""
 
     def __init__(self, model: BenchModel, clock: SimClock, *, family: Literal["rigol", "keysight"] = "rigol",
-                 signals: dict[int, str] | None = None, seed: int = 0, noise_div: float = 0.01) -> None:
+                 signals: dict[int, str] | None = None, seed: int = 0, noise_div: float = 0.02) -> None:
         super().__init__()
         if family not in _IDN:
             raise ValueError(f"scope family must be 'rigol' or 'keysight', got {family!r}")
@@ -87,6 +78,7 @@ class TwinScope(ScpiDevice):
         self.add("CHANnel#:DISPlay", self._chan_display)
         self.add("TRIGger[:EDGE]:SOURce", self._trig_source)
         self.add("TRIGger[:EDGE]:LEVel", self._trig_level)
+        self.add("TRIGger[:EDGE]:SLOPe", self._trig_slope)
         self.add("TRIGger:STATus", self._trig_status)
         self.add("OPERegister:CONDition", self._oper_cond)
         self.add("ACQuire:MDEPth", self._mdep)
@@ -99,6 +91,8 @@ class TwinScope(ScpiDevice):
         self.add("WAVeform:STOP", self._wav_stop)
         self.add("WAVeform:PREamble", self._preamble)
         self.add("WAVeform:DATA", self._data)
+        self.add("TFORce", self._force)
+        self.add("TRIGger:FORCe", self._force)
         self.add("SINGle", self._single)
         self.add("DIGitize", self._single)
         self.add("RUN", self._run)
@@ -110,6 +104,8 @@ class TwinScope(ScpiDevice):
         self.ch = {n: _Chan() for n in (1, 2, 3, 4)}
         self.trig_source = 1
         self.trig_level_V = 0.0
+        self.trig_slope = "POS"
+        #: simulated time of the trigger of the acquisition in progress (state TD)
         self.mdep = 0  # 0 = automatic (screen record)
         self.points = 1000
         self.wav_source = 1
@@ -119,6 +115,7 @@ class TwinScope(ScpiDevice):
         self.run_state = "RUN"
         self.armed_at_s = -math.inf
         self.captured_t0_s: float | None = None
+        self.trigger_at_s: float | None = None
 
     # ---- handlers
     def _tim_scale(self, s: list[int], a: list[str], q: bool) -> str | None:
@@ -174,34 +171,83 @@ class TwinScope(ScpiDevice):
         self.trig_level_V = parse_number(a[0] if a else "", lo=-1e5, hi=1e5, name="trigger level")
         return None
 
+    def _trig_slope(self, s: list[int], a: list[str], q: bool) -> str | None:
+        if q:
+            return self.trig_slope
+        names = {"POS": "POS", "POSITIVE": "POS", "NEG": "NEG", "NEGATIVE": "NEG"}
+        arg = a[0].upper() if a else ""
+        if arg not in names:
+            raise ScpiError(-224, f"slope {arg!r}; expected POS or NEG")
+        self.trig_slope = names[arg]
+        return None
+
+    def _post_trigger_s(self) -> float:
+        """Length of the record after the trigger point (the screen right of it)."""
+        n, xinc, xorigin = self._x_axis()
+        return max(xorigin + n * xinc, 0.0)
+
+    def _find_trigger(self, after_s: float) -> float | None:
+        """First crossing of the trigger level, in the set slope, by the displayed trigger channel after
+        ``after_s`` (simulated time), within the last burst; None if it never crosses."""
+        what = self.signals.get(self.trig_source)
+        if what not in ("electrode", "shunt"):
+            return None
+        c = self.ch[self.trig_source]
+        scale = c.probe / self.model.probe_attenuation.get(self.trig_source, 1.0)
+        if what == "shunt":
+            scale *= self.model.shunt_ohms
+        return self.model.first_crossing(after_s, self.trig_level_V / scale, rising=self.trig_slope == "POS",
+                                         signal="electrode" if what == "electrode" else "current",
+                                         scope_bandwidth_Hz=_BANDWIDTH_HZ[self.family])
+
     def _update_acquisition(self) -> None:
-        # the start time only: the burst's waveforms are simulated when the scope reads them
-        t0 = self.model.last_burst_start_s()
-        if self.run_state == "WAIT" and t0 is not None and t0 >= self.armed_at_s:
-            self.captured_t0_s = t0
+        # when the trigger fired and when the record is complete; the waveforms are simulated only when read
+        now = self.clock.now()
+        if self.run_state == "WAIT":
+            t = self._find_trigger(self.armed_at_s)
+            if t is not None:
+                self.trigger_at_s = t
+                self.run_state = "TD"
+        if self.run_state == "TD" and self.trigger_at_s is not None and now >= self.trigger_at_s + self._post_trigger_s():
+            self.captured_t0_s = self.trigger_at_s
             self.run_state = "STOP"
-        elif self.run_state == "RUN" and t0 is not None:
-            self.captured_t0_s = t0
+        elif self.run_state == "RUN":
+            t = self._find_trigger(-math.inf)
+            if t is not None:
+                self.captured_t0_s = t
 
     def _trig_status(self, s: list[int], a: list[str], q: bool) -> str:
         self._update_acquisition()
-        return {"WAIT": "WAIT", "STOP": "STOP", "RUN": "TD"}[self.run_state]
+        return {"WAIT": "WAIT", "TD": "TD", "STOP": "STOP", "RUN": "TD"}[self.run_state]
 
     def _oper_cond(self, s: list[int], a: list[str], q: bool) -> str:
         self._update_acquisition()
-        return "+8" if self.run_state in ("RUN", "WAIT") else "+0"
+        return "+8" if self.run_state in ("RUN", "WAIT", "TD") else "+0"
+
+    def _channels_on(self) -> int:
+        return max(sum(c.display for c in self.ch.values()), 1)
 
     def _mdep(self, s: list[int], a: list[str], q: bool) -> str | None:
         if q:
             return "AUTO" if self.mdep == 0 else str(self.mdep)
         arg = a[0].upper() if a else ""
-        self.mdep = 0 if arg == "AUTO" else int(parse_number(arg, lo=1200, hi=24_000_000, name="depth"))
+        if arg == "AUTO":
+            self.mdep = 0
+            return None
+        depth = int(parse_number(arg, lo=1, hi=24_000_000, name="depth"))
+        offered = RIGOL_MEMORY_DEPTHS[min(self._channels_on(), 4)]
+        if depth not in offered:
+            raise ScpiError(-224, f"depth {depth} with {self._channels_on()} channels on; offered {offered}")
+        self.mdep = depth
         return None
 
     def _points(self, s: list[int], a: list[str], q: bool) -> str | None:
         if q:
             return str(self._record_points())
-        self.points = int(parse_number(a[0] if a else "", lo=100, hi=8_000_000, name="points"))
+        points = int(parse_number(a[0] if a else "", lo=100, hi=8_000_000, name="points"))
+        if self.wav_mode == "RAW" and points not in KEYSIGHT_RAW_POINTS:
+            raise ScpiError(-224, f"{points} points; RAW mode accepts {KEYSIGHT_RAW_POINTS}")
+        self.points = points
         return None
 
     def _wav_source(self, s: list[int], a: list[str], q: bool) -> str | None:
@@ -243,12 +289,20 @@ class TwinScope(ScpiDevice):
         self.run_state = "WAIT"
         self.armed_at_s = self.clock.now()
         self.captured_t0_s = None
+        self.trigger_at_s = None
+
+    def _force(self, s: list[int], a: list[str], q: bool) -> None:
+        if self.run_state == "WAIT":  # an armed acquisition triggers now, whatever the signal
+            self.trigger_at_s = self.clock.now()
+            self.run_state = "TD"
 
     def _run(self, s: list[int], a: list[str], q: bool) -> None:
         self.run_state = "RUN"
 
     def _stop(self, s: list[int], a: list[str], q: bool) -> None:
         self._update_acquisition()
+        if self.run_state == "TD":  # stopped before the record was complete: keep what was triggered
+            self.captured_t0_s = self.trigger_at_s
         self.run_state = "STOP"
 
     # ---- acquisition
@@ -301,7 +355,9 @@ class TwinScope(ScpiDevice):
         if self.captured_t0_s is None:
             tip = np.zeros(n)
         else:
-            v_el, i = self.model.render(self.captured_t0_s + t_rel)
+            # the circuit's exact waveform through the amplifier's and this scope's bandwidth, at the sample
+            # instants (no anti-alias filter: a transient between two samples is missed, as on a real scope)
+            v_el, i = self.model.render(self.captured_t0_s + t_rel, scope_bandwidth_Hz=_BANDWIDTH_HZ[self.family])
             what = self.signals.get(channel)
             if what == "electrode":
                 tip = v_el
@@ -309,9 +365,6 @@ class TwinScope(ScpiDevice):
                 tip = i * self.model.shunt_ohms
             else:
                 tip = np.zeros(n)
-            bw = self.model.amplifier_bandwidth_Hz
-            if bw and bw > 0:
-                tip = one_pole_lowpass(tip, 1.0 - math.exp(-2 * math.pi * bw * xinc))
         physical = self.model.probe_attenuation.get(channel, 1.0)
         shown = tip / physical * c.probe
         shown = shown + self.rng.normal(0.0, self.noise_div * c.scale_V, n)

@@ -21,7 +21,8 @@ def _rigol_configure() -> list:
         (":STOP", None), (":TIM:SCAL 0.001", None), (":TIM:OFFS 0.004", None),
         (":CHAN1:DISP ON", None), (":CHAN1:PROB 10", None), (":CHAN1:SCAL 20", None), (":CHAN1:OFFS -0", None),
         (":CHAN2:DISP ON", None), (":CHAN2:PROB 1", None), (":CHAN2:SCAL 0.05", None), (":CHAN2:OFFS -0", None),
-        (":TRIG:EDGE:SOUR CHAN1", None), (":TRIG:EDGE:LEV 50", None),
+        (":CHAN3:DISP OFF", None), (":CHAN4:DISP OFF", None),
+        (":TRIG:EDGE:SOUR CHAN1", None), (":TRIG:EDGE:SLOP POS", None), (":TRIG:EDGE:LEV 50", None),
         (":ACQ:MDEP AUTO", None), (":WAV:MODE NORM", None), (":WAV:FORM BYTE", None),
         ("*OPC?", "1"), ("SYST:ERR?", OK),
         (":TIM:SCAL?", "1.000000e-03"),
@@ -64,8 +65,9 @@ def test_keysight_scope_capture_uses_its_formula() -> None:
     adapter = ReplayAdapter([
         (":STOP", None), (":TIM:SCAL 0.0001", None), (":TIM:POS 0", None),
         (":CHAN1:DISP ON", None), (":CHAN1:PROB 10", None), (":CHAN1:SCAL 1", None), (":CHAN1:OFFS 1.5", None),
-        (":TRIG:EDGE:SOUR CHAN1", None), (":TRIG:EDGE:LEV 0", None),
-        (":WAV:POIN:MODE RAW", None), (":WAV:POIN 3", None), (":WAV:FORM BYTE", None),
+        (":CHAN2:DISP OFF", None), (":CHAN3:DISP OFF", None), (":CHAN4:DISP OFF", None),
+        (":TRIG:EDGE:SOUR CHAN1", None), (":TRIG:EDGE:SLOP NEG", None), (":TRIG:EDGE:LEV 0", None),
+        (":WAV:POIN:MODE RAW", None), (":WAV:POIN 100", None), (":WAV:FORM BYTE", None),
         ("*OPC?", "1"), ("SYST:ERR?", '+0,"No error"'),
         (":TIM:SCAL?", "+1.0E-04"), (":CHAN1:SCAL?", "+1.0E+00"), (":CHAN1:PROB?", "+10"),
         (":SING", None), ("*OPC?", "1"), (":OPER:COND?", "+8"), (":OPER:COND?", "+0"),
@@ -75,7 +77,7 @@ def test_keysight_scope_capture_uses_its_formula() -> None:
     ], "TCPIP0::dsox::5025::SOCKET")
     scope = KeysightInfiniiVision(adapter, name="scope", resource="TCPIP0::dsox::5025::SOCKET")
     scope.configure(timebase_s_per_div=1e-4, channels=[ScopeChannel(1, 1.0, offset_V=1.5, probe_attenuation=10)],
-                    record_points=3)
+                    record_points=100, trigger_slope="falling")
     scope.single()
     scope.wait_acquired(timeout_s=2.0, poll_s=0.0)
     tr = scope.capture((1,))[1]
@@ -114,6 +116,11 @@ def test_scope_refuses_bad_configuration_before_sending() -> None:
         scope.configure(timebase_s_per_div=1e-3, channels=[ScopeChannel(5, 1.0)], trigger_channel=5)
     with pytest.raises(OutOfRange, match="timebase_s_per_div"):
         scope.configure(timebase_s_per_div=100.0, channels=CHANNELS)
+    # 50 000 points is no DS1000Z depth; with two channels on it offers 6k, 60k, 600k, 6M, 12M
+    with pytest.raises(OutOfRange, match="6000, 60000, 600000"):
+        scope.configure(timebase_s_per_div=1e-3, channels=CHANNELS, record_points=50_000)
+    with pytest.raises(OutOfRange, match="trigger_slope"):
+        scope.configure(timebase_s_per_div=1e-3, channels=CHANNELS, trigger_slope="either")
     with pytest.raises(OutOfRange, match="not configured"):
         scope.capture((1,))
     assert adapter.sent == []
@@ -126,8 +133,9 @@ def test_tektronix_capture_signed_bytes_exact_protocol() -> None:
     adapter = ReplayAdapter([
         ("ACQuire:STATE OFF", None), ("HORizontal:SCAle 0.001", None), ("HORizontal:RECOrdlength 3", None),
         ("HORizontal:POSition 10", None),
+        ("SELect:CH2 OFF", None), ("SELect:CH3 OFF", None), ("SELect:CH4 OFF", None),
         ("SELect:CH1 ON", None), ("CH1:PRObe:GAIN 0.1", None), ("CH1:SCAle 20", None), ("CH1:OFFSet 0", None),
-        ("TRIGger:A:EDGE:SOUrce CH1", None), ("TRIGger:A:LEVel:CH1 5", None),
+        ("TRIGger:A:EDGE:SOUrce CH1", None), ("TRIGger:A:EDGE:SLOpe RISe", None), ("TRIGger:A:LEVel:CH1 5", None),
         ("DATa:ENCdg RIBinary", None), ("DATa:WIDth 1", None), ("DATa:STARt 1", None), ("DATa:STOP 3", None),
         ("*OPC?", "1"), ("SYST:ERR?", '0,"No error"'),
         ("HORizontal:SCAle?", "1.0E-3"), ("CH1:SCAle?", "20.0"), ("CH1:PRObe:GAIN?", "100.0E-3"),
@@ -156,13 +164,16 @@ def test_tektronix_capture_signed_bytes_exact_protocol() -> None:
 def test_rigol_deep_record_is_read_in_250k_windows() -> None:
     n = 600_000
     raw = (np.arange(n) % 256).astype(np.uint8).tobytes()
-    chans = [ScopeChannel(1, volts_per_div=1.0)]
+    chans = [ScopeChannel(1, volts_per_div=1.0), ScopeChannel(2, volts_per_div=1.0)]
     adapter = ReplayAdapter([
         (":STOP", None), (":TIM:SCAL 0.001", None), (":TIM:OFFS 0", None),
         (":CHAN1:DISP ON", None), (":CHAN1:PROB 1", None), (":CHAN1:SCAL 1", None), (":CHAN1:OFFS -0", None),
-        (":TRIG:EDGE:SOUR CHAN1", None), (":TRIG:EDGE:LEV 0", None),
+        (":CHAN2:DISP ON", None), (":CHAN2:PROB 1", None), (":CHAN2:SCAL 1", None), (":CHAN2:OFFS -0", None),
+        (":CHAN3:DISP OFF", None), (":CHAN4:DISP OFF", None),
+        (":TRIG:EDGE:SOUR CHAN1", None), (":TRIG:EDGE:SLOP POS", None), (":TRIG:EDGE:LEV 0", None),
         (":ACQ:MDEP 600000", None), (":WAV:MODE RAW", None), (":WAV:FORM BYTE", None),
         ("*OPC?", "1"), ("SYST:ERR?", OK), (":TIM:SCAL?", "1e-3"), (":CHAN1:SCAL?", "1"), (":CHAN1:PROB?", "1"),
+        (":CHAN2:SCAL?", "1"), (":CHAN2:PROB?", "1"),
         (":WAV:SOUR CHAN1", None),
         (":WAV:PRE?", f"0,2,{n},1,2.0e-08,-6.0e-03,0,4.0e-02,0,127"),
         (":WAV:STAR 1", None), (":WAV:STOP 250000", None), (":WAV:DATA?", b"#9000250000" + raw[:250_000]),
@@ -178,3 +189,29 @@ def test_rigol_deep_record_is_read_in_250k_windows() -> None:
     assert len(tr) == n
     expected = ((np.arange(n) % 256) - 127) * 0.04
     assert np.allclose(tr.values, expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("timebase", "interval", "points"),
+    [
+        (278e-6, 0.4e-6, 60_000),   # a 1 ms pulse view: 3.3 ms screen at 0.4 µs needs 8 334 → 60k
+        (1e-3, 2e-6, 6_000),        # exactly 6 000 samples
+        (1e-3, 1.99e-6, 60_000),    # one more than 6 000 needs the next depth
+        (0.5, 0.99e-6, 12_000_000),  # 6 s screen just above 1 MSa/s: the deepest record (with the option)
+    ],
+)
+def test_rigol_record_length_for_a_sample_interval(timebase: float, interval: float, points: int) -> None:
+    scope = RigolDS1000Z(ReplayAdapter([]), name="scope", resource="R")
+    assert scope.record_points_for(timebase, interval) == points
+    assert scope.sample_interval_s(timebase, points) <= interval
+
+
+def test_a_scope_too_slow_or_too_shallow_is_refused_naming_its_limits() -> None:
+    scope = RigolDS1000Z(ReplayAdapter([]), name="scope", resource="R")
+    with pytest.raises(OutOfRange, match="5e\\+08 Sa/s"):
+        scope.record_points_for(1e-9, 1e-9)  # 1 GSa/s with two channels on: above the 500 MSa/s of two
+    with pytest.raises(OutOfRange, match="12000000 points"):
+        scope.record_points_for(1.0, 1e-7)  # 12 s at 10 MSa/s: 120 M points
+    # a bench file may declare a slower scope (an older unit, a licence-limited one)
+    with pytest.raises(OutOfRange, match="1e\\+06 Sa/s and 60000 points"):
+        RigolDS1000Z.record_points_for(278e-6, 0.4e-6, max_sample_rate_Sa_s=1e6, max_record_points=60_000)

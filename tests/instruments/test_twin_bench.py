@@ -23,15 +23,21 @@ from instruments.twin import TwinBench
 
 
 def _burst(cb: ConnectedBench, twin: TwinBench, electrode_V: float, *, pulses: int = 3, width_s: float = 1e-3,
-           freq_Hz: float = 100.0, current_A: float | None = None) -> WaveformMeasures:
-    """Deliver one burst of pulses and measure it on the scope."""
+           freq_Hz: float = 100.0, current_A: float | None = None, trigger_on_current: bool = False
+           ) -> WaveformMeasures:
+    """Deliver one burst of pulses and measure it on the scope (triggered on the electrode voltage, or on the
+    current where the electrodes show none)."""
     g = cb.generator_amplitude_for(electrode_V)
     cb.stimulator.configure_pulse_train(1, amplitude_V=g, pulse_width_s=width_s, frequency_Hz=freq_Hz,
                                         pulses_per_burst=pulses, limit_V=min(10.0, abs(g) * 1.25))
     expected_I = current_A if current_A is not None else electrode_V / twin.bench.dummy_load_ohms
-    cb.scope.configure(timebase_s_per_div=pulses / freq_Hz / 10, position_s=pulses / freq_Hz / 2 - 0.2 / freq_Hz,
+    tb = pulses / freq_Hz / 10
+    cb.scope.configure(timebase_s_per_div=tb, position_s=pulses / freq_Hz / 2 - 0.2 / freq_Hz,
                        channels=twin.bench.scope_channels(electrode_V=electrode_V, current_A=expected_I),
-                       record_points=12000)
+                       record_points=cb.scope.record_points_for(tb, width_s / 50),
+                       trigger_channel=2 if trigger_on_current else 1,
+                       trigger_level_V=0.3 * (expected_I * twin.model.shunt_ohms if trigger_on_current else electrode_V),
+                       trigger_slope="rising" if electrode_V > 0 else "falling")
     cb.stimulator.arm(1)
     cb.stimulator.output_on(1)
     cb.scope.single()
@@ -110,7 +116,7 @@ def test_impedance_step_lift_and_short(twin: TwinBench, connected: ConnectedBenc
     m = _burst(connected, twin, 10.0, current_A=1e-3)
     assert m.current_peak_A < 1e-4 and m.amplitude_V == pytest.approx(10.0, rel=0.03)
     twin.short_electrodes()
-    m = _burst(connected, twin, 1.0, current_A=1.0 / 15.0)
+    m = _burst(connected, twin, 1.0, current_A=1.0 / 15.0, trigger_on_current=True)
     assert abs(m.amplitude_V) < 0.05  # nothing across shorted electrodes
     assert m.current_peak_A == pytest.approx(1.0 / 15.0, rel=0.05)  # limited by amplifier output + shunt
     twin.clear_faults()

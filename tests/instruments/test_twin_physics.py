@@ -147,3 +147,52 @@ def test_waveforms_follow_the_state_at_the_burst_start_even_when_read_later() ->
     now = eager.deliver_voltage(drive, 2.0)
     assert late is not None and late.t0_s == 2.0
     assert np.allclose(late.current_A, now.current_A, rtol=1e-12, atol=0.0)
+
+
+def _filtered_step(t: np.ndarray, a: float, b: float, tau: float, tau_f: float) -> np.ndarray:
+    """One-pole low-pass (tau_f) of a + b·exp(-t/tau) switched on at t = 0 from rest (derived by hand)."""
+    t = np.clip(t, 0.0, None)
+    return a * (1 - np.exp(-t / tau_f)) + b * tau / (tau - tau_f) * (np.exp(-t / tau) - np.exp(-t / tau_f))
+
+
+def test_the_scope_sees_the_exact_transient_through_the_bandwidth_at_any_rate() -> None:
+    """A sub-threshold pulse into R‖C skin, band-limited by the amplifier, against the closed form.
+
+    The circuit is linear below the electroporation threshold, so the pulse is a step up minus a step down
+    and a one-pole filter acts on each step: the expected current is written here independently.
+    """
+    model = BenchModel(load="skin", amplifier_gain=1.0, amplifier_out_ohms=5.0, shunt_ohms=10.0,
+                       amplifier_bandwidth_Hz=1e6)
+    s = model.skin
+    v_src, width = 10.0, 100e-6
+    model.deliver_voltage(VoltageDrive(high_V=v_src, low_V=0.0, pulse_width_s=width, period_s=10e-3, pulses=1), 2.0)
+    r_ext = 5.0 + s.rs_ohms + 10.0
+    tau = s.cp_F * (s.rp_ohms * r_ext / (s.rp_ohms + r_ext))
+    tau_f = 1 / (2 * math.pi * 1e6)
+    a = v_src / (r_ext + s.rp_ohms)
+    b = v_src / r_ext - a
+
+    def expected(t: np.ndarray) -> np.ndarray:
+        return _filtered_step(t, a, b, tau, tau_f) - _filtered_step(t - width, a, b, tau, tau_f)
+
+    for step in (5e-9, 1.3e-6, 47e-6):  # far finer than, near, and far coarser than the transient
+        t = np.arange(0.0, 2.5 * width, step)
+        _, i = model.render(2.0 + t)
+        assert np.allclose(i, expected(t), rtol=1e-6, atol=1e-9), step
+    # the charge that flowed in while the stratum corneum charged comes back after the pulse: net = a·width
+    t = np.arange(0.0, 3 * width, 1e-9)
+    _, i = model.render(2.0 + t)
+    assert i.sum() * 1e-9 == pytest.approx(a * width, rel=2e-3)
+
+
+def test_a_coarse_capture_samples_the_circuit_not_an_interpolation_of_it() -> None:
+    """70 V, 1 ms into skin sampled every 50 µs: after the pulse the skin has discharged within microseconds,
+    so every later sample is (almost) zero — no ramp drawn between two coarse points of a simulation."""
+    model = BenchModel(load="skin", max_simulated_pulses=1)
+    model.deliver_voltage(VoltageDrive(high_V=3.5, low_V=0.0, pulse_width_s=1e-3, period_s=0.2, pulses=5), 0.0)
+    t = np.arange(0.0, 0.02, 50e-6)
+    v, i = model.render(t)
+    during = t < 1e-3
+    after = t >= 1.05e-3
+    assert np.all(i[during][1:] > 4e-4) and i[during][-1] > 4e-3  # rising as the skin electroporates
+    assert np.max(np.abs(i[after])) < 1e-6 and np.max(np.abs(v[after])) < 1e-3

@@ -266,6 +266,20 @@ def test_waveform_marks_samples_outside_the_tolerance_band() -> None:
     assert fig.layout.xaxis.title.text == "Time (µs)"
 
 
+def test_a_deep_capture_is_drawn_as_its_envelope_and_keeps_every_peak() -> None:
+    from toolkit.report.figures.waveform import MAX_DRAWN_POINTS
+
+    n = 60_000
+    t = np.arange(n) * 55e-9
+    y = np.where((t > 0.5e-3) & (t < 1.5e-3), 70.0, 0.0)
+    y[31_234] = 95.0  # one sample: a transient a thinning by stride would drop
+    fig = F.fig_waveform(pd.DataFrame({"time_s": t, "measured": y}), prescribed=None, lower=None, upper=None)
+    drawn = next(tr for tr in fig.data if tr.name == "delivered")
+    assert len(drawn.y) <= MAX_DRAWN_POINTS
+    assert max(drawn.y) == 95.0 and min(drawn.y) == 0.0
+    assert np.all(np.diff(np.asarray(drawn.x, float)) >= 0)  # still in time order
+
+
 def test_photo_panel_draws_images_masks_and_displacement(tmp_path) -> None:
     fig = F.fig_photo_panel(_photo(tmp_path), arrow_step_px=20)
     images = [t for t in fig.data if isinstance(t, go.Image)]

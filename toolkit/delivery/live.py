@@ -125,6 +125,24 @@ def _noise_floor(values: np.ndarray, t: np.ndarray, trace: Any) -> float:
     return max(step / 2, noise)
 
 
+def _mean_floor(values: np.ndarray, t: np.ndarray, trace: Any, n: int) -> float:
+    """Smallest mean of ``n`` samples told apart from zero: three standard errors of the scope's noise.
+
+    The noise (estimated before the trigger, never below a quantisation step's own spread, step/√12) dithers
+    the 8-bit steps, so a mean over many samples resolves currents far below one step.
+    """
+    meta = getattr(trace, "meta", {}) or {}
+    try:
+        yinc = float(meta.get("yinc") or 0.0)
+        shunt = float(meta.get("shunt_ohms") or 0.0)
+        step = yinc / shunt if yinc > 0 and shunt > 0 else 0.0
+    except (TypeError, ValueError):
+        step = 0.0
+    pre = values[t < 0]
+    sigma = max(float(pre.std()) if pre.size >= 10 else 0.0, step / math.sqrt(12))
+    return 3 * sigma / math.sqrt(max(n, 1))
+
+
 def _drive_mask(abs_i: np.ndarray, peak_i: float, abs_v: np.ndarray, peak_v: float, drive: str) -> np.ndarray:
     if drive == "voltage":
         return abs_v > 0.5 * peak_v if peak_v > 0 else np.zeros_like(abs_v, dtype=bool)
@@ -178,12 +196,15 @@ def measure_capture(voltage: Any, current: Any, *, drive: str = "current") -> Ca
             sign = np.sign(v[late])
             v_late = float(np.abs(v[late]).mean())
             i_late = abs(float((i[late] * sign).mean()))
-            floor = _noise_floor(i, t, current)
+            floor = _mean_floor(i, t, current, int(late.sum()))
         else:
             sign = np.sign(i[late])
             i_late = float(np.abs(i[late]).mean())
             v_late = abs(float((v[late] * sign).mean()))
-            floor = 0.0
+            # a current that collapsed (a lifted electrode) is scope noise: its "on" samples are the noise peaks
+            floor = _noise_floor(i, t, current)
+            if float(abs_i.mean()) <= floor:
+                i_late = 0.0
         impedance = v_late / i_late if i_late > floor else math.inf
     else:
         impedance = math.inf if peak_v > 0 else math.nan

@@ -44,7 +44,12 @@ ConfirmCallback = Callable[[ConfirmRequest], bool]
 
 
 class TwinOperator:
-    """The simulated operator: switches the twin's load (dummy resistor or skin) and confirms every step."""
+    """The simulated operator: switches the twin's load (dummy resistor or skin) and confirms every step.
+
+    The twin has one skin model; placing the electrodes on another subject (or side) puts that skin's own
+    state in place — intact the first time, else as it recovered since its last session — so one subject's
+    electroporated skin never carries over to the next.
+    """
 
     def __init__(self, twin: Any | None = None) -> None:
         self.twin = twin
@@ -55,8 +60,21 @@ class TwinOperator:
         """Do what the request asks on the twin and return ``True``."""
         self.requests.append(request)
         if self.twin is not None:
-            self.twin.model.set_load("dummy" if request.kind == "dummy_load" else "skin")
+            model = self.twin.model
+            if request.kind == "electrodes":
+                self._place_on(model, (request.subject_id, request.side))
+            model.set_load("dummy" if request.kind == "dummy_load" else "skin")
         return True
+
+    @staticmethod
+    def _place_on(model: Any, who: tuple[str, str | None]) -> None:
+        current = model.skin_owner
+        if current == who:
+            return
+        if current is not None:
+            model.saved_skins[current] = model.skin_state()
+        model.set_skin_state(model.saved_skins.get(who))
+        model.skin_owner = who
 
 
 class PromptOperator:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from toolkit.delivery.settings import DeliverySettings
+from toolkit.delivery.views import Need, edge_need, fit_view, per_pulse_need, scope_timebase
 from toolkit.errors import ConfigurationError
 
 __all__ = ["ExpectedSignal", "TreatmentPlan", "make_plan", "scope_timebase"]
@@ -211,8 +212,14 @@ def _mc_plan(rx: Any, arm_id: str, side: str | None, bench: Any, settings: Deliv
         "compliance_V": compliance_V,
         "cycles_per_burst": cycles,
     }
-    # two whole periods (or the whole burst when shorter) starting at the trigger
+    # two whole periods (or the whole burst when shorter) starting at the trigger, each phase resolved
     window_s = min(2.0 / frequency_Hz, burst_on_s)
+    if waveform == "dc":
+        needs = [Need(window_s / 100, "duration_min", "100 samples over the view of a direct current")]
+    else:
+        phase_s = (float(rx.duty_cycle or 0.5) if waveform == "square" else 0.5) / frequency_Hz
+        needs = [per_pulse_need(phase_s, "frequency_Hz", "waveform phase")]
+    views = fit_view(bench, "cycles", window_s, needs, where)
     return TreatmentPlan(
         modality="microcurrent",
         arm_id=arm_id,
@@ -234,18 +241,9 @@ def _mc_plan(rx: Any, arm_id: str, side: str | None, bench: Any, settings: Deliv
             "dummy_window_s": window_s,
             "electrode_V": compliance_V,
             "current_A": current_A,
+            **views,
         },
     )
-
-
-def scope_timebase(window_s: float) -> tuple[float, float]:
-    """Timebase (s/div) and trigger position (s) that show at least ``window_s`` after the trigger.
-
-    The trigger sits half a division from the left edge of a 10-division screen (1.5 divisions on a
-    12-division one), so the window after it is at least 9.5 divisions long.
-    """
-    timebase = window_s / 9.0
-    return timebase, 4.5 * timebase
 
 
 def _ep_plan(rx: Any, arm_id: str, side: str | None, bench: Any, settings: DeliverySettings,
@@ -289,12 +287,19 @@ def _ep_plan(rx: Any, arm_id: str, side: str | None, bench: Any, settings: Deliv
         "electrode_amplitude_V": float(rx.amplitude_V),
         "amplifier_gain": gain,
     }
-    period_s = 1.0 / rx.pulse_rate_Hz
     dummy_current = rx.amplitude_V / bench.dummy_load_ohms
-    # one pulse fills the live view (width and amplitude to a fraction of a percent); the dummy-load check
-    # adds a view of several pulses for the pulse rate
+    # one pulse fills the live view at a rate that resolves its edges (its integrals make the dose); the
+    # dummy-load check adds a view of the whole train, every pulse with its own samples, for rate and count
     pulse_window_s = 2.5 * rx.pulse_width_s
-    train_window_s = min(train_s, 3 * period_s) if rx.pulses_per_train >= 2 else 0.0
+    pulse_needs = [per_pulse_need(rx.pulse_width_s, "pulse_width_ms", "pulse")]
+    edge = edge_need(bench)
+    if edge is not None:
+        pulse_needs.append(edge)
+    views = fit_view(bench, "pulse", pulse_window_s, pulse_needs, where)
+    train_window_s = train_s if rx.pulses_per_train >= 2 else 0.0
+    if train_window_s:
+        views.update(fit_view(bench, "train", train_window_s,
+                              [per_pulse_need(rx.pulse_width_s, "pulse_width_ms", "pulse")], where))
     return TreatmentPlan(
         modality="electroporation",
         arm_id=arm_id,
@@ -319,6 +324,7 @@ def _ep_plan(rx: Any, arm_id: str, side: str | None, bench: Any, settings: Deliv
             "pulse_rate_Hz": float(rx.pulse_rate_Hz),
             "electrode_V": float(rx.amplitude_V),
             "current_A": dummy_current,
+            **views,
         },
     )
 

@@ -31,6 +31,7 @@ from toolkit.delivery.record import TreatmentResult
 from toolkit.delivery.settings import DeliverySettings
 from toolkit.delivery.state import SessionState, SessionStateMachine
 from toolkit.delivery.stop import StopToken
+from toolkit.delivery.views import check_resolution, scope_timebase
 from toolkit.errors import StoreError, ToolkitError
 
 __all__ = ["SessionContext", "run_treatment"]
@@ -119,6 +120,11 @@ class _TreatmentRun:
         self._last_measures: CaptureMeasures | None = None
         self._polarity = 1
         self._window_s = 0.0
+        self._view = ""
+        self._scope_trigger = (1.0, 1)
+        self._scope_ranges = (0.0, 0.0)
+        #: the plan's view that the live captures and the dummy-load check look at
+        self._live_view = "pulse" if plan.modality == "electroporation" else "cycles"
 
     # ---- helpers
     @property
@@ -307,11 +313,17 @@ class _TreatmentRun:
             inst.arm(self.plan.channel)
         self._polarity = polarity
 
-    def _configure_scope(self, *, window_s: float, electrode_V: float, current_A: float) -> None:
-        from toolkit.delivery.plan import scope_timebase
+    def _configure_scope(self, view: str, *, electrode_V: float, current_A: float, polarity: int = 1,
+                         scale: float = 1.0) -> None:
+        """Set the scope up for one of the plan's views (``'pulse'``, ``'train'``, ``'cycles'``).
 
+        The record length is the view's (it samples fast enough for what the view measures); the edge trigger
+        waits for the driven signal to pass 30 % of its level at the burst's amplitude ``scale`` (a ramp
+        step), in the direction of the burst's polarity.
+        """
         plan = self.plan
         bench = self.ctx.bench
+        window_s = plan.scope[f"{view}_window_s"]
         timebase, position = scope_timebase(window_s)
         channels = bench.scope_channels(electrode_V=electrode_V, current_A=current_A)
         if plan.modality == "electroporation":
@@ -320,9 +332,14 @@ class _TreatmentRun:
             trig_ch, level = bench.channels.current.channel, 0.3 * current_A * bench.shunt_ohms
         self.ctx.connected.scope.configure(
             timebase_s_per_div=timebase, channels=channels, trigger_channel=trig_ch,
-            trigger_level_V=level, position_s=position,
+            trigger_level_V=level * polarity * scale, position_s=position,
+            record_points=int(plan.scope[f"{view}_points"]),
+            trigger_slope="rising" if polarity > 0 else "falling",
         )
-        self._window_s = window_s
+        self._window_s = plan.scope[f"{view}_after_trigger_s"]
+        self._view = view
+        self._scope_trigger = (scale, polarity)
+        self._scope_ranges = (electrode_V, current_A)
 
     def configure(self) -> None:
         plan = self.plan
@@ -339,8 +356,7 @@ class _TreatmentRun:
         self._verify("configure_readback", True, **programmed)
         dummy_V = (plan.scope["electrode_V"] if plan.modality == "electroporation"
                    else plan.settings["amplitude_A"] * self.ctx.bench.dummy_load_ohms)
-        self._configure_scope(window_s=plan.scope["dummy_window_s"], electrode_V=dummy_V,
-                              current_A=plan.scope["current_A"])
+        self._configure_scope(self._live_view, electrode_V=dummy_V, current_A=plan.scope["current_A"])
         self._advance(S.CONFIGURED, "settings read back as sent")
 
     def _ask(self, kind: str) -> None:
@@ -372,20 +388,37 @@ class _TreatmentRun:
         scope = ctx.connected.scope
         ev_ch, cur_ch = bench.channels.electrode_voltage.channel, bench.channels.current.channel
         self._active_pacer.wait_idle()
+        if (scale, polarity) != self._scope_trigger and scale > 0:
+            # a ramp step crosses a lower level; a reversed burst crosses it the other way
+            electrode_V, current_A = self._scope_ranges
+            self._configure_scope(self._view, electrode_V=electrode_V, current_A=current_A, polarity=polarity,
+                                  scale=scale)
         scope.single()
         entry = self._fire(scale, polarity)
         # the record ends one window after the trigger: nothing to read before that
         self._active_pacer.wait_until(entry.t_confirmed_s + self._window_s)
-        wait = getattr(scope, "wait_acquired", None)
-        if wait is not None:
-            wait(timeout_s=max(ctx.settings.io_timeout_s, 1.0))
+        forced = not self._wait_for_record(scope)
+        if forced:
+            # the signal never crossed the trigger level (no current through a lifted electrode, nothing across
+            # shorted ones): record what is there, and judge the contact from the absence
+            scope.force_trigger()
+            self._active_pacer.wait_until(self._now() + self._window_s)
+            scope.wait_acquired(timeout_s=max(ctx.settings.io_timeout_s, 1.0))
         traces = scope.capture(channels=(ev_ch, cur_ch))
         v, i = traces[ev_ch], traces[cur_ch]
-        measures = measure_capture(v, i, drive="voltage" if self.plan.modality == "electroporation" else "current")
+        coarse = check_resolution(v, self.plan.scope[f"{self._view}_interval_s"])
+        if coarse is not None:
+            raise SessionAborted(Abort(AbortReason.INSTRUMENT_ERROR, f"{label} capture: {coarse}"))
+        drive = "voltage" if self.plan.modality == "electroporation" else "current"
+        measures = measure_capture(v, i, drive=drive)
+        if forced:
+            # the driven signal never reached its trigger level at the load: a voltage-driven output then sees
+            # (almost) no impedance, a current-driven one an open circuit
+            measures = replace(measures, impedance_ohm=0.0 if drive == "voltage" else math.inf)
         self.captures.save(
             label, v.time_s, v.values, i.values,
-            {"scale": scale, "measures": measures.as_dict(), "session_t_s": self._now(),
-             "voltage_meta": dict(v.meta), "current_meta": dict(i.meta)},
+            {"scale": scale, "measures": measures.as_dict(), "session_t_s": self._now(), "forced_trigger": forced,
+             "view": self._view, "voltage_meta": dict(v.meta), "current_meta": dict(i.meta)},
         )
         rates = self._burst_rates(v, i)
         if scale > 0 and keep_rates:
@@ -396,31 +429,44 @@ class _TreatmentRun:
         self._last_measures = measures
         return measures
 
+    def _wait_for_record(self, scope: Any, grace_s: float = 0.2) -> bool:
+        """Whether the acquisition completes (polled briefly: the window has already passed)."""
+        import time
+
+        deadline = time.monotonic() + grace_s
+        while True:
+            if scope.acquired():
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+
     def _burst_rates(self, v: Any, i: Any) -> WaveformRates:
         """Rates over one burst's on-time, from a capture that starts at the trigger.
 
-        Microcurrent: whole waveform periods after the trigger. Electroporation: the capture shows one
-        pulse; its integrals times the pulses of a burst, over the burst's on-time.
+        Microcurrent: whole waveform periods after the trigger. Electroporation: the capture resolves one
+        pulse; its integrals (:func:`instruments.measures.pulse_integrals`: the charge while it is on, and the
+        net charge, i² and energy including what flows back after it) times the pulses of a burst, over the
+        burst's on-time.
         """
         import numpy as np
 
+        from instruments.measures import CaptureTooCoarse, pulse_integrals
+
         plan = self.plan
+        if plan.modality == "electroporation":
+            try:
+                p = pulse_integrals(v, i)
+            except (CaptureTooCoarse, ValueError):
+                # the view samples fast enough (checked before): a "pulse" this short is noise, i.e. no pulse
+                # reached the electrodes (shorted electrodes show none)
+                return WaveformRates.zero()
+            k = plan.pulses_per_burst / plan.burst_on_s
+            return WaveformRates(abs_current_A=p.charge_C * k, mean_current_A=p.net_charge_C * k,
+                                 square_current_A2=p.i2t_A2s * k, power_W=p.energy_J * k)
         t = np.asarray(v.time_s, dtype=float)
         vv = np.asarray(v.values, dtype=float)
         ii = np.asarray(i.values, dtype=float)
-        if plan.modality == "electroporation":
-            width = plan.settings["pulse_width_s"]
-            mask = (t >= -0.1 * width) & (t <= 1.5 * width)
-            if mask.sum() < 2 or t.size < 2:
-                return WaveformRates.zero()
-            dt = float(t[1] - t[0])
-            k = plan.pulses_per_burst * dt / plan.burst_on_s
-            return WaveformRates(
-                abs_current_A=float(np.abs(ii[mask]).sum() * k),
-                mean_current_A=float(ii[mask].sum() * k),
-                square_current_A2=float((ii[mask] ** 2).sum() * k),
-                power_W=float((vv[mask] * ii[mask]).sum() * k),
-            )
         period = plan.burst_on_s / max(plan.pulses_per_burst, 1)
         span = min(float(t[-1]), plan.burst_on_s)
         whole = math.floor(span / period + 1e-9) * period if period > 0 else span
@@ -481,8 +527,7 @@ class _TreatmentRun:
             failures += breaks
         if plan.modality == "electroporation" and plan.scope.get("train_window_s"):
             # several pulses of a train: the pulse rate
-            self._configure_scope(window_s=plan.scope["train_window_s"], electrode_V=plan.scope["electrode_V"],
-                                  current_A=plan.scope["current_A"])
+            self._configure_scope("train", electrode_V=plan.scope["electrode_V"], current_A=plan.scope["current_A"])
             m = self._capture("verify-train", 1.0, keep_rates=False)
             rate = ExpectedSignal(frequency_Hz=plan.scope["pulse_rate_Hz"])
             breaks = self._expect(rate, m, 1.0)
@@ -513,11 +558,11 @@ class _TreatmentRun:
             # the skin needs the voltage range of the compliance (MC) and a current range between the
             # impedance limits (EP), so a short or a lifted electrode is still measurable
             if plan.modality == "microcurrent":
-                self._configure_scope(window_s=plan.scope["live_window_s"], electrode_V=plan.settings["compliance_V"],
+                self._configure_scope(self._live_view, electrode_V=plan.settings["compliance_V"],
                                       current_A=plan.settings["amplitude_A"])
             else:
                 # the current range reaches the lowest accepted impedance, so a short is measured, not clipped
-                self._configure_scope(window_s=plan.scope["live_window_s"], electrode_V=plan.scope["electrode_V"],
+                self._configure_scope(self._live_view, electrode_V=plan.scope["electrode_V"],
                                       current_A=plan.scope["electrode_V"] / self.rules.impedance_ohm_min)
         debouncer = RuleDebouncer(self.rules.consecutive)
         n_bursts = plan.bursts

@@ -23,6 +23,30 @@ def _time_scale(span_s: float) -> tuple[float, str]:
     return 1.0, "s"
 
 
+#: most points a drawn trace keeps; a deeper capture is drawn as its min/max envelope per time bucket
+MAX_DRAWN_POINTS = 4000
+
+
+def _drawn(x: pd.Series, y: pd.Series, how: str = "envelope") -> tuple[np.ndarray, np.ndarray]:
+    """At most :data:`MAX_DRAWN_POINTS` points of a trace: each bucket's lowest and highest sample in time
+    order (``'envelope'``: no peak is lost), or every k-th sample (``'stride'``: smooth reference curves)."""
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n = xs.size
+    if n <= MAX_DRAWN_POINTS:
+        return xs, ys
+    buckets = MAX_DRAWN_POINTS // 2
+    if how == "stride":
+        k = -(-n // MAX_DRAWN_POINTS)
+        return xs[::k], ys[::k]
+    edges = np.linspace(0, n, buckets + 1).astype(int)
+    idx_lo = np.array([a + int(np.argmin(ys[a:b])) for a, b in zip(edges[:-1], edges[1:], strict=True)])
+    idx_hi = np.array([a + int(np.argmax(ys[a:b])) for a, b in zip(edges[:-1], edges[1:], strict=True)])
+    first = np.minimum(idx_lo, idx_hi)
+    second = np.maximum(idx_lo, idx_hi)
+    order = np.column_stack((first, second)).ravel()
+    return xs[order], ys[order]
+
+
 def fig_waveform(
     data: pd.DataFrame,
     *,
@@ -56,7 +80,9 @@ def fig_waveform(
     -------
     plotly.graph_objects.Figure
         Traces: band lower and upper (filled), prescribed (dashed), measured (solid), out-of-band samples
-        (markers); ``layout.meta["n_outside"]`` holds the number of samples outside the band.
+        (markers); ``layout.meta["n_outside"]`` holds the number of samples outside the band. A capture
+        deeper than :data:`MAX_DRAWN_POINTS` is drawn as its min/max envelope (every peak kept); the
+        out-of-band count and markers use every sample.
     """
     what = f"Figure {number} (waveform)"
     if (lower is None) != (upper is None):
@@ -75,14 +101,18 @@ def fig_waveform(
         hi = require_numeric(data, upper, what=what)
         if (lo > hi).any():
             raise DataError(f"{what}: {lower!r} exceeds {upper!r} in some rows")
-        fig.add_trace(go.Scatter(x=x, y=lo, mode="lines", line={"width": 0.5, "color": "#7F7F7F"},
+        xl, yl = _drawn(x, lo, "stride")
+        xh, yh = _drawn(x, hi, "stride")
+        fig.add_trace(go.Scatter(x=xl, y=yl, mode="lines", line={"width": 0.5, "color": "#7F7F7F"},
                                  name="tolerance low", showlegend=False, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=x, y=hi, mode="lines", line={"width": 0.5, "color": "#7F7F7F"}, fill="tonexty",
+        fig.add_trace(go.Scatter(x=xh, y=yh, mode="lines", line={"width": 0.5, "color": "#7F7F7F"}, fill="tonexty",
                                  fillcolor="rgba(127,127,127,0.25)", name="tolerance band"))
     if prescribed is not None:
-        fig.add_trace(go.Scatter(x=x, y=require_numeric(data, prescribed, what=what), mode="lines",
+        xp, yp = _drawn(x, require_numeric(data, prescribed, what=what), "stride")
+        fig.add_trace(go.Scatter(x=xp, y=yp, mode="lines",
                                  name="prescribed", line={"color": "#000000", "dash": "dash", "width": 1.5}))
-    fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name="delivered", line={"color": "#0072B2", "width": 1.5}))
+    xd, yd = _drawn(x, y)
+    fig.add_trace(go.Scatter(x=xd, y=yd, mode="lines", name="delivered", line={"color": "#0072B2", "width": 1.5}))
     if lower is not None:
         out = (y < lo) | (y > hi)
         n_outside = int(out.sum())

@@ -1,0 +1,333 @@
+"""The bench circuit solved exactly: piecewise-exponential waveforms that a scope can sample at any rate.
+
+Source (voltage through an output resistance, or current with a compliance voltage) → load → shunt. The load is
+a resistor, an open or a short, or electrodes on skin: ``Rs`` in series with the stratum corneum ``Rp ‖ Cp``.
+While the source level and ``Rp`` are constant the voltage on ``Cp`` follows one exponential,
+``vc(s) = vc∞ + (vc0 − vc∞)·exp(−s/τ)``, and the electrode voltage and the current are affine in ``vc``; so
+each output is ``A + B·exp(−s/τ)`` on such a piece, exactly, at any instant. A current source that reaches
+its compliance becomes a voltage source at ±compliance part-way through a piece: the switching instant is
+solved for and the piece split there.
+
+Bandwidth (the HV amplifier's, the scope's front end) is a single pole ``τf`` applied to the outputs. A
+one-pole filter of ``A + B·exp(−s/τ)`` is again a sum of exponentials in closed form, so the filtered
+waveform is exact too: a microsecond transient sampled every two milliseconds is seen, or missed, the way a
+real scope sees it — never smeared into a ramp by interpolating a coarse simulation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["Piece", "Waveform", "solve_piece"]
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One piece: on ``[0, dur_s)`` the outputs are ``X∞ + X_amp·exp(−s·inv_tau)`` (``inv_tau`` 0: constant)."""
+
+    dur_s: float
+    inv_tau: float
+    v_inf: float
+    v_amp: float
+    i_inf: float
+    i_amp: float
+    #: voltage on Cp at the end of the piece, and its largest magnitude within it
+    vc_end: float
+    vc_peak: float
+
+
+def _exp_piece(dur: float, vc0: float, vinf: float, tau: float, a_i: float, b_i: float, a_v: float,
+               b_v: float) -> Piece:
+    """A piece with ``vc`` relaxing from ``vc0`` to ``vinf`` (time constant ``tau``); ``i = a_i + b_i·vc`` and
+    ``v = a_v + b_v·vc``."""
+    inv = 1.0 / tau if tau > 0 and math.isfinite(tau) else 0.0
+    delta = vc0 - vinf if inv > 0 else 0.0
+    vc_end = vinf + delta * math.exp(-dur * inv) if inv > 0 else vc0
+    base = vinf if inv > 0 else vc0
+    return Piece(dur, inv, a_v + b_v * base, b_v * delta, a_i + b_i * base, b_i * delta, vc_end,
+                 max(abs(vc0), abs(vc_end)))
+
+
+def _switch_time(vc0: float, vinf: float, tau: float, vc_star: float, dur: float) -> float | None:
+    """When ``vc`` (relaxing from ``vc0`` to ``vinf``) reaches ``vc_star`` within ``(0, dur)``, else None."""
+    if not (tau > 0 and math.isfinite(tau)) or vc0 == vinf:
+        return None
+    ratio = (vc_star - vinf) / (vc0 - vinf)
+    if not 0.0 < ratio < 1.0:
+        return None
+    s = -tau * math.log(ratio)
+    return s if 0.0 < s < dur else None
+
+
+def solve_piece(level: float, dur: float, vc0: float, *, source: str, src_ohms: float, series: float,
+                shunt_ohms: float, rp: float | None, cp: float | None, compliance_V: float) -> list[Piece]:
+    """Solve the circuit for ``dur`` seconds at a constant source ``level`` and ``Rp``.
+
+    Parameters
+    ----------
+    level : float
+        Source EMF (volts) or current (amperes).
+    dur : float
+        Length in seconds.
+    vc0 : float
+        Voltage on ``Cp`` at the start.
+    source : {'voltage', 'current'}
+    src_ohms : float
+        Output resistance of a voltage source.
+    series : float
+        Series resistance of the load (``inf`` for an open circuit, 0 for a short).
+    shunt_ohms : float
+        Current-sense shunt.
+    rp, cp : float or None
+        Stratum corneum resistance and capacitance (None for a resistive load).
+    compliance_V : float
+        Largest voltage a current source applies.
+
+    Returns
+    -------
+    list of Piece
+        One piece, or two when a current source enters or leaves its compliance part-way.
+    """
+    if math.isinf(series):  # open circuit: no current; the electrodes see the open-circuit source
+        v = level if source == "voltage" else (math.copysign(compliance_V, level) if level else 0.0)
+        return [Piece(dur, 0.0, v, 0.0, 0.0, 0.0, vc0, abs(vc0))]
+    if source == "voltage":
+        r_ext = src_ohms + series + shunt_ohms
+        if rp is None or cp is None:
+            i = level / r_ext if r_ext else 0.0
+            return [Piece(dur, 0.0, i * series, 0.0, i, 0.0, vc0, abs(vc0))]
+        return [_voltage_driven(level, dur, vc0, r_ext, series, rp, cp)]
+    r_ext = series + shunt_ohms
+    sign = 1.0 if level >= 0 else -1.0
+    if rp is None or cp is None:
+        i = level
+        if abs(level) * r_ext > compliance_V:
+            i = sign * compliance_V / r_ext if r_ext else level
+        return [Piece(dur, 0.0, i * series, 0.0, i, 0.0, vc0, abs(vc0))]
+    # the source holds its current until that would need more than the compliance; then it holds ±compliance
+    vc_star = sign * compliance_V - level * r_ext
+    in_current = level == 0 or sign * (level * r_ext + vc0) <= compliance_V
+    pieces: list[Piece] = []
+    remaining, vc = dur, vc0
+    for _ in range(2):
+        if in_current:
+            tau, vinf = rp * cp, level * rp
+        else:
+            r_par = rp * r_ext / (rp + r_ext)
+            tau, vinf = cp * r_par, sign * compliance_V * rp / (rp + r_ext)
+        s = None if level == 0 else _switch_time(vc, vinf, tau, vc_star, remaining)
+        length = remaining if s is None else s
+        if in_current:
+            piece = _exp_piece(length, vc, vinf, tau, level, 0.0, level * series, 1.0)
+        else:
+            v_src = sign * compliance_V
+            piece = _exp_piece(length, vc, vinf, tau, v_src / r_ext, -1.0 / r_ext, v_src * series / r_ext,
+                               1.0 - series / r_ext)
+        pieces.append(piece)
+        if s is None:
+            break
+        remaining -= s
+        vc = vc_star
+        in_current = not in_current
+    return pieces
+
+
+def _voltage_driven(level: float, dur: float, vc0: float, r_ext: float, series: float, rp: float,
+                    cp: float) -> Piece:
+    r_par = rp * r_ext / (rp + r_ext)
+    return _exp_piece(dur, vc0, level * rp / (rp + r_ext), cp * r_par, level / r_ext, -1.0 / r_ext,
+                      level * series / r_ext, 1.0 - series / r_ext)
+
+
+@dataclass
+class Waveform:
+    """The outputs of one burst as pieces (times relative to the burst start).
+
+    Attributes
+    ----------
+    t0_s, dur_s, inv_tau, v_inf, v_amp, i_inf, i_amp : (K,) ndarray
+        The pieces in order (see :class:`Piece`).
+    duration_s : float
+        Length of the whole burst.
+    period_s : float
+        Period of its cycles; beyond the resolved pieces the last period repeats.
+    """
+
+    t0_s: np.ndarray
+    dur_s: np.ndarray
+    inv_tau: np.ndarray
+    v_inf: np.ndarray
+    v_amp: np.ndarray
+    i_inf: np.ndarray
+    i_amp: np.ndarray
+    duration_s: float
+    period_s: float
+    _filtered: dict[float, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_pieces(cls, pieces: list[Piece], *, duration_s: float, period_s: float) -> Waveform:
+        """Assemble pieces laid end to end from time 0."""
+        dur = np.array([p.dur_s for p in pieces], dtype=float)
+        t0 = np.concatenate(([0.0], np.cumsum(dur)[:-1])) if dur.size else np.zeros(0)
+        arr = {name: np.array([getattr(p, name) for p in pieces], dtype=float)
+               for name in ("inv_tau", "v_inf", "v_amp", "i_inf", "i_amp")}
+        return cls(t0, dur, duration_s=duration_s, period_s=period_s, **arr)
+
+    @property
+    def resolved_s(self) -> float:
+        """End of the pieces solved one by one (the rest of a long burst repeats the last period)."""
+        return float(self.t0_s[-1] + self.dur_s[-1]) if self.t0_s.size else 0.0
+
+    def _fold(self, rel: np.ndarray) -> np.ndarray:
+        end = self.resolved_s
+        if self.duration_s <= end + 1e-15 or self.period_s <= 0:
+            return rel
+        out = rel.copy()
+        beyond = rel >= end
+        if beyond.any():
+            out[beyond] = end - self.period_s + np.mod(rel[beyond] - end, self.period_s)
+        return out
+
+    def _piece_starts(self, tau_f: float) -> tuple[np.ndarray, np.ndarray]:
+        """Filtered values of (v, i) at the start of every piece (the filter starts settled at 0)."""
+        hit = self._filtered.get(tau_f)
+        if hit is not None:
+            return hit
+        k = self.t0_s.size
+        starts = np.zeros((2, k))
+        inv_f = 1.0 / tau_f
+        y = [0.0, 0.0]
+        for n in range(k):
+            starts[0, n], starts[1, n] = y
+            d = self.dur_s[n]
+            for j, (a, b) in enumerate(((self.v_inf[n], self.v_amp[n]), (self.i_inf[n], self.i_amp[n]))):
+                y[j] = float(_filtered_piece(np.array([d]), a, b, self.inv_tau[n], inv_f, y[j])[0])
+        self._filtered[tau_f] = (starts[0], starts[1])
+        return starts[0], starts[1]
+
+    def evaluate(self, rel: np.ndarray, *, tau_filter_s: float = 0.0,
+                 end_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Electrode voltage and current at times ``rel`` after the burst start, exactly.
+
+        Parameters
+        ----------
+        rel : ndarray
+            Seconds after the burst start; zero output before 0 and after ``end_s``.
+        tau_filter_s : float
+            Time constant of a single-pole low-pass applied to both outputs (0: none).
+        end_s : float, optional
+            Where the output stopped (a cut burst); default: the burst's length.
+        """
+        rel = np.asarray(rel, dtype=float)
+        end = self.duration_s if end_s is None else min(end_s, self.duration_s)
+        v = np.zeros_like(rel)
+        i = np.zeros_like(rel)
+        if not self.t0_s.size:
+            return v, i
+        inside = (rel >= 0) & (rel < end)
+        if inside.any():
+            r = self._fold(rel[inside])
+            k = np.clip(np.searchsorted(self.t0_s, r, side="right") - 1, 0, self.t0_s.size - 1)
+            s = r - self.t0_s[k]
+            inv = self.inv_tau[k]
+            if tau_filter_s > 0:
+                yv0, yi0 = self._piece_starts(tau_filter_s)
+                inv_f = 1.0 / tau_filter_s
+                v[inside] = _filtered_piece(s, self.v_inf[k], self.v_amp[k], inv, inv_f, yv0[k])
+                i[inside] = _filtered_piece(s, self.i_inf[k], self.i_amp[k], inv, inv_f, yi0[k])
+            else:
+                e = np.exp(-s * inv)
+                v[inside] = self.v_inf[k] + self.v_amp[k] * e
+                i[inside] = self.i_inf[k] + self.i_amp[k] * e
+        if tau_filter_s > 0:
+            after = rel >= end
+            if after.any():
+                # the output stops; what the filter holds decays with its own time constant
+                v_end, i_end = self.evaluate(np.array([np.nextafter(end, -np.inf)]), tau_filter_s=tau_filter_s,
+                                             end_s=end)
+                decay = np.exp(-(rel[after] - end) / tau_filter_s)
+                v[after] = v_end[0] * decay
+                i[after] = i_end[0] * decay
+        return v, i
+
+    def crossings(self, level: float, *, rising: bool, signal: str, tau_filter_s: float = 0.0,
+                  limit: int = 64) -> np.ndarray:
+        """Times (after the burst start, within the solved pieces) at which ``signal`` (``'electrode'`` or
+        ``'current'``) crosses ``level`` upward (``rising``) or downward; at most ``limit``, in order."""
+        k = self.t0_s.size
+        if not k:
+            return np.zeros(0)
+        # each piece is a sum of two exponentials (at most one extremum): a log-spaced grid finds every
+        # crossing, bisection then places it
+        u = np.concatenate(([0.0], np.geomspace(1e-9, 1.0, 48)))
+        t = (self.t0_s[:, None] + self.dur_s[:, None] * u[None, :]).ravel()
+        t = np.minimum(t, np.nextafter(self.resolved_s, 0.0))
+        which = 0 if signal == "electrode" else 1
+        y = self.evaluate(t, tau_filter_s=tau_filter_s)[which] - level
+        sign = -1.0 if not rising else 1.0
+        up = np.flatnonzero((sign * y[:-1] <= 0) & (sign * y[1:] > 0))[:limit]
+        out = []
+        for j in up:
+            lo, hi = t[j], t[j + 1]
+            for _ in range(40):
+                mid = 0.5 * (lo + hi)
+                if sign * (self.evaluate(np.array([mid]), tau_filter_s=tau_filter_s)[which][0] - level) > 0:
+                    hi = mid
+                else:
+                    lo = mid
+            out.append(hi)
+        return np.array(out)
+
+    def first_crossing(self, level: float, *, rising: bool, signal: str, after_s: float,
+                       tau_filter_s: float = 0.0, end_s: float | None = None) -> float | None:
+        """The first crossing (see :meth:`crossings`) at or after ``after_s``, counting the repeats of the
+        last period beyond the solved pieces, before ``end_s``; None if there is none."""
+        end = self.duration_s if end_s is None else min(end_s, self.duration_s)
+        times = self.crossings(level, rising=rising, signal=signal, tau_filter_s=tau_filter_s)
+        hit = times[times >= after_s]
+        if hit.size:
+            return float(hit[0]) if hit[0] < end else None
+        resolved = self.resolved_s
+        if self.duration_s <= resolved + 1e-15 or self.period_s <= 0:
+            return None
+        last = times[times >= resolved - self.period_s] - (resolved - self.period_s)
+        if not last.size:
+            return None
+        # the last period repeats from ``resolved``: the first repeat of one of its crossings after after_s
+        k0 = max(math.floor((after_s - resolved) / self.period_s), 0)
+        for k in (k0, k0 + 1):
+            cand = resolved + k * self.period_s + last
+            cand = cand[cand >= after_s]
+            if cand.size:
+                return float(cand[0]) if cand[0] < end else None
+        return None
+
+    def samples(self, per_piece: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(time, v, i) at ``per_piece`` instants in every piece plus its start: for inspection and tests."""
+        frac = np.arange(per_piece, dtype=float) / per_piece
+        t = (self.t0_s[:, None] + self.dur_s[:, None] * frac[None, :]).ravel()
+        t = np.append(t, self.resolved_s * (1 - 1e-12)) if t.size else t
+        v, i = self.evaluate(t)
+        return t, v, i
+
+
+def _filtered_piece(s: np.ndarray, a: np.ndarray | float, b: np.ndarray | float, inv: np.ndarray | float,
+                    inv_f: float, y0: np.ndarray | float) -> np.ndarray:
+    """One-pole low-pass (``1/inv_f``) of ``a + b·exp(−s·inv)`` starting from ``y0``, at times ``s``.
+
+    ``y = a + b·c·exp(−s·inv) + (y0 − a − b·c)·exp(−s·inv_f)`` with ``c = inv_f / (inv_f − inv)``; when the
+    two time constants coincide the resonant form ``a + b·s·inv_f·exp(−s·inv_f) + (y0 − a)·exp(−s·inv_f)``.
+    """
+    s = np.asarray(s, dtype=float)
+    a, b, inv, y0 = (np.broadcast_to(np.asarray(x, dtype=float), s.shape) for x in (a, b, inv, y0))
+    ef = np.exp(-s * inv_f)
+    close = np.abs(inv_f - inv) <= 1e-9 * inv_f
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = np.where(close, 0.0, inv_f / (inv_f - inv))
+        e = np.exp(-s * inv)
+        general = a + b * c * e + (y0 - a - b * c) * ef
+        resonant = a + b * s * inv_f * ef + (y0 - a) * ef
+    return np.where(close, resonant, general)
