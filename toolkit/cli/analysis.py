@@ -102,7 +102,8 @@ def analyze(
             continue
         for row in table.itertuples(index=False):
             console.print(
-                f"  estimand {words['id']} {row.role} ({row.label}): {row.comparison} {row.estimate:.4g} "
+                f"  estimand {words['id']}, {row.label if row.role == 'main' else 'sensitivity ' + row.label}: "
+                f"{row.comparison} {row.estimate:.4g} "
                 f"(95% CI {row.ci_low:.4g} to {row.ci_high:.4g})"
             )
     for note in results.notes:

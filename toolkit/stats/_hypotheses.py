@@ -15,6 +15,8 @@ the products of those differences. With them the fev_data reference of SAS PROC 
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
@@ -36,23 +38,35 @@ def _to_reference_differences(n_levels: int) -> np.ndarray:
     return d
 
 
-def type3_hypotheses(design: Design, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Term label -> rows L (in ``design``'s parameters) of the term's Type III test on ``frame``."""
-    x = design.matrix(frame)
+def type3_hypotheses(design: Design, frame: pd.DataFrame | None = None) -> dict[str, np.ndarray]:
+    """Term label -> rows L (in ``design``'s parameters) of the term's Type III test.
+
+    The map between the two codings does not depend on the data: it is solved on a small grid that spans
+    the design (every combination of factor levels, with each numeric covariate at 0 and at 1), so a
+    2,000-subject trial costs no more than a small one. With so many factors that the grid would be larger
+    than the data, the data's own rows (``frame``) are used.
+    """
     summed = Design(design.factors, design.numerics, design.terms, intercept=design.intercept, coding="sum")
-    xs = summed.matrix(frame)
-    transform, *_ = np.linalg.lstsq(xs, x, rcond=None)
+    size = int(np.prod([len(v) for v in design.factors.values()])) * (len(design.numerics) + 1)
+    grid = frame if frame is not None and size > max(len(frame), 1000) else _spanning_grid(design)
+    transform, *_ = np.linalg.lstsq(summed.matrix(grid), design.matrix(grid), rcond=None)
     out = {}
     for term, (label, sl) in zip(summed.terms, summed.term_slices.items(), strict=True):
         basis = np.ones((1, 1))
         for col in term:
-            piece = (
-                _to_reference_differences(len(design.factors[col]))
-                if col in design.factors
-                else np.ones((1, 1))
-            )
+            piece = _to_reference_differences(len(design.factors[col])) if col in design.factors else np.ones((1, 1))
             basis = np.kron(basis, piece)
         rows = basis @ transform[sl]
         rows[np.abs(rows) < 1e-12] = 0.0
         out[label] = rows
     return out
+
+
+def _spanning_grid(design: Design) -> pd.DataFrame:
+    """Every combination of the factors' levels, each with the numerics all 0 and each numeric alone at 1."""
+    names = list(design.factors)
+    combos = list(itertools.product(*(design.factors[f] for f in names))) or [()]
+    numeric_points = [dict.fromkeys(design.numerics, 0.0)]
+    numeric_points += [{n: float(n == m) for n in design.numerics} for m in design.numerics]
+    rows = [{**dict(zip(names, combo, strict=True)), **point} for combo in combos for point in numeric_points]
+    return pd.DataFrame(rows)
