@@ -41,6 +41,18 @@ class InstrumentError(Exception):
             return self.message
         return self.message + "\n" + "\n".join(f"  - {d}" for d in self.details)
 
+    def __reduce__(self) -> tuple:
+        # Pickle by state: the resource and details must survive the way back from a worker process.
+        return _rebuild_error, (type(self), self.args, self.__dict__.copy())
+
+
+def _rebuild_error(cls: type[InstrumentError], args: tuple, state: dict) -> InstrumentError:
+    """Unpickle an :class:`InstrumentError` without calling its ``__init__``."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class BenchFileError(InstrumentError):
     """A bench file is missing, is not valid YAML, or has an invalid or unknown field value."""

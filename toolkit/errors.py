@@ -25,6 +25,20 @@ class ToolkitError(Exception):
             return self.message
         return self.message + "\n" + "\n".join(f"  - {d}" for d in self.details)
 
+    def __reduce__(self) -> tuple:
+        # Pickle by state, not by constructor arguments: subclasses take other arguments than the message
+        # (a study file's issues, a photo's rejection reason), and an error raised in a worker process must
+        # reach the parent whole, with its details.
+        return _rebuild_error, (type(self), self.args, self.__dict__.copy())
+
+
+def _rebuild_error(cls: type[ToolkitError], args: tuple, state: dict) -> ToolkitError:
+    """Unpickle a :class:`ToolkitError` without calling its ``__init__`` (see ``ToolkitError.__reduce__``)."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class ConfigurationError(ToolkitError):
     """A study, bench or template file is invalid."""

@@ -124,3 +124,20 @@ def test_a_per_protocol_rule_naming_an_unknown_visit_is_refused(tmp_path) -> Non
     assert "photos_at" in message and "S13" in message and "study.yaml" in message
     line = next(k for k, t in enumerate(text.splitlines(), 1) if "photos_at: [S13]" in t)
     assert f"line {line}" in message or f":{line}" in message
+
+
+def test_a_discontinued_treatment_blocks_further_sessions(cohort) -> None:
+    from toolkit.delivery import NotEligible
+    from toolkit.delivery.eligibility import check_eligibility
+
+    study = cohort
+    session_10 = (FIRST + timedelta(days=7 * 9)).date()
+    with open_store(cohort) as store:
+        assert check_eligibility(study, store, "S-002", 10, today=session_10).session_number == 10
+        discontinue_treatment(store, "S-002", on=date(2026, 3, 10), reason="adverse event")
+        record = store.subject("S-002")
+        assert record.treatment_ended_on == date(2026, 3, 10) and record.withdrawn_on is None
+        assert record.unmet == ["treatment not discontinued"]
+        with pytest.raises(NotEligible) as err:
+            check_eligibility(study, store, "S-002", 10, today=session_10)
+    assert "study treatment ended on 2026-03-10" in str(err.value)

@@ -31,10 +31,11 @@ def _populate(store, photo_file, *, treat: bool = True):
     for sid, age in (("S-001", 50), ("S-002", 40)):
         enrol_eligible(store, sid, age=age)
         alloc = store.allocate(sid)
-        if treat:
+        # S-001 reaches the visit after session 12 (its scores need it); session 1 is enough for S-002
+        for session in ((1, 12) if sid == "S-001" else (1,)) if treat else ():
             did = store.start_delivery(
-                sid, session_number=1, arm_id=alloc.arm_id, side=None, prescription={}, bench={}, instruments={},
-                settings={},
+                sid, session_number=session, arm_id=alloc.arm_id, side=None, prescription={}, bench={},
+                instruments={}, settings={},
             )  # fmt: skip
             store.finish_delivery(
                 did, outcome="completed", reason=None, dose={"charge_C": 0.0012, "energy_J": 0.3, "duration_s": 1200},
@@ -55,8 +56,12 @@ def _populate(store, photo_file, *, treat: bool = True):
         ("S-001", "S12", (2, 2)),
         ("S-002", "BASELINE", (4, 4)),
     ):
+        if visit == "S12" and not treat:
+            continue  # not reached without sessions
+        # baselines the day after consent; the visit after session 12 the day of the session (today)
+        day = date(2026, 1, 6) if visit == "BASELINE" else date.today()
         for who, score in zip(("Dr A", "Dr B"), scores, strict=True):
-            store.add_assessment(sid, visit_id=visit, scale="WSRS", score=score, assessor=who)
+            store.add_assessment(sid, visit_id=visit, scale="WSRS", score=score, assessor=who, assessed_on=day)
     enrol_eligible(store, "S-003", age=33)  # enrolled, not randomised
 
 
@@ -159,7 +164,7 @@ def test_unblinding_via_cli_switches_exports_to_arm_names(demo_study, randomized
     arm_names = {a.id: a.name for a in demo_study.arms}
     ex = pd.read_csv(store.study_dir / "analysis" / "ex.csv")
     assert set(ex["EXTRT"]) == {arm_names[names[s]] for s in ("S-001", "S-002")}
-    assert ex["EXDOSE"].tolist() == pytest.approx([1.2, 1.2])  # 0.0012 C in mC
+    assert ex["EXDOSE"].tolist() == pytest.approx([1.2] * 3)  # 0.0012 C in mC (S-001: sessions 1 and 12)
 
 
 def test_xpt_round_trip_keeps_names_labels_and_values(demo_study, randomized, photo_file):

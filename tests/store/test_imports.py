@@ -100,13 +100,14 @@ def test_header_problems_and_reimport_are_refused(demo_study, tmp_path):
 
 def test_assessments_are_checked_against_the_study(demo_study, tmp_path, capsys):
     text = (
-        "subject_id,visit_id,scale,score,assessor\n"
-        "S-001,BASELINE,WSRS,4,Dr A\n"
-        "S-001,S12,WSRS,2.5,Dr A\n"
-        "S-001,W99,WSRS,2,Dr A\n"  # unknown visit
-        "S-001,S12,GAIS,7,Dr A\n"  # outside 1–5
-        "S-001,S12,LEMPERLE,2,Dr A\n"  # not a scale of this study
-        "S-001,S12,WSRS,two,\n"  # not a number, no assessor
+        "subject_id,visit_id,scale,score,assessor,assessed_on\n"
+        "S-001,BASELINE,WSRS,4,Dr A,2026-01-06\n"
+        "S-001,BASELINE,GAIS,3,Dr A,2026-01-06\n"
+        "S-001,W99,WSRS,2,Dr A,2026-01-06\n"  # unknown visit
+        "S-001,BASELINE,GAIS,7,Dr B,2026-01-06\n"  # outside 1–5
+        "S-001,BASELINE,LEMPERLE,2,Dr A,2026-01-06\n"  # not a scale of this study
+        "S-001,BASELINE,WSRS,two,,2026-01-06\n"  # not a number, no assessor
+        "S-001,S12,WSRS,2.5,Dr A,2026-01-06\n"  # no session 12 on record
     )
     with open_store(demo_study) as store:
         enrol_eligible(store, "S-001")
@@ -121,6 +122,8 @@ def test_assessments_are_checked_against_the_study(demo_study, tmp_path, capsys)
         "line 6: scale: 'LEMPERLE' is not accepted; accepted: WSRS, GAIS",
         "line 7: score: 'two' is not a number",
         "line 7: assessor: required, empty",
+        "line 8: subject S-001, visit S12 (After session 12): the visit is not reached, session 12 has not been "
+        "given",
     ):
         assert expected in err
     good = _write(tmp_path, "good.csv", "\n".join(text.splitlines()[:3]) + "\n")
@@ -128,3 +131,64 @@ def test_assessments_are_checked_against_the_study(demo_study, tmp_path, capsys)
         ["data", "import", str(good), "--study", str(DEMO), "--kind", "assessments"], capsys
     )
     assert code == 0 and "imported 2 assessments row(s)" in out
+
+
+def test_scores_carry_the_day_assessed_and_fit_a_visit_reached(demo_study, randomized, tmp_path):
+    from datetime import UTC, date, datetime, timedelta
+
+    from toolkit.store.export import build_datasets
+
+    randomized(demo_study, 3)
+    first = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
+    future = (date.today() + timedelta(days=3)).isoformat()
+    with open_store(demo_study) as store:
+        enrol_eligible(store, "S-001")  # consent signed 2026-01-05
+        arm = store.allocate("S-001").arm_id
+        for k in range(1, 5):  # sessions 1-4, weekly from 2026-01-12
+            did = store.start_delivery("S-001", session_number=k, arm_id=arm, side=None, prescription={}, bench={},
+                                       instruments={}, settings={}, started_at=first + timedelta(days=7 * (k - 1)))
+            store.finish_delivery(did, outcome="completed", reason=None, dose={}, verification=[], waveforms=[])
+        rows = [
+            "S-001,BASELINE,WSRS,4,Dr A,2026-01-10",  # line 2: fine
+            "S-001,S4,WSRS,3,Dr A,2026-02-02",  # line 3: the day of session 4: fine
+            "S-001,S8,WSRS,3,Dr A,2026-03-02",  # session 8 not given
+            "S-001,S4,WSRS,3,Dr B,2026-01-30",  # before session 4
+            "S-001,BASELINE,WSRS,4,Dr B,2026-01-20",  # baseline after session 1
+            "S-001,BASELINE,WSRS,4,Dr C,2026-01-02",  # before consent
+            "S-001,FU,WSRS,2,Dr A,2026-04-01",  # follow-up (study day 106 ± 2) window opens 2026-04-25
+            f"S-001,S4,WSRS,2,Dr C,{future}",  # in the future
+            "S-001,S4,WSRS,2,Dr D,",  # no day
+            "S-001,S4,WSRS,2,Dr E,02/02/2026",  # not ISO 8601
+        ]
+        path = _write(tmp_path, "scores.csv", "subject_id,visit_id,scale,score,assessor,assessed_on\n"
+                      + "\n".join(rows) + "\n")
+        with pytest.raises(DataError) as info:
+            import_csv(store, "assessments", path)
+        assert info.value.details == [
+            "line 4: subject S-001, visit S8 (After session 8): the visit is not reached, session 8 has not been "
+            "given",
+            "line 5: subject S-001, visit S4 (After session 4): assessed_on 2026-01-30 is before session 4, given "
+            "on 2026-02-02",
+            "line 6: subject S-001, visit BASELINE (Baseline): assessed_on 2026-01-20 is after the first session "
+            "(2026-01-12); a baseline score is taken on or before the day of session 1",
+            "line 7: subject S-001, visit BASELINE (Baseline): assessed_on 2026-01-02 is before the consent "
+            "signed on 2026-01-05",
+            "line 8: subject S-001, visit FU (Follow-up 4 weeks): assessed_on 2026-04-01 is before the visit's "
+            "window opens on 2026-04-25 (study day 106 − 2 days, counted from session 1 on 2026-01-12)",
+            f"line 9: subject S-001, visit S4 (After session 4): assessed_on {future} is in the future",
+            "line 10: assessed_on: required, empty",
+            "line 11: assessed_on: '02/02/2026' is not a date (YYYY-MM-DD)",
+        ]
+        no_day = _write(tmp_path, "old.csv", "subject_id,visit_id,scale,score,assessor\nS-001,S4,WSRS,2,Dr A\n")
+        with pytest.raises(DataError) as info:
+            import_csv(store, "assessments", no_day)
+        assert info.value.details[0] == "line 1: missing required column(s) assessed_on"
+        with pytest.raises(DataError, match="session 8 has not been given"):
+            store.add_assessment("S-001", visit_id="S8", scale="WSRS", score=2, assessor="Dr A",
+                                 assessed_on=date(2026, 3, 2))
+        good = _write(tmp_path, "good.csv", "subject_id,visit_id,scale,score,assessor,assessed_on\n"
+                      + "\n".join(rows[:2]) + "\n")
+        assert import_csv(store, "assessments", good).rows == 2
+        xf = next(d.frame for d in build_datasets(store) if d.name == "XF")
+    scores = xf[xf["XFCAT"] == "CLINICIAN SCALE"].set_index("VISIT")
+    assert scores.loc["Baseline", "XFDTC"] == "2026-01-10" and scores.loc["After session 4", "XFDTC"] == "2026-02-02"

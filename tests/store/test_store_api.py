@@ -84,7 +84,8 @@ def test_subject_walk_through_on_each_backend(db_url, demo_study, randomized, ph
             "adverse_events", ae, reason="resolution date from source", resolved=date(2026, 1, 12)
         )
         assert store.unresolved_serious_aes("S-001") == []
-        store.add_assessment("S-001", visit_id="BASELINE", scale="WSRS", score=4, assessor="Dr B")
+        store.add_assessment("S-001", visit_id="BASELINE", scale="WSRS", score=4, assessor="Dr B",
+                             assessed_on=date(2026, 1, 7))
         store.add_deviation("S-001", description="visit S4 out of window", category="minor")
 
 
@@ -129,6 +130,8 @@ def test_refusals_name_the_problem(demo_study, randomized, photo_file):
         with pytest.raises(StoreError, match="record consent before the patch test"):
             store.record_patch_test("S-001", passed=True, read_on=date(2026, 1, 2))
         store.record_consent("S-001", signed_on=date(2026, 1, 1))
+        with pytest.raises(DataError, match="patch test read_on 2025-12-30 is before the consent signed on 2026-01-01"):
+            store.record_patch_test("S-001", passed=True, read_on=date(2025, 12, 30))
         store.record_patch_test("S-001", passed=True, read_on=date(2026, 1, 2))
         # Fitzpatrick V is outside the demo study's I–IV
         assert store.subject("S-001").unmet == ["Fitzpatrick type I/II/III/IV"]
@@ -148,9 +151,11 @@ def test_refusals_name_the_problem(demo_study, randomized, photo_file):
         with pytest.raises(StoreError, match="already stored as photo"):
             store.add_photo("S-002", visit_id="S4", path=path, sha256=sha)
         with pytest.raises(DataError, match="WSRS score 9 is outside"):
-            store.add_assessment("S-002", visit_id="BASELINE", scale="WSRS", score=9, assessor="x")
+            store.add_assessment("S-002", visit_id="BASELINE", scale="WSRS", score=9, assessor="x",
+                                 assessed_on=date(2026, 1, 7))
         with pytest.raises(DataError, match="scale 'FOO' is not a scale"):
-            store.add_assessment("S-002", visit_id="BASELINE", scale="FOO", score=1, assessor="x")
+            store.add_assessment("S-002", visit_id="BASELINE", scale="FOO", score=1, assessor="x",
+                                 assessed_on=date(2026, 1, 7))
         with pytest.raises(DataError, match="resolved 2026-01-01 is before onset"):
             store.add_adverse_event(
                 "S-002", term="t", soc="s", severity="mild", serious=False, relation="unlikely",

@@ -1,9 +1,9 @@
 """Eligibility and allocation: is this the right subject, arm, side and day for this session?
 
-Checked before anything is connected or recorded: consent signed, patch test passed, not withdrawn, no
-unresolved serious adverse event, randomised, the session number within the course, and the session day
-inside its window. Session 1 fixes study day 1; session ``k`` is due on day ``1 + (k − 1) · interval_days``
-± ``window_days`` counted from the date session 1 was first delivered.
+Checked before anything is connected or recorded: consent signed, patch test passed, not withdrawn, study
+treatment not discontinued, no unresolved serious adverse event, randomised, the session number within the
+course, and the session day inside its window. Session 1 fixes study day 1; session ``k`` is due on day
+``1 + (k − 1) · interval_days`` ± ``window_days`` counted from the date session 1 was first delivered.
 """
 
 from __future__ import annotations
@@ -122,9 +122,11 @@ def check_eligibility(study: Any, store: Any, subject_id: str, session_number: i
     except StoreError as exc:
         raise NotEligible(str(exc)) from None
     checks = dict(record.eligibility)
+    why = {"treatment not discontinued": f"not met: study treatment ended on {record.treatment_ended_on}, no "
+                                         "further sessions are given"}
     for criterion, ok in record.eligibility.items():
         if not ok:
-            problems.append(f"{criterion}: not met")
+            problems.append(f"{criterion}: {why.get(criterion, 'not met')}")
     serious = store.unresolved_serious_aes(subject_id)
     checks["no unresolved serious adverse event"] = not serious
     for ae in serious:

@@ -397,6 +397,15 @@ def _attended(subj: DemoSubject, visit) -> bool:
     return True
 
 
+def _visit_day(st, subj: DemoSubject, visit) -> date:
+    """The day ``subj`` attends ``visit``: the day of the session it follows, else its study day (the baseline
+    on the day of session 1)."""
+    after = getattr(visit, "after_session", None)
+    day = (int(after) - 1) * int(st.schedule.interval_days) + 1 if after is not None else \
+        int(getattr(visit, "day", 1) or 1)
+    return subj.first_session + timedelta(days=day - 1)
+
+
 def _photos(st, cohort, truth: TrueEffects, seed: int, workers: int, console, logins) -> tuple[int, int, list[dict]]:
     import cv2
 
@@ -477,7 +486,8 @@ def _ratings_and_events(st, cohort, truth: TrueEffects, seed: int, data_dir: Pat
                     score = int(np.clip(round(3.0 * state["severity"] + rng.normal(0, 0.35)), 1, 5))
                 rating_rows.append({"subject_id": subj.subject_id, "visit_id": visit_id,
                                     "scale": getattr(ep, "scale", ep.code), "score": score,
-                                    "assessor": "blinded evaluator (simulated)"})
+                                    "assessor": "blinded evaluator (simulated)",
+                                    "assessed_on": _visit_day(st, subj, visit).isoformat()})
     ae_rows = []
     for subj in cohort:
         for term, soc, p in _AE_PROFILE.get(subj.arm_id or "", []):

@@ -153,6 +153,7 @@ class StudyRecords:
                     m.AssessmentRow.side,
                     m.AssessmentRow.score,
                     m.AssessmentRow.assessor,
+                    m.AssessmentRow.assessed_on,
                     m.AssessmentRow.recorded_at,
                 )
                 .join(m.SubjectRow, m.SubjectRow.id == m.AssessmentRow.subject_pk)

@@ -74,6 +74,9 @@ def data_dictionary(store: Store, kind: str) -> list[ColumnSpec]:
             ColumnSpec("scale", "text", True, store.info.scales),
             ColumnSpec("score", "number", True, description="inside the scale's range"),
             ColumnSpec("assessor", "text", True, description="who scored"),
+            ColumnSpec("assessed_on", "date", True,
+                       description="YYYY-MM-DD, the day the subject was assessed: at a visit the subject has "
+                                   "reached, not in the future"),
             ColumnSpec("side", "text", False, ("left", "right"), description="split-face: side scored"),
         ]
     raise DataError(f"import kind {kind!r} is not supported; accepted: {', '.join(IMPORT_KINDS)}")
@@ -223,8 +226,13 @@ def _ae_check(values: dict[str, Any]) -> None:
 
 
 def _assessment_check(store: Store) -> Callable[[dict[str, Any]], None]:
+    calendars: dict[int, Any] = {}
+
     def check(values: dict[str, Any]) -> None:
         store._check_score(values["scale"], values["score"])
+        with store.reading() as s:
+            subject = store._subject(s, values["subject_id"], write=False)
+            store.check_assessment_day(s, subject, values["visit_id"], values["assessed_on"], calendars)
 
     return check
 
@@ -280,6 +288,7 @@ def _insert(store: Store, kind: str, parsed: list, subjects: dict[str, int], rea
                     side=v.get("side"),
                     score=float(v["score"]),
                     assessor=v["assessor"],
+                    assessed_on=v["assessed_on"],
                 )
             s.add(obj)
             objs.append(obj)

@@ -274,6 +274,9 @@ class AssessmentRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_pk: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
     visit_pk: Mapped[int] = mapped_column(ForeignKey("visits.id"), index=True)
+    #: the day the subject was assessed (the visit, or the day its photo was taken); ``None`` in rows written
+    #: before the date was kept (their ``recorded_at`` stands in)
+    assessed_on: Mapped[date | None] = mapped_column(Date)
     scale: Mapped[str] = mapped_column(String(60))
     #: split-face designs: the side scored (``"left"``/``"right"``); ``None`` for whole-face scales
     side: Mapped[str | None] = mapped_column(String(10))

@@ -54,6 +54,8 @@ class SubjectRecord:
     #: criteria -> met, e.g. ``{"consent signed": True, "patch test passed": False}``
     eligibility: dict[str, bool] = field(default_factory=dict)
     withdrawn_on: date | None = None
+    #: date study treatment ended (discontinued, or with the withdrawal); no further sessions after it
+    treatment_ended_on: date | None = None
     #: consent to show the subject's face in reports and publications (``None``: not asked)
     publication_consent: bool | None = None
 

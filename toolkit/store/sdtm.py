@@ -283,7 +283,9 @@ def xf_domain(rec: StudyRecords) -> Dataset:
                     "XFEVAL": ass["assessor"],
                     "XFREFID": None,
                     "VISITID": ass["visit_id"],
-                    "XFDTC": [_dtc(x) for x in ass["recorded_at"]],
+                    # the day assessed; rows from before it was kept fall back to when they were recorded
+                    "XFDTC": [_dtc(d) if pd.notna(d) else _dtc(r) for d, r in zip(ass["assessed_on"],
+                                                                                  ass["recorded_at"], strict=True)],
                 }
             )
         )

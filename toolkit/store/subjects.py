@@ -172,6 +172,9 @@ class Subjects(StoreBase):
             )
             if consent is None:
                 raise StoreError(f"subject {subject_id}: record consent before the patch test")
+            if read < consent:
+                raise DataError(f"subject {subject_id}: patch test read_on {read} is before the consent signed on "
+                                f"{consent}; a patch test is a study procedure and follows consent")
             s.add(m.PatchTestRow(subject_pk=subject.id, passed=passed, read_on=read, notes=notes))
 
     def _subject_record(self, s: Session, row: m.SubjectRow) -> SubjectRecord:
@@ -200,6 +203,9 @@ class Subjects(StoreBase):
             allowed = [FITZPATRICK_TYPES[t - 1] for t in crit.fitzpatrick_types if 1 <= t <= 6]
             eligibility[f"Fitzpatrick type {'/'.join(allowed)}"] = row.fitzpatrick in allowed
         eligibility["not withdrawn"] = row.withdrawn_on is None
+        ended = s.scalar(select(m.DispositionEventRow.on).where(m.DispositionEventRow.subject_pk == row.id,
+                                                                 m.DispositionEventRow.scope == "treatment"))
+        eligibility["treatment not discontinued"] = ended is None
         return SubjectRecord(
             subject_id=row.subject_id,
             age=row.age,
@@ -213,6 +219,7 @@ class Subjects(StoreBase):
             publication_consent=consent.publication if consent else None,
             patch_test=PatchTest(patch.passed, patch.read_on, patch.notes) if patch else None,
             allocation=allocation_record(alloc) if alloc and self._sees_allocations() else None,
+            treatment_ended_on=ended,
             eligibility=eligibility,
             withdrawn_on=row.withdrawn_on,
         )
