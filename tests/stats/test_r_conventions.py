@@ -9,9 +9,9 @@ import pytest
 
 from tests.stats.rref import r_reference, run_live, saved
 from toolkit.stats import hodges_lehmann, kaplan_meier, mann_whitney, wilcoxon_signed_rank
-from toolkit.stats.survival import _median_with_ci
+from toolkit.stats.survival import _median_with_ci, logrank, time_to_improvement
 
-R_SCRIPTS = ("rank_tests", "kaplan_meier")
+R_SCRIPTS = ("rank_tests", "kaplan_meier", "logrank")
 
 
 @pytest.mark.parametrize("name", R_SCRIPTS)
@@ -101,3 +101,22 @@ def test_p_value_and_interval_agree_below_50_per_arm(rank_reference) -> None:
         frame = pd.DataFrame({"TRTP": ["B"] * len(x) + ["A"] * len(y), "CHG": np.r_[x, y]})
         row = mann_whitney(frame, outcome="CHG", treatment="TRTP", reference="A").contrasts.iloc[0]
         assert (row.p_value < 0.05) == (row.ci_low > 0 or row.ci_high < 0), case
+
+
+def test_logrank_plain_and_stratified_by_pair_match_r_survdiff() -> None:
+    frames, source = r_reference("logrank")
+    data, want = frames["data"], frames["results"].set_index("test")
+    args = (data["time"].to_numpy(float), data["event"].to_numpy(bool), data["treatment"].to_numpy())
+    plain, paired = logrank(*args), logrank(*args, strata=data["pair"].to_numpy())
+    assert plain["statistic"] == pytest.approx(want.loc["plain", "chisq"], rel=1e-9), source
+    assert paired["statistic"] == pytest.approx(want.loc["stratified", "chisq"], rel=1e-9), source
+    assert paired["p_value"] == pytest.approx(want.loc["stratified", "p_value"], rel=1e-9)
+    assert paired["method"] == "stratified log-rank"
+    # the same through time_to_improvement: split-face sides as units, the subject as the pair
+    records = pd.concat([data.assign(session=data["time"], responder=data["event"].astype(bool)),
+                         # a record at every assessed session before the first improvement (not improved)
+                         *[data[data["time"] > s].assign(session=float(s), responder=False) for s in (4, 8)]])
+    records["unit"] = records["pair"] + "/" + records["treatment"]
+    res = time_to_improvement(records, subject="unit", treatment="treatment", session="session",
+                              responder="responder", pair="pair", claims={})
+    assert res.logrank["statistic"].iloc[0] == pytest.approx(want.loc["stratified", "chisq"], rel=1e-9)

@@ -39,6 +39,8 @@ class DemoSubject:
     last_session: int
     #: filled at allocation
     arm_id: str | None = None
+    #: split-face designs, filled at allocation: side (``"left"``/``"right"``) -> arm id
+    side_map: dict[str, str] | None = None
 
 
 def _strata_for(study, age: int, sex: str, fitzpatrick: str, rng: np.random.Generator) -> dict[str, str]:

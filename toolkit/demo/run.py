@@ -198,7 +198,10 @@ def run_demo(
     _unblind_and_export(st, data_dir, logins)
 
     steps.start("analysis", "5/6  Run the statistical analysis plan")
-    _write_truth(st, cohort, truth, truth_rows, data_dir, seed)
+    if st.design == "split-face":
+        _write_split_face_truth(st, cohort, truth_rows, data_dir, seed)
+    else:
+        _write_truth(st, cohort, truth, truth_rows, data_dir, seed)
     _analyse(st, data_dir)
 
     steps.start("report", "6/6  Build the report")
@@ -276,7 +279,8 @@ def _enrol(st, n: int, seed: int, truth: TrueEffects, console, logins) -> list[D
             store.record_consent(subj.subject_id, signed_on=subj.first_session - timedelta(days=7),
                                  publication=k % 3 != 2)
             store.record_patch_test(subj.subject_id, passed=True, read_on=subj.first_session - timedelta(days=5))
-            subj.arm_id = store.allocate(subj.subject_id).arm_id
+            allocation = store.allocate(subj.subject_id)
+            subj.arm_id, subj.side_map = allocation.arm_id, allocation.side_map
             bar.advance(task)
     return cohort
 
@@ -572,6 +576,53 @@ def _write_truth(st, cohort, truth: TrueEffects, rows: list[dict], data_dir: Pat
         "arms": {k: v.__dict__ for k, v in truth.arms.items()},
         "fold_length_at_unit_severity_mm": unit_len,
         "jawline_lift_ratio": ratio,
+        "effects": effects,
+    }
+    (data_dir / "truth.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    frame.to_json(data_dir / "truth-per-photo.json", orient="records", indent=1)
+
+
+def _write_split_face_truth(st, cohort, rows: list[dict], data_dir: Path, seed: int) -> None:
+    """Write ``truth.json`` of a split-face study: per endpoint, the true difference between the sides at the end
+    of the course, from what was drawn on each half of each subject's photos.
+
+    For each subject, the change from baseline of the drawn fold length (and the drawn jawline lift) on the side
+    that received the first arm minus that on the side that received the second; the truth is its mean over
+    the subjects photographed at both visits, the quantity the paired analysis estimates.
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    last = next((v for v in reversed(st.visits) if getattr(v, "after_session", None) is not None), st.visits[-1])
+    first_arm, second_arm = (a.id for a in st.arms)
+    suffix = {"left": "_l", "right": "_r"}
+    sides = {s.subject_id: {arm: side for side, arm in (s.side_map or {}).items()} for s in cohort}
+    by_visit = {(r.subject, r.visit): r for r in frame.itertuples(index=False)}
+    folds, lifts = [], []
+    for subject, side_of in sides.items():
+        base, end = by_visit.get((subject, st.visits[0].id)), by_visit.get((subject, last.id))
+        if base is None or end is None or set(side_of) != {first_arm, second_arm}:
+            continue
+
+        def change(arm: str, base=base, end=end, side_of=side_of) -> float:
+            region = "nasolabial" + suffix[side_of[arm]]
+            return end.wrinkle_length_mm[region] - base.wrinkle_length_mm[region]
+
+        def lift(arm: str, end=end, side_of=side_of) -> float:
+            return float((end.region_lift_mm or {}).get("jawline" + suffix[side_of[arm]], 0.0))
+
+        folds.append(change(first_arm) - change(second_arm))
+        lifts.append(lift(first_arm) - lift(second_arm))
+    contrast = f"{first_arm} - {second_arm}"
+    effects = [{"endpoint": code, "contrast": contrast, "visit": last.id, "value": round(float(np.mean(d)), 4)}
+               for code, d in (("NLFLEN", folds), ("LIFTJAW", lifts)) if d]
+    doc = {
+        "description": "True differences between the two sides of the face in the simulated split-face demo "
+                       f"({contrast}: change from baseline at {last.id}), the mean over subjects of what was drawn "
+                       "on each half of their photos. The simulated photos give both halves the change of the arm "
+                       "given on the subject's left side, so the true side difference is close to zero.",
+        "seed": seed,
+        "subjects": len(folds),
         "effects": effects,
     }
     (data_dir / "truth.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")

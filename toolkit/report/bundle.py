@@ -54,6 +54,7 @@ from toolkit.report.tables import (
     Table,
     ae_table,
     demographics_table,
+    format_p_value,
     listing_table,
     results_table,
     to_html,
@@ -432,8 +433,19 @@ class _Builder:
                  "assessed " + ("session." if unit_word == "sessions" else "time.")]
         self.add_figure(F.fig_km(tte, arm=arm or "TRT01A", number=self.fig_number("14.2"), source="ADTTE",
                                  time_unit=unit_word, title=title, footnotes=[n for n in notes if n]))
-        medians = (read_results(self.analysis / "results").get("time_to_improvement_medians")
-                   if (self.analysis / "results").is_dir() else None)
+        results = read_results(self.analysis / "results") if (self.analysis / "results").is_dir() else {}
+        medians = results.get("time_to_improvement_medians")
+        if "SIDE" in tte.columns and tte["SIDE"].notna().any():
+            notes.append("Split-face study: each side of the face is a unit, treated with one arm (n counts "
+                         "sides); the two sides of a subject are a pair.")
+        test = results.get("time_to_improvement_logrank")
+        if test is not None and {"statistic", "p_value"} <= set(test.columns) and len(test):
+            row = test.iloc[0]
+            paired = str(row.get("method", "")).startswith("stratified")
+            p_text = format_p_value(float(row["p_value"]))
+            notes.append(f"{'Log-rank test stratified by subject (paired sides)' if paired else 'Log-rank test'}: "
+                         f"chi-square {float(row['statistic']):.2f}, {int(row.get('df', 1))} df, p "
+                         f"{p_text if p_text.startswith('<') else '= ' + p_text}.")
         if medians is not None and {"treatment", "median_session"} <= set(medians.columns):
             body = medians[[c for c in ("treatment", "n", "events", "median_session", "ci_low", "ci_high")
                             if c in medians.columns]].copy()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from toolkit.report.tables import Table, format_p_value, results_table
@@ -30,6 +31,7 @@ COLUMN_WORDS = {
     "equivalent": "Equivalent",
     "events": "Subjects with the event",
     "median_session": "Median (sessions)",
+    "component": "Variance component",
 }
 _DF_WORDS = {"satterthwaite": "Satterthwaite", "kenward-roger": "Kenward-Roger", "kenward_roger": "Kenward-Roger"}
 _HIDDEN = ("analysis", "endpoint", "statistic")
@@ -44,8 +46,10 @@ def _covariate_words(item: Mapping[str, Any]) -> str:
 def _footnotes(item: Mapping[str, Any], model: Mapping[str, Any], multiplicity: str,
                hypotheses_number: str | None) -> list[str]:
     aid = item["id"]
-    notes = [f"Analysis {aid}: {item['model_label']} of change from baseline; treatment and "
-             f"{_covariate_words(item)} as fixed effects."]
+    covariates = _covariate_words(item)
+    effects = f"treatment and {covariates} as fixed effects" if covariates != "none" else \
+        "treatment as the only fixed effect"
+    notes = [f"Analysis {aid}: {item['model_label']} of change from baseline; {effects}."]
     if model.get("model"):
         notes.append(f"Model: {model['model']}"
                      + (f", {model['estimation']} estimation" if model.get("estimation") else "")
@@ -74,6 +78,15 @@ def _words(frame: pd.DataFrame, item: Mapping[str, Any]) -> pd.DataFrame:
         hidden.add("visit")  # the analysed visit is in the title
     keep = [c for c in frame.columns if c not in hidden]
     return frame[keep].rename(columns={c: COLUMN_WORDS.get(c, c) for c in keep})
+
+
+def _decimals(values: pd.Series) -> int:
+    """Decimals that show the smallest non-zero value with three significant digits (at least two)."""
+    x = pd.to_numeric(values, errors="coerce").abs()
+    x = x[x > 0]
+    if x.empty:
+        return 2
+    return int(min(8, max(2, 2 - np.floor(np.log10(float(x.min()))))))
 
 
 def plan_tables(
@@ -122,14 +135,21 @@ def plan_tables(
             (f"{aid}_contrasts", f"Change from baseline in {label} at {visit}: {scope}"),
             (f"{aid}_lsmeans", f"LS mean change from baseline in {label} by arm: {scope}"),
             (f"{aid}_margins", f"Non-inferiority and equivalence tests of {label} at {visit}: {scope}"),
+            (f"{aid}_variance_components", f"Variance components of the model of {label} at {visit}: {scope}"),
         ]
         for name, title in parts:
             frame = results.get(name)
             if frame is None or frame.empty:
                 continue
+            components = name.endswith("_variance_components")
             table = results_table(_words(frame, item), number=next_number(), title=title, source=f"{source}/{name}",
-                                  population=f"{item['population']} population")
-            pending.append((table, item))
+                                  population=f"{item['population']} population",
+                                  decimals=_decimals(frame["estimate"]) if components else 2)
+            if components:
+                table.footnotes = (f"Analysis {aid}: variances of the {item['model_label']}, estimated by REML: "
+                                   "between subjects (subject) and within subject (residual).",)
+            else:
+                pending.append((table, item))
             tables.append(table)
             used.append(name)
     hyp = results.get("hypotheses")

@@ -111,10 +111,12 @@ def local_reactions_by_session_table(adae: pd.DataFrame, adsl: pd.DataFrame, ade
         te = te[te["LSRFL"].astype(str).str.upper() == "Y"]
     sessions = sorted({int(s) for s in te["ASESSN"].dropna()}) if "ASESSN" in te.columns else []
     treated: dict[tuple[str, int], int] = {}
-    if adex is not None and {"ASESSN", "TRTA", "USUBJID"} <= set(adex.columns):
-        per = adex.drop_duplicates(["USUBJID", "ASESSN"])
+    if adex is not None and {"ASESSN", "USUBJID"} <= set(adex.columns):
+        # subjects treated at each session, counted in the columns' own grouping (the ADSL arm: in a split-face
+        # study the side sequence, whose subjects received both treatments at each session)
+        per = adex.drop_duplicates(["USUBJID", "ASESSN"]).merge(pop[["USUBJID", arm]], on="USUBJID")
         sessions = sorted(set(sessions) | {int(s) for s in per["ASESSN"].dropna()})
-        for (a, s), grp in per.groupby([per["TRTA"].astype(str), per["ASESSN"].astype(int)]):
+        for (a, s), grp in per.groupby([per[arm].astype(str), per["ASESSN"].astype(int)]):
             treated[(a, s)] = grp["USUBJID"].nunique()
     rows = []
     for s in sessions:
@@ -142,28 +144,62 @@ def _summary(values: Sequence[float], decimals: int) -> list[str]:
             f"{format_half_up(float(x.min()), decimals)}, {format_half_up(float(x.max()), decimals)}"]
 
 
+def _per_treatment_exposure(adex: pd.DataFrame, pop: pd.DataFrame) -> pd.DataFrame:
+    """Split-face studies: sessions completed, compliance and treatment duration of each subject and treatment
+    (side), from ADEX (``USUBJID``, ``TRTA``, ``CSESS``, ``COMPLPCT``, ``TRTDURD``)."""
+    done = adex[adex["EXOUTCM"].astype(str).str.upper() == "COMPLETED"] if "EXOUTCM" in adex.columns else adex
+    done = done.drop_duplicates(["USUBJID", "TRTA", "ASESSN"])
+    treated = adex.drop_duplicates(["USUBJID", "TRTA"])[["USUBJID", "TRTA"]]
+    counts = done.groupby(["USUBJID", "TRTA"]).agg(CSESS=("ASESSN", "nunique"), first=("ADT", "min"),
+                                                  last=("ADT", "max")).reset_index()
+    out = treated.merge(counts, on=["USUBJID", "TRTA"], how="left")
+    out["CSESS"] = out["CSESS"].fillna(0)
+    out["TRTDURD"] = out["last"] - out["first"] + 1
+    if "NSESSPL" in pop.columns:
+        planned = out["USUBJID"].map(pop.set_index("USUBJID")["NSESSPL"])
+        out["COMPLPCT"] = 100.0 * out["CSESS"] / pd.to_numeric(planned, errors="coerce")
+    return out
+
+
 def exposure_table(adex: pd.DataFrame, adsl: pd.DataFrame, *, number: str, arm: str = "TRT01A",
                    population: str = "Safety population") -> Table:
     """Exposure by arm: sessions completed, compliance, treatment duration (per subject) and the dose per
-    session of each ADEX parameter (per session), as n, mean (SD), median, min, max."""
+    session of each ADEX parameter (per session), as n, mean (SD), median, min, max.
+
+    In a split-face study (ADEX has ``SIDE``) the columns are the treatments, not the side sequences: every
+    subject received both, one on each side, and each side's sessions, duration and dose count under its
+    treatment.
+    """
     pop, arms, n = safety_denominators(adsl, arm)
+    notes = []
+    subjects, column = pop, arm
+    if "SIDE" in adex.columns and adex["SIDE"].notna().any() and "ADT" in adex.columns:
+        adex = adex[adex["USUBJID"].isin(pop["USUBJID"])]
+        subjects, column, arms = _per_treatment_exposure(adex, pop), "TRTA", order_arms(adex["TRTA"])
+        n = {a: int(subjects.loc[subjects["TRTA"].astype(str) == a, "USUBJID"].nunique()) for a in arms}
+        notes.append("Split-face study: each subject received both treatments, one on each side of the face; N is "
+                     "the subjects treated with each, and a side's sessions and dose count under its treatment.")
     rows: list[list[str]] = []
     per_subject = [("CSESS", "Sessions completed", 1), ("COMPLPCT", "Compliance (%)", 1),
                    ("TRTDURD", "Treatment duration (days)", 1)]
     stats = ("n", "Mean (SD)", "Median", "Min, Max")
     for col, label, dec in per_subject:
-        if col not in pop.columns:
+        if col not in subjects.columns:
             continue
-        cols = [_summary(pd.to_numeric(pop.loc[pop[arm].astype(str) == a, col], errors="coerce").tolist(), dec)
-                for a in arms]
+        cols = [_summary(pd.to_numeric(subjects.loc[subjects[column].astype(str) == a, col],
+                                       errors="coerce").tolist(), dec) for a in arms]
         for k, stat in enumerate(stats):
             rows.append([label if k == 0 else "", stat, *[c[k] for c in cols]])
     done = adex[adex["EXOUTCM"].astype(str).str.upper() == "COMPLETED"] if "EXOUTCM" in adex.columns else adex
+    # dose parameters are withheld (empty) while blinded; the output on-time and treatment time are not
+    blinded = bool(len(done)) and pd.to_numeric(done.loc[done["PARAMCD"] == "CHARGE", "AVAL"],
+                                                errors="coerce").isna().all()
     for code, grp in done.groupby("PARAMCD", sort=False):
         label = str(grp["PARAM"].iloc[0]) if "PARAM" in grp.columns else str(code)
         values = pd.to_numeric(grp["AVAL"], errors="coerce").abs()
-        big = float(values.max()) if values.notna().any() else 0.0
-        dec = 0 if big >= 100 else 2 if big >= 1 else 3  # about four significant digits
+        values = values[values > 0]
+        small = float(values.min()) if len(values) else 0.0
+        dec = 0 if small >= 100 else 2 if small >= 1 else 3  # three or more significant digits in every column
         cols = [_summary(pd.to_numeric(grp.loc[grp["TRTA"].astype(str) == a, "AVAL"], errors="coerce").tolist(),
                          dec) for a in arms]
         for k, stat in enumerate(stats):
@@ -173,7 +209,7 @@ def exposure_table(adex: pd.DataFrame, adsl: pd.DataFrame, *, number: str, arm: 
                  body=body, population=population, source="ADSL, ADEX", footnotes=[
                      "Sessions, compliance (completed / planned sessions) and duration per subject; dose per "
                      "completed session, integrated by the bench from scope captures.",
-                     "Dose values are empty while the study is blinded."])
+                     *(["Dose values are empty while the study is blinded."] if blinded else []), *notes])
 
 
 def no_events_table(adsl: pd.DataFrame, *, number: str, title: str, arm: str = "TRT01A",

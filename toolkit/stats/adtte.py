@@ -67,13 +67,15 @@ def time_to_improvement_dataset(study: Any, bds: pd.DataFrame, *, threshold_pct:
         raise DataError(f"study {study.id}: no visit is taken after a session; time to improvement needs one")
     data = bds
     split = "SIDE" in bds.columns and bds["SIDE"].notna().any()
-    if split:  # each side is its own unit: it received one arm
+    if split:  # each side is its own unit: it received one arm; the two sides of a face are a pair
         data = bds.assign(USUBJID=bds["USUBJID"].astype(str) + "/" + bds["SIDE"].astype(str))
     direction = "decrease" if getattr(primary, "better", "lower") == "lower" else "increase"
     records = improvement_records(data, paramcd=primary.code, threshold=threshold_pct, sessions=sessions,
                                   direction=direction)
+    if split:
+        records["PAIR"] = records["USUBJID"].str.split("/").str[0]
     result = time_to_improvement(records, subject="USUBJID", treatment="TRTP", session="session",
-                                 responder="responder")
+                                 responder="responder", pair="PAIR" if split else None)
     names = {a.id: a.name for a in study.arms}
     first = result.first_improvement
     unit = first["USUBJID"].astype(str)

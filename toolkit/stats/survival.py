@@ -123,8 +123,14 @@ def _step_median(times: np.ndarray, curve: np.ndarray, *, tol: float = 1.49e-8) 
     return float(t[0])
 
 
-def logrank(time: np.ndarray, event: np.ndarray, group: np.ndarray) -> dict[str, float]:
-    """Log-rank test of equal survival across groups (chi-square with groups - 1 df)."""
+def logrank(time: np.ndarray, event: np.ndarray, group: np.ndarray, strata: np.ndarray | None = None
+            ) -> dict[str, float]:
+    """Log-rank test of equal survival across groups (chi-square with groups - 1 df).
+
+    With ``strata`` the test is stratified (R ``survdiff(... + strata(s))``): observed minus expected events and
+    their variance are summed over strata, each with its own risk sets. Paired units (the two sides of a face
+    in a split-face study) are tested with the pair as the stratum.
+    """
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=bool)
     group = np.asarray(group)
@@ -134,18 +140,23 @@ def logrank(time: np.ndarray, event: np.ndarray, group: np.ndarray) -> dict[str,
     k = len(levels)
     obs_minus_exp = np.zeros(k)
     var = np.zeros((k, k))
-    for t in np.unique(time[event]):
-        at_risk = time >= t
-        n = at_risk.sum()
-        d = np.sum(event & (time == t))
-        n_g = np.array([np.sum(at_risk & (group == g)) for g in levels])
-        d_g = np.array([np.sum(event & (time == t) & (group == g)) for g in levels])
-        obs_minus_exp += d_g - d * n_g / n
-        if n > 1:
-            f = d * (n - d) / (n * n * (n - 1))
-            var += f * (np.diag(n_g * n) - np.outer(n_g, n_g))
+    layers = [np.ones(len(time), bool)] if strata is None else \
+        [np.asarray(strata) == s for s in pd.unique(np.asarray(strata))]
+    for layer in layers:
+        t_s, e_s, g_s = time[layer], event[layer], group[layer]
+        for t in np.unique(t_s[e_s]):
+            at_risk = t_s >= t
+            n = at_risk.sum()
+            d = np.sum(e_s & (t_s == t))
+            n_g = np.array([np.sum(at_risk & (g_s == g)) for g in levels])
+            d_g = np.array([np.sum(e_s & (t_s == t) & (g_s == g)) for g in levels])
+            obs_minus_exp += d_g - d * n_g / n
+            if n > 1:
+                f = d * (n - d) / (n * n * (n - 1))
+                var += f * (np.diag(n_g * n) - np.outer(n_g, n_g))
     stat = float(obs_minus_exp[:-1] @ np.linalg.pinv(var[:-1, :-1]) @ obs_minus_exp[:-1])
-    return {"statistic": stat, "df": k - 1, "p_value": float(stats.chi2.sf(stat, k - 1))}
+    return {"statistic": stat, "df": k - 1, "p_value": float(stats.chi2.sf(stat, k - 1)),
+            "method": "log-rank" if strata is None else "stratified log-rank"}
 
 
 @dataclass
@@ -179,6 +190,7 @@ def time_to_improvement(
     responder: str,
     claims: Mapping[object, tuple[float, float]] | None = None,
     alpha: float = 0.05,
+    pair: str | None = None,
 ) -> TimeToImprovementResult:
     """Session of first visible improvement per subject, Kaplan–Meier by arm, medians and the log-rank test.
 
@@ -193,13 +205,16 @@ def time_to_improvement(
         arms present. A claim is ``compatible`` when the median's CI overlaps the claimed range.
     alpha : float
         1 - confidence level.
+    pair : str, optional
+        Column naming the pair a unit belongs to when the units are paired (split-face: ``subject`` is the
+        side, ``pair`` the subject); the log-rank test is then stratified by pair.
 
     Returns
     -------
     TimeToImprovementResult
     """
     data = _checks.require_frame(data)
-    _checks.require_columns(data, [subject, treatment, session, responder])
+    _checks.require_columns(data, [subject, treatment, session, responder, *([pair] if pair else [])])
     sess = _checks.require_numeric(data, session, role="session")
     frame = data.assign(_session=sess, _flag=_as_flag(data[responder], column=responder))
     frame = frame.dropna(subset=["_session", "_flag"])
@@ -211,24 +226,13 @@ def time_to_improvement(
     rows = []
     for sid, grp in frame.sort_values("_session").groupby(subject, sort=False):
         hits = grp.loc[grp["_flag"] == 1, "_session"]
-        if len(hits):
-            rows.append(
-                {
-                    subject: sid,
-                    "treatment": grp[treatment].iloc[0],
-                    "session": float(hits.iloc[0]),
-                    "event": True,
-                }
-            )
-        else:
-            rows.append(
-                {
-                    subject: sid,
-                    "treatment": grp[treatment].iloc[0],
-                    "session": float(grp["_session"].max()),
-                    "event": False,
-                }
-            )
+        rows.append({
+            subject: sid,
+            "treatment": grp[treatment].iloc[0],
+            "session": float(hits.iloc[0]) if len(hits) else float(grp["_session"].max()),
+            "event": bool(len(hits)),
+            **({"pair": grp[pair].iloc[0]} if pair else {}),
+        })  # fmt: skip
     first = pd.DataFrame(rows)
     arms = _checks.categorical_levels(first["treatment"], column=treatment)
     if claims is None:
@@ -260,7 +264,8 @@ def time_to_improvement(
             }
         )
     lr = (
-        logrank(first["session"].to_numpy(), first["event"].to_numpy(), first["treatment"].to_numpy())
+        logrank(first["session"].to_numpy(), first["event"].to_numpy(), first["treatment"].to_numpy(),
+                strata=first["pair"].to_numpy() if pair else None)
         if len(arms) > 1
         else None
     )

@@ -71,8 +71,7 @@ def adae_dataset(rec: StudyRecords, dictionary=None) -> Dataset:
             session = float(before["session_number"].max()) if not before.empty else None
         side_map = subjects.loc[sid, "side_map"] if sid in subjects.index else None
         if isinstance(side_map, dict) and side_map:
-            acts = {k: actual.get((sid, k)) for k in side_map}
-            trta = "; ".join(f"{rec.treatment(v)} {k}" for k, v in sorted(acts.items()) if v) or None
+            trta = rec.sequence_label({k: actual.get((sid, k)) for k in side_map}) or None
             trtan = None
         else:
             act = actual.get((sid, None))
@@ -108,7 +107,7 @@ def adae_dataset(rec: StudyRecords, dictionary=None) -> Dataset:
         Variable("STUDYID", "Study Identifier", origin="Assigned"),
         Variable("USUBJID", "Unique Subject Identifier", origin="Derived"),
         Variable("AESEQ", "Sequence Number", "Num", origin="Derived"),
-        Variable("TRTA", "Actual Treatment", codelist=rec.treatment_codelist(), origin="ADSL.TRT01A"),
+        Variable("TRTA", "Actual Treatment", codelist=rec.subject_treatment_codelist(), origin="ADSL.TRT01A"),
         Variable("TRTAN", "Actual Treatment (N)", "Num", origin="ADSL.TRT01AN"),
         Variable("AETERM", "Reported Term for the Adverse Event", origin="CRF"),
         Variable("AEDECOD", "Dictionary-Derived Term", origin="Derived: study AE dictionary by AETERM"),

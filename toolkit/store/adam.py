@@ -247,9 +247,8 @@ def adsl_dataset(rec: StudyRecords) -> Dataset:
     for s in subj.itertuples(index=False):
         side_map = s.side_map if isinstance(s.side_map, dict) else None
         if side_map:
-            planned = "; ".join(f"{rec.treatment(side_map[k])} {k}" for k in sorted(side_map))
-            acts = {k: actual.get((s.subject_id, k)) for k in side_map}
-            act = "; ".join(f"{rec.treatment(v)} {k}" for k, v in sorted(acts.items()) if v) or None
+            planned = rec.sequence_label(side_map)
+            act = rec.sequence_label({k: actual.get((s.subject_id, k)) for k in side_map}) or None
             pn = an = None
         else:
             planned = rec.treatment(s.arm_id) if isinstance(s.arm_id, str) else None
@@ -302,11 +301,12 @@ def adsl_dataset(rec: StudyRecords) -> Dataset:
         Variable(
             "TRT01P",
             "Planned Treatment for Period 01",
-            codelist=rec.treatment_codelist(),
+            codelist=rec.subject_treatment_codelist(),
             origin="Allocation list",
         ),
         Variable("TRT01PN", "Planned Treatment for Period 01 (N)", "Num", origin="Derived"),
-        Variable("TRT01A", "Actual Treatment for Period 01", origin="Derived: delivery records"),
+        Variable("TRT01A", "Actual Treatment for Period 01", codelist=rec.subject_treatment_codelist(),
+                 origin="Derived: delivery records"),
         Variable("TRT01AN", "Actual Treatment for Period 01 (N)", "Num", origin="Derived"),
         Variable("NSESS", "Number of Sessions Delivered", "Num", origin="Derived: delivery records"),
         Variable("TRTSDTC", "Date/Time of First Exposure", origin="Derived: delivery records"),

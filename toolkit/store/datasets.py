@@ -305,6 +305,40 @@ class StudyRecords:
             return "; ".join(sorted(self.codes.get(a, "?") for a in ids))
         return "; ".join(f"{a} = {self.arm_name(a)}" for a in ids)
 
+    def side_sequences(self) -> list[dict[str, str]]:
+        """Split-face designs: the two side maps (side -> arm id) the randomisation deals; empty otherwise."""
+        ids = [a.id for a in self.info.arms]
+        if self.info.design != "split-face" or len(ids) != 2:
+            return []
+        return [{"left": ids[0], "right": ids[1]}, {"left": ids[1], "right": ids[0]}]
+
+    def sequence_label(self, side_map: dict[str, str | None], name: Any = None) -> str:
+        """A split-face subject's treatments by side, e.g. ``"EP left, MC right"`` (``name`` labels an arm id:
+        :meth:`treatment` by default, :meth:`arm_name` for ARM)."""
+        name = name or self.treatment
+        return ", ".join(f"{name(side_map[k])} {k}" for k in sorted(side_map) if side_map[k])
+
+    def sequence_code(self, side_map: dict[str, str]) -> str:
+        """ARMCD of a split-face subject, e.g. ``"EPL/MCR"``."""
+        return "/".join(f"{self.arm_code(side_map[k])}{k[0].upper()}" for k in sorted(side_map))
+
+    def subject_treatment_codelist(self) -> str:
+        """Codelist of subject-level treatment variables (TRT01P/A, and ADAE's TRTA): the side sequences in a
+        split-face study, else the treatments."""
+        seqs = self.side_sequences()
+        if not seqs:
+            return self.treatment_codelist()
+        return "; ".join(sorted(self.sequence_label(m) for m in seqs))
+
+    def subject_arm_codelists(self) -> tuple[str, str]:
+        """Codelists of DM's ARMCD and ARM: the side sequences in a split-face study, else the arms."""
+        seqs = self.side_sequences()
+        if not seqs:
+            ids = [a.id for a in self.info.arms] or sorted(self.codes)
+            return "; ".join(sorted(str(self.treatment(a)) for a in ids)), self.arm_codelist()
+        return ("; ".join(sorted(self.sequence_code(m) for m in seqs)),
+                "; ".join(sorted(self.sequence_label(m, self.arm_name) for m in seqs)))
+
     def arm_codelist(self) -> str:
         """Codelist of the arm descriptions as shown in this export."""
         ids = [a.id for a in self.info.arms] or sorted(self.codes)

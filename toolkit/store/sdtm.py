@@ -63,8 +63,7 @@ def dm_domain(rec: StudyRecords) -> Dataset:
     for s in subj.itertuples(index=False):
         side_map = s.side_map if isinstance(s.side_map, dict) else None
         if side_map:
-            armcd = "/".join(f"{rec.arm_code(side_map[k])}{k[0].upper()}" for k in sorted(side_map))
-            arm = "; ".join(f"{rec.arm_name(side_map[k])} {k}" for k in sorted(side_map))
+            armcd, arm = rec.sequence_code(side_map), rec.sequence_label(side_map, rec.arm_name)
         else:
             armcd, arm = rec.arm_code(s.arm_id), rec.arm_name(s.arm_id)
         if armcd is None:
@@ -105,17 +104,13 @@ def dm_domain(rec: StudyRecords) -> Dataset:
         Variable("SEX", "Sex", codelist="F; M; U", origin="CRF"),
         Variable("RACE", "Race", origin="CRF"),
         Variable("FITZTYPE", "Fitzpatrick Skin Type", codelist="I; II; III; IV; V; VI", origin="CRF"),
-        Variable("ARMCD", "Planned Arm Code", codelist=_arm_codes(rec), origin="Allocation list"),
-        Variable("ARM", "Description of Planned Arm", codelist=rec.arm_codelist(), origin="Allocation list"),
+        Variable("ARMCD", "Planned Arm Code", codelist=rec.subject_arm_codelists()[0], origin="Allocation list"),
+        Variable("ARM", "Description of Planned Arm", codelist=rec.subject_arm_codelists()[1],
+                 origin="Allocation list"),
         Variable("ACTARMCD", "Actual Arm Code", origin="Derived: delivery records"),
         Variable("ACTARM", "Description of Actual Arm", origin="Derived: delivery records"),
     ]
     return Dataset("DM", "Demographics", pd.DataFrame(rows), variables)
-
-
-def _arm_codes(rec: StudyRecords) -> str:
-    ids = [a.id for a in rec.info.arms] or sorted(rec.codes)
-    return "; ".join(sorted(str(rec.treatment(a)) for a in ids))
 
 
 def ex_domain(rec: StudyRecords) -> Dataset:
