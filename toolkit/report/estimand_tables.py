@@ -101,7 +101,7 @@ def estimand_report(
                     "Reference-based multiple imputation: imputation model = MMRM (treatment, baseline and "
                     "covariates by visit, unstructured covariance); ANCOVA per visit on each imputed dataset.",
                     "Approximate Bayesian MI: Rubin's rules with Barnard-Rubin df; conditional mean imputation: "
-                    "jackknife or bootstrap standard errors with normal intervals (df shown as inf)."]), True))
+                    "jackknife or bootstrap standard errors with normal intervals (no df)."]), True))
             rows_label = estimates["label"] if "label" in estimates.columns else estimates["analysis"]
             forest = estimates.assign(row=rows_label.astype(str), level="")
             out.figures.append(fig_forest(
