@@ -176,6 +176,51 @@ class Stimulator(abc.ABC):
             The settings read back from the instrument (same keys as the arguments, SI units).
         """
 
+    #: whether :meth:`configure_carrier_train` is available (an arbitrary waveform generator)
+    supports_carrier: bool = False
+
+    def configure_carrier_train(
+        self,
+        channel: int,
+        *,
+        amplitude_V: float,
+        pulse_width_s: float,
+        carrier_Hz: float,
+        frequency_Hz: float,
+        pulses_per_burst: int,
+        limit_V: float | None = None,
+    ) -> dict[str, Any]:
+        """Set up a finite, bus-triggered burst of pulses each filled with a bipolar square carrier.
+
+        Parameters
+        ----------
+        channel : int
+            Output channel.
+        amplitude_V : float
+            Carrier amplitude at the output (open circuit): the carrier swings ±``amplitude_V``.
+        pulse_width_s, carrier_Hz, frequency_Hz : float
+            Pulse width, carrier frequency inside it, and pulse repetition frequency.
+        pulses_per_burst : int
+            Pulses each :meth:`trigger` delivers.
+        limit_V : float, optional
+            Instrument-side clamp ±``limit_V``.
+
+        Returns
+        -------
+        dict
+            Settings read back, with the realised pulse width and carrier frequency.
+
+        Raises
+        ------
+        InstrumentError
+            When the instrument cannot play arbitrary waveforms (:attr:`supports_carrier` is False).
+        """
+        from instruments.errors import InstrumentError
+
+        raise InstrumentError(f"{type(self).__name__} at {getattr(self, 'resource', '')} cannot deliver a carrier "
+                              "inside pulses (no arbitrary waveform support in this driver)",
+                              resource=getattr(self, "resource", None))
+
     @abc.abstractmethod
     def configure_current(
         self,
@@ -186,6 +231,10 @@ class Stimulator(abc.ABC):
         frequency_Hz: float,
         compliance_V: float,
         cycles_per_burst: int,
+        polarity: int = 1,
+        dc_offset_A: float = 0.0,
+        duty_cycle: float = 0.5,
+        load_ohms: float = 0.0,
     ) -> dict[str, Any]:
         """Set up a finite burst of current stimulation (microcurrent).
 
@@ -194,7 +243,7 @@ class Stimulator(abc.ABC):
         channel : int
             Output channel.
         amplitude_A : float
-            Peak current in amperes (``'dc'``: the constant current).
+            Peak current in amperes (``'dc'``: the constant current; ``'biphasic'``: the AC amplitude).
         waveform : {'dc', 'square', 'biphasic'}
             ``'biphasic'`` alternates polarity every half period (charge balanced); ``'square'`` is
             unipolar (0 to ``amplitude_A``); ``'dc'`` is galvanic.
@@ -205,6 +254,16 @@ class Stimulator(abc.ABC):
             Highest voltage the source may apply to keep the current.
         cycles_per_burst : int
             Number of cycles each :meth:`trigger` delivers.
+        polarity : {1, -1}
+            −1 reverses a ``'square'`` or ``'dc'`` current, and the direct part of a DC + AC one.
+        dc_offset_A : float
+            Direct current added to a ``'biphasic'`` waveform (a combined DC + AC protocol).
+        duty_cycle : float
+            On-time fraction of a ``'square'`` period.
+        load_ohms : float
+            Resistance in series with the output besides the instrument's own (the measured load and the
+            shunt): a voltage generator driving a series resistor needs it to set the current; a true current
+            source ignores it.
 
         Returns
         -------

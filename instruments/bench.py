@@ -158,6 +158,15 @@ class Bench(_Strict):
     dummy_load_ohms: float = Field(gt=0)
     #: series resistor when microcurrent is driven by the generator as a voltage, in ohms
     series_resistor_ohms: float | None = Field(default=None, gt=0)
+    #: generator channel wired to the series resistor (default: the stimulator's channel); it reaches the
+    #: electrodes without the amplifier
+    series_resistor_channel: int | None = Field(default=None, ge=1, le=4)
+
+    @model_validator(mode="after")
+    def _series_channel_needs_resistor(self) -> Bench:
+        if self.series_resistor_channel is not None and self.series_resistor_ohms is None:
+            raise ValueError("series_resistor_channel needs series_resistor_ohms (the resistor it feeds)")
+        return self
 
     @field_validator("stimulator", "current_source")
     @classmethod

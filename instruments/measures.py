@@ -39,7 +39,8 @@ import numpy as np
 
 from instruments.base import Trace
 
-__all__ = ["CaptureTooCoarse", "PulseIntegrals", "WaveformMeasures", "measure_pair", "pulse_integrals"]
+__all__ = ["CaptureTooCoarse", "PulseIntegrals", "PulseShape", "WaveformMeasures", "find_pulses", "measure_pair",
+           "pulse_integrals"]
 
 
 @dataclass(frozen=True)
@@ -401,3 +402,87 @@ def pulse_integrals(voltage: Trace, current: Trace, *, min_samples: int = 20) ->
         start_s=float(t[start]),
         end_s=float(t[end - 1] + dt),
     )
+
+
+@dataclass(frozen=True)
+class PulseShape:
+    """One pulse of a voltage capture, found by its envelope (a carrier inside it counts as one pulse)."""
+
+    #: start (the envelope's rise through half height), relative to the trigger, seconds
+    start_s: float
+    #: envelope width between half-height crossings, seconds
+    width_s: float
+    #: median |v| about the baseline while on, volts
+    height_V: float
+    #: stretches of one polarity inside the pulse (1 for a monophasic pulse, 2 per carrier cycle)
+    half_cycles: int
+    #: carrier frequency (from the spacing of its half-cycles), or None for a monophasic pulse
+    carrier_Hz: float | None
+    #: whether the whole pulse is inside the record
+    complete: bool
+
+
+def find_pulses(voltage: Trace) -> list[PulseShape]:
+    """The pulses of a capture by their envelope: ``|v|`` (about its baseline) above half its largest value.
+
+    Stretches above half height separated by less than half the shorter of them belong to one pulse — the
+    short dips of a bipolar carrier's transitions; the silence between pulses is far longer.
+
+    Parameters
+    ----------
+    voltage : Trace
+        Electrode voltage.
+
+    Returns
+    -------
+    list of PulseShape
+        In time order; the first and last may be incomplete (cut by the record's edges).
+    """
+    v = np.asarray(voltage.values, dtype=float)
+    t = np.asarray(voltage.time_s, dtype=float)
+    if v.size < 4:
+        return []
+    dt = voltage.sample_interval_s
+    pre = v[t < 0]
+    base = float(np.median(pre)) if pre.size >= 4 else float(np.median(v))
+    mag = np.abs(v - base)
+    height = float(mag.max())
+    if not height > 0:
+        return []
+    runs = _runs(mag > 0.5 * height)
+    merged: list[list[int]] = []
+    for a, b in runs:
+        if merged:
+            pa, pb = merged[-1][-2], merged[-1][-1]
+            if a - pb < 0.5 * min(pb - pa, b - a):
+                merged[-1].extend((a, b))
+                continue
+        merged.append([a, b])
+    out = []
+    for pulse in merged:
+        a, b = pulse[0], pulse[-1]
+        on = np.zeros(v.size, dtype=bool)
+        for k in range(0, len(pulse), 2):
+            on[pulse[k]:pulse[k + 1]] = True
+        sign = np.sign(v[a:b] - base)
+        sign[~on[a:b]] = 0
+        stretches = [(x, y) for x, y in _runs(sign > 0)] + [(x, y) for x, y in _runs(sign < 0)]
+        stretches.sort()
+        half_cycles = len(stretches)
+        width = (b - a) * dt
+        carrier = None
+        if half_cycles >= 2:
+            # whole half-cycles only: a pulse may end part-way through its last one
+            starts = np.array([x for x, _ in stretches], dtype=float)
+            carrier = float(1.0 / (2 * np.median(np.diff(starts)) * dt))
+        out.append(PulseShape(
+            start_s=float(t[a]), width_s=float(width), height_V=float(np.median(mag[on])),
+            half_cycles=half_cycles, carrier_Hz=carrier, complete=a > 0 and b < v.size,
+        ))
+    return out
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Start/stop indices of the runs of True."""
+    edges = np.diff(mask.astype(np.int8), prepend=0, append=0)
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))

@@ -30,6 +30,8 @@ class Keithley6221(StimulatorDriver, _PyMeasure6221):
     """Keithley 6221 with the stimulator safety layer (one output, channel 1)."""
 
     output_channels = (1,)
+    #: the configured waveform (kind, amplitude A, direct part A, duty), for polarity reversals
+    _wave: tuple[str, float, float, float] | None = None
 
     def configure_pulse_train(self, channel: int, *, amplitude_V: float, pulse_width_s: float,
                               frequency_Hz: float, pulses_per_burst: int, offset_V: float = 0.0,
@@ -44,24 +46,47 @@ class Keithley6221(StimulatorDriver, _PyMeasure6221):
         raise InstrumentError(f"{self.name} at {self.resource} is a current source: use configure_current",
                               resource=self.resource)
 
+    def _wave_levels(self, polarity: int) -> tuple[float, float, float]:
+        """(wave amplitude, offset, duty %) of the configured waveform at ``polarity``.
+
+        The 6221's square runs between offset ± amplitude, high for the duty cycle: ``'square'`` 0…±A is
+        offset ±A/2 with amplitude A/2; ``'dc'`` is the same square held high (duty 100 %) — or, reversed,
+        held low (duty 0 %); ``'biphasic'`` is ±A about the direct part ``dc_offset_A``, which reverses.
+        """
+        waveform, amp, dc, duty = self._wave
+        if waveform == "biphasic":
+            return amp, polarity * dc, 50.0
+        if waveform == "square":
+            return amp / 2, polarity * amp / 2, duty * 100.0
+        return amp / 2, polarity * amp / 2, 100.0 if polarity > 0 else 0.0
+
     def configure_current(self, channel: int, *, amplitude_A: float, waveform: CurrentWaveform,
-                          frequency_Hz: float, compliance_V: float, cycles_per_burst: int) -> dict[str, Any]:
-        """See :meth:`instruments.base.Stimulator.configure_current`."""
+                          frequency_Hz: float, compliance_V: float, cycles_per_burst: int, polarity: int = 1,
+                          dc_offset_A: float = 0.0, duty_cycle: float = 0.5, load_ohms: float = 0.0
+                          ) -> dict[str, Any]:
+        """See :meth:`instruments.base.Stimulator.configure_current` (``load_ohms`` does not matter to a
+        current source)."""
         self._channel(channel)
         res = self.resource
         if waveform not in ("dc", "square", "biphasic"):
             raise OutOfRange(f"waveform={waveform!r} for {res}; accepted: 'dc', 'square', 'biphasic'",
                              resource=res)
+        if polarity not in (1, -1):
+            raise OutOfRange(f"polarity={polarity!r} for {res}; accepted: 1, -1", resource=res)
         amp = self._range("amplitude_A", amplitude_A, 1e-9, MAX_A, " A")
+        dc = self._range("dc_offset_A", dc_offset_A, -MAX_A, MAX_A, " A")
+        if dc and waveform != "biphasic":
+            raise OutOfRange(f"dc_offset_A={dc:g} A for {res}: a direct part is added to 'biphasic' only",
+                             resource=res)
+        if abs(dc) + amp > MAX_A:
+            raise OutOfRange(f"dc_offset_A + amplitude_A = {abs(dc) + amp:g} A exceeds the {MAX_A:g} A {res} "
+                             "delivers; nothing was sent", resource=res)
+        duty = self._range("duty_cycle", duty_cycle, 0.0, 1.0)
         freq = self._range("frequency_Hz", frequency_Hz, 1e-3, 1e5, " Hz")
         comp = self._range("compliance_V", compliance_V, 0.1, MAX_COMPLIANCE_V, " V")
         cycles = self._count("cycles_per_burst", cycles_per_burst, 1, 99_999_999)
-        if waveform == "biphasic":
-            wave_amp, offset, duty = amp, 0.0, 50.0
-        elif waveform == "square":
-            wave_amp, offset, duty = amp / 2, amp / 2, 50.0
-        else:
-            wave_amp, offset, duty = amp / 2, amp / 2, 100.0
+        self._wave = (waveform, amp, dc, duty)
+        wave_amp, offset, duty_pct = self._wave_levels(polarity)
         with self.lock:
             self.waveform_abort()
             self.source_compliance = comp
@@ -69,7 +94,7 @@ class Keithley6221(StimulatorDriver, _PyMeasure6221):
             self.waveform_frequency = freq
             self.waveform_amplitude = wave_amp
             self.waveform_offset = offset
-            self.waveform_dutycycle = duty
+            self.waveform_dutycycle = duty_pct
             self.waveform_duration_cycles = cycles
             self._finish_configure(channel, "configure_current")
             try:
@@ -83,14 +108,69 @@ class Keithley6221(StimulatorDriver, _PyMeasure6221):
                 raise GarbledReply(f"{self.name} at {res}: unexpected reply while reading settings back ({exc})",
                                    resource=res) from None
             sent = {"compliance_V": comp, "function": "square", "frequency_Hz": freq, "wave_amplitude_A": wave_amp,
-                    "offset_A": offset, "duty_pct": duty, "cycles": cycles}
+                    "offset_A": offset, "duty_pct": duty_pct, "cycles": cycles}
             for key, value in sent.items():
                 if isinstance(value, str):
                     self.compare(key, value, back[key])
                 else:
                     self.compare(key, value, back[key], rel=1e-5, abs_=1e-12)
         return {"channel": channel, "amplitude_A": amp, "waveform": waveform, "frequency_Hz": freq,
-                "compliance_V": comp, "cycles_per_burst": cycles, "readback": back}
+                "compliance_V": comp, "cycles_per_burst": cycles, "polarity": polarity, "dc_offset_A": dc,
+                "readback": back}
+
+    def set_polarity(self, channel: int, polarity: int) -> float:
+        """Reverse the configured current between bursts: offset (and, for ``'dc'``, duty) in one round trip.
+
+        Disarm, set, re-arm, then read back the offset, the duty, the burst length and the error queue — all
+        in one program message, each part checked as in :meth:`set_wave_offset`.
+
+        Returns
+        -------
+        float
+            The offset read back, in amperes.
+        """
+        self._channel(channel)
+        res = self.resource
+        if polarity not in (1, -1):
+            raise OutOfRange(f"polarity={polarity!r} for {res}; accepted: 1, -1", resource=res)
+        if getattr(self, "_wave", None) is None:
+            raise InstrumentError(f"{self.name} at {res}: configure_current before set_polarity", resource=res)
+        _, offset, duty = self._wave_levels(polarity)
+        return self._rewave(channel, [("OFFS", "offset_A", offset, 1e-12), ("DCYC", "duty_pct", duty, 1e-9)],
+                            "reversing the current")[0]
+
+    def _rewave(self, channel: int, changes: list[tuple[str, str, float, float]], what: str) -> list[float]:
+        """Disarm, set each ``(mnemonic, name, value, abs tolerance)`` of ``SOUR:WAVE``, re-arm, and read each
+        back with the burst length and the error queue, in one program message (one round trip).
+
+        Returns the values read back; the channel stays disarmed unless every part checks out.
+        """
+        res = self.resource
+        sets = "".join(f":SOUR:WAVE:{cmd} {value:g};" for cmd, _, value, _ in changes)
+        queries = "".join(f":SOUR:WAVE:{cmd}?;" for cmd, _, _, _ in changes)
+        n = len(changes)
+        with self.lock:
+            self._armed[channel] = False
+            reply = self.ask(f":SOUR:WAVE:ABOR;{sets}:SOUR:WAVE:ARM;{queries}:SOUR:WAVE:DUR:CYCL?;:SYST:ERR?")
+            # the error entry comes last: its quoted text may itself contain ';'
+            parts = reply.split(";", n + 1)
+            try:
+                backs = [float(x) for x in parts[:n]]
+                cycles = float(parts[n])
+                code = int(parts[n + 1].split(",", 1)[0].strip().lstrip("+"))
+            except (IndexError, ValueError):
+                raise GarbledReply(f"{self.name} at {res} answered the {what} with {reply[:80]!r}",
+                                   resource=res) from None
+            if code != 0:
+                raise InstrumentReportedError(f"{self.name} at {res} reported error(s) while {what}",
+                                              resource=res, errors=[parts[n + 1], *self.errors()])
+            for (_, name, value, abs_tol), back in zip(changes, backs, strict=True):
+                self.compare(name, value, back, rel=1e-5, abs_=abs_tol)
+            if not 1 <= cycles < 1e9:
+                raise InstrumentError(f"{self.name} at {res}: wave duration is {cycles:g} cycles, not a finite "
+                                      "burst", resource=res)
+            self._armed[channel] = True
+        return backs
 
     def _check_armed(self, channel: int) -> None:
         cycles = self.ask_float(":SOUR:WAVE:DUR:CYCL?")
@@ -141,29 +221,8 @@ class Keithley6221(StimulatorDriver, _PyMeasure6221):
             or the reply could not be parsed.
         """
         self._channel(channel)
-        res = self.resource
         offset = self._range("offset_A", offset_A, -MAX_A, MAX_A, " A")
-        with self.lock:
-            self._armed[channel] = False
-            reply = self.ask(f":SOUR:WAVE:ABOR;:SOUR:WAVE:OFFS {offset:g};:SOUR:WAVE:ARM;"
-                             ":SOUR:WAVE:OFFS?;:SOUR:WAVE:DUR:CYCL?;:SYST:ERR?")
-            # the error entry comes last: its quoted text may itself contain ';'
-            parts = reply.split(";", 2)
-            try:
-                back, cycles = float(parts[0]), float(parts[1])
-                code = int(parts[2].split(",", 1)[0].strip().lstrip("+"))
-            except (IndexError, ValueError):
-                raise GarbledReply(f"{self.name} at {res} answered the wave offset change with {reply[:80]!r}",
-                                   resource=res) from None
-            if code != 0:
-                raise InstrumentReportedError(f"{self.name} at {res} reported error(s) while changing the wave "
-                                              "offset", resource=res, errors=[parts[2], *self.errors()])
-            self.compare("offset_A", offset, back, rel=1e-5, abs_=1e-12)
-            if not 1 <= cycles < 1e9:
-                raise InstrumentError(f"{self.name} at {res}: wave duration is {cycles:g} cycles, not a finite "
-                                      "burst", resource=res)
-            self._armed[channel] = True
-        return back
+        return self._rewave(channel, [("OFFS", "offset_A", offset, 1e-12)], "wave offset change")[0]
 
     def _write_output(self, channel: int, on: bool) -> None:
         self.source_enabled = on

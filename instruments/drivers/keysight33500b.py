@@ -19,6 +19,7 @@ from pymeasure.instruments import Channel, Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from instruments.base import CurrentWaveform
+from instruments.carrier import carrier_arb
 from instruments.drivers.stimulator_base import StimulatorDriver
 from instruments.errors import GarbledReply, InstrumentError, OutOfRange
 
@@ -28,14 +29,20 @@ MAX_V = 10.0  # open-circuit output magnitude into high impedance
 MIN_WIDTH_S = 16e-9
 MAX_FREQ_HZ = 30e6
 MAX_CYCLES = 100_000
+#: arbitrary waveforms: samples sent as one ASCII list of DAC codes (the instrument holds 1 M), and the 33500B's
+#: highest sample rate
+MAX_ARB_POINTS = 65_536
+MAX_ARB_RATE_SA_S = 160e6
+#: name of the carrier waveform in volatile memory
+CARRIER_ARB = "EPCARRIER"
 
 
 class Keysight33500BChannel(Channel):
     """One output channel (``SOUR{ch}``, ``OUTP{ch}``, ``TRIG{ch}``)."""
 
     function = Channel.control(
-        "SOUR{ch}:FUNC?", "SOUR{ch}:FUNC %s", """Control the waveform function (str: PULS, SQU, SIN, DC).""",
-        validator=strict_discrete_set, values=("PULS", "SQU", "SIN", "DC"))
+        "SOUR{ch}:FUNC?", "SOUR{ch}:FUNC %s", """Control the waveform function (str: PULS, SQU, SIN, DC, ARB).""",
+        validator=strict_discrete_set, values=("PULS", "SQU", "SIN", "DC", "ARB"))
     frequency_Hz = Channel.control(
         "SOUR{ch}:FREQ?", "SOUR{ch}:FREQ %.10g", """Control the frequency in hertz (float).""",
         validator=strict_range, values=(1e-6, MAX_FREQ_HZ))
@@ -89,8 +96,69 @@ class Keysight33500B(StimulatorDriver):
     """
 
     output_channels = (1, 2)
+    supports_carrier = True
     ch_1 = Instrument.ChannelCreator(Keysight33500BChannel, 1)
     ch_2 = Instrument.ChannelCreator(Keysight33500BChannel, 2)
+
+    @classmethod
+    def carrier_waveform(cls, *, pulse_width_s: float, carrier_Hz: float, frequency_Hz: float, resource: str = ""):
+        """The ARB this generator plays for a carrier pulse train (see :func:`instruments.carrier.carrier_arb`)."""
+        return carrier_arb(pulse_width_s=pulse_width_s, carrier_Hz=carrier_Hz, period_s=1.0 / frequency_Hz,
+                           max_points=MAX_ARB_POINTS, max_sample_rate_Sa_s=MAX_ARB_RATE_SA_S, resource=resource)
+
+    def configure_carrier_train(self, channel: int, *, amplitude_V: float, pulse_width_s: float, carrier_Hz: float,
+                                frequency_Hz: float, pulses_per_burst: int, limit_V: float | None = None
+                                ) -> dict[str, Any]:
+        """Pulses filled with a ±``amplitude_V`` square carrier, played as an arbitrary waveform of one period.
+
+        The ARB (``DATA:ARB:DAC``, codes ±32767 and 0) is loaded into volatile memory and played with its
+        sample-and-hold output (``FUNC:ARB:FILT OFF``: every carrier edge a step); one ARB cycle is one
+        pulse period, ``BURS:NCYC`` of them make a bus-triggered burst, clamped by ``VOLT:LIM``. Everything is
+        read back, including the number of points loaded.
+        """
+        ch = self._channel(channel)
+        res = self.resource
+        limit = self._range("limit_V", MAX_V if limit_V is None else limit_V, 1e-3, MAX_V, " V")
+        amp = self._range("amplitude_V", amplitude_V, 1e-3, MAX_V, " V")
+        freq = self._range("frequency_Hz", frequency_Hz, 1e-6, MAX_FREQ_HZ, " Hz")
+        n = self._count("pulses_per_burst", pulses_per_burst, 1, MAX_CYCLES)
+        if amp > limit:
+            raise OutOfRange(f"carrier levels ±{amp:g} V for {res} exceed limit_V=±{limit:g} V; nothing was sent",
+                             resource=res)
+        arb = self.carrier_waveform(pulse_width_s=pulse_width_s, carrier_Hz=carrier_Hz, frequency_Hz=freq,
+                                    resource=res)
+        codes = ",".join(str(int(round(x * 32767))) for x in arb.samples)
+        c = self._ch(ch)
+        with self.lock:
+            c.limit_enabled = False
+            c.load = "INF"
+            c.burst_enabled = False
+            self.write(f"SOUR{ch}:DATA:VOL:CLE")
+            self.write(f"SOUR{ch}:DATA:ARB:DAC {CARRIER_ARB},{codes}")
+            self.write(f"SOUR{ch}:FUNC:ARB {CARRIER_ARB}")
+            c.function = "ARB"
+            self.write(f"SOUR{ch}:FUNC:ARB:SRAT {arb.sample_rate_Sa_s:.10g}")
+            self.write(f"SOUR{ch}:FUNC:ARB:FILT OFF")
+            c.limit_high_V = limit
+            c.limit_low_V = -limit
+            c.offset_V = 0.0
+            c.amplitude_Vpp = 2 * amp
+            self._clamp_and_arm_burst(c, n)
+            self._finish_configure(ch, "configure_carrier_train")
+            back = {
+                "function": c.function,
+                "arb": self.ask(f"SOUR{ch}:FUNC:ARB?").strip('"'),
+                "arb_points": int(self.ask_float(f"SOUR{ch}:DATA:ATTR:POIN? {CARRIER_ARB}")),
+                "sample_rate_Sa_s": self.ask_float(f"SOUR{ch}:FUNC:ARB:SRAT?"),
+                "filter": self.ask(f"SOUR{ch}:FUNC:ARB:FILT?"),
+                **self._read_levels_and_burst(c),
+            }
+            if not back["arb"].upper().endswith(CARRIER_ARB):
+                self.compare("arb", CARRIER_ARB, back["arb"])
+            self._compare_sent({"function": "ARB", "arb_points": arb.points, "sample_rate_Sa_s": arb.sample_rate_Sa_s,
+                                "filter": "OFF", **self._levels_and_burst(2 * amp, 0.0, limit, n)}, back)
+        return {"channel": ch, "amplitude_V": amp, "pulse_width_s": arb.pulse_width_s, "carrier_Hz": arb.carrier_Hz,
+                "frequency_Hz": 1.0 / arb.period_s, "pulses_per_burst": n, "limit_V": limit, "readback": back}
 
     def _ch(self, channel: int) -> Keysight33500BChannel:
         return self.ch_1 if self._channel(channel) == 1 else self.ch_2
@@ -130,30 +198,18 @@ class Keysight33500B(StimulatorDriver):
             c.offset_V = 0.0  # so no intermediate amplitude/offset pair leaves the ±10 V range
             c.amplitude_Vpp = vpp
             c.offset_V = centre
-            c.limit_enabled = True
-            c.burst_mode = "TRIG"
-            c.burst_cycles = n
-            c.trigger_source = "BUS"
-            c.burst_enabled = True
+            self._clamp_and_arm_burst(c, n)
             self._finish_configure(channel, "configure_pulse_train")
             back = self._read_settings(c)
-            sent = {"function": "PULS", "frequency_Hz": freq, "pulse_width_s": c_width(amp, width, freq),
-                    "amplitude_Vpp": vpp, "offset_V": centre, "limit_high_V": limit, "limit_low_V": -limit,
-                    "limit_enabled": True, "burst_mode": "TRIG", "burst_cycles": n, "trigger_source": "BUS",
-                    "burst_enabled": True}
-            for key, value in sent.items():
-                got = back[key]
-                if isinstance(value, bool):
-                    self.compare(key, "ON" if value else "OFF", "ON" if got is True else str(got))
-                elif isinstance(value, str):
-                    self.compare(key, value, got)
-                else:
-                    self.compare(key, value, got, rel=1e-6, abs_=1e-9)
+            self._compare_sent({"function": "PULS", "frequency_Hz": freq, "pulse_width_s": c_width(amp, width, freq),
+                                **self._levels_and_burst(vpp, centre, limit, n)}, back)
         return {"channel": channel, "amplitude_V": amp, "offset_V": off, "pulse_width_s": width,
                 "frequency_Hz": freq, "pulses_per_burst": n, "limit_V": limit, "readback": back}
 
     def configure_current(self, channel: int, *, amplitude_A: float, waveform: CurrentWaveform,
-                          frequency_Hz: float, compliance_V: float, cycles_per_burst: int) -> dict[str, Any]:
+                          frequency_Hz: float, compliance_V: float, cycles_per_burst: int, polarity: int = 1,
+                          dc_offset_A: float = 0.0, duty_cycle: float = 0.5, load_ohms: float = 0.0
+                          ) -> dict[str, Any]:
         """Microcurrent as a voltage through the bench's series resistor (see ``_current_via_series_resistor``).
 
         Raises
@@ -163,17 +219,47 @@ class Keysight33500B(StimulatorDriver):
         """
         return self._current_via_series_resistor(channel, amplitude_A=amplitude_A, waveform=waveform,
                                                  frequency_Hz=frequency_Hz, compliance_V=compliance_V,
-                                                 cycles_per_burst=cycles_per_burst)
+                                                 cycles_per_burst=cycles_per_burst, polarity=polarity,
+                                                 dc_offset_A=dc_offset_A, duty_cycle=duty_cycle,
+                                                 load_ohms=load_ohms)
+
+    @staticmethod
+    def _clamp_and_arm_burst(c: Keysight33500BChannel, n: int) -> None:
+        """Clamp on, then a finite burst of ``n`` cycles started by ``*TRG`` (the last settings sent)."""
+        c.limit_enabled = True
+        c.burst_mode = "TRIG"
+        c.burst_cycles = n
+        c.trigger_source = "BUS"
+        c.burst_enabled = True
+
+    @staticmethod
+    def _levels_and_burst(vpp: float, centre: float, limit: float, n: int) -> dict[str, Any]:
+        """What levels, clamp and burst must read back as (see :meth:`_read_levels_and_burst`)."""
+        return {"amplitude_Vpp": vpp, "offset_V": centre, "limit_high_V": limit, "limit_low_V": -limit,
+                "limit_enabled": True, "burst_mode": "TRIG", "burst_cycles": n, "trigger_source": "BUS",
+                "burst_enabled": True}
+
+    @staticmethod
+    def _read_levels_and_burst(c: Keysight33500BChannel) -> dict[str, Any]:
+        return {"amplitude_Vpp": c.amplitude_Vpp, "offset_V": c.offset_V, "limit_high_V": c.limit_high_V,
+                "limit_low_V": c.limit_low_V, "limit_enabled": c.limit_enabled, "burst_mode": c.burst_mode,
+                "burst_cycles": c.burst_cycles, "trigger_source": c.trigger_source, "burst_enabled": c.burst_enabled}
+
+    def _compare_sent(self, sent: dict[str, Any], back: dict[str, Any]) -> None:
+        """Every setting read back as sent (switches as ON/OFF, names exactly, numbers within 1 ppm)."""
+        for key, value in sent.items():
+            got = back[key]
+            if isinstance(value, bool):
+                self.compare(key, "ON" if value else "OFF", "ON" if got is True else str(got))
+            elif isinstance(value, str):
+                self.compare(key, value, got)
+            else:
+                self.compare(key, value, got, rel=1e-6, abs_=1e-9)
 
     def _read_settings(self, c: Keysight33500BChannel) -> dict[str, Any]:
         try:
-            return {
-                "function": c.function, "frequency_Hz": c.frequency_Hz, "pulse_width_s": c.pulse_width_s,
-                "amplitude_Vpp": c.amplitude_Vpp, "offset_V": c.offset_V, "limit_high_V": c.limit_high_V,
-                "limit_low_V": c.limit_low_V, "limit_enabled": c.limit_enabled, "burst_mode": c.burst_mode,
-                "burst_cycles": c.burst_cycles, "trigger_source": c.trigger_source,
-                "burst_enabled": c.burst_enabled,
-            }
+            return {"function": c.function, "frequency_Hz": c.frequency_Hz, "pulse_width_s": c.pulse_width_s,
+                    **self._read_levels_and_burst(c)}
         except (KeyError, ValueError, IndexError) as exc:
             raise GarbledReply(f"{self.name} at {self.resource}: unexpected reply while reading settings back "
                                f"({exc})", resource=self.resource) from None

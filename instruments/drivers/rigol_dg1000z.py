@@ -67,7 +67,9 @@ class RigolDG1000Z(StimulatorDriver):
                 "frequency_Hz": freq, "pulses_per_burst": n, "limit_V": limit, "readback": back}
 
     def configure_current(self, channel: int, *, amplitude_A: float, waveform: CurrentWaveform,
-                          frequency_Hz: float, compliance_V: float, cycles_per_burst: int) -> dict[str, Any]:
+                          frequency_Hz: float, compliance_V: float, cycles_per_burst: int, polarity: int = 1,
+                          dc_offset_A: float = 0.0, duty_cycle: float = 0.5, load_ohms: float = 0.0
+                          ) -> dict[str, Any]:
         """Microcurrent as a voltage through the bench's series resistor (see ``_current_via_series_resistor``).
 
         Raises
@@ -77,7 +79,9 @@ class RigolDG1000Z(StimulatorDriver):
         """
         return self._current_via_series_resistor(channel, amplitude_A=amplitude_A, waveform=waveform,
                                                  frequency_Hz=frequency_Hz, compliance_V=compliance_V,
-                                                 cycles_per_burst=cycles_per_burst)
+                                                 cycles_per_burst=cycles_per_burst, polarity=polarity,
+                                                 dc_offset_A=dc_offset_A, duty_cycle=duty_cycle,
+                                                 load_ohms=load_ohms)
 
     def _check_armed(self, channel: int) -> None:
         state = (self.ask(f":SOUR{channel}:BURS?").upper(), self.ask(f":SOUR{channel}:BURS:MODE?").upper(),

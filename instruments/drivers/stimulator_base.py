@@ -37,14 +37,23 @@ class StimulatorDriver(ScpiSession, Stimulator):
         self._armed: dict[int, bool] = dict.fromkeys(self.output_channels, False)
         safety.register_stimulator(self)
 
+    #: output impedance of a voltage generator (ohms): in series with its series resistor and the load
+    output_ohms: float = 50.0
+    #: largest open-circuit output magnitude of a voltage generator (volts)
+    max_output_V: float = 10.0
+
     def _current_via_series_resistor(self, channel: int, *, amplitude_A: float, waveform: str, frequency_Hz: float,
-                                     compliance_V: float, cycles_per_burst: int) -> dict[str, Any]:
+                                     compliance_V: float, cycles_per_burst: int, polarity: int = 1,
+                                     dc_offset_A: float = 0.0, duty_cycle: float = 0.5,
+                                     load_ohms: float = 0.0) -> dict[str, Any]:
         """Microcurrent from a voltage generator through :attr:`series_resistor_ohms`.
 
-        The generator is set to ``V = amplitude_A × series_resistor_ohms`` (exact when the resistor dominates
-        the load; the scope's shunt channel measures the true current) and clamped at ``±compliance_V``.
-        ``'biphasic'`` is a pulse from −V to +V for half of each period, ``'square'`` one from 0 to +V;
-        ``'dc'`` cannot be made of finite pulses and is refused.
+        The generator is set to ``V = I × (output 50 Ω + series resistor + load_ohms)`` — the load measured on
+        the subject plus the shunt — so the current is ``I`` through whatever the electrodes present; the
+        scope's shunt channel verifies it. The output is clamped at ``±compliance_V``. ``'biphasic'`` is a
+        pulse from −V to +V (shifted by the direct part ``dc_offset_A``) for half of each period,
+        ``'square'`` one from 0 to ±V for ``duty_cycle`` of it; ``'dc'`` cannot be made of finite pulses and
+        is refused.
         """
         res = self.resource
         r = self.series_resistor_ohms
@@ -54,17 +63,22 @@ class StimulatorDriver(ScpiSession, Stimulator):
         if waveform not in ("square", "biphasic"):
             raise OutOfRange(f"waveform={waveform!r} through a series resistor on {res}; accepted: 'square', "
                              "'biphasic' ('dc' needs a current source)", resource=res)
-        volts = self._range("amplitude_A", amplitude_A, 1e-9, 0.105, " A") * r
+        if polarity not in (1, -1):
+            raise OutOfRange(f"polarity={polarity!r} for {res}; accepted: 1, -1", resource=res)
+        ohms = self.output_ohms + r + self._range("load_ohms", load_ohms, 0.0, 1e9, " ohm")
+        volts = self._range("amplitude_A", amplitude_A, 1e-9, 0.105, " A") * ohms
+        dc_V = self._range("dc_offset_A", dc_offset_A, -0.105, 0.105, " A") * ohms * polarity
         freq = self._range("frequency_Hz", frequency_Hz, 1e-3, 1e6, " Hz")
+        duty = self._range("duty_cycle", duty_cycle, 1e-3, 0.999, "")
         if waveform == "biphasic":
-            amp, offset = 2 * volts, -volts
+            amp, offset, width = 2 * volts, dc_V - volts, 0.5 / freq
         else:
-            amp, offset = volts, 0.0
-        back = self.configure_pulse_train(channel, amplitude_V=amp, offset_V=offset, pulse_width_s=0.5 / freq,
+            amp, offset, width = polarity * volts, 0.0, duty / freq
+        back = self.configure_pulse_train(channel, amplitude_V=amp, offset_V=offset, pulse_width_s=width,
                                           frequency_Hz=freq, pulses_per_burst=cycles_per_burst,
                                           limit_V=compliance_V)
         return {**back, "amplitude_A": amplitude_A, "waveform": waveform, "series_resistor_ohms": r,
-                "compliance_V": compliance_V}
+                "compliance_V": compliance_V, "output_V": volts, "load_ohms": load_ohms, "polarity": polarity}
 
     # ---- vendor hooks
     def _write_output(self, channel: int, on: bool) -> None:

@@ -11,7 +11,8 @@ Contract used by the delivery layer and by tests::
         twin.lift_electrode(); twin.clear_faults() # fault injection
         twin.true_output_state(1)                  # the generator's TRUE output state
 
-Instruments (roles): ``'stimulator'`` (Keysight 33500B twin, channel 1 feeds the amplifier and the load),
+Instruments (roles): ``'stimulator'`` (Keysight 33500B twin, channel 1 feeds the amplifier and the load; the
+bench's ``series_resistor_channel`` reaches the load through ``series_resistor_ohms`` instead),
 ``'scope'`` (Rigol DS1000Z twin, or Keysight InfiniiVision with ``scope_family='keysight'``),
 ``'current_source'`` (Keithley 6221 twin, driving the same load).
 """
@@ -76,7 +77,9 @@ class TwinBench:
         )
         self.scope_family = scope_family
         self.devices: dict[str, ScpiDevice] = {
-            "stimulator": TwinGenerator(self.model, self.clock),
+            "stimulator": TwinGenerator(self.model, self.clock, series_channel=bench.series_resistor_channel
+                                        if bench.series_resistor_ohms else None,
+                                        series_ohms=float(bench.series_resistor_ohms or 0.0)),
             "scope": TwinScope(self.model, self.clock, family=scope_family, seed=seed,
                                signals={ev.channel: "electrode", cur.channel: "shunt"}),
             "current_source": TwinCurrentSource(self.model, self.clock),

@@ -1,15 +1,24 @@
 """Twin of a Keysight 33500B two-channel function generator (the SCPI subset the drivers use).
 
-Channel 1 feeds the bench's amplifier and load; channel 2 is not connected to the load but keeps its
-state. Each channel tracks its true output state and whether a burst is being delivered.
+Channel 1 feeds the bench's amplifier and load; a channel wired to a series resistor (the bench's
+``series_resistor_channel``) drives the same load through it, without the amplifier (microcurrent from a
+generator); any other channel is not connected but keeps its state. Each channel tracks its true output
+state and whether a burst is being delivered.
+
+Arbitrary waveforms: ``DATA:ARB:DAC`` (codes ±32767) or ``DATA:ARB`` (±1.0) load a named waveform into the
+channel's volatile memory (8 to 1 M points), ``FUNC:ARB`` selects it, ``FUNC ARB`` plays it at
+``FUNC:ARB:SRAT``; the twin plays every ARB sample-and-hold (as ``FUNC:ARB:FILT OFF``; ``NORM`` and ``STEP``
+are accepted and read back, not smoothed).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from instruments.twin.physics import BenchModel, VoltageDrive
+import numpy as np
+
+from instruments.twin.physics import BenchModel
 from instruments.twin.scpi import ScpiDevice, ScpiError, format_number, parse_bool, parse_number
 
 if TYPE_CHECKING:
@@ -18,7 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["TwinGenerator"]
 
 _FUNCS = {"SIN": "SIN", "SINUSOID": "SIN", "SQU": "SQU", "SQUARE": "SQU", "PULS": "PULS", "PULSE": "PULS",
-          "DC": "DC"}
+          "DC": "DC", "ARB": "ARB", "ARBITRARY": "ARB"}
+#: points an arbitrary waveform may have (the 33500B's standard memory)
+ARB_POINTS = (8, 1_000_000)
 MAX_V = 10.0  # open-circuit output range (±10 V into high impedance)
 
 
@@ -39,6 +50,11 @@ class _Channel:
     load_ohms: float = 50.0  # inf for high impedance
     output: bool = False
     burst_end_s: float = -1.0
+    #: arbitrary waveforms in volatile memory (name → samples in ±1), the one selected, its rate and filter
+    arbs: dict[str, np.ndarray] = field(default_factory=dict)
+    arb: str = ""
+    arb_srate: float = 40e3
+    arb_filter: str = "NORM"
 
 
 class TwinGenerator(ScpiDevice):
@@ -46,10 +62,14 @@ class TwinGenerator(ScpiDevice):
 
     idn = "Keysight Technologies,33522B,MY-TWIN-0001,5.03-3.15-2.00-58-00"
 
-    def __init__(self, model: BenchModel, clock: SimClock) -> None:
+    def __init__(self, model: BenchModel, clock: SimClock, *, series_channel: int | None = None,
+                 series_ohms: float = 0.0) -> None:
         super().__init__()
         self.model = model
         self.clock = clock
+        #: the channel wired to the load through a series resistor (no amplifier), and the resistor
+        self.series_channel = series_channel
+        self.series_ohms = series_ohms
         self.ch = {1: _Channel(), 2: _Channel()}
         S = "[SOURce#:]"
         self.add(S + "FUNCtion[:SHAPe]", self._func)
@@ -63,6 +83,13 @@ class TwinGenerator(ScpiDevice):
         self.add(S + "BURSt:STATe", self._bool("burst_on"))
         self.add(S + "BURSt:MODE", self._burst_mode)
         self.add(S + "BURSt:NCYCles", self._ncyc)
+        self.add(S + "DATA:VOLatile:CLEar", self._arb_clear)
+        self.add(S + "DATA:ARBitrary:DAC", self._arb_data(32767.0))
+        self.add(S + "DATA:ARBitrary", self._arb_data(1.0))
+        self.add(S + "DATA:ATTRibute:POINts", self._arb_points)
+        self.add(S + "FUNCtion:ARBitrary", self._arb_select)
+        self.add(S + "FUNCtion:ARBitrary:SRATe", self._num("arb_srate", 1e-6, 160e6))
+        self.add(S + "FUNCtion:ARBitrary:FILTer", self._arb_filter)
         self.add("TRIGger#:SOURce", self._trig_source)
         self.add("OUTPut#[:STATe]", self._output)
         self.add("OUTPut#:LOAD", self._load)
@@ -117,6 +144,72 @@ class TwinGenerator(ScpiDevice):
             raise ScpiError(-224, f"function {a[0] if a else ''!r}")
         c.func = _FUNCS[a[0].upper()]
         return None
+
+    def _arb_clear(self, s: list[int], a: list[str], q: bool) -> None:
+        c = self._chan(s)
+        self._stop_burst(s[0] if s else 1)
+        c.arbs.clear()
+        c.arb = ""
+
+    def _arb_data(self, full_scale: float):
+        def handler(s: list[int], a: list[str], q: bool) -> None:
+            c = self._chan(s)
+            if q or len(a) < 2:
+                raise ScpiError(-109, "DATA:ARB needs a name and its samples")
+            name = a[0].strip().strip('"').upper()
+            if not name or len(name) > 12:
+                raise ScpiError(-224, f"arb name {a[0]!r} (1 to 12 characters)")
+            try:
+                values = np.array([float(x) for x in a[1:]]) / full_scale
+            except ValueError:
+                raise ScpiError(-104, "arb samples must be numbers") from None
+            if not ARB_POINTS[0] <= values.size <= ARB_POINTS[1]:
+                raise ScpiError(-222, f"{values.size} points; accepted {ARB_POINTS[0]} to {ARB_POINTS[1]}")
+            if np.any(np.abs(values) > 1.0 + 1e-9):
+                raise ScpiError(-222, "arb samples outside the DAC range")
+            c.arbs[name] = values
+            return None
+        return handler
+
+    def _arb_points(self, s: list[int], a: list[str], q: bool) -> str:
+        c = self._chan(s)
+        name = (a[0].strip().strip('"').upper() if a else c.arb)
+        if name not in c.arbs:
+            raise ScpiError(-224, f"no arbitrary waveform {name!r} in volatile memory")
+        return str(c.arbs[name].size)
+
+    def _arb_select(self, s: list[int], a: list[str], q: bool) -> str | None:
+        c = self._chan(s)
+        if q:
+            return f'"{c.arb}"'
+        name = a[0].strip().strip('"').upper() if a else ""
+        if name not in c.arbs:
+            raise ScpiError(-224, f"no arbitrary waveform {name!r} in volatile memory")
+        c.arb = name
+        return None
+
+    def _arb_filter(self, s: list[int], a: list[str], q: bool) -> str | None:
+        c = self._chan(s)
+        if q:
+            return c.arb_filter
+        names = {"NORM": "NORM", "NORMAL": "NORM", "STEP": "STEP", "OFF": "OFF"}
+        arg = a[0].upper() if a else ""
+        if arg not in names:
+            raise ScpiError(-224, f"filter {arg!r}; expected NORM, STEP or OFF")
+        c.arb_filter = names[arg]
+        return None
+
+    def _arb_phases(self, c: _Channel) -> tuple[tuple[tuple[float, float], ...], float]:
+        """The selected ARB as (volts, seconds) steps at the output terminals, and its period."""
+        samples = c.arbs[c.arb]
+        levels = c.offset_V + samples * c.volt_Vpp / 2
+        if c.lim_on:
+            levels = np.clip(levels, c.lim_low_V, c.lim_high_V)
+        change = np.flatnonzero(np.diff(levels)) + 1
+        starts = np.concatenate(([0], change))
+        counts = np.diff(np.concatenate((starts, [levels.size])))
+        dt = 1.0 / c.arb_srate
+        return tuple((float(levels[k]), float(n * dt)) for k, n in zip(starts, counts, strict=True)), levels.size * dt
 
     def _volt(self, s: list[int], a: list[str], q: bool) -> str | None:
         c = self._chan(s)
@@ -221,10 +314,21 @@ class TwinGenerator(ScpiDevice):
         return None
 
     # ---- triggering and state
+    def _drives_load(self, n: int) -> bool:
+        return n == 1 or n == self.series_channel
+
+    def _deliver(self, n: int, phases: tuple[tuple[float, float], ...], cycles: int, now: float) -> None:
+        """Start a burst of channel ``n`` on the load: through the amplifier, or through the series resistor."""
+        if n == self.series_channel:
+            self.model.start_voltage_phases(phases, cycles, now, through_amplifier=False,
+                                            source_ohms=50.0 + self.series_ohms)
+        elif n == 1:
+            self.model.start_voltage_phases(phases, cycles, now)
+
     def _stop_burst(self, n: int) -> None:
         """The burst of channel ``n`` (if any) ends now: output off, burst off, a new function, a reset."""
         c = self.ch[n]
-        if c.burst_end_s > self.clock.now() and n == 1:
+        if c.burst_end_s > self.clock.now() and self._drives_load(n):
             self.model.cut(self.clock.now())
         c.burst_end_s = -1.0
 
@@ -238,10 +342,19 @@ class TwinGenerator(ScpiDevice):
         for n, c in self.ch.items():
             if not (c.output and c.burst_on and c.burst_mode == "TRIG" and c.trig_source == "BUS"):
                 continue
-            if c.func not in ("PULS", "SQU"):
+            if c.func not in ("PULS", "SQU", "ARB"):
                 continue
             if now < c.burst_end_s:
                 self.push_error(-211, f"channel {n} still delivering its burst")
+                continue
+            emf = 2.0 if c.load_ohms != float("inf") else 1.0
+            if c.func == "ARB":
+                if c.arb not in c.arbs:
+                    self.push_error(-221, "no arbitrary waveform selected")
+                    continue
+                phases, period = self._arb_phases(c)
+                c.burst_end_s = now + c.ncyc * period
+                self._deliver(n, tuple((lvl * emf, d) for lvl, d in phases), c.ncyc, now)
                 continue
             period = 1.0 / c.freq_Hz
             width = c.width_s if c.func == "PULS" else period / 2
@@ -252,12 +365,8 @@ class TwinGenerator(ScpiDevice):
             if c.lim_on:
                 high, low = min(high, c.lim_high_V), max(low, c.lim_low_V)
             # the set levels assume the declared load; into the amplifier's high impedance the EMF is seen
-            emf = 2.0 if c.load_ohms != float("inf") else 1.0
-            drive = VoltageDrive(high_V=high * emf, low_V=low * emf, pulse_width_s=width,
-                                 period_s=period, pulses=c.ncyc)
             c.burst_end_s = now + c.ncyc * period
-            if n == 1:
-                self.model.start_voltage_burst(drive, now)
+            self._deliver(n, ((high * emf, width), (low * emf, period - width)), c.ncyc, now)
 
     def operations_complete_at(self) -> float | None:
         """End of the running burst(s), the operation ``*OPC?`` waits for; None when no burst runs."""

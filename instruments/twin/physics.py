@@ -348,17 +348,26 @@ class BenchModel:
         through_amplifier : bool
             Whether the source feeds the load through the bench amplifier (gain, clipping, output resistance).
         """
+        phases = ((drive.high_V, drive.pulse_width_s), (drive.low_V, drive.period_s - drive.pulse_width_s))
+        self.start_voltage_phases(phases, drive.pulses, t0_s, through_amplifier=through_amplifier,
+                                  source_ohms=drive.source_ohms)
+
+    def start_voltage_phases(self, phases: tuple[tuple[float, float], ...], cycles: int, t0_s: float, *,
+                             through_amplifier: bool = True, source_ohms: float = 50.0) -> None:
+        """Deliver a burst of ``cycles`` periods, each a sequence of ``(volts, seconds)`` steps at the source.
+
+        An arbitrary waveform played sample-and-hold is such a sequence (equal neighbouring samples merged).
+        Through the amplifier each level is multiplied by its gain and clipped at its output limit.
+        """
         with self._lock:
             gain = self.amplifier_gain if through_amplifier else 1.0
             vmax = self.amplifier_max_V if through_amplifier else math.inf
-            src_ohms = self.amplifier_out_ohms if through_amplifier else drive.source_ohms
-            high = min(max(drive.high_V * gain, -vmax), vmax)
-            low = min(max(drive.low_V * gain, -vmax), vmax)
-            phases = ((high, drive.pulse_width_s), (low, drive.period_s - drive.pulse_width_s))
+            src_ohms = self.amplifier_out_ohms if through_amplifier else source_ohms
+            scaled = tuple((min(max(level * gain, -vmax), vmax), dur) for level, dur in phases)
             tau = (1.0 / (2 * math.pi * self.amplifier_bandwidth_Hz)
                    if through_amplifier and self.amplifier_bandwidth_Hz else 0.0)
-            self._start(phases, drive.pulses, t0_s, source="voltage", src_ohms=src_ohms, compliance_V=math.inf,
-                        baseline_V=low, bandwidth_tau_s=tau)
+            self._start(scaled, cycles, t0_s, source="voltage", src_ohms=src_ohms, compliance_V=math.inf,
+                        baseline_V=scaled[-1][0] if scaled else 0.0, bandwidth_tau_s=tau)
 
     def start_current_burst(self, drive: CurrentDrive, t0_s: float) -> None:
         """Deliver a current burst: update the skin's state now, simulate its waveforms only when asked.

@@ -276,15 +276,21 @@ def test_microcurrent_from_the_generator_through_a_series_resistor(twin: TwinBen
     with connect_bench(bench) as cb:
         back = cb.stimulator.configure_current(1, amplitude_A=50e-6, waveform="biphasic", frequency_Hz=200,
                                                compliance_V=6.0, cycles_per_burst=4)
-        # ±5 V (50 µA × 100 kΩ) as a pulse from -5 V to +5 V for half of each period, clamped at ±6 V
-        assert back["readback"]["amplitude_Vpp"] == pytest.approx(10.0)
+        # ±5 V (50 µA × (100 kΩ + the generator's 50 Ω)) as a pulse from -5 V to +5 V for half of each
+        # period, clamped at ±6 V
+        assert back["readback"]["amplitude_Vpp"] == pytest.approx(2 * 50e-6 * 100_050)
         assert back["readback"]["offset_V"] == pytest.approx(0.0, abs=1e-9)
+        # with the load measured on the subject (130 kΩ + the 10 Ω shunt) the generator sets what that needs
+        back = cb.stimulator.configure_current(1, amplitude_A=20e-6, waveform="biphasic", frequency_Hz=200,
+                                               compliance_V=6.0, cycles_per_burst=4, load_ohms=130_010)
+        assert back["output_V"] == pytest.approx(20e-6 * (50 + 100e3 + 130_010))
         assert back["readback"]["pulse_width_s"] == pytest.approx(2.5e-3)
         assert back["readback"]["limit_high_V"] == pytest.approx(6.0)
         with pytest.raises(OutOfRange, match="'dc' needs a current source"):
             cb.stimulator.configure_current(1, amplitude_A=50e-6, waveform="dc", frequency_Hz=200,
                                             compliance_V=6.0, cycles_per_burst=4)
-    with connect_bench(twin.bench) as cb, pytest.raises(InstrumentError, match="series_resistor_ohms"):
+    bare = twin.bench.model_copy(update={"series_resistor_ohms": None, "series_resistor_channel": None})
+    with connect_bench(bare) as cb, pytest.raises(InstrumentError, match="series_resistor_ohms"):
         cb.stimulator.configure_current(1, amplitude_A=50e-6, waveform="square", frequency_Hz=200,
                                         compliance_V=6.0, cycles_per_burst=4)
 
