@@ -190,12 +190,47 @@ def test_galvanic_needs_explicit_permission_with_a_dc_limit() -> None:
     assert [v.field for v in DEFAULT.check(galvanic)] == ["waveform"]
     alternating = mc(waveform="galvanic", frequency_Hz=None, polarity_period_s=10)
     assert DEFAULT.check(alternating) == []
-    permissive = SafetyEnvelope(galvanic_allowed=True, galvanic_dc_max_uA=300)
+    permissive = SafetyEnvelope(galvanic_allowed=True, galvanic_dc_max_uA=300, galvanic_charge_max_mC=1000)
     assert permissive.check(galvanic) == []
     too_much = permissive.check(mc(waveform="galvanic", frequency_Hz=None, current_uA=400))
     assert [(v.quantity, round(v.value)) for v in too_much] == [("dc_current", 400)]
     with pytest.raises(ValidationError, match="galvanic_dc_max_uA"):
-        SafetyEnvelope(galvanic_allowed=True)
+        SafetyEnvelope(galvanic_allowed=True, galvanic_charge_max_mC=100)
+    with pytest.raises(ValidationError, match="galvanic_charge_max_mC"):
+        SafetyEnvelope(galvanic_allowed=True, galvanic_dc_max_uA=300)
+
+
+def test_a_direct_current_is_limited_by_the_charge_it_carries_one_way() -> None:
+    """200 µA of direct current for the whole session carries 200e-6 · duration; reversed every 5 s, 1 ms worth."""
+    env = SafetyEnvelope(galvanic_allowed=True, galvanic_dc_max_uA=300, galvanic_charge_max_mC="2 mA·min")
+    assert env.galvanic_charge_max_mC == pytest.approx(120.0)  # 2 mA for a minute is 120 mC
+    steady = mc(waveform="galvanic", frequency_Hz=None)
+    duration_s = steady.duration_s
+    over = [v for v in env.check(steady) if v.quantity == "direct_charge"]
+    assert len(over) == 1 and over[0].field == "current_uA"
+    assert over[0].value == pytest.approx(200e-6 * duration_s * 1e3) and over[0].limit == 120.0
+    assert "galvanic_charge_max_mC 120 mC" in over[0].message
+    reversing = mc(waveform="galvanic", frequency_Hz=None, polarity_period_s=10)
+    assert reversing.figures().direct_charge_C == pytest.approx(200e-6 * 5)
+    assert env.check(reversing) == []
+
+
+def test_dc_plus_ac_figures_against_a_sampled_waveform() -> None:
+    rx = mc(waveform="biphasic", frequency_Hz=10, dc_offset_uA=-50, current_uA=150)
+    t = (np.arange(20_000) + 0.5) / 20_000 / 10.0
+    i = -50e-6 + np.where(t * 10.0 < 0.5, 150e-6, -150e-6)
+    f = rx.figures()
+    assert f.rms_current_A == pytest.approx(sampled_rms(i), rel=1e-9)
+    assert f.peak_current_A == pytest.approx(np.max(np.abs(i)))
+    assert f.net_charge_per_period_C == pytest.approx(-50e-6 * rx.duration_s) and not f.charge_balanced
+    assert f.direct_charge_C == pytest.approx(50e-6 * rx.duration_s)
+    # not charge-balanced: refused unless galvanic is allowed; the peak counts the DC part
+    assert [v.field for v in DEFAULT.check(rx)] == ["waveform"]
+    env = SafetyEnvelope(microcurrent_max_uA=180, galvanic_allowed=True, galvanic_dc_max_uA=100,
+                         galvanic_charge_max_mC=1000)
+    assert [(v.quantity, v.value) for v in env.check(rx)] == [("peak_current", pytest.approx(200.0))]
+    with pytest.raises(ValidationError, match="dc_offset_uA makes a combined DC"):
+        mc(waveform="faradic", frequency_Hz=10, dc_offset_uA=20)
 
 
 def test_envelope_only_tightens() -> None:

@@ -8,7 +8,9 @@ limit                                     default    why
 r.m.s. current density on an electrode    2 mA/cm²   above it IEC 60601-2-10 asks for special attention
 microcurrent peak current                 1000 µA    "microcurrent" is sub-milliamp
 microcurrent charge balance               required   the DC component must be declared; galvanic only
-                                                     when the study allows it, with a DC limit
+                                                     when the study allows it, with a DC limit and a
+                                                     limit on the charge a direct current carries in one
+                                                     direction (electrochemistry at the electrodes)
 electroporation energy per pulse          300 mJ     into 500 Ω (IEC 60601-2-10)
 electroporation peak voltage              500 V      open circuit (IEC 60601-2-10)
 session duration                          60 min     longest session in the seed literature
@@ -33,7 +35,14 @@ from toolkit.study.prescription import (
     ShamPrescription,
 )
 from toolkit.study.problems import rule_error
-from toolkit.study.quantities import Microamperes, MilliampsPerSquareCm, Millijoules, Minutes, Volts
+from toolkit.study.quantities import (
+    Microamperes,
+    MilliampsPerSquareCm,
+    Millicoulombs,
+    Millijoules,
+    Minutes,
+    Volts,
+)
 
 __all__ = ["SafetyEnvelope", "Violation", "DEFAULT_LIMITS"]
 
@@ -101,6 +110,9 @@ class SafetyEnvelope(BaseModel):
     galvanic_allowed: bool = False
     #: limit of the direct (time-averaged) current when galvanic is allowed (µA)
     galvanic_dc_max_uA: Microamperes | None = Field(default=None, validate_default=True)
+    #: limit of the charge a direct current (galvanic, faradic pulses, the DC of DC + AC) carries in one
+    #: direction before its polarity reverses, or over the session (mC); required with galvanic_allowed
+    galvanic_charge_max_mC: Millicoulombs | None = Field(default=None, validate_default=True)
     #: electroporation energy per pulse into 500 Ω (mJ)
     ep_energy_per_pulse_max_mJ: Millijoules = 300.0
     #: electroporation peak voltage (V)
@@ -135,6 +147,19 @@ class SafetyEnvelope(BaseModel):
                 raise rule_error(
                     "range", "galvanic_dc_max_uA must be in (0, {m:g}] µA, got {v:g}", {"m": limit, "v": value}
                 )
+        return value
+
+    @field_validator("galvanic_charge_max_mC")
+    @classmethod
+    def _charge_limit_with_galvanic(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if info.data.get("galvanic_allowed", False) and value is None:
+            raise rule_error(
+                "missing_dc_charge_limit",
+                "galvanic_allowed: true needs galvanic_charge_max_mC, the charge a direct current may carry in "
+                "one direction (mC, e.g. 120 or '2 mA·min')",
+            )
+        if value is not None and value <= 0:
+            raise rule_error("positive", "galvanic_charge_max_mC must be > 0 mC, got {v:g}", {"v": value})
         return value
 
     def check(
@@ -201,15 +226,18 @@ class SafetyEnvelope(BaseModel):
         self, prescription: MicrocurrentPrescription, figures: PrescriptionFigures, out: list[Violation]
     ) -> None:
         limit = self.microcurrent_max_uA
-        if prescription.current_uA > limit:
+        peak_uA = figures.peak_current_A * 1e6
+        if peak_uA > limit * (1 + 1e-12):
+            with_dc = f" (AC {prescription.current_uA:g} µA + DC {abs(prescription.dc_offset_uA or 0):g} µA)" \
+                if prescription.dc_offset_uA else ""
             out.append(
                 Violation(
-                    "current_uA", "peak_current", prescription.current_uA, limit, "µA",
-                    f"current_uA: peak current {prescription.current_uA:g} µA exceeds the microcurrent limit "
-                    f"{limit:g} µA",
+                    "current_uA", "peak_current", peak_uA, limit, "µA",
+                    f"current_uA: peak current {peak_uA:g} µA{with_dc} exceeds the microcurrent limit {limit:g} µA",
                 )
             )
         self._check_density("current_uA", figures, prescription.electrode_area_cm2, out)
+        self._check_direct_charge(prescription, figures, out)
         if figures.charge_balanced:
             return
         dc_uA = abs(figures.dc_current_A) * 1e6
@@ -233,6 +261,23 @@ class SafetyEnvelope(BaseModel):
                     f"current_uA: direct current {dc_uA:.4g} µA exceeds galvanic_dc_max_uA {dc_limit:g} µA",
                 )
             )
+
+    def _check_direct_charge(self, prescription: MicrocurrentPrescription, figures: PrescriptionFigures,
+                             out: list[Violation]) -> None:
+        limit = self.galvanic_charge_max_mC
+        charge_mC = (figures.direct_charge_C or 0.0) * 1e3
+        if limit is None or charge_mC <= limit * (1 + 1e-12):
+            return
+        field = "dc_offset_uA" if prescription.dc_offset_uA else "current_uA"
+        span = (f"half the polarity_period_s ({prescription.polarity_period_s / 2:g} s)"
+                if prescription.polarity_period_s else f"the whole session (duration_min {prescription.duration_min:g})")
+        out.append(
+            Violation(
+                field, "direct_charge", charge_mC, limit, "mC",
+                f"{field}: the direct current carries {charge_mC:.4g} mC in one direction over {span}, above "
+                f"galvanic_charge_max_mC {limit:g} mC",
+            )
+        )
 
     def _check_electroporation(
         self, prescription: ElectroporationPrescription, figures: PrescriptionFigures, out: list[Violation]
@@ -268,6 +313,7 @@ class SafetyEnvelope(BaseModel):
                 self.galvanic_dc_max_uA if self.galvanic_allowed else 0.0,
                 "µA" if self.galvanic_allowed else "µA (charge-balanced)",
             ),
+            ("direct charge in one direction", self.galvanic_charge_max_mC, "mC"),
             ("EP energy per pulse into 500 Ω", self.ep_energy_per_pulse_max_mJ, "mJ"),
             ("EP peak voltage", self.ep_peak_voltage_max_V, "V"),
             ("session duration", self.session_duration_max_min, "min"),

@@ -68,6 +68,10 @@ class PrescriptionFigures:
       period of a galvanic current).
     - net charge per period: the charge left over after one polarity alternation period (the whole session
       when the polarity never alternates); zero means charge-balanced.
+    - direct charge: what the direct part of a microcurrent (galvanic, faradic pulses, the DC of DC + AC)
+      moves in one direction before its polarity reverses — half a polarity period, or the whole session.
+    - DC + AC (``biphasic`` with ``dc_offset_uA``): i = I_dc ± I_ac; I_peak = I_ac + |I_dc|,
+      I_rms = √(I_ac² + I_dc²).
     """
 
     #: modality of the prescription
@@ -96,6 +100,9 @@ class PrescriptionFigures:
     mean_pulse_rate_Hz: float | None = None
     #: duration of one train (s); electroporation only
     train_duration_s: float | None = None
+    #: charge the direct part of the current carries in one direction before the polarity reverses (the
+    #: whole session when it never does), C; microcurrent only
+    direct_charge_C: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         """The figures as a plain dictionary (for tables and JSON)."""
@@ -136,6 +143,9 @@ class MicrocurrentPrescription(_PrescriptionBase):
     frequency_Hz: Hertz | None = Field(default=None, validate_default=True)
     #: on-time fraction of a faradic pulse period (0 < d ≤ 1; default 0.5)
     duty_cycle: Fraction | None = Field(default=None, validate_default=True)
+    #: direct current added to a biphasic waveform (µA, signed): a combined DC + AC protocol; ``current_uA`` is
+    #: then the AC amplitude. Its polarity reverses with ``polarity_period_s`` when that is set
+    dc_offset_uA: Microamperes | None = None
     #: full period of polarity alternation (s): one polarity for half of it, the other for the rest
     polarity_period_s: Seconds | None = Field(default=None, gt=0)
     #: ramp from zero to the set current at the start (s)
@@ -197,6 +207,20 @@ class MicrocurrentPrescription(_PrescriptionBase):
             raise rule_error("range", "duty_cycle must be in (0, 1], got {v}", {"v": value})
         return value
 
+    @field_validator("dc_offset_uA")
+    @classmethod
+    def _dc_fits_waveform(cls, value: float | None, info: ValidationInfo) -> float | None:
+        waveform = info.data.get("waveform")
+        if value is not None and waveform != "biphasic":
+            raise rule_error(
+                "not_for_waveform",
+                "dc_offset_uA makes a combined DC + AC protocol of a biphasic waveform, not of {w}; use "
+                "waveform: galvanic for a direct current alone", {"w": waveform},
+            )
+        if value == 0:
+            return None
+        return value
+
     @field_validator("series_resistor_ohm")
     @classmethod
     def _resistor_fits_driver(cls, value: float | None, info: ValidationInfo) -> float | None:
@@ -214,8 +238,13 @@ class MicrocurrentPrescription(_PrescriptionBase):
 
     @property
     def current_A(self) -> float:
-        """Peak current in amperes."""
+        """Peak current in amperes (the AC amplitude of a DC + AC protocol)."""
         return self.current_uA * 1e-6
+
+    @property
+    def dc_offset_A(self) -> float:
+        """Direct current added to a biphasic waveform, in amperes (0 without)."""
+        return float(self.dc_offset_uA or 0.0) * 1e-6
 
     @property
     def electrode_area_m2(self) -> float:
@@ -243,14 +272,20 @@ class MicrocurrentPrescription(_PrescriptionBase):
     def figures(self) -> PrescriptionFigures:
         """Electrical figures of this prescription (see :class:`PrescriptionFigures`)."""
         current = self.current_A
+        dc = self.dc_offset_A
+        # the stretch the direct part flows one way: half a polarity period, or the whole session
+        one_way_s = self.polarity_period_s / 2.0 if self.polarity_period_s else self.duration_s
         if self.waveform == "biphasic":
-            rms = current
-            phase_charge = current / (2.0 * self._frequency)
-            net = 0.0
-            period = self.polarity_period_s
+            rms = math.hypot(current, dc)
+            phase_charge = (current + abs(dc)) / (2.0 * self._frequency)
+            period = self.polarity_period_s or (self.duration_s if dc else None)
+            # a DC part that reverses with the polarity period cancels over it; one that never does remains
+            net = dc * self.duration_s if dc and not self.polarity_period_s else 0.0
+            direct = abs(dc) * one_way_s
         elif self.waveform == "faradic":
             rms = current * math.sqrt(self._duty)
             phase_charge = current * self._duty / self._frequency
+            direct = current * self._on_time_s(one_way_s)
             if self.polarity_period_s is None:
                 period = self.duration_s
                 net = current * self._on_time_s(period)
@@ -261,6 +296,7 @@ class MicrocurrentPrescription(_PrescriptionBase):
                 net = current * (first - second)
         else:  # galvanic
             rms = current
+            direct = current * one_way_s
             if self.polarity_period_s is None:
                 period = self.duration_s
                 phase_charge = current * period
@@ -272,17 +308,18 @@ class MicrocurrentPrescription(_PrescriptionBase):
         balanced = abs(net) <= _BALANCE_SLACK * phase_charge
         if balanced:
             net = 0.0
-        dc = 0.0 if balanced or not period else net / period
+        dc_current = 0.0 if balanced or not period else net / period
         return PrescriptionFigures(
             modality=self.modality,
-            peak_current_A=current,
+            peak_current_A=current + abs(dc),
             rms_current_A=rms,
             current_density_rms_mA_per_cm2=rms * 1e3 / self.electrode_area_cm2,
             charge_per_phase_C=phase_charge,
-            dc_current_A=dc,
+            dc_current_A=dc_current,
             net_charge_per_period_C=net,
             charge_balanced=balanced,
             duration_s=self.duration_s,
+            direct_charge_C=direct,
         )
 
 

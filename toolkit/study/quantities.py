@@ -34,6 +34,7 @@ __all__ = [
     "Ohms",
     "Fraction",
     "Millijoules",
+    "Millicoulombs",
     "MilliampsPerSquareCm",
 ]
 
@@ -63,6 +64,8 @@ RESISTANCE = Dimension(
     "a resistance", {"ohm": 1.0, "Ω": 1.0, "kohm": 1e3, "kΩ": 1e3, "Mohm": 1e6, "MΩ": 1e6}
 )
 ENERGY = Dimension("an energy", {"uJ": 1e-6, "µJ": 1e-6, "mJ": 1e-3, "J": 1.0})
+#: a charge; iontophoresis doses are often written in mA·min (1 mA for 1 min = 60 mC)
+CHARGE = Dimension("a charge", {"uC": 1e-6, "µC": 1e-6, "mC": 1e-3, "C": 1.0, "mA·min": 0.06, "mAmin": 0.06})
 CURRENT_DENSITY = Dimension(
     "a current density", {"uA/cm2": 1e-2, "µA/cm2": 1e-2, "mA/cm2": 10.0, "mA/cm²": 10.0, "A/m2": 1.0}
 )
@@ -175,6 +178,8 @@ SquareCentimetres = Annotated[float, _quantity(AREA, "cm2"), _schema(AREA, "cm2"
 Ohms = Annotated[float, _quantity(RESISTANCE, "ohm"), _schema(RESISTANCE, "ohm")]
 #: an energy in millijoules
 Millijoules = Annotated[float, _quantity(ENERGY, "mJ"), _schema(ENERGY, "mJ")]
+#: a charge in millicoulombs (``120``, ``"120 mC"``, ``"2 mA·min"``)
+Millicoulombs = Annotated[float, _quantity(CHARGE, "mC"), _schema(CHARGE, "mC")]
 #: a current density in mA/cm²
 MilliampsPerSquareCm = Annotated[float, _quantity(CURRENT_DENSITY, "mA/cm2"), _schema(CURRENT_DENSITY, "mA/cm2")]
 def _fraction(value: object) -> float:
