@@ -39,17 +39,18 @@ def _figure_rows(study, arm) -> list[tuple[str, str, str, str]]:
     ]
     if arm.modality == "microcurrent":
         rows += [
-            ("peak current (µA)", p.current_uA, env.microcurrent_max_uA, "le"),
+            ("peak current (µA)", fig.peak_current_A * 1e6, env.microcurrent_max_uA, "le"),
             ("r.m.s. current (µA)", fig.rms_current_A * 1e6, None, ""),
             ("r.m.s. current density (mA/cm²)", fig.current_density_rms_mA_per_cm2, env.current_density_rms_max_mA_per_cm2, "le"),
             ("charge per phase (µC)", (fig.charge_per_phase_C or 0) * 1e6, None, ""),
-            (
-                "net charge per alternation period (µC)",
-                (fig.net_charge_per_period_C or 0) * 1e6,
-                (env.galvanic_dc_max_uA if env.galvanic_allowed else 0.0),
-                "balance",
-            ),
+            ("net charge per alternation period (µC)", (fig.net_charge_per_period_C or 0) * 1e6, None, "balance"),
         ]
+        if not fig.charge_balanced:
+            rows.append(("direct current (µA)", abs(fig.dc_current_A) * 1e6,
+                         env.galvanic_dc_max_uA if env.galvanic_allowed else 0.0, "le"))
+        if fig.direct_charge_C:
+            rows.append(("direct charge one way (mC)", fig.direct_charge_C * 1e3, env.galvanic_charge_max_mC,
+                         "le" if env.galvanic_charge_max_mC is not None else ""))
     elif arm.modality == "electroporation":
         rows += [
             ("peak voltage (V)", p.amplitude_V, env.ep_peak_voltage_max_V, "le"),
@@ -67,7 +68,6 @@ def _figure_rows(study, arm) -> list[tuple[str, str, str, str]]:
             verdict = "ok" if value is not None and limit is not None and value <= limit else "OVER"
         elif rule == "balance":
             verdict = "balanced" if fig.charge_balanced else ("DC allowed" if env.galvanic_allowed else "NOT BALANCED")
-            limit = None if not env.galvanic_allowed else limit
         else:
             verdict = ""
         out.append((name, _fmt(value), _fmt(limit) if limit is not None else "", verdict))
@@ -77,7 +77,7 @@ def _figure_rows(study, arm) -> list[tuple[str, str, str, str]]:
 def _prescription_text(arm) -> str:
     p = arm.prescription
     if arm.modality == "microcurrent":
-        parts = [f"{p.current_uA:g} µA {p.waveform}"]
+        parts = [f"{p.current_uA:g} µA {p.waveform}" + (f" + {p.dc_offset_uA:g} µA DC" if p.dc_offset_uA else "")]
         if p.frequency_Hz:
             parts.append(f"{p.frequency_Hz:g} Hz")
         if p.duty_cycle is not None:
@@ -231,19 +231,85 @@ def _report(path: Path) -> tuple[dict, int]:
     return {"valid": True, "study": study.id, "design": study.design, "arms": figures, "envelope": limits}, 0
 
 
+def _bench_check(study, bench_file: Path) -> list:
+    """Every arm mapped onto the bench, as ``toolkit deliver`` maps it."""
+    from instruments.bench import load_bench
+    from toolkit.delivery.deliverable import check_deliverable
+
+    return check_deliverable(study, load_bench(bench_file))
+
+
+def _render_bench(rows: list, bench_file: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from toolkit.delivery.views import format_duration
+
+    table = Table(title=f"Deliverable on the bench {bench_file}?")
+    for col in ("arm", "modality", "", "how, or why not"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        if r.deliverable:
+            s = r.summary
+            if r.modality == "sham":
+                how = (f"output never enabled; handled as {s['mimics']}: {s['bursts']} slots of "
+                       f"{format_duration(s['interval_s'])} on {s['instrument']} channel {s['channel']}"
+                       if s.get("mimics") else "output never enabled")
+                table.add_row(r.arm_id, r.modality, "ok", how)
+                continue
+            unit = "pulses" if r.modality == "electroporation" else "cycles"
+            how = (f"{s['instrument']} channel {s['channel']}: {s['bursts']} bursts of "
+                   f"{format_duration(s['burst_s'])} ({s['pulses_per_burst']} {unit} each)")
+            views = [k[: -len("_points")] for k in s if k.endswith("_points")]
+            if views:
+                how += "; scope " + ", ".join(
+                    f"{v} view sampled every {format_duration(s[v + '_interval_s'])} or faster "
+                    f"({int(s[v + '_points'])} points)" for v in views)
+            table.add_row(r.arm_id, r.modality, "ok", how)
+        else:
+            table.add_row(r.arm_id, r.modality, "REFUSED", r.problem)
+    Console(highlight=False, soft_wrap=False).print(table)
+
+
 def validate(
     path: Path = typer.Argument(..., help=_PATH_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the result (figures or issues) as JSON."),
+    bench: Path = typer.Option(
+        None, "--bench", help="Also map every arm onto this bench file, as `toolkit deliver` does (exit 1 if an "
+        "arm cannot be delivered there)."),
 ) -> None:
-    """Check a study definition: print a summary with computed figures vs limits, or every error (exit 2)."""
+    """Check a study definition: print a summary with computed figures vs limits, or every error (exit 2).
+
+    With --bench, every arm is also mapped onto that bench exactly as a session would be (instruments,
+    amplifier, series resistor, arbitrary-waveform memory, scope speed): an arm the bench cannot deliver is
+    refused with the field and the limit, and the command exits 1.
+    """
     if as_json:
         import json
 
         result, code = _report(path)
-        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        if bench is not None and result.get("valid"):
+            from toolkit.study import load_study
+
+            rows = _bench_check(load_study(path), bench)
+            result["bench"] = {"file": str(bench), "arms": {r.arm_id: {"deliverable": r.deliverable,
+                                                                       "problem": r.problem or None,
+                                                                       "plan": r.summary} for r in rows}}
+            if not all(r.deliverable for r in rows):
+                code = 1
+        typer.echo(json.dumps(result, indent=2, ensure_ascii=False, default=str))
         raise typer.Exit(code)
     study = _load(path)
     _render(study, detailed=False)
+    if bench is not None:
+        rows = _bench_check(study, bench)
+        _render_bench(rows, bench)
+        refused = [r.arm_id for r in rows if not r.deliverable]
+        if refused:
+            typer.echo(f"NOT DELIVERABLE on {bench}: arm(s) {', '.join(refused)} (see above).")
+            raise typer.Exit(1)
+        typer.echo(f"OK: {study.id} is valid and every arm is deliverable on {bench}.")
+        return
     typer.echo(f"OK: {study.id} is valid ({len(study.arms)} arms, {len(study.endpoints)} endpoints).")
 
 

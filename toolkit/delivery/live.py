@@ -16,7 +16,7 @@ import numpy as np
 
 from toolkit.delivery.dose import WaveformRates, rates_from_arrays
 
-__all__ = ["CaptureMeasures", "measure_capture"]
+__all__ = ["CaptureMeasures", "measure_capture", "phase_levels"]
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class CaptureMeasures:
     current_rms_A: float
     current_peak_A: float
     voltage_peak_V: float
-    #: median |i| while on (|i| above half its peak): the current level of a pulse or phase
+    #: the current level of a pulse or phase: its mean late in each (after the edges' charging spikes)
     current_on_A: float
     #: median |v| while on (|v| above half its peak): the electrode voltage level of a pulse or phase
     voltage_on_V: float
@@ -38,6 +38,12 @@ class CaptureMeasures:
     frequency_Hz: float
     #: 1 − R(late in pulse) / R(early in pulse): ≈ 0 without electroporation, → 1 as the skin breaks down
     resistance_drop_index: float
+    #: voltage-driven pulses: their carrier frequency (None: monophasic), and how many whole pulses the record
+    #: holds
+    carrier_Hz: float | None = None
+    pulses: int = 0
+    #: the pulses found (:class:`instruments.measures.PulseShape`), for per-pulse checks
+    shapes: tuple = ()
     #: further measures of :func:`instruments.measures.measure_pair`, when available
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -58,6 +64,8 @@ class CaptureMeasures:
             "pulse_width_s": clean(self.pulse_width_s),
             "frequency_Hz": clean(self.frequency_Hz),
             "resistance_drop_index": clean(self.resistance_drop_index),
+            "carrier_Hz": None if self.carrier_Hz is None else clean(self.carrier_Hz),
+            "pulses": self.pulses,
             "mean_abs_current_A": clean(self.rates.abs_current_A),
             "mean_current_A": clean(self.rates.mean_current_A),
             "power_W": clean(self.rates.power_W),
@@ -210,12 +218,30 @@ def measure_capture(voltage: Any, current: Any, *, drive: str = "current") -> Ca
         impedance = math.inf if peak_v > 0 else math.nan
     balance = rates.mean_current_A / rates.abs_current_A if rates.abs_current_A > 0 else math.nan
     on = abs_i > 0.5 * peak_i if peak_i > 0 else np.zeros_like(abs_i, dtype=bool)
-    current_on = float(np.median(abs_i[on])) if on.any() else 0.0
+    if late.any():
+        # the steady level late in each pulse or phase, averaged (scope noise and 8-bit steps average out;
+        # charging spikes at the edges stay out)
+        current_on = i_late
+    else:
+        current_on = float(np.median(abs_i[on])) if on.any() else 0.0
     abs_v = np.abs(v)
     v_on_mask = abs_v > 0.5 * peak_v if peak_v > 0 else np.zeros_like(abs_v, dtype=bool)
     voltage_on = float(np.median(abs_v[v_on_mask])) if v_on_mask.any() else 0.0
     width, freq, segs = _pulse_timing(t, on if drive == "current" else v_on_mask)
     drop = _drop_index(v, i, segs)
+    carrier, n_pulses, shapes = None, 0, []
+    if drive == "voltage":
+        from instruments.measures import find_pulses
+
+        # a pulse is its envelope: a carrier's half-cycles inside it are not pulses of their own
+        shapes = find_pulses(voltage)
+        whole = [p for p in shapes if p.complete]
+        n_pulses = len(whole)
+        width = float(np.median([p.width_s for p in whole])) if whole else math.nan
+        starts = [p.start_s for p in shapes if p.start_s > t[0]]
+        freq = float(1.0 / np.median(np.diff(starts))) if len(starts) >= 2 else math.nan
+        carriers = [p.carrier_Hz for p in whole if p.carrier_Hz is not None]
+        carrier = float(np.median(carriers)) if carriers else None
     extra: dict[str, Any] = {}
     try:
         from instruments.measures import measure_pair
@@ -240,6 +266,8 @@ def measure_capture(voltage: Any, current: Any, *, drive: str = "current") -> Ca
         pulse_width_s=width,
         frequency_Hz=freq,
         resistance_drop_index=drop,
+        carrier_Hz=carrier,
+        pulses=n_pulses,
         extra=extra,
     )
 
@@ -252,3 +280,35 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (int, float, str, bool)) or value is None:
         return value
     return str(value)
+
+
+def phase_levels(time_s: np.ndarray, values: np.ndarray, *, period_s: float, first_phase_s: float,
+                 bipolar: bool, span_s: float) -> float:
+    """The level a waveform of known timing holds late in its phases, averaged (a capture starting at a burst).
+
+    Phases start at the trigger: the first lasts ``first_phase_s``, the rest of the period is the second
+    (reversed when ``bipolar``, else off and left out). The last fifth of every phase within ``span_s`` is
+    averaged with the phase's sign, so noise and 8-bit steps average out and the charging spikes at the edges
+    stay out — where the signal's own sign or threshold would be swamped by noise at low amplitude.
+
+    Returns
+    -------
+    float
+        The mean late level (the first phase's sign positive); nan without a whole phase in the record.
+    """
+    t = np.asarray(time_s, dtype=float)
+    x = np.asarray(values, dtype=float)
+    second = period_s - first_phase_s
+    sums, count = 0.0, 0
+    start = 0.0
+    while start + period_s <= span_s + 1e-12:
+        for offset, length, sign in ((0.0, first_phase_s, 1.0), (first_phase_s, second, -1.0 if bipolar else 0.0)):
+            if sign == 0.0 or length <= 0:
+                continue
+            a = start + offset + 0.8 * length
+            b = start + offset + length
+            sel = (t >= a) & (t < b)
+            sums += sign * float(x[sel].sum())
+            count += int(sel.sum())
+        start += period_s
+    return sums / count if count else math.nan

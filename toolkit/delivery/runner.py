@@ -24,21 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from toolkit.delivery.clock import Clock, SimulatedClock, WallClock
+from toolkit.delivery.deliverable import SafetyRefusal, plan_arm
 from toolkit.delivery.eligibility import NotEligible, check_eligibility
 from toolkit.delivery.operator import ConfirmCallback, ConfirmRequest, TwinOperator
-from toolkit.delivery.plan import TreatmentPlan, make_plan
+from toolkit.delivery.plan import TreatmentPlan
 from toolkit.delivery.progress import ProgressCallback
 from toolkit.delivery.record import DeliveryRecord
 from toolkit.delivery.settings import DeliverySettings
 from toolkit.delivery.stop import StopToken, sigint_stops
 from toolkit.delivery.treatment import SessionContext, run_treatment
-from toolkit.errors import CheckFailed, ConfigurationError
+from toolkit.errors import ConfigurationError
 
 __all__ = ["SafetyRefusal", "run_session", "start_twin_for"]
-
-
-class SafetyRefusal(CheckFailed):
-    """A prescription is outside the study's safety envelope; nothing was sent or recorded."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -248,20 +245,7 @@ def run_session(
                 )
             plans = []
             for t in todo:
-                violations = study.envelope.check(t.prescription)
-                if violations:
-                    raise SafetyRefusal(
-                        f"arm {t.arm_id} prescription is outside the safety envelope of study {study.id}; "
-                        "nothing was sent", details=[str(v) for v in violations])
-                mimic = None
-                if t.prescription.modality == "sham" and getattr(t.prescription, "mimics", None):
-                    try:
-                        mimic = study.arm(t.prescription.mimics).prescription
-                    except KeyError:
-                        mimic = None
-                plan = make_plan(t.prescription, arm_id=t.arm_id, side=t.side, bench=bench_cfg, settings=settings,
-                                 tolerances=study.tolerances, envelope=study.envelope,
-                                 mimic_prescription=mimic)
+                plan = plan_arm(study, t.arm_id, bench_cfg, settings, side=t.side)
                 if t.earlier_ids and not repeat and not t.completed_before:
                     plan = _remaining(plan, t.delivered_s, subject_id, session_number)
                 plans.append((t, plan))

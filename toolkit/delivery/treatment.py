@@ -22,7 +22,7 @@ from toolkit.delivery.clock import Clock
 from toolkit.delivery.dose import WaveformRates, rates_from_arrays
 from toolkit.delivery.eligibility import TreatmentTarget
 from toolkit.delivery.guard import OutputGuard
-from toolkit.delivery.live import CaptureMeasures, measure_capture
+from toolkit.delivery.live import CaptureMeasures, measure_capture, phase_levels
 from toolkit.delivery.operator import ConfirmCallback, ConfirmRequest
 from toolkit.delivery.pacing import BurstShape, Pacer
 from toolkit.delivery.plan import ExpectedSignal, TreatmentPlan
@@ -117,8 +117,15 @@ class _TreatmentRun:
         self._active_pacer = self.verify_pacer
         self.live: list[dict[str, Any]] = []
         self._rates_full = WaveformRates.zero()
+        self._captured_rates = WaveformRates.zero()
         self._last_measures: CaptureMeasures | None = None
         self._polarity = 1
+        #: a generator driving a series resistor: the load it sets its voltage for (measured on the subject)
+        bench = ctx.bench
+        self._load_ohms = bench.dummy_load_ohms + bench.shunt_ohms
+        self._programmed_load_ohms = self._load_ohms
+        #: each load the generator measured, and whether it was set again for it
+        self._load_history: list[dict[str, Any]] = []
         self._window_s = 0.0
         self._view = ""
         self._scope_trigger = (1.0, 1)
@@ -259,7 +266,13 @@ class _TreatmentRun:
                 "frequency_Hz": s["frequency_Hz"],
                 "compliance_V": s["compliance_V"],
                 "cycles_per_burst": s["cycles_per_burst"],
+                "polarity": polarity,
+                "dc_offset_A": s.get("dc_offset_A", 0.0) * scale,
+                "duty_cycle": s.get("duty_cycle", 0.5),
             }
+            if s.get("driver") == "generator":
+                # the generator's voltage follows the load the electrodes present (plus the shunt)
+                kwargs["load_ohms"] = self._load_ohms
             readback = inst.configure_current(plan.channel, **kwargs)
         else:
             kwargs = {
@@ -267,10 +280,14 @@ class _TreatmentRun:
                 "pulse_width_s": s["pulse_width_s"],
                 "frequency_Hz": s["frequency_Hz"],
                 "pulses_per_burst": s["pulses_per_burst"],
-                "offset_V": s["offset_V"],
                 "limit_V": s["limit_V"],
             }
-            readback = inst.configure_pulse_train(plan.channel, **kwargs)
+            if "carrier_Hz" in s:
+                kwargs["carrier_Hz"] = s["carrier_Hz"]
+                readback = inst.configure_carrier_train(plan.channel, **kwargs)
+            else:
+                kwargs["offset_V"] = s["offset_V"]
+                readback = inst.configure_pulse_train(plan.channel, **kwargs)
         mismatches = [
             f"{k}: sent {v!r}, read back {readback.get(k)!r}"
             for k, v in kwargs.items()
@@ -279,38 +296,23 @@ class _TreatmentRun:
         if mismatches:
             raise SessionAborted(Abort(AbortReason.INSTRUMENT_ERROR, "read-back differs: " + "; ".join(mismatches)))
         inst.arm(plan.channel)
-        self._polarity = 1
-        if polarity < 0:
-            self._set_polarity(scale, polarity)
+        self._polarity = polarity if plan.modality == "microcurrent" else 1
+        self._programmed_load_ohms = self._load_ohms
         return {"sent": kwargs, "readback": {k: _plain(v) for k, v in readback.items()}}
 
     def _set_polarity(self, scale: float, polarity: int) -> None:
-        """Reverse a unipolar microcurrent between bursts (Keithley 6221: the wave offset changes sign).
+        """Reverse a microcurrent between bursts.
 
-        The vendor-neutral interface has no polarity; the 6221's square wave runs from offset − amplitude
-        to offset + amplitude, so a negative offset of half the current gives the reversed pulses. The
-        offset is read back and the error queue drained, like every other setting — in one round trip when
-        the driver offers it (``set_wave_offset``), which also reads back that the wave is still a finite burst.
+        A source that can reverse in place (the Keithley 6221: ``set_polarity``, one round trip that also
+        reads back the offset, the burst length and the error queue) does; a generator through its series
+        resistor is programmed again with the reversed pulses.
         """
         inst = self.instrument
-        current = self.plan.settings["amplitude_A"] * scale
-        offset = polarity * current / 2.0
-        set_offset = getattr(inst, "set_wave_offset", None)
-        if set_offset is not None:
-            back = float(set_offset(self.plan.channel, offset))
-            if not _close_enough(offset, back):
-                raise SessionAborted(Abort(AbortReason.INSTRUMENT_ERROR,
-                                           f"polarity reversal: wave offset read back {back!r}, sent {offset!r}"))
-            self._polarity = polarity
+        set_polarity = getattr(inst, "set_polarity", None)
+        if set_polarity is None or self.plan.settings.get("driver") == "generator":
+            self._program(scale, polarity)
             return
-        with inst.lock:
-            inst.waveform_abort()
-            inst.waveform_offset = offset
-            back = float(inst.waveform_offset)
-            if not _close_enough(offset, back):
-                raise SessionAborted(Abort(AbortReason.INSTRUMENT_ERROR,
-                                           f"polarity reversal: wave offset read back {back!r}, sent {offset!r}"))
-            inst.arm(self.plan.channel)
+        set_polarity(self.plan.channel, polarity)
         self._polarity = polarity
 
     def _configure_scope(self, view: str, *, electrode_V: float, current_A: float, polarity: int = 1,
@@ -409,18 +411,25 @@ class _TreatmentRun:
         coarse = check_resolution(v, self.plan.scope[f"{self._view}_interval_s"])
         if coarse is not None:
             raise SessionAborted(Abort(AbortReason.INSTRUMENT_ERROR, f"{label} capture: {coarse}"))
-        drive = "voltage" if self.plan.modality == "electroporation" else "current"
-        measures = measure_capture(v, i, drive=drive)
+        # what the output sets: the voltage (EP; microcurrent from a generator through its resistor, whose
+        # current spikes at every edge while the skin charges) or the current (a current source)
+        source = self.plan.modality == "microcurrent" and self.plan.settings.get("driver") != "generator"
+        measures = measure_capture(v, i, drive="current" if source else "voltage")
+        if self.plan.modality == "microcurrent" and not forced and (not source or self.plan.settings.get("dc_offset_A")):
+            # a generator's current, or the two levels of DC + AC, from the waveform's known phases
+            measures = self._steady_levels(v, i, measures)
         if forced:
-            # the driven signal never reached its trigger level at the load: a voltage-driven output then sees
-            # (almost) no impedance, a current-driven one an open circuit
-            measures = replace(measures, impedance_ohm=0.0 if drive == "voltage" else math.inf)
+            # the trigger's signal never reached its level at the load: no voltage across the electrodes (EP
+            # triggers on it) means a short, no current through them (microcurrent triggers on it) an open
+            measures = replace(measures, impedance_ohm=0.0 if self.plan.modality == "electroporation" else math.inf)
         self.captures.save(
             label, v.time_s, v.values, i.values,
             {"scale": scale, "measures": measures.as_dict(), "session_t_s": self._now(), "forced_trigger": forced,
              "view": self._view, "voltage_meta": dict(v.meta), "current_meta": dict(i.meta)},
         )
         rates = self._burst_rates(v, i)
+        #: the captured burst's own rates (whole periods after the trigger), for the direct-current check
+        self._captured_rates = rates
         if scale > 0 and keep_rates:
             self._rates_full = WaveformRates(rates.abs_current_A / scale, rates.mean_current_A / scale * self._polarity,
                                              rates.square_current_A2 / scale**2, rates.power_W / scale**2)
@@ -428,6 +437,22 @@ class _TreatmentRun:
             entry.rates = self._rates_full
         self._last_measures = measures
         return measures
+
+    def _steady_levels(self, v: Any, i: Any, m: CaptureMeasures) -> CaptureMeasures:
+        """Current and impedance of a microcurrent from its known phases (see
+        :func:`~toolkit.delivery.live.phase_levels`): through a generator's series resistor the current is far
+        below the electrode voltage's range at low amplitude and spikes at every edge; DC + AC has two levels,
+        and the phases' signed mean is its AC amplitude (the direct part is checked on its own)."""
+        plan = self.plan
+        kw = {"period_s": plan.pulse_period_s, "first_phase_s": plan.first_phase_s,
+              "bipolar": plan.settings["waveform"] == "biphasic", "span_s": float(v.time_s[-1])}
+        i_on = abs(phase_levels(v.time_s, i.values, **kw))
+        v_on = abs(phase_levels(v.time_s, v.values, **kw))
+        if not (math.isfinite(i_on) and math.isfinite(v_on)):
+            return m
+        # a lifted electrode lets no current trigger the scope at all (judged in _capture)
+        impedance = v_on / i_on if i_on > 0 else math.inf
+        return replace(m, current_on_A=i_on, voltage_on_V=v_on, impedance_ohm=impedance)
 
     def _wait_for_record(self, scope: Any, grace_s: float = 0.2) -> bool:
         """Whether the acquisition completes (polled briefly: the window has already passed)."""
@@ -477,9 +502,21 @@ class _TreatmentRun:
             mask = t >= 0
         return rates_from_arrays(vv[mask], ii[mask])
 
-    def _expect(self, expected: ExpectedSignal, m: CaptureMeasures, scale: float) -> list[Abort]:
+    def _expect(self, expected: ExpectedSignal, m: CaptureMeasures, scale: float, polarity: int = 1) -> list[Abort]:
         tol = self.tol
         out: list[Abort] = []
+        if expected.current_peak_A is not None:
+            a = self.rules.check_deviation("peak current", m.current_peak_A, expected.current_peak_A * scale,
+                                           float(tol.current_rel))
+            out += [a] if a else []
+        if expected.current_mean_A is not None:
+            # the direct part: off by more than the tolerance of the peak current
+            want = expected.current_mean_A * scale * polarity
+            got = self._captured_rates.mean_current_A
+            limit = float(tol.current_rel) * abs(expected.current_peak_A or expected.current_mean_A) * scale
+            if not abs(got - want) <= limit:
+                out.append(Abort(AbortReason.DEVIATION, f"direct current measured {got * 1e6:.4g} µA, expected "
+                                 f"{want * 1e6:.4g} µA (± {limit * 1e6:.3g} µA)"))
         if expected.current_on_A is not None:
             a = self.rules.check_deviation("current", _on_level(m, "current"), expected.current_on_A * scale,
                                            float(tol.current_rel))
@@ -496,6 +533,29 @@ class _TreatmentRun:
             a = self.rules.check_deviation("pulse rate", m.frequency_Hz, expected.frequency_Hz,
                                            float(tol.frequency_rel))
             out += [a] if a else []
+        if expected.carrier_Hz is not None:
+            a = self.rules.check_deviation("carrier frequency", m.carrier_Hz if m.carrier_Hz is not None
+                                           else math.nan, expected.carrier_Hz, float(tol.frequency_rel))
+            out += [a] if a else []
+        if expected.pulses is not None and m.pulses != expected.pulses:
+            out.append(Abort(AbortReason.DEVIATION, f"{m.pulses} whole pulses in the train, expected {expected.pulses}"))
+        return out
+
+    def _check_each_pulse(self, m: CaptureMeasures, expected: ExpectedSignal) -> list[Abort]:
+        """Every whole pulse of a train view on its own: width, carrier and height within tolerance."""
+        tol = self.tol
+        out: list[Abort] = []
+        for k, p in enumerate(m.shapes):
+            if not p.complete:
+                continue
+            checks = [("width", p.width_s, expected.pulse_width_s, float(tol.pulse_width_rel)),
+                      ("carrier", p.carrier_Hz if p.carrier_Hz is not None else math.nan, expected.carrier_Hz,
+                       float(tol.frequency_rel)),
+                      ("height", p.height_V, expected.voltage_on_V, float(tol.amplitude_rel))]
+            for what, got, want, rel in checks:
+                if want is not None:
+                    a = self.rules.check_deviation(f"pulse {k + 1} {what}", got, want, rel)
+                    out += [a] if a else []
         return out
 
     def verify(self) -> None:
@@ -515,7 +575,7 @@ class _TreatmentRun:
         results = []
         failures: list[Abort] = []
         expected = plan.expected_dummy
-        if plan.modality == "microcurrent":
+        if plan.modality == "microcurrent" and expected.current_on_A is not None:
             expected = replace(expected, voltage_on_V=plan.settings["amplitude_A"] * self.ctx.bench.dummy_load_ohms)
         self._active_pacer = self.verify_pacer
         for n in range(self.ctx.settings.verify_bursts):
@@ -529,8 +589,9 @@ class _TreatmentRun:
             # several pulses of a train: the pulse rate
             self._configure_scope("train", electrode_V=plan.scope["electrode_V"], current_A=plan.scope["current_A"])
             m = self._capture("verify-train", 1.0, keep_rates=False)
-            rate = ExpectedSignal(frequency_Hz=plan.scope["pulse_rate_Hz"])
-            breaks = self._expect(rate, m, 1.0)
+            # the whole train: the pulse rate, every pulse there, and each one as prescribed
+            rate = ExpectedSignal(frequency_Hz=plan.scope["pulse_rate_Hz"], pulses=plan.pulses_per_burst)
+            breaks = self._expect(rate, m, 1.0) + self._check_each_pulse(m, expected)
             results.append({"view": "train", "measures": m.as_dict(), "breaks": [str(b) for b in breaks]})
             failures += breaks
         # the last verification burst ends before the output goes off (never cut)
@@ -559,12 +620,20 @@ class _TreatmentRun:
             # impedance limits (EP), so a short or a lifted electrode is still measurable
             if plan.modality == "microcurrent":
                 self._configure_scope(self._live_view, electrode_V=plan.settings["compliance_V"],
-                                      current_A=plan.settings["amplitude_A"])
+                                      current_A=plan.scope["current_A"])
             else:
                 # the current range reaches the lowest accepted impedance, so a short is measured, not clipped
                 self._configure_scope(self._live_view, electrode_V=plan.scope["electrode_V"],
                                       current_A=plan.scope["electrode_V"] / self.rules.impedance_ohm_min)
         debouncer = RuleDebouncer(self.rules.consecutive)
+        generator = plan.settings.get("driver") == "generator"
+        # a generator through its series resistor starts for the lowest accepted load (the current can only
+        # fall short, never overshoot) and follows the load the electrodes present from the first capture on
+        load_known = not generator
+        programmed_blind = generator
+        reprogram = False
+        if generator:
+            self._load_ohms = self.rules.impedance_ohm_min + ctx.bench.shunt_ohms
         n_bursts = plan.bursts
         interval = plan.trigger_interval_s
         pacer = self.pacer
@@ -610,8 +679,10 @@ class _TreatmentRun:
                 pacer.record_idle()
             else:
                 polarity = plan.polarity(k)
-                if current is None or current[0] != scale:
+                if current is None or current[0] != scale or reprogram:
+                    programmed_blind = not load_known
                     self._program(scale, polarity)
+                    reprogram = False
                     if current is None:
                         self.output_was_enabled = True
                         self.instrument.output_on(plan.channel)
@@ -625,7 +696,17 @@ class _TreatmentRun:
                     z = self.rules.check_impedance(m.impedance_ohm)
                     if z:
                         breaks.append(z)
-                    breaks += self._expect(plan.expected_live, m, scale)
+                    if not generator or not programmed_blind:
+                        breaks += self._expect(plan.expected_live, m, scale, polarity)
+                    if generator and math.isfinite(m.impedance_ohm) and m.impedance_ohm > 0:
+                        # a current of a few steps of the scope's range (the first burst, set for the lowest
+                        # load, into a high one) gives a rough load: set again and measured again at once,
+                        # judged only once a well-resolved capture has confirmed the setting
+                        resolved = m.current_on_A >= _RESOLVED_FRACTION * plan.scope["current_A"]
+                        if resolved or not load_known:
+                            reprogram = self._follow_load(m, scale) or not resolved
+                            load_known = resolved
+                            programmed_blind = programmed_blind and reprogram
                     errors = self.instrument.errors()
                     if errors:
                         raise SessionAborted(Abort(AbortReason.INSTRUMENT_ERROR,
@@ -634,7 +715,8 @@ class _TreatmentRun:
                     self._emit("capture", measures=m)
                     if hit is not None:
                         raise SessionAborted(hit)
-                    next_capture_s += settings.capture_every_s
+                    # a generator set again for a new load is measured again at once (its dose, its current)
+                    next_capture_s = t_rel + interval if reprogram else next_capture_s + settings.capture_every_s
                 else:
                     self._fire(scale, polarity)
             self.bursts_done = k + 1
@@ -642,8 +724,31 @@ class _TreatmentRun:
         # the session's time runs out with the last slot (a sham), or when the last burst has ended
         pacer.wait_until(max(slot, pacer.idle_at_s()) if plan.sham else pacer.idle_at_s())
         self._verify("live", True, captures=len(self.live), summary=_live_summary(self.live),
+                     generator_load=self._load_history or None,
                      sham_output_checks=sham_checks if plan.sham else None,
                      progress_display_errors=self.ctx.progress_errors)
+
+    def _follow_load(self, m: CaptureMeasures, scale: float) -> bool:
+        """Set the generator's load from what the last capture measured; True when the current would now be
+        off by more than half the study's tolerance, so the generator must be set again.
+
+        The circuit's whole resistance is the voltage programmed over the current measured on the shunt (the
+        current channel is ranged for it; the electrode voltage may be a few steps of its range at low
+        amplitude); the load is that minus the generator's output and the series resistor.
+        """
+        s = self.plan.settings
+        fixed = float(s.get("series_resistor_ohm", 0.0)) + 50.0
+        target_A = s["amplitude_A"] * scale
+        programmed_V = target_A * (fixed + self._programmed_load_ohms)
+        if not (m.current_on_A > 0 and math.isfinite(m.current_on_A)):
+            return False
+        load = max(programmed_V / m.current_on_A - fixed, 0.0)
+        self._load_ohms = load
+        drift = abs(load - self._programmed_load_ohms) / (fixed + load)
+        again = drift > 0.5 * float(self.tol.current_rel)
+        self._load_history.append({"t_s": round(self._now(), 6), "programmed_load_ohm": self._programmed_load_ohms,
+                                   "measured_load_ohm": load, "set_again": again})
+        return again
 
     def _shortfall(self, k: int, n_bursts: int) -> None:
         """Stop a session that fell too far behind: the rest is not delivered, and the record says so."""
@@ -756,6 +861,10 @@ class _TreatmentRun:
         return True, ""
 
 
+#: a generator's load is taken as measured once the current fills this fraction of the scope's current range
+_RESOLVED_FRACTION = 0.1
+
+
 def _on_level(m: CaptureMeasures, what: str) -> float:
     return m.current_on_A if what == "current" else m.voltage_on_V
 
@@ -773,8 +882,9 @@ def _plain(v: Any) -> Any:
 
 
 def _expected_dict(e: ExpectedSignal) -> dict[str, Any]:
-    return {"current_on_A": e.current_on_A, "voltage_on_V": e.voltage_on_V, "pulse_width_s": e.pulse_width_s,
-            "frequency_Hz": e.frequency_Hz}
+    from dataclasses import asdict
+
+    return asdict(e)
 
 
 def _figures(rx: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from toolkit.errors import ConfigurationError
 
-__all__ = ["MIN_SAMPLES_PER_PULSE", "Need", "check_resolution", "edge_need", "fit_view", "per_pulse_need",
+__all__ = ["MIN_SAMPLES_PER_PULSE", "Need", "check_resolution", "edge_need", "fit_view", "format_duration", "per_pulse_need",
            "scope_timebase"]
 
 #: samples a pulse (or a carrier half-cycle, or a waveform phase) must have for its integrals to hold
@@ -114,15 +114,18 @@ def edge_need(bench: Any) -> Need | None:
 def per_pulse_need(duration_s: float, field: str, what: str) -> Need:
     """:data:`MIN_SAMPLES_PER_PULSE` samples in ``duration_s`` (a pulse, a half-cycle, a phase)."""
     return Need(duration_s / MIN_SAMPLES_PER_PULSE, field,
-                f"{MIN_SAMPLES_PER_PULSE} samples per {_fmt_time(duration_s)} {what}")
+                f"{MIN_SAMPLES_PER_PULSE} samples per {format_duration(duration_s)} {what}")
 
 
-def _fmt_time(t: float) -> str:
-    if t >= 1:
+def format_duration(t: float) -> str:
+    """A duration in s, ms, µs or ns, three significant digits."""
+    if t >= 1 or t == 0:
         return f"{t:.3g} s"
     if t >= 1e-3:
         return f"{t * 1e3:.3g} ms"
-    return f"{t * 1e6:.3g} µs"
+    if t >= 1e-6:
+        return f"{t * 1e6:.3g} µs"
+    return f"{t * 1e9:.3g} ns"
 
 
 def check_resolution(trace: Any, max_interval_s: float) -> str | None:
@@ -130,5 +133,6 @@ def check_resolution(trace: Any, max_interval_s: float) -> str | None:
     dt = float(trace.sample_interval_s)
     if math.isfinite(dt) and dt <= max_interval_s * (1 + 1e-6):
         return None
-    return (f"the capture samples every {dt:.3g} s, coarser than the {max_interval_s:.3g} s its measures need; "
+    return (f"the capture samples every {format_duration(dt)}, coarser than the {format_duration(max_interval_s)} its "
+            "measures need; "
             "it is refused, not interpolated")
