@@ -32,6 +32,7 @@ def _subject(store, arm_id: str, n: int) -> str:
         sid = f"B-{n:03d}-{k}"
         store.enroll_subject(sid, age=40, sex="F", fitzpatrick="II", strata={factor.name: factor.levels[0]})
         store.record_consent(sid, signed_on=date.today() - timedelta(days=10))
+        store.record_checklist(sid, store.info.eligibility.all_met(), checked_on=date.today() - timedelta(days=10))
         store.record_patch_test(sid, passed=True, read_on=date.today() - timedelta(days=8))
         if store.allocate(sid).arm_id == arm_id:
             return sid
@@ -160,6 +161,7 @@ def main() -> int:
                 f = split.randomization.factors[0]
                 store.enroll_subject("B-SF", age=40, sex="F", fitzpatrick="II", strata={f.name: f.levels[0]})
                 store.record_consent("B-SF", signed_on=date.today() - timedelta(days=10))
+                store.record_checklist("B-SF", store.info.eligibility.all_met(), checked_on=date.today() - timedelta(days=10))
                 store.record_patch_test("B-SF", passed=True, read_on=date.today() - timedelta(days=8))
                 store.allocate("B-SF")
                 t0 = time.perf_counter()

@@ -77,6 +77,7 @@ def run(workdir: Path) -> None:
             sid, age=age, sex="F", fitzpatrick="II", strata={"age_group": "lt45" if age < 45 else "ge45"}
         )
         store.record_consent(sid, signed_on=date(2026, 1, 5))
+        store.record_checklist(sid, store.info.eligibility.all_met(), checked_on=date(2026, 1, 5))
         store.record_patch_test(sid, passed=True, read_on=date(2026, 1, 7))
         store.allocate(sid)
         for visit in VISITS:

@@ -14,11 +14,22 @@ class ToolkitError(Exception):
     #: process exit code used by the command line
     exit_code: int = 2
 
-    def __init__(self, message: str, *, details: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: list[str] | None = None,
+        field: str | None = None,
+        fields: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         #: further lines (e.g. one per validation error) shown under the message
         self.details: list[str] = list(details or [])
+        #: the input field(s) at fault -> what is wrong with each (forms show it next to the field)
+        self.fields: dict[str, str] = dict(fields or {})
+        if field is not None:
+            self.fields.setdefault(field, message)
 
     def __str__(self) -> str:
         if not self.details:

@@ -30,6 +30,7 @@ class Subjects:
         self.store.enroll_subject(subject_id, age=40, sex="F", fitzpatrick="II",
                                   strata={factor.name: factor.levels[0]})
         self.store.record_consent(subject_id, signed_on=date.today() - timedelta(days=10))
+        self.store.record_checklist(subject_id, self.store.info.eligibility.all_met(), checked_on=date.today() - timedelta(days=10))
         self.store.record_patch_test(subject_id, passed=True, read_on=date.today() - timedelta(days=8))
         return self.store.allocate(subject_id).arm_id
 

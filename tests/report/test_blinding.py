@@ -37,6 +37,7 @@ def blinded_study(data_root: Path, provision):
             sid = f"S-{k:03d}"
             store.enroll_subject(sid, age=50, sex="F", fitzpatrick="III")
             store.record_consent(sid, signed_on=date(2026, 1, 5), publication=True)
+            store.record_checklist(sid, store.info.eligibility.all_met(), checked_on=date(2026, 1, 5))
             store.record_patch_test(sid, passed=True, read_on=date(2026, 1, 7))
             arm = store.allocate(sid).arm_id
             if arm in arms.values():
@@ -160,6 +161,7 @@ def test_report_photos_carry_no_metadata_and_faces_need_consent(data_root: Path,
         for sid, publication in (("S-001", True), ("S-002", False)):
             store.enroll_subject(sid, age=50, sex="F", fitzpatrick="III")
             store.record_consent(sid, signed_on=date(2026, 1, 5), publication=publication)
+            store.record_checklist(sid, store.info.eligibility.all_met(), checked_on=date(2026, 1, 5))
     face = Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")
     exif = Image.Exif()
     exif[0xA431] = "SN-0042-SECRET"

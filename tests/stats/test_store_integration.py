@@ -47,6 +47,7 @@ def test_analyze_from_the_study_store(
             store.enroll_subject(sid, age=age, sex="F", fitzpatrick="III",
                                  strata={"age_group": "lt45" if age < 45 else "ge45"})  # fmt: skip
             store.record_consent(sid, signed_on=date(2026, 1, 5))
+            store.record_checklist(sid, store.info.eligibility.all_met(), checked_on=date(2026, 1, 5))
             store.record_patch_test(sid, passed=True, read_on=date(2026, 1, 7))
             arm = store.allocate(sid).arm_id
             base = rng.normal(40.0, 4.0)

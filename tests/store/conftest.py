@@ -192,6 +192,7 @@ def enrol_eligible(store, subject_id: str, *, age: int = 50, fitzpatrick: str = 
         subject_id, age=age, sex="F", fitzpatrick=fitzpatrick, strata=strata or {"age_group": age_group(age)}
     )
     store.record_consent(subject_id, signed_on=date(2026, 1, 5))
+    store.record_checklist(subject_id, store.info.eligibility.all_met(), checked_on=date(2026, 1, 5))
     store.record_patch_test(subject_id, passed=True, read_on=date(2026, 1, 7))
 
 

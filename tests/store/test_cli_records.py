@@ -18,6 +18,7 @@ def test_walk_one_subject_through_the_command_line(demo_study, randomized, capsy
         ["subject", "enroll", *study, "--subject", "S-001", "--age", "45", "--sex", "F", "--fitzpatrick", "III",
          "--stratum", "age_group=ge45"],
         ["subject", "consent", *study, "--subject", "S-001", "--signed-on", "2026-01-05"],
+        ["subject", "checklist", *study, "--subject", "S-001", "--on", "2026-01-05", "--all-met"],
         ["subject", "patch-test", *study, "--subject", "S-001", "--result", "pass", "--read-on", "2026-01-07"],
         ["subject", "allocate", *study, "--subject", "S-001"],
     ]  # fmt: skip
@@ -27,8 +28,10 @@ def test_walk_one_subject_through_the_command_line(demo_study, randomized, capsy
         assert code == 0, err
         outputs.append(out)
     assert "enrolled S-001 in epmc-demo" in outputs[0]
-    assert "eligible" in outputs[2] and "not eligible" not in outputs[2]
-    assert "randomisation number" in outputs[3]
+    assert "next: toolkit subject checklist" in outputs[1]
+    assert "12 criteria answered" in outputs[2]
+    assert "eligible" in outputs[3] and "not eligible" not in outputs[3]
+    assert "randomisation number" in outputs[4]
     code, out, _ = run_cli(["subject", "list", *study], capsys)
     assert code == 0 and "S-001" in out and "1 subject(s)" in out
     with open_store(demo_study) as store:
@@ -56,6 +59,10 @@ def test_mistakes_get_messages(demo_study, capsys):
         ["subject", "consent", *study, "--subject", "S-9", "--signed-on", "2026-01-01"], capsys
     )
     assert code == 2 and "'S-9' is not enrolled" in err
+    code, _, err = run_cli(["subject", "checklist", *study, "--subject", "S-9"], capsys)
+    assert code == 2 and "answer every criterion" in err and "epilepsy (exclusion): Epilepsy" in err
+    code, _, err = run_cli(["subject", "checklist", *study, "--subject", "S-9", "--answer", "epilepsy"], capsys)
+    assert code == 2 and "must be CRITERION=yes or CRITERION=no" in err
     code, _, err = run_cli(["audit", "verify", "--study", "no-such-study"], capsys)
     assert code == 2 and "study 'no-such-study' not found" in err
     code, _, err = run_cli(["data", "export", *study, "--format", "xls"], capsys)

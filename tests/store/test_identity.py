@@ -182,6 +182,7 @@ def test_site_users_are_confined_to_their_site(demo_study, provision, randomized
         assert [s.subject_id for s in store.subjects()] == ["L-001"]
         with pytest.raises(AccessDenied, match="works at site LYO and may not change records of subject P-001 of site PAR"):
             store.record_consent("P-001", signed_on=date(2026, 1, 6))
+            store.record_checklist("P-001", store.info.eligibility.all_met(), checked_on=date(2026, 1, 6))
 
 
 @pytest.mark.no_users
@@ -208,11 +209,11 @@ def test_the_blinded_rater_scores_photos_without_seeing_subject_visit_or_arm(dem
     _allocated(demo_study, randomized, n=1)
     with _as(demo_study, "operator") as store:
         path, sha = photo_file("r1")
-        store.add_photo("S-001", visit_id="S4", path=path, sha256=sha)
+        store.add_photo("S-001", visit_id="BASELINE", path=path, sha256=sha)
     with _as(demo_study, "rater") as store:
         (item,) = store.rating_queue()
-        assert set(vars(item)) == {"item_id", "path"} and "S-001" not in item.item_id
-        aid = store.rate(item.item_id, scale=store.info.scales[0], score=2)
+        assert set(vars(item)) == {"set_id", "scale", "photos", "repeat"} and "S-001" not in item.set_id
+        aid = store.rate(item.set_id, score=2)
     with _as(demo_study, "monitor") as store:
         from toolkit.store.audit import audit_trail
 

@@ -85,8 +85,10 @@ def test_header_problems_and_reimport_are_refused(demo_study, tmp_path):
         with pytest.raises(DataError) as info:
             import_csv(store, "ae", path)
         assert info.value.details == [
-            "line 2: already stored (ae #1); correct stored records instead",
-            "line 3: already stored (ae #2); correct stored records instead",
+            "line 2: already stored (ae #1); to change it: toolkit data correct --study ... --table adverse_events "
+            "--id 1 --set FIELD=VALUE --reason '...'",
+            "line 3: already stored (ae #2); to change it: toolkit data correct --study ... --table adverse_events "
+            "--id 2 --set FIELD=VALUE --reason '...'",
         ]
         latin1 = tmp_path / "latin1.csv"
         latin1.write_bytes("subject_id,term\nS-001,Érythème\n".encode("latin-1"))

@@ -34,6 +34,7 @@ def test_tail_truncation_is_detected_by_the_anchor(demo_study):
             pk = conn.scalar(text("SELECT id FROM subjects WHERE subject_id = 'S-002'"))
             conn.execute(text("DELETE FROM patch_tests WHERE subject_pk = :p"), {"p": pk})
             conn.execute(text("DELETE FROM consents WHERE subject_pk = :p"), {"p": pk})
+            conn.execute(text("DELETE FROM eligibility_checks WHERE subject_pk = :p"), {"p": pk})
             conn.execute(text("DELETE FROM subjects WHERE id = :p"), {"p": pk})
             conn.execute(text("DELETE FROM audit_log WHERE seq >= :s"), {"s": first})
         report = verify_audit(store)

@@ -92,6 +92,7 @@ def _enrol_many(study_id: str, prefix: str, n: int, results) -> None:
                     f"{prefix}-{i}", age=40, sex="M", fitzpatrick="II", strata={"age_group": "lt45"}
                 )
                 store.record_consent(f"{prefix}-{i}", signed_on=date(2026, 1, 2))
+                store.record_checklist(f"{prefix}-{i}", store.info.eligibility.all_met(), checked_on=date(2026, 1, 2))
         results.put((prefix, "ok"))
     except StoreError as exc:
         results.put((prefix, str(exc)))

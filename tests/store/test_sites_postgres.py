@@ -33,6 +33,7 @@ def test_two_sites_write_one_database_at_once(demo_study, postgres_url, provisio
                     sid = f"{prefix}-{i:02d}"
                     s.enroll_subject(sid, age=40 + i, sex="F", fitzpatrick="III")
                     s.record_consent(sid, signed_on=date(2026, 1, 5))
+                    s.record_checklist(sid, s.info.eligibility.all_met(), checked_on=date(2026, 1, 5))
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -51,3 +52,4 @@ def test_two_sites_write_one_database_at_once(demo_study, postgres_url, provisio
         assert {s.subject_id[0] for s in lyon.subjects()} == {"L"}
         with pytest.raises(AccessDenied, match="site LYO and may not change records of subject P-00 of site PAR"):
             lyon.record_consent("P-00", signed_on=date(2026, 1, 6))
+            lyon.record_checklist("P-00", lyon.info.eligibility.all_met(), checked_on=date(2026, 1, 6))

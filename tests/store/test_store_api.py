@@ -133,9 +133,9 @@ def test_refusals_name_the_problem(demo_study, randomized, photo_file):
         with pytest.raises(DataError, match="patch test read_on 2025-12-30 is before the consent signed on 2026-01-01"):
             store.record_patch_test("S-001", passed=True, read_on=date(2025, 12, 30))
         store.record_patch_test("S-001", passed=True, read_on=date(2026, 1, 2))
-        # Fitzpatrick V is outside the demo study's I–IV
-        assert store.subject("S-001").unmet == ["Fitzpatrick type I/II/III/IV"]
-        with pytest.raises(StoreError, match="cannot be randomised: not met: Fitzpatrick"):
+        # Fitzpatrick V is outside the demo study's I–IV, and no checklist was answered
+        assert store.subject("S-001").unmet == ["eligibility checklist met", "Fitzpatrick type I/II/III/IV"]
+        with pytest.raises(StoreError, match="cannot be randomised: not met: eligibility checklist met, Fitzpatrick"):
             store.allocate("S-001")
         enrol_eligible(store, "S-002")
         with pytest.raises(StoreError, match="run `toolkit study randomize`"):

@@ -119,6 +119,45 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
             store.record_consent(subject_id, signed_on=_date(signed_on, "--signed-on"), publication=pub)
             typer.echo(f"consent of {subject_id} recorded (signed {signed_on})"
                        + ("" if pub is None else f"; publication of face photos: {'yes' if pub else 'no'}"))
+            if store.info.eligibility.criteria:
+                typer.echo(f"next: toolkit subject checklist --study ... --subject {subject_id} --on DATE "
+                           "--answer CRITERION=yes|no ...")
+
+    @subject.command("checklist")
+    def checklist(
+        study: str = typer.Option(..., "--study", help=_STUDY_HELP),
+        subject_id: str = typer.Option(..., "--subject", help="Subject id."),
+        on: str | None = typer.Option(None, "--on", help="Date the checklist was answered (YYYY-MM-DD; default today)."),
+        answer: list[str] = typer.Option(
+            [], "--answer", help="CRITERION=yes|no for each criterion of the study (repeat); see `toolkit study show`."
+        ),
+        all_met: bool = typer.Option(
+            False, "--all-met", help="Every inclusion criterion holds and no exclusion applies (confirmed item by item)."
+        ),
+    ) -> None:
+        """Record the screening checklist: whether each inclusion and exclusion criterion of the study holds."""
+        from toolkit.errors import DataError
+
+        with _open(study) as store:
+            criteria = store.info.eligibility.checklist()
+            if not criteria:
+                raise DataError(f"study {store.study_id} defines no inclusion or exclusion criteria")
+            answers: dict[str, bool] = store.info.eligibility.all_met() if all_met else {}
+            for item in answer:
+                code, sep, value = item.partition("=")
+                word = value.strip().lower()
+                if not sep or word not in ("yes", "no"):
+                    raise DataError(f"--answer {item!r} must be CRITERION=yes or CRITERION=no, e.g. epilepsy=no")
+                answers[code.strip()] = word == "yes"
+            if not answers:
+                raise DataError(
+                    "answer every criterion with --answer CRITERION=yes|no (or --all-met when every inclusion "
+                    "holds and no exclusion applies)",
+                    details=[f"{c.code} ({c.kind}): {c.text}" for c in criteria],
+                )
+            store.record_checklist(subject_id, answers, checked_on=_date(on, "--on") if on else None)
+            typer.echo(f"eligibility checklist of {subject_id} recorded: {len(criteria)} criteria answered, "
+                       "every inclusion met and no exclusion")
 
     @subject.command("patch-test")
     def patch_test(

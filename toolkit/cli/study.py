@@ -148,9 +148,15 @@ def _render(study, *, detailed: bool) -> None:
         console.print(
             f"Eligibility: age {elig.age_min_years}–{elig.age_max_years} years; Fitzpatrick "
             f"{', '.join(str(t) for t in elig.fitzpatrick_types)}; patch test read at "
-            f"{elig.patch_test_read_hours} h required; exclusions: {', '.join(elig.exclusions)}",
+            f"{elig.patch_test_read_hours} h required",
             markup=False,
         )
+        checklist = Table(title="Eligibility checklist (answered at screening)")
+        for col in ("criterion", "kind", "question", "eligible when"):
+            checklist.add_column(col, overflow="fold")
+        for c in elig.criteria:
+            checklist.add_row(c.code, c.kind, c.text, "yes" if c.kind == "inclusion" else "no")
+        console.print(checklist)
 
     endpoints = Table(title="Endpoints")
     for col in ("PARAMCD", "label", "role", "kind", "what", "visits"):

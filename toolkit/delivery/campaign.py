@@ -84,6 +84,7 @@ def _enrol(store: Any, n: int) -> list[str]:
         strata = {factor.name: factor.levels[0]} if factor else {}
         store.enroll_subject(sid, age=40, sex="F", fitzpatrick="II", strata=strata)
         store.record_consent(sid, signed_on=date.today() - timedelta(days=10))
+        store.record_checklist(sid, store.info.eligibility.all_met(), checked_on=date.today() - timedelta(days=10))
         store.record_patch_test(sid, passed=True, read_on=date.today() - timedelta(days=8))
         store.allocate(sid)
         ids.append(sid)

@@ -278,6 +278,7 @@ def _enrol(st, n: int, seed: int, truth: TrueEffects, console, logins) -> list[D
             # every third subject declines publication of their face: the report masks those panels
             store.record_consent(subj.subject_id, signed_on=subj.first_session - timedelta(days=7),
                                  publication=k % 3 != 2)
+            store.record_checklist(subj.subject_id, store.info.eligibility.all_met(), checked_on=subj.first_session - timedelta(days=7))
             store.record_patch_test(subj.subject_id, passed=True, read_on=subj.first_session - timedelta(days=5))
             allocation = store.allocate(subj.subject_id)
             subj.arm_id, subj.side_map = allocation.arm_id, allocation.side_map

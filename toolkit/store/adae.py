@@ -10,7 +10,9 @@ onset day and session of onset.
 * ``ASTDY`` is the study day of onset relative to the first session (day 1, no day 0); ``ASESSN`` the last
   session started on or before the onset day.
 * ``RELFL = "Y"`` for a possible, probable or definite relation to the treatment; ``AEOUT`` is
-  ``RECOVERED/RESOLVED`` when a resolution date is recorded, else ``NOT RECOVERED/NOT RESOLVED``.
+  the recorded outcome, else ``RECOVERED/RESOLVED`` when a resolution date is recorded and ``NOT RECOVERED/NOT
+  RESOLVED`` otherwise; ``AEACN`` the action taken with the treatment; a recorded session of onset wins over the
+  derived one.
 """
 
 from __future__ import annotations
@@ -31,6 +33,16 @@ def _sas_date(value: object) -> float | None:
     from toolkit.store.adam import sas_date
 
     return sas_date(value)
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and pd.isna(value))
+
+
+def _outcome(recorded: object, resolved: bool) -> str:
+    if not _missing(recorded):
+        return str(recorded).upper()
+    return "RECOVERED/RESOLVED" if resolved else "NOT RECOVERED/NOT RESOLVED"
 
 
 def adae_dataset(rec: StudyRecords, dictionary=None) -> Dataset:
@@ -69,6 +81,9 @@ def adae_dataset(rec: StudyRecords, dictionary=None) -> Dataset:
             emergent = "Y" if delta >= 0 else "N"
             before = mine[mine["day"] <= onset]
             session = float(before["session_number"].max()) if not before.empty else None
+        recorded = getattr(a, "session_number", None)
+        if recorded is not None and not pd.isna(recorded):  # the session the site recorded wins
+            session = float(recorded)
         side_map = subjects.loc[sid, "side_map"] if sid in subjects.index else None
         if isinstance(side_map, dict) and side_map:
             trta = rec.sequence_label({k: actual.get((sid, k)) for k in side_map}) or None
@@ -95,7 +110,8 @@ def adae_dataset(rec: StudyRecords, dictionary=None) -> Dataset:
             "AESER": "Y" if a.serious else "N",
             "AEREL": relation,
             "RELFL": "Y" if relation in RELATED else "N",
-            "AEOUT": "RECOVERED/RESOLVED" if resolved else "NOT RECOVERED/NOT RESOLVED",
+            "AEOUT": _outcome(getattr(a, "outcome", None), resolved),
+            "AEACN": None if _missing(getattr(a, "action_taken", None)) else str(a.action_taken).upper(),
             "ASTDT": _sas_date(a.onset),
             "AENDT": _sas_date(a.resolved) if resolved else None,
             "ASTDY": study_day,
@@ -122,12 +138,17 @@ def adae_dataset(rec: StudyRecords, dictionary=None) -> Dataset:
                  origin="CRF"),
         Variable("RELFL", "Treatment-Related Flag", codelist=_YN, origin="Derived: AEREL possible or stronger"),
         Variable("AEOUT", "Outcome of Adverse Event",
-                 codelist="RECOVERED/RESOLVED; NOT RECOVERED/NOT RESOLVED", origin="Derived: resolution date"),
+                 codelist="RECOVERED/RESOLVED; RECOVERING/RESOLVING; NOT RECOVERED/NOT RESOLVED; RECOVERED/RESOLVED "
+                          "WITH SEQUELAE; FATAL; UNKNOWN", origin="CRF (else from the resolution date)"),
+        Variable("AEACN", "Action Taken with Study Treatment",
+                 codelist="DOSE NOT CHANGED; DOSE REDUCED; TREATMENT INTERRUPTED; TREATMENT WITHDRAWN; "
+                          "NOT APPLICABLE; UNKNOWN", origin="CRF"),
         Variable("ASTDT", "Analysis Start Date", "Num", origin="CRF: onset date", format="DATE9"),
         Variable("AENDT", "Analysis End Date", "Num", origin="CRF: resolution date", format="DATE9"),
         Variable("ASTDY", "Analysis Start Relative Day", "Num",
                  origin="Derived: onset - first session date (+1 on or after it)"),
-        Variable("ASESSN", "Session of Onset", "Num", origin="Derived: last session on or before onset"),
+        Variable("ASESSN", "Session of Onset", "Num",
+                 origin="CRF (else derived: last session on or before onset)"),
         Variable("TRTEMFL", "Treatment Emergent Analysis Flag", codelist=_YN,
                  origin="Derived: onset on or after the first session"),
         Variable("SAFFL", "Safety Population Flag", codelist=_YN, origin="ADSL.SAFFL"),

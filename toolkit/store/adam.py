@@ -5,7 +5,8 @@ ADEFF has one parameter per efficacy endpoint of the study:
 * a photo endpoint's ``AVAL`` at a visit is the mean, over that visit's photos, of the endpoint's metric
   in its region(s) (several regions are first combined per photo by the endpoint's ``combine``, mean or
   sum; a sum needs every region);
-* a scale endpoint's ``AVAL`` is the visit's score (the mean when several assessors scored).
+* a scale endpoint's ``AVAL`` is the visit's score (the mean when several assessors scored; the rating
+  station's blind re-ratings, kept for intra-rater agreement, are left out).
 
 ``BASE`` is the value at the baseline visit (flagged ``ABLFL = "Y"``); ``CHG = AVAL − BASE`` and
 ``PCHG = 100 · CHG / BASE`` on later visits. In split-face studies each subject has one record per side
@@ -361,6 +362,8 @@ def endpoint_values(rec: StudyRecords, endpoint: EndpointInfo) -> pd.DataFrame:
         if ass.empty:
             return pd.DataFrame(columns=["subject_id", "side", "visit_id", "AVAL"])
         ass = ass[ass["scale"] == endpoint.metric]
+        if "repeat" in ass:  # a blind re-rating measures the rater, not the subject: it stays out of efficacy
+            ass = ass[ass["repeat"].fillna(0) != 1]
         for side in sides:
             sub = ass[ass["side"] == side] if side else ass
             if sub.empty:

@@ -1,78 +1,23 @@
-"""Clinician assessments: a score on one of the study's scales at a visit, and the blinded rater's queue.
-
-A blinded rater scores photos from :meth:`Assessments.rating_queue`: each photo appears under an opaque item
-id derived from its content hash, in an order that follows neither subject, visit nor session, with no arm;
-:meth:`Assessments.rate` files the score against the photo's subject and visit without showing them.
-"""
+"""Clinician assessments: a score on one of the study's scales at a visit (the blinded rater's station is
+:mod:`toolkit.store.ratings`)."""
 
 from __future__ import annotations
 
-import hashlib
 import math
-from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
-from toolkit.errors import DataError, StoreError
+from toolkit.errors import DataError
 from toolkit.store import models as m
 from toolkit.store.base import StoreBase
 from toolkit.store.values import as_date
 from toolkit.store.visit_reach import SubjectCalendar, check_assessment_day, subject_calendar
 
-__all__ = ["Assessments", "RatingItem"]
-
-
-@dataclass(frozen=True)
-class RatingItem:
-    """A photo to rate, as the blinded rater sees it: an opaque id and the file."""
-
-    item_id: str
-    path: Path
+__all__ = ["Assessments"]
 
 
 class Assessments(StoreBase):
     """Scores on the study's clinician scales, checked against each scale's range."""
-
-    def _item_id(self, sha256: str) -> str:
-        return hashlib.sha256(f"{self.study_id}\n{sha256}".encode()).hexdigest()[:12]
-
-    def rating_queue(self) -> list[RatingItem]:
-        """The study's photos for blinded rating: opaque ids, no subject, visit, session or arm."""
-        self._require("assess", "rate photos")
-        with self.reading() as s:
-            rows = s.execute(
-                select(m.PhotoRow.path, m.PhotoRow.sha256)
-                .join(m.SubjectRow, m.SubjectRow.id == m.PhotoRow.subject_pk)
-                .where(m.SubjectRow.study_id == self.study_id)
-            ).all()
-        items = [RatingItem(self._item_id(sha), self.resolve_path(path)) for path, sha in rows]
-        return sorted(items, key=lambda i: i.item_id)
-
-    def rate(self, item_id: str, *, scale: str, score: float) -> int:
-        """Record the logged-in rater's score of a queue item; the assessor is the rater's printed name."""
-        who = self._require("assess", "rate photos")
-        value = self._check_score(scale, score)
-        with self.session() as s:
-            rows = s.execute(
-                select(m.PhotoRow, m.SubjectRow)
-                .join(m.SubjectRow, m.SubjectRow.id == m.PhotoRow.subject_pk)
-                .where(m.SubjectRow.study_id == self.study_id)
-            ).all()
-            match = [(p, subj) for p, subj in rows if self._item_id(p.sha256) == str(item_id)]
-            if not match:
-                raise StoreError(f"no photo to rate with item id {item_id!r}; see rating_queue()")
-            photo, subject = match[0]
-            self._check_site(subject)
-            # the subject was assessed when the photo was taken (today when the photo carries no time)
-            taken = photo.captured_at.date() if photo.captured_at is not None else date.today()
-            row = m.AssessmentRow(subject_pk=subject.id, visit_pk=photo.visit_pk, scale=scale, side=None,
-                                  score=value, assessor=who.full_name, assessed_on=taken)
-            s.add(row)
-            s.flush()
-            return row.id
 
     def add_assessment(
         self,

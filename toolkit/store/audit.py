@@ -102,7 +102,7 @@ def _reason(session: Session, action: str, table: str) -> str:
     if not reason or not str(reason).strip():
         raise StoreError(
             f"a reason is required to {action} a row of '{table}' after first entry; "
-            "pass reason='...' (on the command line: --reason '...')"
+            "say why (on the command line: --reason '...')"
         )
     return str(reason)
 

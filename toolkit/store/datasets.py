@@ -138,6 +138,9 @@ class StudyRecords:
                     m.AdverseEventRow.relation,
                     m.AdverseEventRow.onset,
                     m.AdverseEventRow.resolved,
+                    m.AdverseEventRow.session_number,
+                    m.AdverseEventRow.action_taken,
+                    m.AdverseEventRow.outcome,
                 )
                 .join(m.SubjectRow, m.SubjectRow.id == m.AdverseEventRow.subject_pk)
                 .where(m.SubjectRow.study_id == self.study_id)
@@ -155,6 +158,9 @@ class StudyRecords:
                     m.AssessmentRow.assessor,
                     m.AssessmentRow.assessed_on,
                     m.AssessmentRow.recorded_at,
+                    m.AssessmentRow.rater,
+                    m.AssessmentRow.rating_set,
+                    m.AssessmentRow.repeat,
                 )
                 .join(m.SubjectRow, m.SubjectRow.id == m.AssessmentRow.subject_pk)
                 .join(m.VisitRow, m.VisitRow.id == m.AssessmentRow.visit_pk)

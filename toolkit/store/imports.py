@@ -205,7 +205,9 @@ def import_csv(store: Store, kind: str, path: Path | str, *, reason: str | None 
             if key in seen:
                 errs.append(f"repeats line {seen[key]}")
             elif key in existing:
-                errs.append(f"already stored ({kind} #{existing[key]}); correct stored records instead")
+                table = "adverse_events" if kind == "ae" else kind
+                errs.append(f"already stored ({kind} #{existing[key]}); to change it: toolkit data correct "
+                            f"--study ... --table {table} --id {existing[key]} --set FIELD=VALUE --reason '...'")
             seen.setdefault(key, line)
         problems += [f"line {line}: {e}" for e in errs]
         parsed.append((line, values))

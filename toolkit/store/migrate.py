@@ -29,7 +29,7 @@ __all__ = [
 
 #: newest revision in ``migrations/versions`` (a test checks it against Alembic), so that opening an
 #: up-to-date database needs no Alembic import
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 #: folder of the Alembic environment shipped inside the package
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

@@ -35,6 +35,7 @@ __all__ = [
     "ConsentRow",
     "DeliveryRow",
     "DeviationRow",
+    "EligibilityCheckRow",
     "MeasurementRow",
     "MeasurementRunRow",
     "PatchTestRow",
@@ -143,6 +144,19 @@ class PatchTestRow(Base):
     passed: Mapped[bool] = mapped_column(Boolean)
     read_on: Mapped[date] = mapped_column(Date)
     notes: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EligibilityCheckRow(Base):
+    """The screening checklist as answered: criterion code -> holds for the subject (the latest one counts)."""
+
+    __tablename__ = "eligibility_checks"
+    __audited__ = True
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_pk: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    checked_on: Mapped[date] = mapped_column(Date)
+    answers: Mapped[dict] = mapped_column(JSON)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -270,6 +284,7 @@ class AssessmentRow(Base):
 
     __tablename__ = "assessments"
     __audited__ = True
+    __table_args__ = (UniqueConstraint("rating_set", "rater", "repeat", name="uq_one_rating_per_rater_and_set"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject_pk: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
@@ -283,6 +298,11 @@ class AssessmentRow(Base):
     score: Mapped[float] = mapped_column(Float)
     assessor: Mapped[str] = mapped_column(String(80))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: blinded rating station: the rater's user name, the opaque id of the photo set rated, and 0 for the
+    #: first rating or 1 for the blind re-rating of the intra-rater agreement subset (``None`` elsewhere)
+    rater: Mapped[str | None] = mapped_column(String(64))
+    rating_set: Mapped[str | None] = mapped_column(String(24), index=True)
+    repeat: Mapped[int | None] = mapped_column(Integer)
 
 
 class AdverseEventRow(Base):
@@ -301,6 +321,12 @@ class AdverseEventRow(Base):
     onset: Mapped[date] = mapped_column(Date)
     resolved: Mapped[date | None] = mapped_column(Date)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: the treatment session at or after which the event began (``None``: before the first session)
+    session_number: Mapped[int | None] = mapped_column(Integer)
+    #: action taken with the treatment (CDISC AEACN in words), e.g. ``dose not changed``
+    action_taken: Mapped[str | None] = mapped_column(String(40))
+    #: outcome (CDISC AEOUT in words), e.g. ``recovered/resolved``; ``None``: taken from the resolution date
+    outcome: Mapped[str | None] = mapped_column(String(40))
 
 
 class DeviationRow(Base):

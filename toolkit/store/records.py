@@ -58,6 +58,10 @@ class SubjectRecord:
     treatment_ended_on: date | None = None
     #: consent to show the subject's face in reports and publications (``None``: not asked)
     publication_consent: bool | None = None
+    #: the latest screening checklist: criterion code -> holds (``None``: not recorded)
+    checklist: dict[str, bool] | None = None
+    #: the date it was answered
+    checked_on: date | None = None
 
     @property
     def eligible(self) -> bool:
@@ -98,3 +102,14 @@ class AdverseEventRecord:
     relation: str
     onset: date
     resolved: date | None
+    #: the session at or after which it began (``None``: before the first session)
+    session_number: int | None = None
+    #: action taken with the treatment
+    action_taken: str | None = None
+    #: outcome (from the resolution date when none was recorded)
+    outcome: str | None = None
+
+    @property
+    def blocks_sessions(self) -> bool:
+        """A serious event without an end date: no further session until it is resolved."""
+        return self.serious and self.resolved is None

@@ -13,7 +13,16 @@ from toolkit.store.base import StoreBase
 from toolkit.store.records import AdverseEventRecord
 from toolkit.store.values import as_date, choice
 
-__all__ = ["AE_RELATIONS", "AE_SEVERITIES", "DEVIATION_CATEGORIES", "Safety", "ae_values"]
+__all__ = [
+    "AE_ACTIONS",
+    "AE_OUTCOMES",
+    "AE_RELATIONS",
+    "AE_SEVERITIES",
+    "DEVIATION_CATEGORIES",
+    "RESOLVED_OUTCOMES",
+    "Safety",
+    "ae_values",
+]
 
 #: AE severity grades
 AE_SEVERITIES = ("mild", "moderate", "severe")
@@ -21,6 +30,17 @@ AE_SEVERITIES = ("mild", "moderate", "severe")
 AE_RELATIONS = ("not related", "unlikely", "possible", "probable", "related")
 #: protocol deviation categories
 DEVIATION_CATEGORIES = ("minor", "major")
+#: action taken with the treatment (CDISC AEACN, in words)
+AE_ACTIONS = ("dose not changed", "dose reduced", "treatment interrupted", "treatment withdrawn", "not applicable",
+              "unknown")
+#: outcome of the event (CDISC AEOUT, in words)
+AE_OUTCOMES = ("recovered/resolved", "recovering/resolving", "not recovered/not resolved",
+               "recovered/resolved with sequelae", "fatal", "unknown")
+#: outcomes that end the event (they need an end date, and an end date needs one of them)
+RESOLVED_OUTCOMES = ("recovered/resolved", "recovered/resolved with sequelae", "fatal")
+#: the AE fields a form or a correction may set, beyond the subject
+AE_FIELDS = ("term", "soc", "severity", "serious", "relation", "onset", "resolved", "session_number",
+             "action_taken", "outcome")
 
 
 class Safety(StoreBase):
@@ -31,22 +51,95 @@ class Safety(StoreBase):
         subject_id: str,
         *,
         term: str,
-        soc: str,
         severity: str,
         serious: bool,
         relation: str,
         onset: date,
+        soc: str | None = None,
         resolved: date | None = None,
+        session_number: int | None = None,
+        action_taken: str | None = None,
+        outcome: str | None = None,
     ) -> int:
-        """Record an adverse event; return its id."""
+        """Record an adverse event; return its id.
+
+        Parameters
+        ----------
+        subject_id : str
+        term : str
+            The verbatim term as reported; coded at export with the study's AE dictionary.
+        severity : {'mild', 'moderate', 'severe'}
+        serious : bool
+            A serious adverse event (an unresolved one stops further sessions).
+        relation : {'not related', 'unlikely', 'possible', 'probable', 'related'}
+        onset : date
+        soc : str, optional
+            System organ class; default: the dictionary's, when it codes the term (required otherwise).
+        resolved : date, optional
+            End date (on or after the onset).
+        session_number : int, optional
+            The session at or after which the event began: a session of the course the subject has started on
+            or before the onset (``None``: before the first session).
+        action_taken : str, optional
+            One of :data:`AE_ACTIONS`.
+        outcome : str, optional
+            One of :data:`AE_OUTCOMES`; an end date needs a resolved outcome and a resolved outcome an end date.
+            ``None`` leaves it to the end date (resolved or not).
+
+        Raises
+        ------
+        DataError
+            Naming the field at fault (``fields``); nothing is written.
+        """
         self._require("record_safety", "record adverse events")
-        values = ae_values(term, soc, severity, serious, relation, onset, resolved)
+        values = ae_values(term, soc or self._coded_soc(term), severity, serious, relation, onset, resolved,
+                           session_number=session_number, action_taken=action_taken, outcome=outcome,
+                           sessions=self.info.sessions_planned)
         with self.session() as s:
             subject = self._subject(s, subject_id)
+            self._check_session_of_onset(s, subject, values)
             row = m.AdverseEventRow(subject_pk=subject.id, **values)
             s.add(row)
             s.flush()
             return row.id
+
+    def _coded_soc(self, term: Any) -> str | None:
+        """The system organ class the study's dictionary gives ``term`` (``None``: uncoded or no dictionary)."""
+        dictionary = self.ae_dictionary_loaded()
+        coded = dictionary.code(str(term or "")) if dictionary is not None else None
+        return coded.system_organ_class if coded else None
+
+    def ae_dictionary_loaded(self) -> Any:
+        """The study's AE dictionary (read once), or ``None`` when the study names none."""
+        cached = getattr(self, "_ae_dictionary_cache", None)
+        if cached is None and self.info.ae_dictionary:
+            from toolkit.study.ae_dictionary import load_ae_dictionary
+
+            cached = load_ae_dictionary(self.info.ae_dictionary)
+            self._ae_dictionary_cache = cached
+        return cached
+
+    def _check_session_of_onset(self, s: Any, subject: m.SubjectRow, values: dict[str, Any]) -> None:
+        number = values.get("session_number")
+        if number is None:
+            return
+        started = s.scalars(
+            select(m.DeliveryRow.started_at).where(
+                m.DeliveryRow.subject_pk == subject.id, m.DeliveryRow.session_number == number
+            )
+        ).all()
+        if not started:
+            raise DataError(f"session of onset {number}: subject {subject.subject_id} has no session {number} on "
+                            "record", field="session_number")
+        first = min(started).date()
+        if first > values["onset"]:
+            raise DataError(f"session of onset {number} was on {first}, after the onset {values['onset']}",
+                            field="session_number")
+
+    def correct_adverse_event(self, ae_id: int, *, reason: str, **changes: Any) -> None:
+        """Correct fields of an adverse event (the same checks as a new one); the old and new values and
+        ``reason`` go to the audit trail. Shorthand for ``update_record("adverse_events", ae_id, ...)``."""
+        self.update_record("adverse_events", ae_id, reason=reason, **changes)  # type: ignore[attr-defined]
 
     def _ae_records(self, where: Any) -> list[AdverseEventRecord]:
         with self.reading() as s:
@@ -58,7 +151,8 @@ class Safety(StoreBase):
             ).all()
         return [
             AdverseEventRecord(
-                a.id, sid, a.term, a.soc, a.severity, a.serious, a.relation, a.onset, a.resolved
+                a.id, sid, a.term, a.soc, a.severity, a.serious, a.relation, a.onset, a.resolved,
+                a.session_number, a.action_taken, a.outcome or _derived_outcome(a.resolved),
             )
             for a, sid in rows
         ]
@@ -92,22 +186,58 @@ class Safety(StoreBase):
             return row.id
 
 
+def _derived_outcome(resolved: date | None) -> str:
+    return "recovered/resolved" if resolved is not None else "not recovered/not resolved"
+
+
 def ae_values(
-    term: Any, soc: Any, severity: Any, serious: Any, relation: Any, onset: Any, resolved: Any
+    term: Any,
+    soc: Any,
+    severity: Any,
+    serious: Any,
+    relation: Any,
+    onset: Any,
+    resolved: Any,
+    *,
+    session_number: Any = None,
+    action_taken: Any = None,
+    outcome: Any = None,
+    sessions: int | None = None,
 ) -> dict[str, Any]:
-    """The checked column values of an adverse event (term, SOC, severity, seriousness, relation, dates)."""
+    """The checked column values of an adverse event; each refusal names its field (``DataError.fields``)."""
     if not str(term or "").strip():
-        raise DataError("adverse event term is required")
+        raise DataError("adverse event term is required", field="term")
     if not str(soc or "").strip():
-        raise DataError("adverse event system organ class (soc) is required")
+        raise DataError("adverse event system organ class (soc) is required: the study's dictionary does not "
+                        "code this term, so choose one", field="soc")
     if not isinstance(serious, bool):
-        raise DataError(f"serious {serious!r} must be True or False")
+        raise DataError(f"serious {serious!r} must be True or False", field="serious")
     onset_d = as_date(onset, "onset")
     resolved_d = as_date(resolved, "resolved") if resolved not in (None, "") else None
     if onset_d > date.today():
-        raise DataError(f"onset {onset_d} is in the future")
+        raise DataError(f"onset {onset_d} is in the future", field="onset")
     if resolved_d is not None and resolved_d < onset_d:
-        raise DataError(f"resolved {resolved_d} is before onset {onset_d}")
+        raise DataError(f"resolved {resolved_d} is before onset {onset_d}", field="resolved")
+    if resolved_d is not None and resolved_d > date.today():
+        raise DataError(f"resolved {resolved_d} is in the future", field="resolved")
+    number = None
+    if session_number not in (None, ""):
+        try:
+            number = int(session_number)
+        except (TypeError, ValueError):
+            raise DataError(f"session of onset {session_number!r} is not a session number",
+                            field="session_number") from None
+        if number < 1 or (sessions is not None and number > sessions):
+            raise DataError(f"session of onset {number} is not a session of the course (1–{sessions or '…'})",
+                            field="session_number")
+    action = choice(action_taken, AE_ACTIONS, "action_taken") if action_taken not in (None, "") else None
+    out = choice(outcome, AE_OUTCOMES, "outcome") if outcome not in (None, "") else None
+    if out is not None:
+        if resolved_d is not None and out not in RESOLVED_OUTCOMES:
+            raise DataError(f"outcome {out!r} does not fit an event that ended on {resolved_d}; accepted with an "
+                            f"end date: {', '.join(RESOLVED_OUTCOMES)}", field="outcome")
+        if resolved_d is None and out in RESOLVED_OUTCOMES:
+            raise DataError(f"outcome {out!r} needs the date the event ended", field="resolved")
     return {
         "term": str(term).strip(),
         "soc": str(soc).strip(),
@@ -116,5 +246,7 @@ def ae_values(
         "relation": choice(relation, AE_RELATIONS, "relation"),
         "onset": onset_d,
         "resolved": resolved_d,
+        "session_number": number,
+        "action_taken": action,
+        "outcome": out,
     }
-

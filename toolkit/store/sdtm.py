@@ -212,6 +212,10 @@ def ae_domain(rec: StudyRecords) -> Dataset:
                 "AESTDTC": _dtc(a.onset),
                 "AEENDTC": _dtc(a.resolved),
                 "AEENRF": None if a.resolved is not None and pd.notna(a.resolved) else "ONGOING",
+                "AEACN": _upper(getattr(a, "action_taken", None)),
+                "AEOUT": _upper(getattr(a, "outcome", None)) or (
+                    "RECOVERED/RESOLVED" if a.resolved is not None and pd.notna(a.resolved)
+                    else "NOT RECOVERED/NOT RESOLVED"),
             }
         )
     variables = [
@@ -232,8 +236,21 @@ def ae_domain(rec: StudyRecords) -> Dataset:
         Variable("AESTDTC", "Start Date/Time of Adverse Event", origin="CRF"),
         Variable("AEENDTC", "End Date/Time of Adverse Event", origin="CRF"),
         Variable("AEENRF", "End Relative to Reference Period", codelist="ONGOING", origin="Derived"),
+        Variable("AEACN", "Action Taken with Study Treatment", codelist=_AEACN, origin="CRF"),
+        Variable("AEOUT", "Outcome of Adverse Event", codelist=_AEOUT, origin="CRF (else from the end date)"),
     ]
     return Dataset("AE", "Adverse Events", pd.DataFrame(rows), variables)
+
+
+_AEACN = "DOSE NOT CHANGED; DOSE REDUCED; TREATMENT INTERRUPTED; TREATMENT WITHDRAWN; NOT APPLICABLE; UNKNOWN"
+_AEOUT = ("RECOVERED/RESOLVED; RECOVERING/RESOLVING; NOT RECOVERED/NOT RESOLVED; RECOVERED/RESOLVED WITH SEQUELAE; "
+          "FATAL; UNKNOWN")
+
+
+def _upper(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    return str(value).upper()
 
 
 def xf_domain(rec: StudyRecords) -> Dataset:

@@ -2,7 +2,8 @@
 
 Each aggregate lives in its own module: :mod:`~toolkit.store.subjects` (enrolment, consent, patch tests),
 :mod:`~toolkit.store.allocations`, :mod:`~toolkit.store.deliveries`, :mod:`~toolkit.store.photos`,
-:mod:`~toolkit.store.measurements`, :mod:`~toolkit.store.assessments`, :mod:`~toolkit.store.safety` (adverse
+:mod:`~toolkit.store.measurements`, :mod:`~toolkit.store.assessments`, :mod:`~toolkit.store.ratings` (the
+blinded rater's photo sets), :mod:`~toolkit.store.safety` (adverse
 events, deviations), :mod:`~toolkit.store.corrections` and :mod:`~toolkit.store.blinding`, all built on
 :class:`~toolkit.store.base.StoreBase` (connection, transactions, paths).
 
@@ -34,6 +35,7 @@ from toolkit.store.deliveries import (
 from toolkit.store.identity import Identity
 from toolkit.store.measurements import Measurements
 from toolkit.store.photos import Photos
+from toolkit.store.ratings import Ratings
 from toolkit.store.safety import AE_RELATIONS, AE_SEVERITIES, DEVIATION_CATEGORIES, Safety
 from toolkit.store.sites import Sites
 from toolkit.store.users import Users
@@ -54,7 +56,7 @@ __all__ = [
 
 
 class Store(
-    Users, Sites, Allocations, Deliveries, Photos, Measurements, Assessments, Safety, Corrections, Blinding
+    Users, Sites, Allocations, Deliveries, Photos, Measurements, Assessments, Ratings, Safety, Corrections, Blinding
 ):
     """The system of record of one study: every aggregate behind one object.
 

@@ -55,6 +55,12 @@ class EndpointInfo:
     visits: tuple[str, ...] = ()
     min: float | None = None
     max: float | None = None
+    #: scale endpoints: (grade, meaning) pairs shown to the rater
+    anchors: tuple[tuple[float, str], ...] = ()
+    #: scale endpoints: graded against the subject's baseline photo (photo pairs)
+    against_baseline: bool = False
+    #: scale endpoints: fraction of each rater's photo sets shown again for intra-rater agreement
+    rerate_fraction: float = 0.0
 
     @property
     def primary(self) -> bool:
@@ -75,6 +81,18 @@ class EligibilityInfo:
     age_max_years: int | None = None
     fitzpatrick_types: tuple[int, ...] = ()
     patch_test_required: bool = True
+    #: the screening checklist: (code, question, ``inclusion``/``exclusion``) triples
+    criteria: tuple[tuple[str, str, str], ...] = ()
+
+    def checklist(self) -> tuple[Any, ...]:
+        """The checklist as :class:`toolkit.study.eligibility.Criterion` items."""
+        from toolkit.study.eligibility import Criterion
+
+        return tuple(Criterion(code, text, kind) for code, text, kind in self.criteria)  # type: ignore[arg-type]
+
+    def all_met(self) -> dict[str, bool]:
+        """The answers of a subject who meets every inclusion and no exclusion (simulations, rehearsals)."""
+        return {code: kind == "inclusion" for code, _, kind in self.criteria}
 
 
 @dataclass(frozen=True)
@@ -142,7 +160,8 @@ class StudyInfo:
         d["visits"] = tuple(VisitInfo(**v) for v in d.get("visits", ()))
         d["endpoints"] = tuple(
             EndpointInfo(
-                **{**e, "regions": tuple(e.get("regions", ())), "visits": tuple(e.get("visits", ()))}
+                **{**e, "regions": tuple(e.get("regions", ())), "visits": tuple(e.get("visits", ())),
+                   "anchors": tuple((float(g), str(t)) for g, t in e.get("anchors", ()))}
             )
             for e in d.get("endpoints", ())
         )
@@ -151,6 +170,7 @@ class StudyInfo:
         d["strata_rules"] = dict(d.get("strata_rules") or {})
         elig = dict(d.get("eligibility") or {})
         elig["fitzpatrick_types"] = tuple(elig.get("fitzpatrick_types", ()))
+        elig["criteria"] = tuple(tuple(c) for c in elig.get("criteria", ()))
         d["eligibility"] = EligibilityInfo(**elig)
         return cls(**d)
 
@@ -204,6 +224,9 @@ class StudyInfo:
                     visits=tuple(str(v) for v in (_get(e, "visits") or ())),
                     min=_float_or_none(_get(e, "min")),
                     max=_float_or_none(_get(e, "max")),
+                    anchors=tuple(sorted((float(g), str(t)) for g, t in (_get(e, "anchors") or {}).items())),
+                    against_baseline=bool(_get(e, "against_baseline")),
+                    rerate_fraction=_float_or_none(_get(e, "rerate_fraction")) or 0.0,
                 )
             )
         elig = _get(study, "eligibility")
@@ -213,6 +236,7 @@ class StudyInfo:
             age_max_years=_int_or_none(_get(elig, "age_max_years")),
             fitzpatrick_types=tuple(int(t) for t in (_get(elig, "fitzpatrick_types") or ())),
             patch_test_required=True if required is None else bool(required),
+            criteria=tuple((c.code, c.text, c.kind) for c in (_get(elig, "criteria") or ())),
         )
         factors, levels = _strata(_get(study, "randomization"))
         per_protocol = None

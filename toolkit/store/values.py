@@ -47,7 +47,8 @@ def fitzpatrick_type(value: Any) -> str:
     text = str(value).strip().upper()
     text = _ROMAN.get(text, text)
     if text not in FITZPATRICK_TYPES:
-        raise DataError(f"fitzpatrick {value!r} is not a Fitzpatrick skin type; accepted: I–VI (or 1–6)")
+        raise DataError(f"fitzpatrick {value!r} is not a Fitzpatrick skin type; accepted: I–VI (or 1–6)",
+                        field="fitzpatrick")
     return text
 
 
@@ -55,7 +56,7 @@ def choice(value: Any, allowed: tuple[str, ...], field: str) -> str:
     """``value`` in lower case when it is one of ``allowed``."""
     text = str(value).strip().lower()
     if text not in allowed:
-        raise DataError(f"{field} {value!r} is not accepted; accepted: {', '.join(allowed)}")
+        raise DataError(f"{field} {value!r} is not accepted; accepted: {', '.join(allowed)}", field=field)
     return text
 
 
@@ -68,7 +69,7 @@ def as_date(value: Any, field: str) -> date:
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError:
-        raise DataError(f"{field} {value!r} is not a date; accepted: YYYY-MM-DD") from None
+        raise DataError(f"{field} {value!r} is not a date; accepted: YYYY-MM-DD", field=field) from None
 
 
 def json_ready(value: Any, field: str) -> Any:
@@ -76,4 +77,4 @@ def json_ready(value: Any, field: str) -> Any:
     try:
         return plain(value)
     except TypeError as exc:
-        raise DataError(f"{field}: {exc}") from None
+        raise DataError(f"{field}: {exc}", field=field) from None

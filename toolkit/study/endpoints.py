@@ -9,7 +9,17 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, WithJsonSchema, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from toolkit.study.scales import KNOWN_ANCHORS, RATED_AGAINST_BASELINE
 
 __all__ = [
     "PHOTO_METRICS",
@@ -129,6 +139,39 @@ class ScaleEndpoint(_EndpointBase):
     region: Literal[REGIONS] | None = None  # type: ignore[valid-type]
     #: which direction is an improvement
     better: Literal["lower", "higher"] = "lower"
+    #: grade -> what it means, shown to the rater (defaults to the published anchors of GAIS and WSRS)
+    anchors: dict[float, str] = Field(default_factory=dict, validate_default=True)
+    #: grade -> a reference picture of that grade (path relative to the study folder), where the scale has them
+    grade_pictures: dict[float, str] = Field(default_factory=dict)
+    #: rated by comparing each follow-up photo with the baseline photo (default: true for GAIS)
+    against_baseline: bool | None = Field(default=None, validate_default=True)
+    #: fraction of each rater's photo sets shown a second time, blind, for intra-rater agreement
+    rerate_fraction: float = Field(default=0.2, ge=0, le=1)
+
+    @field_validator("anchors")
+    @classmethod
+    def _known_anchors(cls, value: dict[float, str], info: ValidationInfo) -> dict[float, str]:
+        if value:
+            return {float(k): " ".join(str(v).split()) for k, v in value.items()}
+        scale = str(info.data.get("scale") or "").upper()
+        return {float(k): v for k, v in KNOWN_ANCHORS.get(scale, {}).items()}
+
+    @field_validator("against_baseline")
+    @classmethod
+    def _against_baseline(cls, value: bool | None, info: ValidationInfo) -> bool:
+        if value is not None:
+            return value
+        return str(info.data.get("scale") or "").upper() in RATED_AGAINST_BASELINE
+
+    @model_validator(mode="after")
+    def _grades_in_range(self) -> ScaleEndpoint:
+        for name, grades in (("anchors", self.anchors), ("grade_pictures", self.grade_pictures)):
+            outside = [g for g in grades if self.min is not None and self.max is not None
+                       and not self.min <= g <= self.max]
+            if outside:
+                raise ValueError(f"{name}: grade(s) {', '.join(f'{g:g}' for g in outside)} outside the scale's "
+                                 f"range {self.min:g}–{self.max:g}")
+        return self
 
     @field_validator("min", "max")
     @classmethod
