@@ -24,6 +24,7 @@ NOTEBOOKS = (
     "03-analyse-photos",
     "04-statistics",
     "05-report-figures",
+    "06-site-day",
 )
 KERNEL_NAME = "python3"
 #: a file each notebook writes below the data root (None: the notebook keeps everything in memory)
@@ -33,7 +34,31 @@ WRITES = {
     "03-analyse-photos": None,
     "04-statistics": None,
     "05-report-figures": "sample-report/report/index.html",
+    "06-site-day": "epmc-demo/study.db",
 }
+
+
+def _site_day_records(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """06 walked its subject through every form: the store holds what each form wrote."""
+    from toolkit.store import open_store
+    from toolkit.study import load_study
+
+    monkeypatch.setenv("TOOLKIT_DATA_DIR", str(data_root))
+    study = load_study(REPO / "studies" / "epmc-demo")
+    with open_store(study, user="site-coordinator", password="practice password 06") as store:
+        subject = store.subject("SD-001")
+        assert subject.eligible and subject.allocation is not None and subject.checklist
+        assert list(store.deliveries("SD-001")["status"]) == ["completed"]
+        assert [p.visit_id for p in store.photos("SD-001")] == ["BASELINE", "S12"]
+        (event,) = store.adverse_events("SD-001")
+        assert event.session_number == 1 and event.outcome == "recovered/resolved"
+        grades = store.rating_records()
+    assert set(grades["rater"]) == {"site-rater"} and sorted(grades[grades["repeat"] == 0]["scale"]) == [
+        "GAIS", "WSRS", "WSRS"]
+
+
+#: checks of what a notebook left in the store, after it ran
+CHECKS = {"06-site-day": _site_day_records}
 
 
 def _checkout_data() -> set[str]:
@@ -127,6 +152,8 @@ def test_notebook_runs_top_to_bottom(name: str, kernel_path: Path, data_root: Pa
             f"{name}: {WRITES[name]} was not written under {data_root}"
         )
     assert _checkout_data() == before, f"{name}: wrote into {REPO / 'data'}"
+    if name in CHECKS:
+        CHECKS[name](data_root, monkeypatch)
 
 
 def test_study_notebooks_can_be_run_again(kernel_path: Path, data_root: Path, monkeypatch) -> None:
