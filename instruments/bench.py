@@ -220,6 +220,12 @@ class Bench(_Strict):
             return None
         return 1.0 / (2 * math.pi * amp.bandwidth_Hz)
 
+    @property
+    def is_loopback_twin(self) -> bool:
+        """True for a bench named ``twin`` whose instruments are all on this machine (the digital twin)."""
+        return self.name == "twin" and all(
+            "127.0.0.1" in spec.resource or "localhost" in spec.resource.lower() for _, spec in self.instruments())
+
     def instruments(self) -> Iterator[tuple[str, InstrumentSpec]]:
         """Yield ``(role, spec)`` for every instrument declared."""
         yield "stimulator", self.stimulator

@@ -177,7 +177,7 @@ def _verify_voltage(report: BenchCheckReport, bench: Bench, stim: Any, scope: An
                _within(m.pulse_width_s, width_s, 0.05))
     report.add("pulse frequency", f"{freq_Hz:g} Hz ± 2 %", f"{m.frequency_Hz:.4g} Hz",
                _within(m.frequency_Hz, freq_Hz, 0.02))
-    report.add("pulses in burst", str(n), str(m.pulses), m.pulses == n)
+    report.add("pulses in burst", f"{n} pulses", f"{m.pulses} pulses", m.pulses == n)
     report.add("peak current", f"{expected_I * 1e3:.4g} mA ± 5 %", f"{m.current_peak_A * 1e3:.4g} mA",
                _within(m.current_peak_A, expected_I, 0.05))
     report.add("dummy load impedance", f"{bench.dummy_load_ohms:g} Ω ± 5 %", f"{m.impedance_ohms:.4g} Ω",

@@ -59,7 +59,15 @@ class BenchFileError(InstrumentError):
 
 
 class ConnectionFailed(InstrumentError):
-    """A resource does not answer: closed port, refused or dropped connection, or a timeout."""
+    """A resource does not answer: closed port, refused or dropped connection, or a timeout.
+
+    ``refused`` is True when nothing listens at the resource's address (the connection was refused).
+    """
+
+    def __init__(self, message: str, *, resource: str | None = None, details: list[str] | None = None,
+                 refused: bool = False) -> None:
+        super().__init__(message, resource=resource, details=details)
+        self.refused = refused
 
 
 class IdentityMismatch(InstrumentError):

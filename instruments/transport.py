@@ -14,7 +14,7 @@ from typing import Any
 
 from instruments.errors import ConnectionFailed
 
-__all__ = ["no_delay", "open_adapter"]
+__all__ = ["listening", "no_delay", "open_adapter", "socket_address"]
 
 _rm_lock = threading.Lock()
 
@@ -76,4 +76,31 @@ def no_delay(adapter: Any) -> bool:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return True
     except (AttributeError, KeyError, OSError, TypeError):
+        return False
+
+
+def socket_address(resource: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a raw-socket resource (``TCPIP0::<host>::<port>::SOCKET``), else None."""
+    parts = resource.split("::")
+    if len(parts) < 4 or not parts[0].upper().startswith("TCPIP") or parts[-1].upper() != "SOCKET":
+        return None
+    try:
+        return parts[1], int(parts[2])
+    except ValueError:
+        return None
+
+
+def listening(resource: str, timeout_s: float = 0.2) -> bool:
+    """Whether something accepts a TCP connection at a raw-socket resource's address.
+
+    Resources that are not raw sockets (VXI-11 ``INSTR``, USB, GPIB) answer True: their driver reports what
+    it finds when it opens them.
+    """
+    address = socket_address(resource)
+    if address is None:
+        return True
+    try:
+        with socket.create_connection(address, timeout=timeout_s):
+            return True
+    except OSError:
         return False

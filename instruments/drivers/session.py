@@ -81,6 +81,11 @@ class ScpiSession(Instrument):
             reason = "did not answer in time" if timeout else f"failed ({exc.description})"
             raise ConnectionFailed(f"{self.name} at {self.resource} {reason} during {what}",
                                    resource=self.resource) from None
+        except ConnectionRefusedError:
+            raise ConnectionFailed(
+                f"{self.name}: nothing is listening at {self.resource} (connection refused during {what}); "
+                "check that the instrument is switched on, on the network, and that the bench file gives its "
+                "address and port", resource=self.resource, refused=True) from None
         except (OSError, EOFError) as exc:
             raise ConnectionFailed(f"{self.name} at {self.resource}: connection lost during {what} ({exc})",
                                    resource=self.resource) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import threading
 import time
@@ -113,15 +114,17 @@ def test_impedance_rule(impedance: float, reason: AbortReason | None) -> None:
     got = rules.check_impedance(impedance)
     assert (got.reason if got else None) == reason
     if got:
-        assert "ohm" in got.message
+        assert re.search(r"impedance [\d.]+ [kM]?Ω (above|below) the study (maximum 200 kΩ|minimum 200 Ω)", got.message)
 
 
 def test_deviation_rule_at_the_tolerance_edge() -> None:
     rules = AbortRules(impedance_ohm_min=1, impedance_ohm_max=2, current_rel=0.1)
-    assert rules.check_deviation("I", 109.9e-6, 100e-6, 0.1) is None
-    hit = rules.check_deviation("I", 110.1e-6, 100e-6, 0.1)
+    assert rules.check_deviation("I", 109.9e-6, 100e-6, 0.1, unit="A") is None
+    hit = rules.check_deviation("I", 110.1e-6, 100e-6, 0.1, unit="A")
     assert hit is not None and hit.reason is AbortReason.DEVIATION and "10.1 %" in hit.message
-    assert rules.check_deviation("I", None, 100e-6, 0.1).reason is AbortReason.DEVIATION
+    assert "measured 110.1 µA, expected 100 µA" in hit.message
+    missing = rules.check_deviation("pulse width", None, 200e-6, 0.1, unit="s")
+    assert missing.reason is AbortReason.DEVIATION and "expected 200 µs" in missing.message
     with pytest.raises(ValueError):
         AbortRules(impedance_ohm_min=5, impedance_ohm_max=1, current_rel=0.1)
 

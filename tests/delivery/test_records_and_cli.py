@@ -76,3 +76,30 @@ def test_notebook_panel_runs_in_the_background_and_stops(demo_study, demo_store,
     assert record.treatments[0].abort_reason.value == "operator_stop"
     assert panel.plot.figure.data[0].x  # the live trace received captures
     assert not twin.any_output_on()
+
+
+def test_cli_deliver_prints_each_note_once(repo_root, demo_store, tmp_path, capsys):
+    """With nothing listening the command starts its own twin, says so once, and the session completes."""
+    import socket
+
+    import yaml
+
+    from instruments.bench import default_bench_path
+    from toolkit.cli import main
+
+    data = yaml.safe_load(default_bench_path("twin").read_text(encoding="utf-8"))
+    for role in ("stimulator", "scope", "current_source"):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            data[role]["resource"] = f"TCPIP0::127.0.0.1::{s.getsockname()[1]}::SOCKET"
+    bench = tmp_path / "twin.yaml"
+    bench.write_text(yaml.safe_dump(data), encoding="utf-8")
+    sid = Subjects(demo_store).add("S-033", "MC")
+    with pytest.raises(SystemExit) as info:
+        main(["deliver", "--study", str(repo_root / "studies" / "epmc-demo"), "--subject", sid, "--session", "1",
+              "--bench", str(bench), "--yes"])
+    out, err = capsys.readouterr()
+    assert info.value.code in (0, None), out + err
+    text = " ".join((out + err).split())
+    assert text.count("no twin was listening") == 1, text
+    assert "COMPLETED" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 from dataclasses import replace
 
@@ -208,6 +209,10 @@ def test_a_wrong_amplifier_gain_fails_the_dummy_load_check(demo_study, demo_stor
         t = rec.treatments[0]
         assert t.abort_reason is AbortReason.VERIFICATION_FAILED, t.reason
         assert "electrode voltage" in t.reason
+        # the numbers carry their units: the measured height is 23/20 of the expected one
+        found = re.search(r"electrode voltage measured ([\d.]+) V, expected ([\d.]+) V", t.reason)
+        assert found is not None, t.reason
+        assert float(found[1]) / float(found[2]) == pytest.approx(23 / 20, rel=0.03)
         assert twin.model.deliveries >= 1 and twin.model.load == "dummy"  # never reached the skin
         assert not twin.any_output_on()
 

@@ -128,3 +128,64 @@ def test_host_ending_switches_the_output_off(tmp_path: Path, twin: TwinBench, en
             proc.kill()
     assert proc.returncode == (128 + signal.SIGTERM if ending == "sigterm" else 0)
     assert not twin.true_output_state(1)
+
+
+def _silent_twin_bench(tmp_path: Path, name: str = "twin") -> tuple[Path, list[int]]:
+    """The shipped twin bench file moved to free ports on which nothing listens."""
+    from instruments.bench import default_bench_path
+
+    data = yaml.safe_load(default_bench_path("twin").read_text(encoding="utf-8"))
+    data["name"] = name
+    ports = [_free_port() for _ in range(3)]
+    for role, port in zip(("stimulator", "scope", "current_source"), ports, strict=True):
+        data[role]["resource"] = f"TCPIP0::127.0.0.1::{port}::SOCKET"
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path, ports
+
+
+def test_bench_check_of_the_twin_bench_with_no_twin_checks_an_in_process_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, ports = _silent_twin_bench(tmp_path)
+    code, out, err = _run(capsys, "check", str(path))
+    assert code == 0, out + err
+    text = " ".join((out + err).split())
+    assert text.count("no twin was listening") == 1
+    assert "toolkit bench twin" in text and f"127.0.0.1:{ports[0]}" in text
+    assert "all checks passed" in text
+    # the in-process twin is gone afterwards
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", ports[0]), timeout=0.5):
+        pass
+
+
+def test_bench_check_with_no_twin_and_no_start_says_how_to_start_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, ports = _silent_twin_bench(tmp_path)
+    code, out, err = _run(capsys, "check", str(path), "--no-start-twin")
+    assert code == 2
+    text = " ".join(err.split())
+    assert "Traceback" not in err and "Connection refused" not in text
+    assert "nothing is listening" in text
+    assert (f"toolkit bench twin --stimulator-port {ports[0]} --scope-port {ports[1]} "
+            f"--current-source-port {ports[2]}") in text
+
+
+def test_bench_check_of_a_silent_lab_bench_names_the_address_in_each_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, ports = _silent_twin_bench(tmp_path, name="lab")
+    code, out, err = _run(capsys, "check", str(path))
+    assert code == 1
+    assert "no twin was listening" not in out + err  # a real bench is never replaced by a twin
+    assert "stimulator identity" in err and "scope identity" in err
+    from instruments.bench import load_bench
+    from instruments.check import run_bench_check
+
+    rows = {r.item: r for r in run_bench_check(load_bench(path), timeout_s=1.0).rows}
+    for role, port in zip(("stimulator", "scope", "current_source"), ports, strict=True):
+        row = rows[f"{role} identity"]
+        assert not row.passed
+        assert f"nothing is listening at TCPIP0::127.0.0.1::{port}::SOCKET" in row.measured
+        assert "switched on" in row.measured and "Errno" not in row.measured

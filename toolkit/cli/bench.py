@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -50,6 +51,10 @@ def check(
     bench_file: Path = typer.Argument(..., help="Bench file (YAML), e.g. instruments/benches/twin.yaml."),
     timeout_s: float = typer.Option(2.0, help="I/O timeout per instrument, in seconds."),
     electrode_V: float = typer.Option(20.0, "--electrode-v", help="Verification pulse height across the dummy load."),
+    start_twin: bool = typer.Option(
+        True, "--start-twin/--no-start-twin",
+        help="Twin bench file with no twin listening: check an in-process twin (--no-start-twin: stop and say "
+             "how to start one)."),
 ) -> None:
     """Identify, self-test and read the error queue of each instrument, check calibration dates, and verify
     a burst into the dummy load (prescribed vs measured). Exit 0 only if everything passes."""
@@ -58,11 +63,15 @@ def check(
 
     from instruments.bench import load_bench
     from instruments.check import run_bench_check
-    from toolkit.errors import CheckFailed
 
     bench = load_bench(bench_file)
-    report = run_bench_check(bench, timeout_s=timeout_s, electrode_V=electrode_V)
     console = Console()
+    own_twin = _twin_for_check(bench, bench_file, start_twin, console)
+    try:
+        report = run_bench_check(bench, timeout_s=timeout_s, electrode_V=electrode_V)
+    finally:
+        if own_twin is not None:
+            own_twin.stop()
     table = Table(title=f"bench check — {bench.name}")
     for col in ("item", "expected", "measured", "result"):
         table.add_column(col)
@@ -71,9 +80,44 @@ def check(
                       "[green]pass[/]" if row.passed else "[bold red]FAIL[/]")
     console.print(table)
     if not report.passed:
+        from toolkit.errors import CheckFailed
+
         raise CheckFailed(f"bench check of {bench_file} failed: " + "; ".join(r.item for r in report.rows
                                                                               if not r.passed))
     console.print("[green]all checks passed[/]")
+
+
+def _twin_for_check(bench: Any, bench_file: Path, start: bool, console: Any) -> Any:
+    """For a twin bench file nobody serves: an in-process twin (returned, to be stopped), or a clear refusal.
+
+    A bench on real instruments is checked as it is: an instrument that does not answer fails its rows.
+    """
+    from instruments.errors import ConnectionFailed
+    from instruments.transport import listening, socket_address
+
+    if not bench.is_loopback_twin:
+        return None
+    specs = list(bench.instruments())
+    silent = [(role, spec.resource) for role, spec in specs if not listening(spec.resource)]
+    if not silent:
+        return None
+    where = ", ".join(f"{role} {':'.join(map(str, socket_address(res) or (res,)))}" for role, res in silent)
+    if start and len(silent) == len(specs):
+        from toolkit.delivery.runner import start_twin_for
+
+        twin = start_twin_for(bench)
+        console.print(f"[cyan]note:[/] no twin was listening ({where}): checking an in-process digital twin; "
+                      "`toolkit bench twin` serves one that stays up between commands", highlight=False)
+        return twin
+    defaults = {"stimulator": 5025, "scope": 5026, "current_source": 5027}  # those of `toolkit bench twin`
+    ports = "".join(f" --{role.replace('_', '-')}-port {address[1]}" for role, spec in specs
+                    if (address := socket_address(spec.resource)) and address[1] != defaults.get(role))
+    raise ConnectionFailed(
+        f"{bench_file}: nothing is listening at {where}. Start the digital twin first, in another terminal: "
+        f"`toolkit bench twin{ports}`"
+        + ("" if start else f", or run `toolkit bench check {bench_file}` without --no-start-twin to check an "
+           "in-process twin"),
+        resource=str(bench_file), refused=True)
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:

@@ -35,11 +35,10 @@ def deliver(
 
     from instruments.bench import default_bench_path, load_bench
     from toolkit.delivery import DeliverySettings, PromptOperator, RichProgress, run_session
-    from toolkit.delivery.runner import _is_loopback_twin_bench
 
     console = Console()
     bench_cfg = load_bench(bench or default_bench_path("twin"))
-    twin_bench = _is_loopback_twin_bench(bench_cfg)
+    twin_bench = bench_cfg.is_loopback_twin
     if yes and not twin_bench:
         raise typer.BadParameter("--yes is only accepted with the twin bench; a real session asks the operator")
     session_start = None
@@ -65,7 +64,8 @@ def deliver(
             repeat=repeat, session_start=session_start, on_note=lambda text: console.print(f"[cyan]note:[/] {text}"),
         )
     style = {"completed": "green", "aborted": "yellow", "output_state_unknown": "bold red"}[record.outcome]
-    console.print(f"[{style}]{record.summary()}[/]", highlight=False)
+    # the notes were printed as they came (on_note): the summary does not repeat them
+    console.print(f"[{style}]{record.summary(notes=False)}[/]", highlight=False)
     if record.outcome == "output_state_unknown":
         console.print("[bold red]OUTPUT STATE UNKNOWN: switch the stimulator off by hand and check it.[/]")
         raise typer.Exit(3)

@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
+from instruments.units import format_quantity
+
 __all__ = ["Abort", "AbortReason", "AbortRules", "SessionAborted"]
 
 
@@ -99,30 +101,37 @@ class AbortRules:
         if impedance_ohm > self.impedance_ohm_max:
             return Abort(
                 AbortReason.ELECTRODE_LIFTED,
-                f"impedance {impedance_ohm:.0f} ohm above the study maximum {self.impedance_ohm_max:.0f} ohm "
+                f"impedance {format_quantity(impedance_ohm, 'Ω')} above the study maximum "
+                f"{format_quantity(self.impedance_ohm_max, 'Ω')} "
                 "(electrode lifted or dry?)",
             )
         if impedance_ohm < self.impedance_ohm_min:
             return Abort(
                 AbortReason.ELECTRODE_SHORT,
-                f"impedance {impedance_ohm:.0f} ohm below the study minimum {self.impedance_ohm_min:.0f} ohm "
+                f"impedance {format_quantity(impedance_ohm, 'Ω')} below the study minimum "
+                f"{format_quantity(self.impedance_ohm_min, 'Ω')} "
                 "(electrodes shorted?)",
             )
         return None
 
     def check_deviation(
-        self, name: str, measured: float | None, expected: float, rel_tol: float
+        self, name: str, measured: float | None, expected: float, rel_tol: float, *, unit: str
     ) -> Abort | None:
-        """Abort when ``measured`` differs from ``expected`` by more than ``rel_tol`` (relative)."""
+        """Abort when ``measured`` differs from ``expected`` by more than ``rel_tol`` (relative).
+
+        ``unit`` is the symbol of both values in their base unit (``"A"``, ``"s"``, ``"Hz"`` …); the message
+        writes them with an SI prefix (``12.3 mA``), never as bare numbers.
+        """
         if expected == 0:
             return None
+        want = format_quantity(expected, unit)
         if measured is None or math.isnan(measured):
-            return Abort(AbortReason.DEVIATION, f"{name} could not be measured (expected {expected:.6g})")
+            return Abort(AbortReason.DEVIATION, f"{name} could not be measured (expected {want})")
         rel = abs(measured - expected) / abs(expected)
         if rel > rel_tol:
             return Abort(
                 AbortReason.DEVIATION,
-                f"{name} measured {measured:.6g}, expected {expected:.6g} "
+                f"{name} measured {format_quantity(measured, unit)}, expected {want} "
                 f"({rel * 100:.1f} % off, tolerance {rel_tol * 100:.1f} %)",
             )
         return None

@@ -110,8 +110,8 @@ class DeliveryRecord:
         """Dose of the first treatment (see :attr:`treatments` for each side)."""
         return self.treatments[0].dose if self.treatments else None
 
-    def summary(self) -> str:
-        """A few human-readable lines."""
+    def summary(self, *, notes: bool = True) -> str:
+        """A few human-readable lines; ``notes=False`` leaves out the operator notes (already shown live)."""
         lines = [f"{self.study_id} subject {self.subject_id} session {self.session_number}: {self.outcome.upper()}"]
         for t in self.treatments:
             d = t.dose
@@ -122,5 +122,6 @@ class DeliveryRecord:
                 + f"; {d.duration_s:.0f} s, {d.pulse_count} pulses/cycles, I_rms {d.rms_current_A * 1e6:.1f} uA, "
                 f"charge {d.charge_C * 1e3:.3f} mC, energy {d.energy_J:.4g} J, {len(t.waveforms)} captures"
             )
-        lines.extend(self.notes)
+        if notes:
+            lines.extend(self.notes)
         return "\n".join(lines)

@@ -16,13 +16,13 @@ order of a treatment never changes (:mod:`toolkit.delivery.state` enforces it):
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from instruments.transport import listening
 from toolkit.delivery.clock import Clock, SimulatedClock, WallClock
 from toolkit.delivery.deliverable import SafetyRefusal, plan_arm
 from toolkit.delivery.eligibility import NotEligible, check_eligibility
@@ -62,23 +62,6 @@ def _resolve_bench(bench: Any, twin: Any) -> Any:
     if isinstance(bench, Bench):
         return bench
     return load_bench(bench)
-
-
-def _port_listening(resource: str, timeout_s: float = 0.2) -> bool:
-    parts = resource.split("::")
-    if len(parts) < 3 or not parts[0].upper().startswith("TCPIP"):
-        return True  # not a socket resource: let the driver report what it finds
-    host, port = parts[1], parts[2]
-    try:
-        with socket.create_connection((host, int(port)), timeout=timeout_s):
-            return True
-    except (OSError, ValueError):
-        return False
-
-
-def _is_loopback_twin_bench(bench: Any) -> bool:
-    resources = [spec.resource for _, spec in bench.instruments()]
-    return bench.name == "twin" and all("127.0.0.1" in r or "localhost" in r for r in resources)
 
 
 def start_twin_for(bench: Any, *, speed: float = 1.0, seed: int = 0, segments_per_phase: int | None = None) -> Any:
@@ -201,7 +184,7 @@ def run_session(
             on_note(text)
 
     own_twin = None
-    if twin is None and _is_loopback_twin_bench(bench_cfg) and not _port_listening(bench_cfg.stimulator.resource):
+    if twin is None and bench_cfg.is_loopback_twin and not listening(bench_cfg.stimulator.resource):
         own_twin = start_twin_for(bench_cfg)
         twin = own_twin
         note(f"no twin was listening at {bench_cfg.stimulator.resource}: started an in-process digital twin")
@@ -209,7 +192,7 @@ def run_session(
         raise ConfigurationError("session_start is for simulated sessions on the twin only (and without clock=)")
     if clock is None:
         clock = SimulatedClock(session_start, source=twin.clock) if twin is not None else WallClock()
-    external_twin = twin is None and _is_loopback_twin_bench(bench_cfg)
+    external_twin = twin is None and bench_cfg.is_loopback_twin
     if external_twin:
         note(f"a digital twin is already answering at {bench_cfg.stimulator.resource}: the session runs on the "
              "wall clock and cannot move that twin's load")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from instruments.units import format_quantity, format_setting
 from toolkit.delivery.abort import Abort, AbortReason, AbortRules, RuleDebouncer, SessionAborted
 from toolkit.delivery.captures import CaptureStore
 from toolkit.delivery.clock import Clock
@@ -289,7 +290,7 @@ class _TreatmentRun:
                 kwargs["offset_V"] = s["offset_V"]
                 readback = inst.configure_pulse_train(plan.channel, **kwargs)
         mismatches = [
-            f"{k}: sent {v!r}, read back {readback.get(k)!r}"
+            f"{k}: sent {format_setting(k, v)}, read back {format_setting(k, readback.get(k))}"
             for k, v in kwargs.items()
             if k in readback and not _close_enough(v, readback[k])
         ]
@@ -507,7 +508,7 @@ class _TreatmentRun:
         out: list[Abort] = []
         if expected.current_peak_A is not None:
             a = self.rules.check_deviation("peak current", m.current_peak_A, expected.current_peak_A * scale,
-                                           float(tol.current_rel))
+                                           float(tol.current_rel), unit="A")
             out += [a] if a else []
         if expected.current_mean_A is not None:
             # the direct part: off by more than the tolerance of the peak current
@@ -515,30 +516,31 @@ class _TreatmentRun:
             got = self._captured_rates.mean_current_A
             limit = float(tol.current_rel) * abs(expected.current_peak_A or expected.current_mean_A) * scale
             if not abs(got - want) <= limit:
-                out.append(Abort(AbortReason.DEVIATION, f"direct current measured {got * 1e6:.4g} µA, expected "
-                                 f"{want * 1e6:.4g} µA (± {limit * 1e6:.3g} µA)"))
+                out.append(Abort(AbortReason.DEVIATION, f"direct current measured {format_quantity(got, 'A')}, "
+                                 f"expected {format_quantity(want, 'A')} (± {format_quantity(limit, 'A', 3)})"))
         if expected.current_on_A is not None:
             a = self.rules.check_deviation("current", _on_level(m, "current"), expected.current_on_A * scale,
-                                           float(tol.current_rel))
+                                           float(tol.current_rel), unit="A")
             out += [a] if a else []
         if expected.voltage_on_V is not None:
             a = self.rules.check_deviation("electrode voltage", _on_level(m, "voltage"),
-                                           expected.voltage_on_V * scale, float(tol.amplitude_rel))
+                                           expected.voltage_on_V * scale, float(tol.amplitude_rel), unit="V")
             out += [a] if a else []
         if expected.pulse_width_s is not None:
             a = self.rules.check_deviation("pulse width", m.pulse_width_s, expected.pulse_width_s,
-                                           float(tol.pulse_width_rel))
+                                           float(tol.pulse_width_rel), unit="s")
             out += [a] if a else []
         if expected.frequency_Hz is not None:
             a = self.rules.check_deviation("pulse rate", m.frequency_Hz, expected.frequency_Hz,
-                                           float(tol.frequency_rel))
+                                           float(tol.frequency_rel), unit="Hz")
             out += [a] if a else []
         if expected.carrier_Hz is not None:
             a = self.rules.check_deviation("carrier frequency", m.carrier_Hz if m.carrier_Hz is not None
-                                           else math.nan, expected.carrier_Hz, float(tol.frequency_rel))
+                                           else math.nan, expected.carrier_Hz, float(tol.frequency_rel), unit="Hz")
             out += [a] if a else []
         if expected.pulses is not None and m.pulses != expected.pulses:
-            out.append(Abort(AbortReason.DEVIATION, f"{m.pulses} whole pulses in the train, expected {expected.pulses}"))
+            out.append(Abort(AbortReason.DEVIATION,
+                             f"{m.pulses} whole pulses in the train, expected {expected.pulses} pulses"))
         return out
 
     def _check_each_pulse(self, m: CaptureMeasures, expected: ExpectedSignal) -> list[Abort]:
@@ -548,13 +550,13 @@ class _TreatmentRun:
         for k, p in enumerate(m.shapes):
             if not p.complete:
                 continue
-            checks = [("width", p.width_s, expected.pulse_width_s, float(tol.pulse_width_rel)),
+            checks = [("width", p.width_s, expected.pulse_width_s, float(tol.pulse_width_rel), "s"),
                       ("carrier", p.carrier_Hz if p.carrier_Hz is not None else math.nan, expected.carrier_Hz,
-                       float(tol.frequency_rel)),
-                      ("height", p.height_V, expected.voltage_on_V, float(tol.amplitude_rel))]
-            for what, got, want, rel in checks:
+                       float(tol.frequency_rel), "Hz"),
+                      ("height", p.height_V, expected.voltage_on_V, float(tol.amplitude_rel), "V")]
+            for what, got, want, rel, unit in checks:
                 if want is not None:
-                    a = self.rules.check_deviation(f"pulse {k + 1} {what}", got, want, rel)
+                    a = self.rules.check_deviation(f"pulse {k + 1} {what}", got, want, rel, unit=unit)
                     out += [a] if a else []
         return out
 
