@@ -350,6 +350,7 @@ def test_switching_off_or_aborting_cuts_the_running_burst_in_the_ledger(twin: Tw
     assert cs.trigger() is False  # -213: the wave still runs
     twin.clock.advance(0.22)
     cs.write(":SOUR:WAVE:ABOR")
+    cs.opc()  # a write has no reply: synchronise before looking at the ledger
     last = twin.model.ledger.since(mark)[-1]
     assert last.source == "current" and last.cut and last.pulses == 2  # first phases of cycles 1 and 2
     cs.output_off(1)
