@@ -254,21 +254,24 @@ class Waveform:
         return v, i
 
     def crossings(self, level: float, *, rising: bool, signal: str, tau_filter_s: float = 0.0,
-                  limit: int = 64) -> np.ndarray:
+                  limit: int = 64, start_s: float = 0.0) -> np.ndarray:
         """Times (after the burst start, within the solved pieces) at which ``signal`` (``'electrode'`` or
-        ``'current'``) crosses ``level`` upward (``rising``) or downward; at most ``limit``, in order."""
+        ``'current'``) crosses ``level`` upward (``rising``) or downward; the first ``limit`` at or after
+        ``start_s``, in order."""
         k = self.t0_s.size
         if not k:
             return np.zeros(0)
         # each piece is a sum of two exponentials (at most one extremum): a log-spaced grid finds every
         # crossing, bisection then places it
         u = np.concatenate(([0.0], np.geomspace(1e-9, 1.0, 48)))
-        t = (self.t0_s[:, None] + self.dur_s[:, None] * u[None, :]).ravel()
+        # only the pieces that end at or after start_s (and the one before, whose end may cross)
+        first = max(int(np.searchsorted(self.t0_s, start_s, side="right")) - 2, 0)
+        t = (self.t0_s[first:, None] + self.dur_s[first:, None] * u[None, :]).ravel()
         t = np.minimum(t, np.nextafter(self.resolved_s, 0.0))
         which = 0 if signal == "electrode" else 1
         y = self.evaluate(t, tau_filter_s=tau_filter_s)[which] - level
         sign = -1.0 if not rising else 1.0
-        up = np.flatnonzero((sign * y[:-1] <= 0) & (sign * y[1:] > 0))[:limit]
+        up = np.flatnonzero((sign * y[:-1] <= 0) & (sign * y[1:] > 0) & (t[1:] >= start_s))[:limit + 1]
         out = []
         for j in up:
             lo, hi = t[j], t[j + 1]
@@ -278,22 +281,25 @@ class Waveform:
                     hi = mid
                 else:
                     lo = mid
-            out.append(hi)
-        return np.array(out)
+            if hi >= start_s:
+                out.append(hi)
+        return np.array(out[:limit])
 
     def first_crossing(self, level: float, *, rising: bool, signal: str, after_s: float,
                        tau_filter_s: float = 0.0, end_s: float | None = None) -> float | None:
         """The first crossing (see :meth:`crossings`) at or after ``after_s``, counting the repeats of the
         last period beyond the solved pieces, before ``end_s``; None if there is none."""
         end = self.duration_s if end_s is None else min(end_s, self.duration_s)
-        times = self.crossings(level, rising=rising, signal=signal, tau_filter_s=tau_filter_s)
-        hit = times[times >= after_s]
+        hit = self.crossings(level, rising=rising, signal=signal, tau_filter_s=tau_filter_s, limit=1,
+                             start_s=after_s)
         if hit.size:
             return float(hit[0]) if hit[0] < end else None
         resolved = self.resolved_s
         if self.duration_s <= resolved + 1e-15 or self.period_s <= 0:
             return None
-        last = times[times >= resolved - self.period_s] - (resolved - self.period_s)
+        # the crossings of the last solved period (a long burst may have more than ``limit`` before it)
+        last = self.crossings(level, rising=rising, signal=signal, tau_filter_s=tau_filter_s,
+                              start_s=resolved - self.period_s) - (resolved - self.period_s)
         if not last.size:
             return None
         # the last period repeats from ``resolved``: the first repeat of one of its crossings after after_s

@@ -1,9 +1,15 @@
-"""Twin of a Keithley 6221 AC/DC current source (wave mode, compliance, output)."""
+"""Twin of a Keithley 6221 AC/DC current source (wave mode, compliance, output).
+
+``SOUR:WAVE:FUNC SQU`` follows ``SOUR:WAVE:DCYC``; ``SIN`` and ``RAMP`` (rising for ``DCYC`` % of the period,
+a triangle at 50 %) are played as 64 held steps per period, so their r.m.s. and peak are those of the shape.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from instruments.twin.physics import BenchModel, CurrentDrive
 from instruments.twin.scpi import ScpiDevice, ScpiError, format_number, parse_bool, parse_number
@@ -14,6 +20,8 @@ if TYPE_CHECKING:
 __all__ = ["TwinCurrentSource"]
 
 MAX_A = 0.105
+#: held steps per period of a sine or a ramp
+_STEPS = 64
 
 
 @dataclass
@@ -93,15 +101,25 @@ class TwinCurrentSource(ScpiDevice):
             self.push_error(-213, "wave still running")
             return
         period = 1.0 / st.freq_Hz
+        cycles = max(1, round(st.cycles))
+        st.burst_end_s = now + st.cycles * period
         if st.func == "SQU":
             high_s = period * st.dcyc_pct / 100.0
             drive = CurrentDrive(high_A=st.offs_A + st.ampl_A, low_A=st.offs_A - st.ampl_A, high_s=high_s,
-                                 period_s=period, cycles=max(1, round(st.cycles)), compliance_V=st.compliance_V)
-        else:  # other shapes are modelled by their square equivalent (same peak, alternating)
-            drive = CurrentDrive(high_A=st.offs_A + st.ampl_A, low_A=st.offs_A - st.ampl_A, high_s=period / 2,
-                                 period_s=period, cycles=max(1, round(st.cycles)), compliance_V=st.compliance_V)
-        st.burst_end_s = now + st.cycles * period
-        self.model.start_current_burst(drive, now)
+                                 period_s=period, cycles=cycles, compliance_V=st.compliance_V)
+            self.model.start_current_burst(drive, now)
+            return
+        # a sine, or a ramp rising for DCYCle % of the period (50 %: a triangle), as held steps
+        u = np.arange(_STEPS) / _STEPS
+        if st.func == "SIN":
+            shape = np.sin(2 * np.pi * u)
+        else:
+            rise = min(max(st.dcyc_pct / 100.0, 1e-3), 1 - 1e-3)
+            x = np.mod(u + rise / 2, 1.0)  # starts at 0 going up, as the sine does
+            shape = np.where(x < rise, -1 + 2 * x / rise, 1 - 2 * (x - rise) / (1 - rise))
+        levels = st.offs_A + st.ampl_A * shape
+        self.model.start_current_phases(tuple((float(a), period / _STEPS) for a in levels), cycles, now,
+                                        compliance_V=st.compliance_V)
 
     def _stop_wave(self) -> None:
         if self.st.burst_end_s > self.clock.now():

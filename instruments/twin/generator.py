@@ -5,6 +5,13 @@ Channel 1 feeds the bench's amplifier and load; a channel wired to a series resi
 generator); any other channel is not connected but keeps its state. Each channel tracks its true output
 state and whether a burst is being delivered.
 
+Continuous output (``BURS:STAT OFF``, the default): with the output on, ``FUNC PULS`` (``FUNC:PULS:WIDT`` or
+``FUNC:PULS:DCYC``), ``SQU`` (``FUNC:SQU:DCYC``), ``SIN`` (rendered as 64 held steps per period), ``DC``
+(the offset) and ``ARB`` run without a trigger from the moment the output goes on; changing any setting changes
+the output at once, and switching the output off, turning burst mode on or ``*RST`` ends it. The levels assume
+the declared ``OUTP:LOAD`` (into the amplifier's high impedance a 50 Ω setting gives twice the voltage).
+Only one output drives the load at a time: the channel that started last.
+
 Arbitrary waveforms: ``DATA:ARB:DAC`` (codes ±32767) or ``DATA:ARB`` (±1.0) load a named waveform into the
 channel's volatile memory (8 to 1 M points), ``FUNC:ARB`` selects it, ``FUNC ARB`` plays it at
 ``FUNC:ARB:SRAT``; the twin plays every ARB sample-and-hold (as ``FUNC:ARB:FILT OFF``; ``NORM`` and ``STEP``
@@ -31,6 +38,13 @@ _FUNCS = {"SIN": "SIN", "SINUSOID": "SIN", "SQU": "SQU", "SQUARE": "SQU", "PULS"
 #: points an arbitrary waveform may have (the 33500B's standard memory)
 ARB_POINTS = (8, 1_000_000)
 MAX_V = 10.0  # open-circuit output range (±10 V into high impedance)
+#: held steps per period of a continuous sine
+_SINE_STEPS = 64
+#: a continuous output is a burst this long (simulated seconds, at most this many periods), ended when it stops
+_CONTINUOUS_S = 1e7
+_CONTINUOUS_CYCLES = 10**10
+#: periods of a continuous output solved one by one (it settles in a few; the rest repeats the last)
+_CONTINUOUS_SOLVED = 4
 
 
 @dataclass
@@ -38,6 +52,8 @@ class _Channel:
     func: str = "SIN"
     freq_Hz: float = 1000.0
     width_s: float = 100e-6
+    #: square-wave duty cycle (FUNC:SQU:DCYC), in percent
+    square_duty_pct: float = 50.0
     volt_Vpp: float = 0.1
     offset_V: float = 0.0
     lim_high_V: float = 5.0
@@ -55,6 +71,9 @@ class _Channel:
     arb: str = ""
     arb_srate: float = 40e3
     arb_filter: str = "NORM"
+    #: settings of the continuous output running on the load (None: none runs)
+    running: tuple | None = None
+    running_seq: int = 0
 
 
 class TwinGenerator(ScpiDevice):
@@ -75,6 +94,8 @@ class TwinGenerator(ScpiDevice):
         self.add(S + "FUNCtion[:SHAPe]", self._func)
         self.add(S + "FREQuency[:CW]", self._num("freq_Hz", 1e-6, 30e6))
         self.add(S + "FUNCtion:PULSe:WIDTh", self._num("width_s", 16e-9, 1e6))
+        self.add(S + "FUNCtion:PULSe:DCYCle", self._pulse_duty)
+        self.add(S + "FUNCtion:SQUare:DCYCle", self._num("square_duty_pct", 0.01, 99.99))
         self.add(S + "VOLTage[:LEVel][:IMMediate][:AMPLitude]", self._volt)
         self.add(S + "VOLTage[:LEVel][:IMMediate]:OFFSet", self._offset)
         self.add(S + "VOLTage:LIMit:HIGH", self._num("lim_high_V", -MAX_V, MAX_V))
@@ -96,6 +117,12 @@ class TwinGenerator(ScpiDevice):
         self.add("*TRG", lambda s, a, q: self.bus_trigger())
         # twin only (no real instrument has it): switch the load between the dummy resistor and skin
         self.add("TWIN:LOAD", self._twin_load)
+
+    def _dispatch(self, name: str, args: list[str], is_query: bool) -> str | bytes | None:
+        reply = super()._dispatch(name, args, is_query)
+        if not is_query:
+            self._follow_settings()
+        return reply
 
     # ---- helpers
     def _chan(self, suffixes: list[int]) -> _Channel:
@@ -143,6 +170,17 @@ class TwinGenerator(ScpiDevice):
         if not a or a[0].upper() not in _FUNCS:
             raise ScpiError(-224, f"function {a[0] if a else ''!r}")
         c.func = _FUNCS[a[0].upper()]
+        return None
+
+    def _pulse_duty(self, s: list[int], a: list[str], q: bool) -> str | None:
+        """``FUNC:PULS:DCYC``: the pulse width as a percentage of the period (the width is what is held)."""
+        c = self._chan(s)
+        if q:
+            return format_number(100.0 * c.width_s * c.freq_Hz)
+        if not a:
+            raise ScpiError(-109)
+        duty = parse_number(a[0], lo=0.001, hi=99.999, name="duty cycle")
+        c.width_s = duty / 100.0 / c.freq_Hz
         return None
 
     def _arb_clear(self, s: list[int], a: list[str], q: bool) -> None:
@@ -317,13 +355,16 @@ class TwinGenerator(ScpiDevice):
     def _drives_load(self, n: int) -> bool:
         return n == 1 or n == self.series_channel
 
-    def _deliver(self, n: int, phases: tuple[tuple[float, float], ...], cycles: int, now: float) -> None:
+    def _deliver(self, n: int, phases: tuple[tuple[float, float], ...], cycles: int, now: float, *,
+                 continuous: bool = False) -> None:
         """Start a burst of channel ``n`` on the load: through the amplifier, or through the series resistor."""
+        # a continuous output settles in a few periods: the rest repeats the last one solved
+        periods = _CONTINUOUS_SOLVED if continuous else None
         if n == self.series_channel:
             self.model.start_voltage_phases(phases, cycles, now, through_amplifier=False,
-                                            source_ohms=50.0 + self.series_ohms)
+                                            source_ohms=50.0 + self.series_ohms, simulated_periods=periods)
         elif n == 1:
-            self.model.start_voltage_phases(phases, cycles, now)
+            self.model.start_voltage_phases(phases, cycles, now, simulated_periods=periods)
 
     def _stop_burst(self, n: int) -> None:
         """The burst of channel ``n`` (if any) ends now: output off, burst off, a new function, a reset."""
@@ -347,26 +388,73 @@ class TwinGenerator(ScpiDevice):
             if now < c.burst_end_s:
                 self.push_error(-211, f"channel {n} still delivering its burst")
                 continue
-            emf = 2.0 if c.load_ohms != float("inf") else 1.0
-            if c.func == "ARB":
-                if c.arb not in c.arbs:
-                    self.push_error(-221, "no arbitrary waveform selected")
-                    continue
-                phases, period = self._arb_phases(c)
+            period = self._play(n, c, now)
+            if period is not None:
                 c.burst_end_s = now + c.ncyc * period
-                self._deliver(n, tuple((lvl * emf, d) for lvl, d in phases), c.ncyc, now)
-                continue
-            period = 1.0 / c.freq_Hz
-            width = c.width_s if c.func == "PULS" else period / 2
-            if width >= period:
-                self.push_error(-221, "pulse width not below the period")
-                continue
-            high, low = self._levels(c)
+
+    def _play(self, n: int, c: _Channel, now: float, *, continuous: bool = False) -> float | None:
+        """Start a burst of ``NCYC`` periods of channel ``n``'s function on the load, or its continuous output;
+        return the period, or None (an error queued) when the function cannot be played."""
+        if c.func == "ARB" and c.arb not in c.arbs:
+            self.push_error(-221, "no arbitrary waveform selected")
+            return None
+        shape = self._periodic_phases(c)
+        if shape is None:
+            self.push_error(-221, "pulse width not below the period")
+            return None
+        phases, period = shape
+        # the set levels assume the declared load; into the amplifier's high impedance the EMF is seen
+        emf = 2.0 if c.load_ohms != float("inf") else 1.0
+        cycles = max(1, int(min(_CONTINUOUS_S / period, _CONTINUOUS_CYCLES))) if continuous else c.ncyc
+        self._deliver(n, tuple((lvl * emf, d) for lvl, d in phases), cycles, now, continuous=continuous)
+        return period
+
+    def _periodic_phases(self, c: _Channel) -> tuple[tuple[tuple[float, float], ...], float] | None:
+        """One period of the channel's function as (volts, seconds) steps at the terminals (into the declared
+        load), and the period; None when the pulse does not fit its period."""
+        if c.func == "ARB":
+            return self._arb_phases(c)
+        period = 1.0 / c.freq_Hz
+        high, low = self._levels(c)
+        if c.lim_on:
+            high, low = min(high, c.lim_high_V), max(low, c.lim_low_V)
+        if c.func == "DC":
+            level = min(max(c.offset_V, c.lim_low_V), c.lim_high_V) if c.lim_on else c.offset_V
+            return ((level, period),), period
+        if c.func == "SIN":
+            k = np.arange(_SINE_STEPS)
+            levels = c.offset_V + c.volt_Vpp / 2 * np.sin(2 * np.pi * k / _SINE_STEPS)
             if c.lim_on:
-                high, low = min(high, c.lim_high_V), max(low, c.lim_low_V)
-            # the set levels assume the declared load; into the amplifier's high impedance the EMF is seen
-            c.burst_end_s = now + c.ncyc * period
-            self._deliver(n, ((high * emf, width), (low * emf, period - width)), c.ncyc, now)
+                levels = np.clip(levels, c.lim_low_V, c.lim_high_V)
+            return tuple((float(v), period / _SINE_STEPS) for v in levels), period
+        width = c.width_s if c.func == "PULS" else period * c.square_duty_pct / 100.0
+        if width >= period:
+            return None
+        return ((high, width), (low, period - width)), period
+
+    def _follow_settings(self) -> None:
+        """Start, change or end the continuous output of each channel to match its settings now."""
+        for n, c in self.ch.items():
+            continuous = c.output and not c.burst_on and self._drives_load(n)
+            if continuous and c.func == "ARB" and c.arb not in c.arbs:
+                continuous = False
+            sig = ((c.func, c.freq_Hz, c.width_s, c.square_duty_pct, c.volt_Vpp, c.offset_V, c.lim_on,
+                    c.lim_high_V, c.lim_low_V, c.load_ohms, c.arb, c.arb_srate, self.model.load)
+                   if continuous else None)
+            if sig == c.running:
+                continue
+            now = self.clock.now()
+            self._end_continuous(c, now)
+            if sig is None:
+                continue
+            if self._play(n, c, now, continuous=True) is not None:
+                c.running, c.running_seq = sig, self.model.ledger.mark()
+
+    def _end_continuous(self, c: _Channel, now: float) -> None:
+        """End the channel's continuous output, unless another output has replaced it on the load since."""
+        if c.running is not None and self.model.ledger.mark() == c.running_seq:
+            self.model.cut(now)
+        c.running = None
 
     def operations_complete_at(self) -> float | None:
         """End of the running burst(s), the operation ``*OPC?`` waits for; None when no burst runs."""
@@ -389,5 +477,7 @@ class TwinGenerator(ScpiDevice):
 
     def reset(self) -> None:
         if hasattr(self, "ch"):
-            self._stop_burst(1)
+            for n, c in self.ch.items():
+                self._end_continuous(c, self.clock.now())
+                self._stop_burst(n)
         self.ch = {1: _Channel(), 2: _Channel()}

@@ -353,11 +353,14 @@ class BenchModel:
                                   source_ohms=drive.source_ohms)
 
     def start_voltage_phases(self, phases: tuple[tuple[float, float], ...], cycles: int, t0_s: float, *,
-                             through_amplifier: bool = True, source_ohms: float = 50.0) -> None:
+                             through_amplifier: bool = True, source_ohms: float = 50.0,
+                             simulated_periods: int | None = None) -> None:
         """Deliver a burst of ``cycles`` periods, each a sequence of ``(volts, seconds)`` steps at the source.
 
         An arbitrary waveform played sample-and-hold is such a sequence (equal neighbouring samples merged).
         Through the amplifier each level is multiplied by its gain and clipped at its output limit.
+        ``simulated_periods`` caps the periods solved one by one below ``max_simulated_pulses`` (a continuous
+        output settles in a few periods; the rest repeats the last).
         """
         with self._lock:
             gain = self.amplifier_gain if through_amplifier else 1.0
@@ -367,7 +370,8 @@ class BenchModel:
             tau = (1.0 / (2 * math.pi * self.amplifier_bandwidth_Hz)
                    if through_amplifier and self.amplifier_bandwidth_Hz else 0.0)
             self._start(scaled, cycles, t0_s, source="voltage", src_ohms=src_ohms, compliance_V=math.inf,
-                        baseline_V=scaled[-1][0] if scaled else 0.0, bandwidth_tau_s=tau)
+                        baseline_V=scaled[-1][0] if scaled else 0.0, bandwidth_tau_s=tau,
+                        simulated_periods=simulated_periods)
 
     def start_current_burst(self, drive: CurrentDrive, t0_s: float) -> None:
         """Deliver a current burst: update the skin's state now, simulate its waveforms only when asked.
@@ -379,10 +383,16 @@ class BenchModel:
         t0_s : float
             Simulated start time.
         """
+        phases = ((drive.high_A, drive.high_s), (drive.low_A, drive.period_s - drive.high_s))
+        self.start_current_phases(phases, drive.cycles, t0_s, compliance_V=drive.compliance_V)
+
+    def start_current_phases(self, phases: tuple[tuple[float, float], ...], cycles: int, t0_s: float, *,
+                             compliance_V: float) -> None:
+        """Deliver a current burst of ``cycles`` periods, each a sequence of ``(amperes, seconds)`` steps, limited
+        by ``compliance_V`` (a sine or a ramp is such a sequence of held steps)."""
         with self._lock:
-            phases = ((drive.high_A, drive.high_s), (drive.low_A, drive.period_s - drive.high_s))
-            self._start(phases, drive.cycles, t0_s, source="current", src_ohms=0.0,
-                        compliance_V=drive.compliance_V, baseline_V=0.0)
+            self._start(phases, cycles, t0_s, source="current", src_ohms=0.0, compliance_V=compliance_V,
+                        baseline_V=0.0)
 
     @property
     def last_delivery(self) -> Delivery | None:
@@ -396,6 +406,8 @@ class BenchModel:
             if not self.ledger.cut(t_s):
                 return False
             self._cut_at_s = t_s
+            # the skin recovers from where the output stopped, not from the end the burst would have had
+            self._pores.t_s = min(self._pores.t_s, t_s)
             return True
 
     def last_burst_start_s(self) -> float | None:
@@ -405,7 +417,8 @@ class BenchModel:
 
     # ---- bursts: bookkeeping now, waveforms on demand
     def _start(self, phases: tuple[tuple[float, float], ...], cycles: int, t0_s: float, *, source: str,
-               src_ohms: float, compliance_V: float, baseline_V: float, bandwidth_tau_s: float = 0.0) -> None:
+               src_ohms: float, compliance_V: float, baseline_V: float, bandwidth_tau_s: float = 0.0,
+               simulated_periods: int | None = None) -> None:
         self._recover_to(t0_s)
         load_terms = self._load_terms()
         p = self._pores
@@ -414,7 +427,8 @@ class BenchModel:
             cycles=int(cycles), src_ohms=src_ohms, compliance_V=compliance_V, baseline_V=baseline_V,
             load_terms=load_terms, skin=self.skin, impedance_factor=self.impedance_factor,
             shunt_ohms=self.shunt_ohms, segments_per_phase=self.segments_per_phase,
-            max_simulated_pulses=self.max_simulated_pulses, pores_before=(p.fast, p.slow, p.long),
+            max_simulated_pulses=min(self.max_simulated_pulses, simulated_periods or self.max_simulated_pulses),
+            pores_before=(p.fast, p.slow, p.long),
             bandwidth_tau_s=bandwidth_tau_s,
         )
         self._last = burst

@@ -59,6 +59,8 @@ def _node_regex(node: str) -> str:
 class _Command:
     regex: re.Pattern[str]
     handler: Handler
+    #: the header as the manual writes it (``[SOURce#:]FUNCtion[:SHAPe]``)
+    header: str = ""
 
 
 def _compile(header: str) -> re.Pattern[str]:
@@ -145,8 +147,13 @@ class ScpiDevice:
     # ---- table
     def add(self, header: str, handler: Handler) -> None:
         """Register a handler ``(suffixes, args, is_query) -> reply | None`` for a header."""
-        self._commands.append(_Command(_compile(header), handler))
+        self._commands.append(_Command(_compile(header), handler, header))
         self._resolved.clear()
+
+    @property
+    def headers(self) -> list[str]:
+        """Every header this instrument accepts, as the manual writes it."""
+        return [c.header for c in self._commands]
 
     def push_error(self, code: int, detail: str = "") -> None:
         """Put an error in the queue (overflow replaces the last entry by -350, as SCPI says)."""
