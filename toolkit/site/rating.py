@@ -49,7 +49,8 @@ class RatingStation(FormBase):
         self.file_button.on_click(lambda _: self.file())
         self.progress = widgets.HTML("")
         self.progress.add_class("epmc-rating-progress")
-        self.reload_button = widgets.Button(description="Look for new photo sets", icon="refresh")
+        self.reload_button = widgets.Button(description="Look for new photo sets", icon="refresh",
+                                            layout=widgets.Layout(width="auto"))
         self.reload_button.add_class("epmc-rating-reload")
         self.reload_button.on_click(lambda _: self.next())
         self.selected: float | None = None
@@ -75,6 +76,7 @@ class RatingStation(FormBase):
 
         self.selected = None
         self.file_button.disabled = True
+        self.clear()
         try:
             queue = self.store.rating_queue()
             progress = self.store.rating_progress()
