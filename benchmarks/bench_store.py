@@ -1,15 +1,20 @@
-"""Benchmark of the store: 100,000 photo measurements in, the BDS analysis dataset out.
+"""Benchmark of the store: 100,000 photo measurements in, the BDS analysis dataset out, the trail verified.
 
 Peer, in the same run and on the same SQLite file: ``pandas.DataFrame.to_sql`` of the same 100,000 rows
 followed by ``pandas.read_sql`` of them (no audit trail, no derivation). Figures printed:
 
-1. insert of 1,000 photos × 100 region/metric rows, each with its hash-chained audit entry: half with
-   ``Store.add_measurements`` (one photo per transaction, as a capture station records them), half with
-   ``Store.add_measurement_runs`` (100 photos per transaction, as a batch analysis records them) vs ``to_sql``
-   of all rows in one go;
+1. insert of 1,000 photos × 100 region/metric rows, each row recorded in the hash-chained audit trail and each
+   transaction's head anchored in the signed file outside the database: half with ``Store.add_measurements``
+   (one photo per transaction, as a capture station records them), half with ``Store.add_measurement_runs``
+   (100 photos per transaction, as a batch analysis records them) vs ``to_sql`` of all rows in one go. Each
+   transaction is durable on commit (SQLite ``synchronous=FULL``: one fsync), so the 500 one-photo
+   transactions wait for the disk 500 times where the peer waits once; the run also prints the same-grain
+   peer (``to_sql`` of one photo's rows per call) and what 500 bare durable commits cost on this disk;
 2. export: ``analysis_dataset`` (latest runs, joins, per-visit means, baseline, change from baseline) vs
    ``read_sql`` of the raw rows;
-3. the whole round trip, and ``verify_audit`` over the resulting trail.
+3. ``verify_audit`` (chain re-hashed, anchors' signatures, trail replayed against every table) over the
+   resulting trail, and over a trail of more than 100,000 entries (100,000 re-analysis runs added, one
+   audited record each).
 
 Run: ``.venv/bin/python benchmarks/bench_store.py``
 """
@@ -53,7 +58,6 @@ def run(workdir: Path) -> None:
     from sqlalchemy import create_engine
 
     from toolkit.store import open_store
-    from toolkit.store.audit import verify_audit
     from toolkit.store.export import analysis_dataset
     from toolkit.study.allocation import randomize, write_allocation
     from toolkit.study.endpoints import PHOTO_METRICS, REGIONS
@@ -115,11 +119,7 @@ def run(workdir: Path) -> None:
     bds = analysis_dataset(store)
     t_export = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    report = verify_audit(store, check_files=False)
-    t_verify = time.perf_counter() - t0
-    if not report.ok:
-        raise SystemExit(f"audit trail did not verify: {report.problems()[:3]}")
+    report, t_verify = timed_verify(store)
 
     # the peer: plain pandas on the same SQLite file, same rows, no audit trail
     rows = pd.concat(
@@ -132,9 +132,20 @@ def run(workdir: Path) -> None:
     t0 = time.perf_counter()
     back = pd.read_sql("SELECT * FROM peer_measurements", engine)
     t_read_sql = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for pid, frame in zip(photos[:half], frames[:half], strict=True):
+        frame.assign(photo_id=pid).to_sql("peer_per_photo", engine, index=False, if_exists="append")
+    t_to_sql_each = time.perf_counter() - t0
     engine.dispose()
-    store.close()
+    t_commits = durable_commits(workdir / "commits.db", half)
     assert len(back) == n_rows
+
+    n_runs = 100_000
+    t0 = time.perf_counter()
+    add_reanalysis_runs(store, photos, n_runs)
+    t_build = time.perf_counter() - t0
+    big, t_verify_big = timed_verify(store)
+    store.close()
 
     store_total, peer_total = t_insert + t_export, t_to_sql + t_read_sql
     print(f"store benchmark: {n_rows:,} measurements ({len(photos)} photos × {ROWS_PER_PHOTO}), SQLite file")
@@ -147,6 +158,9 @@ def run(workdir: Path) -> None:
     print(f"          pandas to_sql (peer), all rows in one go:    {peer_rate:9,.0f} rows/s")
     print(f"          ratio (time per row, store/peer): one photo per call {peer_rate / single_rate:.1f}x, "
           f"batched {peer_rate / batched_rate:.1f}x, overall {t_insert / t_to_sql:.1f}x")  # fmt: skip
+    print(f"          same grain: pandas to_sql of one photo per call (peer) {t_to_sql_each:.2f} s for {half} photos "
+          f"vs add_measurements {t_single:.2f} s: ratio {t_single / t_to_sql_each:.1f}x")  # fmt: skip
+    print(f"          {half} bare durable commits on this disk (fsync each): {t_commits:.2f} s")
     print(f"  export  analysis_dataset (BDS, {len(bds)} records): {t_export:5.2f} s")
     print(
         f"          pandas read_sql (peer):        {t_read_sql:7.2f} s   ratio store/peer = {t_export / t_read_sql:5.1f}x"
@@ -155,6 +169,53 @@ def run(workdir: Path) -> None:
         f"  total   store {store_total:.2f} s vs peer {peer_total:.2f} s: ratio {store_total / peer_total:.1f}x"
     )
     print(f"  verify_audit over {report.entries:,} entries + table replay: {t_verify:.2f} s")
+    print(f"  verify_audit over {big.entries:,} entries + table replay ({n_runs:,} re-analysis runs added in "
+          f"{t_build:.1f} s): {t_verify_big:.2f} s")  # fmt: skip
+
+
+def timed_verify(store):
+    """``verify_audit`` of the whole trail and tables (files left out) and its seconds; stops if it fails."""
+    from toolkit.store.audit import verify_audit
+
+    t0 = time.perf_counter()
+    report = verify_audit(store, check_files=False)
+    elapsed = time.perf_counter() - t0
+    if not report.ok:
+        raise SystemExit(f"audit trail did not verify: {report.problems()[:3]}")
+    return report, elapsed
+
+
+def add_reanalysis_runs(store, photos: list[int], n_runs: int) -> None:
+    """Record ``n_runs`` re-analysis runs (QC only, no metrics), one audited record and trail entry each."""
+    from toolkit.store import models as m
+    from toolkit.store.audited_inserts import insert_records
+
+    now = m.utcnow()
+    with store.session() as s:
+        insert_records(
+            s, m.MeasurementRunRow,
+            [{"photo_id": photos[i % len(photos)], "algorithm_version": f"qc rerun {i // len(photos)}",
+              "qc": {"sharpness": round(0.5 + (i % 50) / 100, 2), "passed": i % 7 != 0}, "created_at": now}
+             for i in range(n_runs)],
+        )  # fmt: skip
+
+
+def durable_commits(path: Path, n: int) -> float:
+    """Seconds for ``n`` one-row transactions on a SQLite file with the store's durability (WAL, FULL)."""
+    import sqlite3
+
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode = WAL")
+    con.execute("PRAGMA synchronous = FULL")
+    con.execute("CREATE TABLE t (i INTEGER)")
+    t0 = time.perf_counter()
+    for i in range(n):
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("INSERT INTO t VALUES (?)", (i,))
+        con.execute("COMMIT")
+    elapsed = time.perf_counter() - t0
+    con.close()
+    return elapsed
 
 
 if __name__ == "__main__":

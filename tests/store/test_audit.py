@@ -271,3 +271,43 @@ def test_a_bulk_insert_is_one_entry_that_still_records_every_row(demo_study, pho
             conn.execute(text("UPDATE measurements SET value = 5.0 WHERE region = 'glabella'"))
         problems = verify_audit(store).data_problems
         assert len(problems) == 1 and '"region":"glabella"' in problems[0] and "value differ" in problems[0]
+
+
+def test_one_changed_row_or_entry_in_the_middle_of_a_100k_chain_is_found(demo_study, photo_file):
+    """Verification reads the whole trail: one change among 100,000 entries is named, whichever it is."""
+    from toolkit.store.audited_inserts import insert_records
+    from toolkit.store.models import utcnow
+
+    n = 100_000
+    with open_store(demo_study) as store:
+        enrol_eligible(store, "S-001")
+        path, sha = photo_file("p1")
+        pid = store.add_photo("S-001", visit_id="BASELINE", path=path, sha256=sha)
+        now = utcnow()
+        with store.session() as s:  # one re-analysis run per entry, as a QC campaign records them
+            ids = insert_records(
+                s, m.MeasurementRunRow,
+                [{"photo_id": pid, "algorithm_version": f"qc {i}", "qc": {"i": i}, "created_at": now} for i in range(n)],
+            )  # fmt: skip
+        middle = ids[n // 2]
+        with store.engine.begin() as conn:  # a value changed behind the store's back
+            conn.execute(text("UPDATE measurement_runs SET qc = '{\"i\": 1}' WHERE id = :id"), {"id": middle})
+        report = verify_audit(store, check_files=False)
+        # everything else verifies: the chain, the anchors, and the other 99,999 rows
+        assert report.problems() == [f'measurement_runs {{"id":{middle}}}: qc differ from the audit trail']
+        total = report.entries
+        assert total > n
+        seq = total - n + n // 2 + 1  # the run entries are the last n
+        db = _sqlite_file(store)
+    con = sqlite3.connect(db)
+    con.execute("DROP TRIGGER audit_log_no_update")
+    (found,) = con.execute("SELECT seq FROM audit_log WHERE row_key = ?", (f'{{"id":{middle}}}',)).fetchone()
+    assert found == seq
+    con.execute("UPDATE audit_log SET new_values = replace(new_values, '\"i\":' || :i, '\"i\":1') WHERE seq = :seq",
+                {"i": n // 2, "seq": seq})
+    con.commit()
+    con.close()
+    with open_store(demo_study) as store:
+        report = verify_audit(store, check_files=False, check_tables=False)
+        assert report.first_broken.seq == seq and "altered" in report.first_broken.problem
+        assert report.entries == total

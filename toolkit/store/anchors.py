@@ -20,7 +20,7 @@ from typing import Any
 
 from toolkit.errors import DataError
 from toolkit.store.canonical import canonical_json
-from toolkit.store.json_lines import append_line, read_lines
+from toolkit.store.json_lines import append_line_at, read_lines
 
 __all__ = ["ANCHOR_FILE", "Anchor", "anchor_problems", "append_anchor", "effective_head", "read_anchors"]
 
@@ -46,6 +46,8 @@ class Anchor:
     extra: dict[str, Any]
     #: the line's text as written (its SHA-256 links the next line)
     text: str
+    #: byte offset of the line in the file, when it was just appended (else -1)
+    offset: int = -1
 
     def signed_content(self) -> bytes:
         """The bytes the signature covers: the line's canonical JSON without ``sig``."""
@@ -102,8 +104,10 @@ def append_anchor(
         return canonical_json(doc)
 
     # not fsync'd: a line lost to a power cut only leaves the database ahead of its anchor, which is allowed
-    text = append_line(path, make, sync=kind == "restore")
-    return Anchor(0, kind, int(seq), head_hash, doc["at"], user, key, doc["prev"], doc["sig"], dict(extra or {}), text)
+    text, offset = append_line_at(path, make, sync=kind == "restore")
+    return Anchor(
+        0, kind, int(seq), head_hash, doc["at"], user, key, doc["prev"], doc["sig"], dict(extra or {}), text, offset
+    )
 
 
 def effective_head(anchors: list[Anchor], start: Anchor | None = None) -> Anchor | None:

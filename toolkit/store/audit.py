@@ -16,18 +16,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import event, insert, inspect, select, text
+from sqlalchemy import event, inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapper, ORMExecuteState, Session
 
 from toolkit.errors import StoreError
 from toolkit.store.canonical import CANONICAL_ENCODER, canonical_json, plain
+from toolkit.store.database import insert_many
+from toolkit.store.driver_rows import parse_json, plain_readers, stream_rows
 
 try:  # the C quoting the canonical encoder uses itself (ensure_ascii=False)
     from _json import encode_basestring as _quote
@@ -42,6 +45,8 @@ __all__ = [
     "CHAIN_LOCK",
     "audit_trail",
     "append_entries",
+    "append_for_session",
+    "rows_entry",
     "GENESIS_HASH",
     "REASON_KEY",
     "AuditReport",
@@ -66,6 +71,9 @@ INSERT_ROWS = "insert_rows"
 CHAIN_LOCK = 0x45504D43
 
 _PENDING_KEY = "toolkit.audit_pending"
+#: ``Session.info`` key holding (root transaction, head) once the transaction has appended: the transaction
+#: holds the chain's write lock, so later appends in it continue from there without asking the database
+_HEAD_KEY = "toolkit.audit_head"
 
 
 class RecordSource(Protocol):
@@ -183,8 +191,29 @@ def _write_changes(session: Session, flush_context: Any) -> None:
             entries.append((table, "update", key, old, new, reason))
         else:
             entries.append((table, "delete", key, old_row, None, reason))
-    if entries:
-        session.info[APPENDED_KEY] = append_entries(session.connection(), _actor(session), entries)
+    append_for_session(session, entries)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_head(session: Session, transaction: Any) -> None:
+    # any end, a savepoint's included: a rolled-back savepoint may have taken appended entries with it
+    session.info.pop(_HEAD_KEY, None)
+
+
+def append_for_session(session: Session, entries: list[tuple[str, str, Any, Any, Any, str | None]]) -> None:
+    """Append entries ``(table, action, key, old, new, reason)`` in the session's transaction, as its user.
+
+    The first append of a transaction takes the chain's lock and reads the head; later ones continue from the
+    head remembered here (and forgotten when the transaction, or a savepoint in it, ends).
+    """
+    if not entries:
+        return
+    root = session.get_transaction()
+    known = session.info.get(_HEAD_KEY)
+    head = known[1] if known is not None and known[0] is root else None
+    new_head = append_entries(session.connection(), _actor(session), entries, head=head)
+    session.info[_HEAD_KEY] = (root, new_head)
+    session.info[APPENDED_KEY] = new_head
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -214,16 +243,16 @@ def _bulk_statements(state: ORMExecuteState) -> None:
     key_cols = getattr(mapper.class_, "__audit_key__", None)
     if not key_cols:
         raise StoreError(f"bulk INSERT into '{table}' is not supported; add the rows with session.add()")
-    reason = state.session.info.get(REASON_KEY)
+    append_for_session(state.session, [rows_entry(state.session, table, key_cols, [dict(row) for row in rows])])
+
+
+def rows_entry(
+    session: Session, table: str, key_cols: tuple[str, ...], rows: list[dict[str, Any]]
+) -> tuple[str, str, Any, Any, Any, str | None]:
     # one entry records every row of the statement (keys and values in the same order): the trail keeps each
     # row's values while a batch of measurements costs one chained hash instead of one per row
     keys = [{k: row.get(k) for k in key_cols} for row in rows]
-    entries = [(table, INSERT_ROWS, keys, None, [dict(row) for row in rows], reason)]
-    state.session.info[APPENDED_KEY] = append_entries(state.session.connection(), _actor(state.session), entries)
-
-
-def _text(value: str | None) -> str:
-    return "null" if value is None else _quote(value)
+    return (table, INSERT_ROWS, keys, None, rows, session.info.get(REASON_KEY))
 
 
 def content_text(
@@ -232,11 +261,12 @@ def content_text(
 ) -> str:  # fmt: skip
     """The canonical JSON of an entry's content, written out directly (the same text as
     ``canonical_json`` of the content dict, keys in sorted order; a test holds the two equal)."""
+    q = _quote
     return (
-        '{"action":' + _quote(action) + ',"actor":' + _quote(actor) + ',"at":' + _quote(at) + ',"key":'
-        + _quote(key) + ',"new":' + _text(new) + ',"old":' + _text(old) + ',"reason":' + _text(reason)
-        + ',"seq":' + str(int(seq)) + ',"table":' + _quote(table) + "}"
-    )  # fmt: skip
+        f'{{"action":{q(action)},"actor":{q(actor)},"at":{q(at)},"key":{q(key)},'
+        f'"new":{"null" if new is None else q(new)},"old":{"null" if old is None else q(old)},'
+        f'"reason":{"null" if reason is None else q(reason)},"seq":{int(seq)},"table":{q(table)}}}'
+    )
 
 
 def _fast_json(value: Any) -> str:
@@ -264,26 +294,36 @@ def entry_hash(prev_hash: str, content: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + "\n" + text).encode("utf-8")).hexdigest()
 
 
+_ENTRY_COLUMNS = (
+    "seq", "at", "actor", "action", "table_name", "row_key", "old_values", "new_values", "reason", "prev_hash", "hash",
+)  # fmt: skip
+_HEAD_QUERY = (
+    select(AuditEntry.__table__.c.seq, AuditEntry.__table__.c.hash).order_by(AuditEntry.__table__.c.seq.desc()).limit(1)
+)
 
 
 def append_entries(
     conn: Connection,
     actor: str,
     entries: list[tuple[str, str, Any, Any, Any, str | None]],
+    *,
+    head: tuple[int, str] | None = None,
 ) -> tuple[int, str] | None:
     """Append entries ``(table, action, key, old, new, reason)`` to the chain inside ``conn``'s transaction;
     return the new head (sequence number, hash).
 
     On PostgreSQL a transaction-scoped advisory lock serialises writers on the chain head; SQLite
-    transactions of the store begin IMMEDIATE, which does the same.
+    transactions of the store begin IMMEDIATE, which does the same. ``head`` is the head this same
+    transaction appended up to before (it already holds the lock, so the head cannot have moved).
     """
     if not entries:
         return None
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK})
-    table = AuditEntry.__table__
-    head = conn.execute(select(table.c.seq, table.c.hash).order_by(table.c.seq.desc()).limit(1)).first()
-    seq, prev = (head.seq, head.hash) if head is not None else (0, GENESIS_HASH)
+    if head is None:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK})
+        last = conn.execute(_HEAD_QUERY).first()
+        head = (last.seq, last.hash) if last is not None else (0, GENESIS_HASH)
+    seq, prev = head
     at = utcnow().isoformat(timespec="microseconds")
     rows = []
     for table_name, action, key, old, new, reason in entries:
@@ -293,11 +333,8 @@ def append_entries(
         new_text = None if new is None else _fast_json(new)
         body = content_text(seq, at, actor, action, table_name, row_key, old_text, new_text, reason)
         before, prev = prev, hashlib.sha256((prev + "\n" + body).encode("utf-8")).hexdigest()
-        rows.append({
-            "seq": seq, "at": at, "actor": actor, "action": action, "table_name": table_name, "row_key": row_key,
-            "old_values": old_text, "new_values": new_text, "reason": reason, "prev_hash": before, "hash": prev,
-        })  # fmt: skip
-    conn.execute(insert(table), rows)
+        rows.append((seq, at, actor, action, table_name, row_key, old_text, new_text, reason, before, prev))
+    insert_many(conn, AuditEntry.__table__, _ENTRY_COLUMNS, rows)
     return seq, prev
 
 
@@ -375,16 +412,17 @@ class AuditReport:
         )
 
 
-def _iter_entries(conn: Connection) -> Iterator[Any]:
+def _iter_entries(conn: Connection) -> Iterator[tuple]:
+    """The audit entries in sequence order, ``_ENTRY_COLUMNS`` as the driver returns them (all integers and
+    texts, which no backend converts)."""
     table = AuditEntry.__table__
-    cols = [table.c.seq, table.c.at, table.c.actor, table.c.action, table.c.table_name, table.c.row_key,
-            table.c.old_values, table.c.new_values, table.c.reason, table.c.prev_hash, table.c.hash]
-    result = conn.execution_options(yield_per=5000).execute(select(*cols).order_by(table.c.seq))
-    yield from result
+    return stream_rows(conn, [table.c[name] for name in _ENTRY_COLUMNS], order_by=table.c.seq)
 
 
 def _key_of_json(key: dict[str, Any]) -> tuple:
     """A row key as a hashable tuple of its plain values, in sorted column order."""
+    if len(key) == 1:
+        return tuple(key.values())
     return tuple(key[k] for k in sorted(key))
 
 
@@ -398,53 +436,62 @@ def _check_chain(
     expected: dict[str, dict[tuple, dict | None]] = {}
     prev = GENESIS_HASH
     want_seq = 1
-    sha256 = hashlib.sha256
-    for row in _iter_entries(conn):
+    sha256, loads, text_of = hashlib.sha256, parse_json, content_text
+    for seq, at, actor, action, table, key, old, new, reason, prev_hash, digest in _iter_entries(conn):
         report.entries += 1
-        if report.first_broken is None:
-            problem = None
-            if row.seq != want_seq:
-                problem = (
-                    f"sequence gap: expected #{want_seq}, found #{row.seq} (entries removed or inserted)"
-                )
-            elif row.prev_hash != prev:
+        intact = seq == want_seq and prev_hash == prev and sha256(
+            f"{prev_hash}\n{text_of(seq, at, actor, action, table, key, old, new, reason)}".encode()
+        ).hexdigest() == digest
+        if not intact and report.first_broken is None:
+            if seq != want_seq:
+                problem = f"sequence gap: expected #{want_seq}, found #{seq} (entries removed or inserted)"
+            elif prev_hash != prev:
                 problem = "its previous-hash link does not match the entry before it"
-            elif sha256((row.prev_hash + "\n" + content_text(
-                row.seq, row.at, row.actor, row.action, row.table_name, row.row_key, row.old_values,
-                row.new_values, row.reason)).encode("utf-8")).hexdigest() != row.hash:
+            else:
                 problem = "its content does not match its SHA-256 (the entry was altered)"
-            if problem:
-                report.first_broken = BrokenEntry(row.seq, row.table_name, row.row_key, problem)
-        prev = chain[row.seq] = row.hash
-        want_seq = row.seq + 1
-        rows = expected.setdefault(row.table_name, {})
+            report.first_broken = BrokenEntry(seq, table, key, problem)
+        prev = chain[seq] = digest
+        want_seq = seq + 1
+        rows = expected.get(table)
+        if rows is None:
+            rows = expected[table] = {}
         try:
-            if row.action == INSERT_ROWS:
-                keys, values = json.loads(row.row_key), json.loads(row.new_values)
+            if action == INSERT_ROWS:
+                keys, values = loads(key), loads(new)
                 if len(keys) != len(values):
                     raise ValueError("keys and rows differ in number")
-                cols = sorted(keys[0]) if keys else []  # every row of one statement has the same key columns
-                for k, v in zip(keys, values, strict=True):
-                    rows[tuple(k[c] for c in cols)] = v
+                if keys:  # every row of one statement has the same key columns
+                    rows.update(zip(map(_key_getter(sorted(keys[0])), keys), values, strict=True))
                 continue
-            slot = _key_of_json(json.loads(row.row_key))
-            if row.action == "insert":
-                rows[slot] = json.loads(row.new_values)
-            elif row.action == "update":
+            slot = _key_of_json(loads(key))
+            if action == "insert":
+                rows[slot] = loads(new)
+            elif action == "update":
                 rows.setdefault(slot, {})
                 if rows[slot] is not None:
-                    rows[slot].update(json.loads(row.new_values))
-            elif row.action == "delete":
+                    rows[slot].update(loads(new))
+            elif action == "delete":
                 rows[slot] = None
-        except (TypeError, ValueError, AttributeError):
+        except (TypeError, ValueError, AttributeError, KeyError):
             if report.first_broken is None:
-                report.first_broken = BrokenEntry(row.seq, row.table_name, row.row_key, "values are not JSON")
+                report.first_broken = BrokenEntry(seq, table, key, "values are not JSON")
     return expected
+
+
+def _key_getter(columns: list[str]) -> Callable[[Any], tuple]:
+    """A function returning a row's (or key dict's) values of ``columns`` as a tuple."""
+    if len(columns) == 1:
+        name = columns[0]
+        return lambda row: (row[name],)
+    return itemgetter(*columns)
 
 
 def _label(columns: list[str], key: tuple) -> str:
     """A row key as shown in problems: its canonical JSON, e.g. ``{"id":3}``."""
     return canonical_json(dict(zip(columns, key, strict=True)))
+
+
+_ABSENT = object()
 
 
 def _check_tables(
@@ -462,15 +509,28 @@ def _check_tables(
         names = [by_column.get(c.name, c.name) for c in table.columns]
         want_rows = expected.get(table.name, {})
         seen: set[tuple] = set()
-        for row in conn.execution_options(yield_per=5000).execute(select(table)):
+        key_of = _key_getter(key_cols)
+        readers = [(names[i], read) for i, read in plain_readers(table, conn)]
+        for row in stream_rows(conn, list(table.columns)):
             values = dict(zip(names, row, strict=True))
-            key = tuple(plain(values[k]) for k in key_cols)
+            for name, read in readers:  # dates, instants and JSON texts in the form the trail holds them
+                values[name] = read(values[name])
+            # fast path: values as read equal to the trail's JSON values are equal after plain() too; anything
+            # else (dates, non-finite floats, a column the trail does not know) takes the exact comparison
+            key = key_of(values)
+            want = want_rows.get(key, _ABSENT)
+            if want is _ABSENT:
+                key = tuple(plain(k) for k in key)
+                want = want_rows.get(key)
             seen.add(key)
-            want = want_rows.get(key)
-            if want is None:
+            if want is not None and want is not _ABSENT and want.items() <= values.items():
+                continue
+            if want is None or want is _ABSENT:
                 report.data_problems.append(f"{table.name} {_label(key_cols, key)}: row has no audit trail entry")
             else:
-                diffs = sorted(k for k, v in want.items() if k in values and v != plain(values[k]))
+                diffs = sorted(
+                    k for k, v in want.items() if k in values and values[k] != v and plain(values[k]) != v
+                )
                 if diffs:
                     report.data_problems.append(
                         f"{table.name} {_label(key_cols, key)}: {', '.join(diffs)} differ from the audit trail"

@@ -17,10 +17,11 @@ import getpass
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Self
 
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -56,6 +57,14 @@ PASSWORD_ENV = "TOOLKIT_PASSWORD"
 PASSWORD_FILE_ENV = "TOOLKIT_PASSWORD_FILE"
 
 _SCOPES = ("clinical", "users", "unblind", "lock")
+# statements of every write, built once
+_LATEST_LOCK = (
+    select(m.StudyLockRow.__table__)
+    .where(m.StudyLockRow.__table__.c.study_id == bindparam("study_id"))
+    .order_by(m.StudyLockRow.__table__.c.id.desc())
+    .limit(1)
+)
+_HASH_AT = select(m.AuditEntry.__table__.c.hash).where(m.AuditEntry.__table__.c.seq == bindparam("seq"))
 
 
 class StoreBase:
@@ -254,9 +263,6 @@ class StoreBase:
     ) -> Iterator[Session]:
         if scope not in _SCOPES:
             raise ValueError(f"unknown write scope {scope!r}")
-        problem = self._anchor_problem()
-        if problem:
-            raise StoreError(problem)
         head = None
         with self._errors():
             sess = Session(self.engine, expire_on_commit=False, info={ACTOR_KEY: who.username, REASON_KEY: reason})
@@ -266,6 +272,9 @@ class StoreBase:
                     if conn.dialect.name == "postgresql":
                         # serialise writers before reading the lock state (the chain lock is taken anyway)
                         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK})
+                    problem = self._anchor_problem(conn)  # under the write lock: the head cannot move meanwhile
+                    if problem:
+                        raise StoreError(problem)
                     if scope == "clinical":
                         self._refuse_if_locked(conn)
                     if not self._synced:
@@ -282,6 +291,18 @@ class StoreBase:
                 key=key_fingerprint(who.public_key), sign=lambda b: who.sign(b),
             )  # fmt: skip
             self._own_anchor = line.text  # signed here: its signature need not be checked again
+            self._saw_own_anchor(line)
+
+    def _saw_own_anchor(self, line: Any) -> None:
+        """Count the line just appended as read when nobody appended since the last read (no re-read)."""
+        cached = self._anchor_seen
+        if cached is None or cached[0][0] != line.offset:
+            return
+        (_, count), head, ok = cached
+        line = replace(line, line=count + 1)
+        new_head = effective_head([line], head)
+        end = line.offset + len(line.text.encode("utf-8")) + 1
+        self._anchor_seen = ((end, count + 1), new_head, ok if new_head is head else True)
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -342,10 +363,7 @@ class StoreBase:
             s.info[REASON_KEY] = reason
 
     def _lock_row(self, conn: Connection) -> Any:
-        t = m.StudyLockRow.__table__
-        return conn.execute(
-            select(t).where(t.c.study_id == self.study_id).order_by(t.c.id.desc()).limit(1)
-        ).first()
+        return conn.execute(_LATEST_LOCK, {"study_id": self.study_id}).first()
 
     def _refuse_if_locked(self, conn: Connection) -> None:
         row = self._lock_row(conn)
@@ -370,11 +388,12 @@ class StoreBase:
             return None
         return st.st_size, st.st_mtime_ns
 
-    def _anchor_problem(self) -> str | None:
+    def _anchor_problem(self, conn: Connection) -> str | None:
         """Why this database must not be written (it is behind or beside its anchored head), or ``None``.
 
         Only what was appended to the anchor file since the last look is read; the database is asked every
-        time (two small queries), so a database swapped under a long-lived store is still caught.
+        time (one small query on ``conn``, usually), so a database swapped under a long-lived store is still
+        caught.
         """
         seen = self._anchor_stat()
         if seen is None:
@@ -394,14 +413,11 @@ class StoreBase:
         if head is None:
             return None
         t = m.AuditEntry.__table__
-        with self.connect() as conn:
-            at_anchor = conn.scalar(select(t.c.hash).where(t.c.seq == head.seq)) if head.seq else None
-            if signed_ok and (not head.seq or at_anchor == head.hash):
-                return None  # the usual case: one small query
-            latest = conn.scalar(select(func.max(t.c.seq))) or 0
-            keys = {
-                r.username: r.public_key for r in conn.execute(select(m.UserRow.username, m.UserRow.public_key))
-            }
+        at_anchor = conn.scalar(_HASH_AT, {"seq": head.seq}) if head.seq else None
+        if signed_ok and (not head.seq or at_anchor == head.hash):
+            return None  # the usual case: one small query
+        latest = conn.scalar(select(func.max(t.c.seq))) or 0
+        keys = {r.username: r.public_key for r in conn.execute(select(m.UserRow.username, m.UserRow.public_key))}
         chain = {head.seq: at_anchor} if at_anchor else {}
         if signed_ok:  # the line's signature was checked when the file was read; only the database differs
             problems = anchor_problems(self.anchor_path, [head], chain, latest, keys, linked=False)

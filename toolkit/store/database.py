@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy import Table, create_engine, event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, OperationalError
 
 from toolkit.errors import StoreError
@@ -26,6 +26,7 @@ __all__ = [
     "READ_ONLY_OPTION",
     "create_store_engine",
     "describe_url",
+    "insert_many",
     "resolve_url",
     "store_errors",
 ]
@@ -118,6 +119,30 @@ def _configure_sqlite(engine: Engine, busy_timeout_s: float) -> None:
             conn.exec_driver_sql("BEGIN")
         else:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+_INSERT_SQL: dict[tuple[str, str, tuple[str, ...]], str] = {}
+
+
+def insert_many(conn: Connection, table: Table, columns: tuple[str, ...], values: list[tuple]) -> None:
+    """INSERT ``values`` (tuples in the order of ``columns``) with the driver's ``executemany``.
+
+    No SQLAlchemy type processing: for columns whose values the driver stores as given (integers, texts,
+    floats, ``None``). Much faster than a Core INSERT for many rows.
+    """
+    if not values:
+        return
+    dialect = conn.dialect
+    key = (dialect.name, table.name, columns)
+    sql = _INSERT_SQL.get(key)
+    if sql is None:
+        quote = dialect.identifier_preparer
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        sql = _INSERT_SQL[key] = (
+            f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) "
+            f"VALUES ({', '.join([mark] * len(columns))})"
+        )
+    conn.exec_driver_sql(sql, values)
 
 
 def _message(url: URL, exc: DBAPIError, busy_timeout_s: float) -> str:

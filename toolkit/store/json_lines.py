@@ -15,7 +15,7 @@ from typing import Any
 
 from toolkit.errors import DataError
 
-__all__ = ["append_line", "complete_part", "read_lines"]
+__all__ = ["append_line", "append_line_at", "complete_part", "read_lines"]
 
 
 def complete_part(path: Path, offset: int = 0) -> tuple[str, int]:
@@ -69,16 +69,21 @@ def _last_line(fh: Any, chunk: int = 8192) -> str:
 
 def append_line(path: Path, make: Callable[[str], str], *, sync: bool = True) -> str:
     """Append the line ``make(last line text)`` under an exclusive lock (fsync'd with ``sync``); return it."""
+    return append_line_at(path, make, sync=sync)[0]
+
+
+def append_line_at(path: Path, make: Callable[[str], str], *, sync: bool = True) -> tuple[str, int]:
+    """As :func:`append_line`; also return the byte offset the line starts at (the file's size before)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+", encoding="utf-8") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:
             line = make(_last_line(fh))
-            fh.seek(0, os.SEEK_END)
+            start = fh.seek(0, os.SEEK_END)
             fh.write(line + "\n")
             fh.flush()
             if sync:
                 os.fsync(fh.fileno())
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-    return line
+    return line, start

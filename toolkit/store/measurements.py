@@ -6,14 +6,20 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session
 
 from toolkit.errors import DataError, StoreError
 from toolkit.store import models as m
+from toolkit.store.audited_inserts import insert_records, insert_rows
 from toolkit.store.base import StoreBase
 from toolkit.store.values import json_ready
 
 __all__ = ["Measurements"]
+
+_PHOTOS_KNOWN = select(m.PhotoRow.__table__.c.id).where(
+    m.PhotoRow.__table__.c.id.in_(bindparam("ids", expanding=True))
+)
 
 
 class Measurements(StoreBase):
@@ -38,19 +44,12 @@ class Measurements(StoreBase):
         if not str(algorithm_version).strip():
             raise DataError("algorithm_version is required (the code version that computed the metrics)")
         with self.session() as s:
-            photo = s.get(m.PhotoRow, int(photo_id))
-            if photo is None:
-                raise StoreError(f"no photo #{photo_id} in {self.database}")
-            run = m.MeasurementRunRow(
-                photo_id=photo.id, algorithm_version=str(algorithm_version), qc=json_ready(qc or {}, "qc")
-            )
-            s.add(run)
-            s.flush()
-            if rows:
-                for r in rows:
-                    r["run_id"] = run.id
-                s.execute(insert(m.MeasurementRow), rows)
-            return run.id
+            self._check_photos(s, [int(photo_id)])
+            (run_id,) = insert_records(s, m.MeasurementRunRow, [_run(int(photo_id), algorithm_version, qc)])
+            for r in rows:
+                r["run_id"] = run_id
+            insert_rows(s, m.MeasurementRow, rows)
+            return run_id
 
     def add_measurement_runs(
         self, runs: Iterable[tuple[int, Any, dict]], *, algorithm_version: str
@@ -73,26 +72,23 @@ class Measurements(StoreBase):
         if not str(algorithm_version).strip():
             raise DataError("algorithm_version is required (the code version that computed the metrics)")
         with self.session() as s:
-            known = set(s.scalars(select(m.PhotoRow.id).where(m.PhotoRow.id.in_([i[0] for i in items]))))
-            missing = sorted({i[0] for i in items} - known)
-            if missing:
-                raise StoreError(f"no photo #{', #'.join(map(str, missing))} in {self.database}")
-            run_rows = [
-                m.MeasurementRunRow(
-                    photo_id=pid, algorithm_version=str(algorithm_version), qc=json_ready(qc or {}, "qc")
-                )
-                for pid, _, qc in items
-            ]
-            s.add_all(run_rows)
-            s.flush()
+            self._check_photos(s, [i[0] for i in items])
+            run_ids = insert_records(
+                s, m.MeasurementRunRow, [_run(pid, algorithm_version, qc) for pid, _, qc in items]
+            )
             rows = []
-            for run, (_, measured, _) in zip(run_rows, items, strict=True):
+            for run_id, (_, measured, _) in zip(run_ids, items, strict=True):
                 for r in measured:
-                    r["run_id"] = run.id
+                    r["run_id"] = run_id
                 rows.extend(measured)
-            if rows:
-                s.execute(insert(m.MeasurementRow), rows)
-            return [r.id for r in run_rows]
+            insert_rows(s, m.MeasurementRow, rows)
+            return run_ids
+
+    def _check_photos(self, s: Session, photo_ids: list[int]) -> None:
+        known = set(s.connection().scalars(_PHOTOS_KNOWN, {"ids": photo_ids}))
+        missing = sorted(set(photo_ids) - known)
+        if missing:
+            raise StoreError(f"no photo #{', #'.join(map(str, missing))} in {self.database}")
 
     def measurements(self) -> Any:
         """All measurements with subject, visit, photo and algorithm version (DataFrame, latest runs only)."""
@@ -127,6 +123,20 @@ class Measurements(StoreBase):
             return pd.DataFrame([tuple(r) for r in result], columns=list(result.keys()))
 
 
+def _run(photo_id: int, algorithm_version: str, qc: dict | None) -> dict[str, Any]:
+    return {
+        "photo_id": photo_id, "algorithm_version": str(algorithm_version), "qc": json_ready(qc or {}, "qc"),
+        "created_at": m.utcnow(),
+    }  # fmt: skip
+
+
+def _texts(column: Any) -> list[str]:
+    values = column.tolist()
+    if all(type(v) is str for v in values):
+        return values
+    return column.astype(str).tolist()
+
+
 def _measurement_rows(frame: Any) -> list[dict[str, Any]]:
     import numpy as np
     import pandas as pd
@@ -145,27 +155,29 @@ def _measurement_rows(frame: Any) -> list[dict[str, Any]]:
         if bad:
             raise DataError(f"measurement columns {', '.join(map(str, bad))} are not numeric")
         df = df.melt(id_vars=id_cols, value_vars=value_cols, var_name="metric", value_name="value")
-    if df.duplicated(["region", "metric"]).any():
-        dups = df.loc[df.duplicated(["region", "metric"]), ["region", "metric"]].head(3).values.tolist()
+    regions, metrics = _texts(df["region"]), _texts(df["metric"])
+    pairs = list(zip(regions, metrics, strict=True))
+    if len(set(pairs)) != len(pairs):
+        seen: set[tuple[str, str]] = set()
+        dups = [list(p) for p in pairs if p in seen or seen.add(p)][:3]
         raise DataError(f"measurements repeat region/metric pairs, e.g. {dups}")
+    column = df["value"]
     try:
-        values = pd.to_numeric(df["value"], errors="raise").astype(float).to_numpy()
+        if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            column = pd.to_numeric(column, errors="raise")
+        values = column.astype(float).to_numpy()
     except (TypeError, ValueError):
         raise DataError("measurement values must be numbers") from None
-    regions = df["region"].astype(str).to_numpy()
-    metrics = df["metric"].astype(str).to_numpy()
-    units = df["unit"].to_numpy() if "unit" in df.columns else [None] * len(df)
-    finite = np.isfinite(values)
     # SQLite stores NaN as NULL; make that explicit so every backend keeps the same value
+    finite = np.isfinite(values).tolist()
+    numbers = [v if ok else None for v, ok in zip(values.tolist(), finite, strict=True)]
+    if "unit" in df.columns:
+        units = [
+            None if u is None or (isinstance(u, float) and math.isnan(u)) else str(u) for u in df["unit"].tolist()
+        ]
+    else:
+        units = [None] * len(pairs)
     return [
-        {
-            "region": regions[i],
-            "metric": metrics[i],
-            "value": float(values[i]) if finite[i] else None,
-            "unit": None
-            if units[i] is None or (isinstance(units[i], float) and math.isnan(units[i]))
-            else str(units[i]),
-        }
-        for i in range(len(df))
+        {"region": r, "metric": k, "value": v, "unit": u}
+        for r, k, v, u in zip(regions, metrics, numbers, units, strict=True)
     ]
-
