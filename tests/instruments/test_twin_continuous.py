@@ -131,3 +131,34 @@ def test_current_source_sine_and_ramp_have_the_rms_of_their_shape(twin: TwinBenc
     assert np.sqrt(np.mean(i**2)) == pytest.approx(1e-3 * rms_over_peak, rel=0.01)
     assert abs(np.mean(i)) < 1e-6
     cs.write(":OUTP OFF")
+
+
+def test_scope_trigger_level_and_slope_gate_the_acquisition(twin: TwinBench, connected: ConnectedBench) -> None:
+    """On a continuous pulse train: a rising trigger sees the pulse start at the trigger point, a falling one
+    its end, and a level above the pulse never triggers (the scope keeps waiting)."""
+    from instruments.errors import ConnectionFailed
+
+    _setup(connected, "OUTP1:LOAD INF", "SOUR1:FUNC PULS", "SOUR1:FREQ 1000", "SOUR1:FUNC:PULS:WIDT 300e-6",
+           "SOUR1:VOLT 1", "SOUR1:VOLT:OFFS 0.5", "OUTP1 ON")
+    high = _divider(twin)
+    for slope, before, after in (("rising", 0.0, high), ("falling", high, 0.0)):
+        tb = 100e-6
+        connected.scope.configure(timebase_s_per_div=tb, position_s=0.0,
+                                  channels=twin.bench.scope_channels(electrode_V=high,
+                                                                     current_A=high / twin.bench.dummy_load_ohms),
+                                  record_points=connected.scope.record_points_for(tb, 1e-6),
+                                  trigger_channel=1, trigger_level_V=high / 2, trigger_slope=slope)
+        connected.scope.single()
+        connected.scope.wait_acquired(timeout_s=3)
+        tr = connected.scope.capture((1,))[1]
+        t, v = np.asarray(tr.time_s), np.asarray(tr.values)
+        assert np.median(v[(t > -50e-6) & (t < -5e-6)]) == pytest.approx(before, abs=0.05 * high), slope
+        assert np.median(v[(t > 5e-6) & (t < 50e-6)]) == pytest.approx(after, abs=0.05 * high), slope
+    connected.scope.configure(timebase_s_per_div=100e-6, position_s=0.0,
+                              channels=twin.bench.scope_channels(electrode_V=high,
+                                                                 current_A=high / twin.bench.dummy_load_ohms),
+                              trigger_channel=1, trigger_level_V=1.2 * high, trigger_slope="rising")
+    connected.scope.single()
+    with pytest.raises(ConnectionFailed, match="did not trigger"):
+        connected.scope.wait_acquired(timeout_s=0.5)
+    connected.stimulator.output_off(1)
