@@ -416,6 +416,21 @@ class _Builder:
                                                         title=f"Individual change in {label} at {order[-1]}",
                                                         source=source))
 
+    def rater_agreement(self) -> None:
+        """Inter- and intra-rater agreement of the blinded rating station's grades (see
+        :mod:`toolkit.report.agreement_table`)."""
+        from toolkit.report.agreement_table import agreement_table, station_grades
+
+        found = station_grades(self.study_id, self.data_dir)
+        if found is None or found[0].empty:  # a study graded without the station (imported scores): no section
+            return
+        grades, levels = found
+        table = agreement_table(grades, levels=levels, number=self.numbers.next("table", "14.2"))
+        if table is None:
+            self.missing.append("rater agreement: no two raters (or no re-grades) share two photo sets yet")
+            return
+        self.add_table(table)
+
     def time_to_event(self) -> None:
         tte = self.dataset(("adtte",), "time to first visible improvement (Kaplan-Meier)")
         if tte is None:
@@ -846,6 +861,7 @@ def build_report(
         b.attempt("estimands", b.estimands)
         b.attempt("time to event", b.time_to_event)
         b.attempt("closed-loop check", b.truth)
+        b.attempt("rater agreement", b.rater_agreement)
         b.attempt("photos", b.photos)
         b.attempt("safety", b.safety)
         b.attempt("dose", b.dose)
