@@ -1,6 +1,7 @@
 """Benchmark of the store: 100,000 photo measurements in, the BDS analysis dataset out, the trail verified.
 
-Peer, in the same run and on the same SQLite file: ``pandas.DataFrame.to_sql`` of the same 100,000 rows
+Peer, in the same run and on the same database (a SQLite file, or the empty PostgreSQL database given with
+``--url``): ``pandas.DataFrame.to_sql`` of the same 100,000 rows
 followed by ``pandas.read_sql`` of them (no audit trail, no derivation). Figures printed:
 
 1. insert of 1,000 photos × 100 region/metric rows, each row recorded in the hash-chained audit trail and each
@@ -9,18 +10,19 @@ followed by ``pandas.read_sql`` of them (no audit trail, no derivation). Figures
    (100 photos per transaction, as a batch analysis records them) vs ``to_sql`` of all rows in one go. Each
    transaction is durable on commit (SQLite ``synchronous=FULL``: one fsync), so the 500 one-photo
    transactions wait for the disk 500 times where the peer waits once; the run also prints the same-grain
-   peer (``to_sql`` of one photo's rows per call) and what 500 bare durable commits cost on this disk;
+   peer (``to_sql`` of one photo's rows per call) and what 500 bare one-row transactions cost there;
 2. export: ``analysis_dataset`` (latest runs, joins, per-visit means, baseline, change from baseline) vs
    ``read_sql`` of the raw rows;
 3. ``verify_audit`` (chain re-hashed, anchors' signatures, trail replayed against every table) over the
    resulting trail, and over a trail of more than 100,000 entries (100,000 re-analysis runs added, one
    audited record each).
 
-Run: ``.venv/bin/python benchmarks/bench_store.py``
+Run: ``.venv/bin/python benchmarks/bench_store.py [--url postgresql+psycopg://user@host:port/empty_db]``
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import shutil
@@ -43,17 +45,23 @@ ROWS_PER_PHOTO = 100  # 15 regions × 7 metrics, first 100 pairs
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="an empty PostgreSQL database to run on (default: a new SQLite file)")
+    args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-store-"))
     try:
-        run(workdir)
+        run(workdir, args.url)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run(workdir: Path) -> None:
-    """Build the study records in ``workdir`` and print the figures."""
+def run(workdir: Path, url: str | None = None) -> None:
+    """Build the study records in ``workdir`` (and the database at ``url``) and print the figures."""
     os.environ["TOOLKIT_DATA_DIR"] = str(workdir / "data")
-    os.environ.pop("TOOLKIT_DB_URL", None)
+    if url:
+        os.environ["TOOLKIT_DB_URL"] = url
+    else:
+        os.environ.pop("TOOLKIT_DB_URL", None)
 
     from sqlalchemy import create_engine
 
@@ -121,11 +129,12 @@ def run(workdir: Path) -> None:
 
     report, t_verify = timed_verify(store)
 
-    # the peer: plain pandas on the same SQLite file, same rows, no audit trail
+    # the peer: plain pandas on the same database, same rows, no audit trail
     rows = pd.concat(
         [f.assign(photo_id=pid) for pid, f in zip(photos, frames, strict=True)], ignore_index=True
     )
-    engine = create_engine(f"sqlite:///{store.url.database}")
+    engine = create_engine(store.url)
+    backend = "SQLite file" if engine.dialect.name == "sqlite" else f"{engine.dialect.name} database"
     t0 = time.perf_counter()
     rows.to_sql("peer_measurements", engine, index=False, if_exists="replace")
     t_to_sql = time.perf_counter() - t0
@@ -136,8 +145,7 @@ def run(workdir: Path) -> None:
     for pid, frame in zip(photos[:half], frames[:half], strict=True):
         frame.assign(photo_id=pid).to_sql("peer_per_photo", engine, index=False, if_exists="append")
     t_to_sql_each = time.perf_counter() - t0
-    engine.dispose()
-    t_commits = durable_commits(workdir / "commits.db", half)
+    t_commits = durable_commits(engine, half)
     assert len(back) == n_rows
 
     n_runs = 100_000
@@ -146,9 +154,10 @@ def run(workdir: Path) -> None:
     t_build = time.perf_counter() - t0
     big, t_verify_big = timed_verify(store)
     store.close()
+    engine.dispose()
 
     store_total, peer_total = t_insert + t_export, t_to_sql + t_read_sql
-    print(f"store benchmark: {n_rows:,} measurements ({len(photos)} photos × {ROWS_PER_PHOTO}), SQLite file")
+    print(f"store benchmark: {n_rows:,} measurements ({len(photos)} photos × {ROWS_PER_PHOTO}), {backend}")
     peer_rate = n_rows / t_to_sql
     single_rate = half * ROWS_PER_PHOTO / t_single
     batched_rate = (len(photos) - half) * ROWS_PER_PHOTO / t_batched
@@ -160,7 +169,7 @@ def run(workdir: Path) -> None:
           f"batched {peer_rate / batched_rate:.1f}x, overall {t_insert / t_to_sql:.1f}x")  # fmt: skip
     print(f"          same grain: pandas to_sql of one photo per call (peer) {t_to_sql_each:.2f} s for {half} photos "
           f"vs add_measurements {t_single:.2f} s: ratio {t_single / t_to_sql_each:.1f}x")  # fmt: skip
-    print(f"          {half} bare durable commits on this disk (fsync each): {t_commits:.2f} s")
+    print(f"          {half} bare one-row transactions, durable on commit: {t_commits:.2f} s")
     print(f"  export  analysis_dataset (BDS, {len(bds)} records): {t_export:5.2f} s")
     print(
         f"          pandas read_sql (peer):        {t_read_sql:7.2f} s   ratio store/peer = {t_export / t_read_sql:5.1f}x"
@@ -200,22 +209,18 @@ def add_reanalysis_runs(store, photos: list[int], n_runs: int) -> None:
         )  # fmt: skip
 
 
-def durable_commits(path: Path, n: int) -> float:
-    """Seconds for ``n`` one-row transactions on a SQLite file with the store's durability (WAL, FULL)."""
-    import sqlite3
+def durable_commits(engine, n: int) -> float:
+    """Seconds for ``n`` one-row transactions on the peer's database (on SQLite the file's WAL, FULL sync)."""
+    from sqlalchemy import Column, Integer, MetaData, Table, insert
 
-    con = sqlite3.connect(path, isolation_level=None)
-    con.execute("PRAGMA journal_mode = WAL")
-    con.execute("PRAGMA synchronous = FULL")
-    con.execute("CREATE TABLE t (i INTEGER)")
+    table = Table("peer_commits", MetaData(), Column("i", Integer))
+    table.create(engine)
+    stmt = insert(table)
     t0 = time.perf_counter()
     for i in range(n):
-        con.execute("BEGIN IMMEDIATE")
-        con.execute("INSERT INTO t VALUES (?)", (i,))
-        con.execute("COMMIT")
-    elapsed = time.perf_counter() - t0
-    con.close()
-    return elapsed
+        with engine.begin() as conn:
+            conn.execute(stmt, {"i": i})
+    return time.perf_counter() - t0
 
 
 if __name__ == "__main__":

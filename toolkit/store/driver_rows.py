@@ -70,6 +70,8 @@ def plain_readers(table: Table, conn: Connection) -> list[tuple[int, Callable[[A
 
     Each function gives ``plain(value as SQLAlchemy would return it)``; on SQLite, JSON texts and the
     standard text forms of dates and instants are converted directly (the same results, several times faster).
+    JSON values are left as parsed: equal to the trail's values unless they hold a non-finite float, which the
+    caller's exact comparison (``plain`` of both sides on a mismatch) settles.
     """
     dialect = conn.dialect
     out = []
@@ -79,8 +81,13 @@ def plain_readers(table: Table, conn: Connection) -> list[tuple[int, Callable[[A
             continue
         process = kind.dialect_impl(dialect).result_processor(dialect, None)
         exact = _exact(process)
+        base = getattr(kind, "impl_instance", kind)  # a TypeDecorator's underlying type
+        if isinstance(base, JSON) and dialect.name != "sqlite":
+            # parsed JSON is plain already (but for non-finite floats, which the exact comparison catches)
+            if process is not None:
+                out.append((i, process))
+            continue
         if dialect.name == "sqlite":
-            base = getattr(kind, "impl_instance", kind)  # a TypeDecorator's underlying type
             if isinstance(base, JSON):
                 out.append((i, _sqlite_json(exact)))
                 continue
