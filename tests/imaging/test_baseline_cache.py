@@ -61,12 +61,12 @@ def test_a_changed_baseline_file_is_prepared_again(tmp_path) -> None:
     os.utime(bpath, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
     stale_check = analyze_photo(img, baseline=bpath, overlays=False)
     assert len(analysis._BASELINE_CACHE) == 2
-    assert not stale_check.qc.passed and "registration" in stale_check.qc.codes
+    assert not stale_check.qc.passed and "baseline_mismatch" in stale_check.qc.codes
 
 
 def test_settings_are_part_of_the_key(tmp_path) -> None:
     bpath, img = _baseline_and_visit(tmp_path, 4)
     analyze_photo(img, baseline=bpath, overlays=False)
-    analyze_photo(img, baseline=bpath, overlays=False, analysis_iod_px=200.0)
+    analyze_photo(img, baseline=bpath, overlays=False, analysis_mm_per_px=0.3)
     analyze_photo(img, baseline=bpath, overlays=False, regions=["cheek_l", "cheek_r"])  # same template
     assert len(analysis._BASELINE_CACHE) == 2

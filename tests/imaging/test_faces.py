@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from toolkit.imaging import HaarCascadeBackend, analyze_photo
+from toolkit.imaging import FaceMeshBackend, HaarCascadeBackend, analyze_photo
 from toolkit.imaging.faces import FaceGeometry, _confirmed_faces
 from toolkit.imaging.synthetic import portrait, simulate_visit
 
@@ -13,19 +13,18 @@ from toolkit.imaging.synthetic import portrait, simulate_visit
 @pytest.fixture(scope="module")
 def astronaut_1024() -> tuple[np.ndarray, FaceGeometry]:
     base = portrait("astronaut", long_side_px=1024)
-    faces = HaarCascadeBackend().detect(base).faces
-    assert len(faces) == 1
+    faces = FaceMeshBackend().detect(base).faces
+    assert len(faces) == 1 and faces[0].mesh is not None
     return base, faces[0]
 
 
-# seeds 0 and 14 used to give a second, eye-less detection on the patterned suit beside the face
-SEEDS = (0, 14, 1, 2, 3, 4, 5, 6, 7, 8)
-SEVERITIES = (0.6, 1.0, 1.4)
+SEEDS = (0, 14, 1, 2, 3)
+SEVERITIES = (0.6, 1.4)
 
 
 def test_simulated_visits_have_exactly_one_face(astronaut_1024: tuple[np.ndarray, FaceGeometry]) -> None:
     base, face = astronaut_1024
-    backend = HaarCascadeBackend()
+    backend = FaceMeshBackend()
     found = {}
     for seed in SEEDS:
         for sev in SEVERITIES:
@@ -34,21 +33,25 @@ def test_simulated_visits_have_exactly_one_face(astronaut_1024: tuple[np.ndarray
             search = backend.detect(img)
             found[(seed, sev)] = len(search.faces)
             if len(search.faces) == 1:
-                # the face kept is the subject's, not the texture hit
-                assert abs(search.faces[0].eye_midpoint[0] - face.eye_midpoint[0]) < 0.2 * face.inter_ocular_px
-    assert len(found) == 30
+                assert abs(search.faces[0].eye_midpoint[0] - face.eye_midpoint[0]) < 0.05 * face.inter_ocular_px
     assert {k: n for k, n in found.items() if n != 1} == {}
 
 
-def test_ignored_detection_is_a_note_not_a_failure(astronaut_1024: tuple[np.ndarray, FaceGeometry]) -> None:
-    base, face = astronaut_1024
-    img, _ = simulate_visit(base, lift_mm=1.0, wrinkle_change={"nasolabial_l": -0.4, "nasolabial_r": -0.4},
-                            seed=0, face=face)
-    search = HaarCascadeBackend().detect(img)
-    assert len(search.faces) == 1 and search.ignored_detections >= 1
-    res = analyze_photo(img, baseline=base, overlays=False)
-    assert res.qc.passed, res.qc.reasons
-    assert any("unconfirmed extra face detection" in n for n in res.qc.notes)
+def test_a_face_small_in_a_wide_frame_is_found_in_tiles() -> None:
+    from toolkit.imaging import facemesh
+
+    canvas = np.full((2400, 2400, 3), 200, np.uint8)
+    canvas[944:1456, 944:1456] = portrait("astronaut")  # a face ≈ 100 px wide in a 2400 px frame
+    assert facemesh.detect_faces(canvas) == []  # BlazeFace (short range) alone misses it
+    search = FaceMeshBackend().detect(canvas)
+    assert len(search.faces) == 1 and search.faces[0].mesh is not None
+    x, y = search.faces[0].eye_midpoint
+    assert 944 + 200 < x < 944 + 260 and 944 + 80 < y < 944 + 130
+
+
+def test_a_face_without_a_mesh_fails_qc_with_the_reason() -> None:
+    res = analyze_photo(portrait("astronaut"), backend=HaarCascadeBackend(), overlays=False)
+    assert res.qc.codes == ["no_landmarks"] and "mesh" in res.qc.reasons[0]
 
 
 def _face(x: float, w: float, *, eyes: bool = True) -> FaceGeometry:

@@ -15,7 +15,6 @@ from PIL import Image
 from toolkit.errors import ConfigurationError, DataError
 from toolkit.imaging import load_photo, load_roi_template, save_roi_template, study_roi_template
 from toolkit.imaging.calibration import ColourChart, chart_correction, gray_world
-from toolkit.imaging.faces import FaceGeometry
 from toolkit.imaging.raw_store import store_raw_photo
 from toolkit.imaging.regions import REGION_NAMES, region_masks
 from toolkit.imaging.synthetic import portrait
@@ -60,35 +59,62 @@ def test_raw_store_is_read_only_checksummed_and_idempotent(tmp_path: Path, data_
 def test_roi_template_round_trip_and_study_override(tmp_path: Path) -> None:
     builtin = load_roi_template()
     assert tuple(builtin.regions) == REGION_NAMES
-    edited = type(builtin)(regions={**builtin.regions, "forehead": builtin.regions["forehead"] * 0.9},
-                           reference_regions=builtin.reference_regions, lift_reference=builtin.lift_reference)
+    # a study moves the forehead's lower edge down to the brows themselves
+    edited = type(builtin)(regions={**builtin.regions, "forehead": [*builtin.regions["forehead"][:9], 300, 293, 334,
+                                                                    296, 336, 107, 66, 105, 63, 70]},
+                           reference_regions=builtin.reference_regions, lift_reference=builtin.lift_reference,
+                           skin_sample=builtin.skin_sample, min_skin_fraction=0.5)
     save_roi_template(edited, tmp_path / "roi_template.yaml")
     loaded = study_roi_template(tmp_path)
-    assert np.allclose(loaded.regions["forehead"], builtin.regions["forehead"] * 0.9, atol=1e-4)
+    assert loaded.regions["forehead"] == edited.regions["forehead"]
+    assert loaded.regions["glabella"] == builtin.regions["glabella"]  # [a, b, t] corners survive the round trip
+    assert loaded.min_skin_fraction == 0.5 and loaded.lift_reference == builtin.lift_reference
     assert study_roi_template(tmp_path / "elsewhere").source == "built-in ROI template"
 
 
-def test_bad_roi_template_names_the_region(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("corner", "message"), [
+    ("oops", "neither a vertex number"),
+    (468, "out of range 0..467"),
+    ([33, 263, 5.0], "fraction 5.0 must be a number in -1..2"),
+    ([33, "x", 0.5], "neither a vertex number"),
+])
+def test_bad_roi_template_names_the_region_and_the_corner(tmp_path: Path, corner, message: str) -> None:
     import yaml
 
     bad = tmp_path / "roi_template.yaml"
     save_roi_template(load_roi_template(), bad)
     doc = yaml.safe_load(bad.read_text(encoding="utf-8"))
-    doc["regions"]["glabella"] = [[0.1, "oops"], [0.2, 0.3], [0.0, 0.0]]
+    doc["regions"]["glabella"][2] = corner
     bad.write_text(yaml.safe_dump(doc), encoding="utf-8")
     with pytest.raises(ConfigurationError) as info:
         load_roi_template(bad)
-    assert "glabella" in str(info.value)
+    assert "regions.glabella[2]" in str(info.value) and message in str(info.value)
+
+
+def test_old_inter_ocular_templates_are_refused_with_the_way_forward(tmp_path: Path) -> None:
+    old = tmp_path / "roi_template.yaml"
+    old.write_text("version: 1\nregions:\n  forehead: [[-0.8, -1.1], [0.8, -1.1], [0.8, -0.5]]\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="version 1 templates .* no longer used.*save_roi_template"):
+        load_roi_template(old)
 
 
 def test_regions_follow_the_face_and_sides_are_the_subjects() -> None:
-    face = FaceGeometry(box=(100, 100, 200, 200), eye_right=(160, 180), eye_left=(240, 180))
-    masks = region_masks((400, 400), face, load_roi_template())
-    ys, xs = np.nonzero(masks["crows_feet_l"])
-    assert xs.mean() > 240  # subject's left = image right
-    ys, xs = np.nonzero(masks["crows_feet_r"])
-    assert xs.mean() < 160
-    assert np.nonzero(masks["forehead"])[0].mean() < 180 < np.nonzero(masks["perioral"])[0].mean()
+    from toolkit.imaging.faces import FaceMeshBackend
+
+    img = portrait("grace_hopper")
+    face = FaceMeshBackend().detect(img).faces[0]
+    masks = region_masks(img.shape, face.mesh, load_roi_template())
+    eye_r, eye_l = face.eye_right, face.eye_left
+    assert eye_r[0] < eye_l[0]  # the subject's right eye is on the image's left
+    assert np.nonzero(masks["crows_feet_l"])[1].mean() > eye_l[0]  # subject's left = image right
+    assert np.nonzero(masks["crows_feet_r"])[1].mean() < eye_r[0]
+    assert np.nonzero(masks["forehead"])[0].mean() < eye_r[1] < np.nonzero(masks["perioral"])[0].mean()
+    # the same face, shifted and enlarged: the regions move and grow with it
+    big = cv2.resize(img, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    face2 = FaceMeshBackend().detect(big).faces[0]
+    masks2 = region_masks(big.shape, face2.mesh, load_roi_template())
+    for name in ("nasolabial_l", "cheek_r", "jawline_l"):
+        assert masks2[name].sum() == pytest.approx(4 * masks[name].sum(), rel=0.1)
 
 
 def test_gray_world_equalises_channel_means() -> None:

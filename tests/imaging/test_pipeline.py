@@ -91,4 +91,7 @@ def test_ingest_and_analyze_pending_on_sqlite(study, photo_files: dict[str, Path
     lower = float(np.mean(lift[["perioral", "marionette_l", "marionette_r"]]))
     assert 0.6 * LIFT_MM < lower < 1.4 * LIFT_MM
     assert m[(m.visit_id == "BASELINE") & (m.metric == "lift_mm")].value.isna().all()
-    assert m[m.metric == "wrinkle_length_mm"].value.notna().all()
+    # measured wherever the region shows enough skin (behind Grace Hopper's spectacles it does not)
+    wide = m.pivot_table(index=["visit_id", "region"], columns="metric", values="value", dropna=False)
+    shown = wide.skin_fraction >= 0.35
+    assert shown.sum() >= 14 and wide.wrinkle_length_mm[shown].notna().all()

@@ -1,4 +1,4 @@
-"""Commands of the photos room: ``toolkit photos capture | ingest | analyze``."""
+"""Commands of the photos room: ``toolkit photos capture | ingest | analyze | qc``."""
 
 from __future__ import annotations
 
@@ -125,10 +125,87 @@ def analyze(
         return
     console.print(f"analysed {counts['analysed']} photo(s): {counts['passed']} passed QC, "
                   f"{counts['failed']} failed QC")
+    if counts["failed"]:
+        console.print(f"the reasons, photo by photo: toolkit photos qc --study {study} --failed-only",
+                      highlight=False)
     if overlays:
         console.print(f"{counts['overlays']} overlay image(s) under {store.study_dir / 'photos' / 'derived'}"
                       + (f"; {counts['overlays_failed']} could not be written (see the log)"
                          if counts["overlays_failed"] else ""), highlight=False)
+
+
+_STATUS_STYLE = {"passed": "green", "failed": "bold red", "not analysed yet": "yellow"}
+
+
+def qc(
+    study: Path = typer.Option(..., "--study", help=_STUDY_HELP),
+    failed_only: bool = typer.Option(False, "--failed-only", help="List only the photos that failed QC."),
+    csv: Path | None = typer.Option(None, "--csv", help="Also write the listing to this CSV file.",
+                                    dir_okay=False),
+) -> None:
+    """List every photo of the study with its QC status (passed, failed, not analysed yet), reasons, flags and notes."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from toolkit.imaging.qc_listing import (
+        STATUS_FAILED,
+        STATUS_PASSED,
+        STATUS_PENDING,
+        flat_qc_listing,
+        qc_listing,
+    )
+    from toolkit.store import open_store
+
+    st = _load_study(study)
+    console = Console()
+    with open_store(st) as store:
+        listing = qc_listing(store, st)
+    counts = {s: int((listing["status"] == s).sum()) for s in (STATUS_PASSED, STATUS_FAILED, STATUS_PENDING)}
+    shown = listing[listing["status"] == STATUS_FAILED] if failed_only else listing
+    if csv is not None:
+        _write_csv_atomically(flat_qc_listing(shown), csv)
+    if listing.empty:
+        console.print(f"no photos stored for study {st.id}", highlight=False)
+        return
+    table = Table(title=f"Photo QC, study {st.id}" + (" (failed only)" if failed_only else ""), show_lines=True)
+    for name, opts in (("Subject", {"no_wrap": True}), ("Visit", {"no_wrap": True}), ("View", {}),
+                       ("Photo", {}), ("QC", {"no_wrap": True}), ("Reasons", {"ratio": 3}),
+                       ("Flags", {"ratio": 2}), ("Notes", {"ratio": 2})):
+        table.add_column(name, **opts)
+    for row in shown.itertuples(index=False):
+        table.add_row(row.subject_id, row.visit_id, row.view, f"#{row.photo_id} {row.file}",
+                      f"[{_STATUS_STYLE[row.status]}]{row.status}[/]", _bullets(row.reasons), _bullets(row.flags),
+                      _bullets(row.notes))
+    if len(shown):
+        console.print(table)
+    console.print(f"{len(listing)} photo(s): {counts[STATUS_PASSED]} passed QC, {counts[STATUS_FAILED]} failed QC, "
+                  f"{counts[STATUS_PENDING]} not analysed yet"
+                  + (" (toolkit photos analyze measures them)" if counts[STATUS_PENDING] else ""), highlight=False)
+    if csv is not None:
+        console.print(f"{len(shown)} row(s) written to {csv}", highlight=False)
+
+
+def _bullets(items: list[str]) -> str:
+    from rich.markup import escape
+
+    return "\n".join(f"• {escape(item)}" for item in items) if len(items) > 1 else escape("".join(items))
+
+
+def _write_csv_atomically(frame, path: Path) -> None:
+    """Write ``frame`` to ``path`` through a temporary file, so a failed write leaves no partial CSV."""
+    import contextlib
+    import os
+
+    from toolkit.errors import DataError
+
+    tmp = path.with_name(path.name + ".part")
+    try:
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise DataError(f"cannot write the QC listing to {path}: {exc.strerror or exc}") from exc
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
@@ -136,3 +213,4 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
     groups["photos"].command("ingest")(ingest)
     groups["photos"].command("capture")(capture)
     groups["photos"].command("analyze")(analyze)
+    groups["photos"].command("qc")(qc)

@@ -4,11 +4,11 @@ The main entry point is :func:`analyze_photo` (one photo, optionally against its
 :class:`PhotoAnalysis` with ``.qc``, ``.regions``, ``.overlays`` and ``.to_frame()`` out). It is pure and
 picklable, so :func:`analyze_batch` runs it in a loop, a local process pool or on a Dask cluster.
 
-Plugging in a landmark model: write a class with ``name`` and ``detect(image) -> FaceSearch`` (see
-:class:`LandmarkBackend`) returning :class:`FaceGeometry` objects with eye centres and, if the model has
-them, named ``landmarks`` (``brow_l``, ``medial_canthus_l``, ``limbus_l``, ``oral_commissure_l``, ``jaw_l``,
-``chin`` …); pass it as ``analyze_photo(..., backend=MyBackend())``. :class:`MediaPipeLandmarkerBackend`
-adapts a MediaPipe Face Landmarker ``.task`` file that the lab installs itself.
+Faces are found by :class:`FaceMeshBackend` (BlazeFace and MediaPipe's 468-point face mesh, run offline in
+OpenCV's dnn); regions are polygons on mesh vertices (:mod:`toolkit.imaging.regions`), measured on skin only
+(:mod:`toolkit.imaging.skin`). Another landmark model plugs in as a class with ``name`` and
+``detect(image) -> FaceSearch`` (see :class:`LandmarkBackend`) whose faces carry a mesh in the same vertex
+order; pass it as ``analyze_photo(..., backend=MyBackend())``.
 """
 
 from toolkit.imaging.analysis import ALGORITHM_VERSION, METRIC_COLUMNS, PhotoAnalysis, analyze_photo
@@ -22,10 +22,10 @@ from toolkit.imaging.calibration import (
 )
 from toolkit.imaging.faces import (
     FaceGeometry,
+    FaceMeshBackend,
     FaceSearch,
     HaarCascadeBackend,
     LandmarkBackend,
-    MediaPipeLandmarkerBackend,
     find_faces,
 )
 from toolkit.imaging.photo_io import PhotoRejected, load_photo, read_photo_header
@@ -52,7 +52,7 @@ __all__ = [
     "FaceSearch",
     "HaarCascadeBackend",
     "LandmarkBackend",
-    "MediaPipeLandmarkerBackend",
+    "FaceMeshBackend",
     "PhotoAnalysis",
     "PhotoRejected",
     "QCReport",

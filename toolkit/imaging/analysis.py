@@ -1,15 +1,31 @@
-"""One photo in, numbers out: QC, calibration, regions, registration, wrinkle and lift metrics.
+"""One photo in, numbers out: QC, calibration, skin, regions, registration, wrinkle and lift metrics.
 
 :func:`analyze_photo` is pure (it reads its inputs and returns a result; nothing is written) and its
-result pickles, so a loop, a process pool or a Dask cluster can run it. Work happens on a crop around the
-face resampled to a fixed inter-ocular distance (``analysis_iod_px``); lengths and areas are reported in
-millimetres of the original photo's scale.
+result pickles, so a loop, a process pool or a Dask cluster can run it.
+
+The steps, for a photo and (optionally) the subject's baseline:
+
+1. **Face**: the 468-point face mesh (:class:`~toolkit.imaging.faces.FaceMeshBackend`); QC of framing, pose,
+   eyes, mouth, expression and eyewear (:mod:`toolkit.imaging.face_qc`).
+2. **Analysis grid**: a crop around the face resampled to a fixed pixel size in millimetres
+   (``analysis_mm_per_px``), so that every photo, whatever its resolution, is measured on the same grid
+   with the same filters. Scales the photo cannot resolve (finer than its own pixels) are not used.
+3. **Skin and regions**: region polygons on mesh vertices, intersected with the skin
+   (:mod:`toolkit.imaging.skin`) minus a band along every anatomical edge.
+4. **Baseline frame**: a follow-up is registered to its baseline (a similarity from the two meshes, refined
+   by dense matching on the stable upper face), then *warped onto the baseline* by the dense displacement
+   field, so each baseline pixel shows the same bit of skin in the follow-up. Lift is that displacement
+   (lower face against the stable reference, on skin); wrinkles are then measured in the baseline's regions,
+   so a lift cannot carry a line across a region boundary.
+5. **Wrinkles**: contrast-normalised Hessian ridges at scales in millimetres, thresholds relative to this
+   photo's own skin texture (:mod:`toolkit.imaging.wrinkles`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,8 +35,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from toolkit.imaging import face_qc
 from toolkit.imaging.calibration import MEAN_INTER_OCULAR_MM, Calibration, detect_scale_marker, gray_world
-from toolkit.imaging.faces import FaceGeometry, HaarCascadeBackend, LandmarkBackend
+from toolkit.imaging.faces import FaceGeometry, FaceMeshBackend, LandmarkBackend
 from toolkit.imaging.lift import displacement_field, flow_overlay, landmark_geometry, measure_lift
 from toolkit.imaging.photo_io import PhotoRejected, as_rgb_array, load_photo
 from toolkit.imaging.qc import QCReport, QCThresholds, blur_score, clipping_fraction
@@ -29,16 +46,22 @@ from toolkit.imaging.regions import (
     RoiTemplate,
     load_roi_template,
     polygon_masks,
-    region_masks,
     region_polygons,
 )
-from toolkit.imaging.registration import Registration, register_to_baseline
-from toolkit.imaging.wrinkles import WrinkleParams, clipped_channels, measure_wrinkles, wrinkle_map
+from toolkit.imaging.registration import Registration, fit_similarity, register_to_baseline
+from toolkit.imaging.skin import SkinParams, SkinSegmentation, segment_skin
+from toolkit.imaging.wrinkles import (
+    WrinkleParams,
+    clipped_channels,
+    measure_wrinkles,
+    skin_texture_level,
+    wrinkle_map,
+)
 
 __all__ = ["ALGORITHM_VERSION", "METRIC_COLUMNS", "PhotoAnalysis", "analyze_photo"]
 
 #: recorded with every number this module produces; bump on any change that alters results
-ALGORITHM_VERSION = "epmc-imaging 1.4.0"
+ALGORITHM_VERSION = "epmc-imaging 2.0.0"
 
 #: the per-region columns of :attr:`PhotoAnalysis.regions`
 METRIC_COLUMNS = (
@@ -47,13 +70,23 @@ METRIC_COLUMNS = (
     "wrinkle_density_mm_per_cm2",
     "wrinkle_area_fraction",
     "ridge_strength",
+    "wrinkle_depth_index",
+    "skin_fraction",
     "lift_mm",
     "displacement_mm",
 )
 
-_SKIN_REGIONS = ("forehead", "cheek_l", "cheek_r")
-#: pixel size (mm) above which the lift flow is matched down to the finest pyramid level
-_FINE_FLOW_MM_PER_PX = 0.3
+#: margin around the face mesh kept in the analysis crop (room for the skin model's outer ring)
+_CROP_MARGIN_MM = 18.0
+#: mesh vertices that follow the bony upper face: the start of the registration
+_STABLE_VERTICES = face_qc._SHAPE_VERTICES
+#: pixel size at which the displacement field is matched (lift needs a tenth of a millimetre: a quarter
+#: pixel here, well within dense matching's reach, at a quarter of the full grid's cost)
+_FLOW_MM_PER_PX = 0.4
+#: the displacement field is reduced to the median of each cell of this size before the follow-up is
+#: warped onto the baseline: a treatment moves skin smoothly, and a median is not bent by a line that
+#: appeared or faded between the visits (dense matching pulls it towards something in the other photo)
+_WARP_CELL_MM = 10.0
 
 
 @dataclass
@@ -67,16 +100,23 @@ class PhotoAnalysis:
     qc : QCReport
     regions : pandas.DataFrame
         One row per region: ``region`` and :data:`METRIC_COLUMNS` (NaN where not measurable; lift columns
-        NaN without a baseline).
+        NaN without a baseline). ``skin_fraction`` is the fraction of the region's polygon that is
+        measurable skin.
     overlays : dict of str to (M, N, 3) uint8 ndarray
-        ``wrinkles`` (detected lines and region outlines) and, with a baseline, ``displacement`` (flow
-        arrows, magnified) and ``ghost`` (baseline blended with the registered follow-up).
+        At the analysis resolution: ``wrinkles`` (skin tinted, regions outlined, detected lines in red) and,
+        with a baseline, ``displacement`` (flow arrows, magnified) and ``ghost`` (baseline blended with the
+        follow-up warped onto it).
     calibration : Calibration or None
     registration : Registration or None
     face : FaceGeometry or None
         The face in original photo coordinates.
     landmark_metrics : dict
-        Brow height, brow elevation ratio, jawline angle … when the backend gives landmarks.
+        Brow height, jawline angle … from the mesh.
+    region_masks : dict of str to (M, N) bool ndarray
+        With ``keep_masks=True``: the pixels each region was measured on (analysis grid of the baseline for
+        a follow-up, else of the photo); :attr:`grid_matrix` maps that grid's photo's pixels onto it.
+    grid_matrix : (2, 3) ndarray or None
+        Affine from the pixels of the photo whose grid the masks are on to the analysis grid.
     algorithm_version : str
     """
 
@@ -89,6 +129,8 @@ class PhotoAnalysis:
     face: FaceGeometry | None = None
     landmark_metrics: dict[str, float] = field(default_factory=dict)
     baseline_source: str | None = None
+    region_masks: dict[str, np.ndarray] = field(default_factory=dict)
+    grid_matrix: np.ndarray | None = None
     algorithm_version: str = ALGORITHM_VERSION
 
     def to_frame(self) -> pd.DataFrame:
@@ -98,6 +140,7 @@ class PhotoAnalysis:
         df["baseline_source"] = self.baseline_source
         df["qc_passed"] = self.qc.passed
         df["qc_reasons"] = "; ".join(self.qc.reasons)
+        df["qc_flags"] = "; ".join(self.qc.flags)
         df["mm_per_px"] = self.calibration.mm_per_px if self.calibration else float("nan")
         df["calibration_source"] = self.calibration.source if self.calibration else None
         df["registration_residual_mm"] = self.registration.residual_mm if self.registration else float("nan")
@@ -116,16 +159,86 @@ def _empty_regions(names: Sequence[str]) -> pd.DataFrame:
 class _Prepared:
     rgb: np.ndarray  # analysis crop, colour-normalised
     gray: np.ndarray  # luminance of rgb, uint8
-    face: FaceGeometry  # in crop coordinates
+    face: FaceGeometry  # in crop coordinates (with its mesh)
     face_original: FaceGeometry
-    scale: float  # analysis px per original px
+    matrix: np.ndarray  # 2×3: original photo pixels -> analysis crop pixels
     mm_per_px: float  # millimetres per analysis px
+    source_mm_per_px: float  # millimetres per pixel of the photo itself
     calibration: Calibration
-    clipped: np.ndarray | None = None  # clipped_channels() of the crop before colour normalisation
+    skin: SkinSegmentation
+    clipped: np.ndarray  # clipped_channels() of the crop before colour normalisation
+    state: face_qc.FaceState
+    spectacles: bool
+    polygons: dict[str, np.ndarray]  # every region and reference polygon, crop pixels
+    texture_level: float | None = None  # skin_texture_level of its own wrinkle map, once computed
 
 
 def _source_name(image: object) -> str:
     return str(image) if isinstance(image, str | Path) else "<array>"
+
+
+def _check_face(qc: QCReport, face: FaceGeometry, shape: tuple[int, ...], prefix: str,
+                thresholds: QCThresholds, role: str) -> face_qc.FaceState:
+    state = face_qc.face_state(face.mesh, shape)
+    if role == "photo":
+        qc.metrics.update({f"face_{k}": v for k, v in state.as_metrics().items()})
+        qc.metrics["yaw_index"] = state.yaw_index
+        qc.metrics["roll_deg"] = face.roll_deg
+        qc.metrics["inter_ocular_px"] = face.inter_ocular_px
+    if state.outside_fraction > thresholds.max_outside_fraction:
+        qc.fail(f"{prefix}partial_face", f"{prefix}partial face: {100 * state.outside_fraction:.0f} % of the face "
+                "lies outside the photo; the whole face must be in the frame")
+    if abs(state.yaw_index) > thresholds.profile_yaw_index:
+        qc.fail(f"{prefix}profile_view", f"{prefix}profile view (yaw index {state.yaw_index:+.2f}): a frontal "
+                "photo is required")
+    elif role == "photo" and abs(state.yaw_index) > thresholds.max_yaw_index:
+        qc.fail("not_frontal", f"head turned (yaw index {state.yaw_index:+.2f}, limit ±{thresholds.max_yaw_index})")
+    closed = [s for s, v in (("right", state.eye_openness_r), ("left", state.eye_openness_l)) if v < thresholds.min_eye_openness]
+    if closed:
+        qc.fail(f"{prefix}eyes_closed", f"{prefix}{' and '.join(closed)} eye{'s' if len(closed) > 1 else ''} closed "
+                f"(lid opening {min(state.eye_openness_r, state.eye_openness_l):.2f} of the eye's width, limit "
+                f"{thresholds.min_eye_openness}); eyes closed change the wrinkles around them")
+    if state.mouth_openness > thresholds.max_mouth_openness:
+        qc.fail(f"{prefix}mouth_open", f"{prefix}mouth open (gap {state.mouth_openness:.2f} of its width, limit "
+                f"{thresholds.max_mouth_openness}); a relaxed, closed mouth is required")
+    if role == "photo" and state.smile_index > thresholds.smile_index:
+        qc.flag("smile", f"smiling (mouth corners raised {state.smile_index:.2f} of the mouth's width): a smile "
+                "deepens crow's feet and nasolabial folds; compare only with photos of the same expression",
+                fail_on=thresholds.fail_on_flags)
+    return state
+
+
+def _crop_matrix(face: FaceGeometry, shape: tuple[int, ...], source_mm: float,
+                 analysis_mm: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """Affine (original -> crop) and crop size: the mesh's box plus a margin, at ``analysis_mm`` per pixel."""
+    k = source_mm / analysis_mm
+    pts = face.mesh[:, :2]
+    margin = _CROP_MARGIN_MM / source_mm
+    x0 = max(0.0, float(pts[:, 0].min()) - margin)
+    y0 = max(0.0, float(pts[:, 1].min()) - margin)
+    x1 = min(float(shape[1]), float(pts[:, 0].max()) + margin)
+    y1 = min(float(shape[0]), float(pts[:, 1].max()) + margin)
+    size = (max(16, int(math.ceil((x1 - x0) * k))), max(16, int(math.ceil((y1 - y0) * k))))
+    return np.array([[k, 0.0, -x0 * k], [0.0, k, -y0 * k]]), size
+
+
+def _resample(rgb: np.ndarray, matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The analysis crop: area-averaged when reducing, cubic when enlarging."""
+    k = float(matrix[0, 0])
+    if k < 1.0:
+        # reduce the crop's source rectangle with INTER_AREA (no aliasing), then place it exactly
+        x0, y0 = -matrix[0, 2] / k, -matrix[1, 2] / k
+        xa, ya = int(math.floor(x0)), int(math.floor(y0))
+        xb = min(rgb.shape[1], int(math.ceil(x0 + size[0] / k)) + 1)
+        yb = min(rgb.shape[0], int(math.ceil(y0 + size[1] / k)) + 1)
+        sub = rgb[ya:yb, xa:xb]
+        small = cv2.resize(sub, (max(1, round(sub.shape[1] * k)), max(1, round(sub.shape[0] * k))), interpolation=cv2.INTER_AREA)
+        kx, ky = small.shape[1] / sub.shape[1], small.shape[0] / sub.shape[0]
+        m = np.array([[kx / k * k, 0.0, 0.0], [0.0, ky / k * k, 0.0]])
+        # small pixel u corresponds to original xa + u / kx; crop pixel = k·(orig − x0)
+        m = np.array([[k / kx, 0.0, k * (xa - x0)], [0.0, k / ky, k * (ya - y0)]])
+        return cv2.warpAffine(small, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return cv2.warpAffine(rgb, matrix, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
 
 
 def _prepare(
@@ -139,7 +252,8 @@ def _prepare(
     thresholds: QCThresholds,
     marker_side_mm: float | None,
     marker_dictionary: str,
-    analysis_iod_px: float,
+    analysis_mm_per_px: float,
+    skin_params: SkinParams,
 ) -> _Prepared | None:
     prefix = "" if role == "photo" else "baseline: "
     try:
@@ -158,17 +272,15 @@ def _prepare(
         qc.fail(f"{prefix}multiple_faces", f"{prefix}{len(search.faces)} faces found; exactly one is required")
         return None
     face = search.faces[0]
+    if face.mesh is None:
+        qc.fail(f"{prefix}no_landmarks", f"{prefix}the face backend {getattr(backend, 'name', backend)!r} gives no "
+                "face mesh; regions are placed on mesh vertices (use the default FaceMeshBackend)")
+        return None
     if search.ignored_detections:
-        qc.notes.append(f"{prefix}{search.ignored_detections} unconfirmed extra face detection(s) ignored "
-                        "(small, weak, overlapping or without eyes)")
-    if face.eyes_estimated:
-        qc.notes.append(f"{prefix}eyes not detected; placed from the face box proportions")
-    if role == "photo":
-        qc.metrics["yaw_index"] = face.yaw_index
-        qc.metrics["roll_deg"] = face.roll_deg
-        qc.metrics["inter_ocular_px"] = face.inter_ocular_px
-        if abs(face.yaw_index) > thresholds.max_yaw_index:
-            qc.fail("not_frontal", f"head turned (yaw index {face.yaw_index:+.2f}, limit ±{thresholds.max_yaw_index})")
+        qc.notes.append(f"{prefix}{search.ignored_detections} unconfirmed face detection(s) ignored")
+    state = _check_face(qc, face, rgb.shape, prefix, thresholds, role)
+    if any(c.endswith(("partial_face", "profile_view")) for c in qc.codes):
+        return None
 
     # calibration in original pixels
     if mm_per_px is not None:
@@ -182,45 +294,55 @@ def _prepare(
                 qc.fail("no_marker", "scale marker required but not found")
             cal = Calibration(MEAN_INTER_OCULAR_MM / max(face.inter_ocular_px, 1.0), "inter_ocular_estimate")
 
-    # crop around every region (+ margin), then resample to the analysis inter-ocular distance
-    iod = max(face.inter_ocular_px, 1.0)
-    polys = region_polygons(face, template, (*template.regions, *template.reference_regions))
-    pts = np.vstack(list(polys.values()))
-    margin = 0.15 * iod
-    h, w = rgb.shape[:2]
-    x0 = int(max(0, math.floor(pts[:, 0].min() - margin)))
-    y0 = int(max(0, math.floor(pts[:, 1].min() - margin)))
-    x1 = int(min(w, math.ceil(pts[:, 0].max() + margin)))
-    y1 = int(min(h, math.ceil(pts[:, 1].max() + margin)))
-    scale = min(1.0, analysis_iod_px / iod)
-    crop = rgb[y0:y1, x0:x1]
-    if scale < 1.0:
-        crop = cv2.resize(crop, (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))),
-                          interpolation=cv2.INTER_AREA)
-    m = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]])
-    face_crop = face.transformed(m)
-
-    skin = np.zeros(crop.shape[:2], dtype=bool)
-    for mk in region_masks(crop.shape, face_crop, template, _SKIN_REGIONS).values():
-        skin |= mk
+    matrix, size = _crop_matrix(face, rgb.shape, cal.mm_per_px, analysis_mm_per_px)
+    crop = _resample(rgb, matrix, size)
+    face_crop = face.transformed(matrix)
+    polygons = region_polygons(face_crop.mesh, template, template.all_names)
+    skin = segment_skin(crop, face_crop.mesh[:, :2], analysis_mm_per_px,
+                        sample_polygons=[polygons[n] for n in template.skin_sample], params=skin_params)
+    if not skin.model_ok:
+        qc.notes.append(f"{prefix}skin colour model not fitted (too few cheek or surrounding pixels); the mesh "
+                        "alone decided where the skin is")
     if role == "photo":
         fx, fy, fw, fh = (int(round(v)) for v in face.box)
         face_gray = cv2.cvtColor(rgb[max(0, fy):fy + fh, max(0, fx):fx + fw], cv2.COLOR_RGB2GRAY)
         blur = blur_score(face_gray)
-        dark, bright = clipping_fraction(crop, skin)
+        dark, bright = clipping_fraction(crop, skin.skin)
         qc.metrics.update(blur_score=blur, clipped_dark=dark, clipped_bright=bright, mm_per_px=cal.mm_per_px,
-                          calibration_source=cal.source)
+                          calibration_source=cal.source, skin_fraction_of_face=skin.skin_fraction_of_oval)
         if blur < thresholds.min_blur_score:
             qc.fail("blur", f"blurred: Laplacian variance {blur:.1f} on the normalised face crop < {thresholds.min_blur_score}")
         if not (dark + bright <= thresholds.max_clipped_fraction):
             qc.fail("exposure", f"exposure clipping on {100 * (dark + bright):.1f} % of skin pixels "
                     f"(limit {100 * thresholds.max_clipped_fraction:.1f} %)")
+    cheeks = np.zeros(skin.skin.shape, dtype=bool)
+    for poly in polygon_masks(skin.skin.shape, {n: polygons[n] for n in template.skin_sample}).values():
+        cheeks |= poly
+    wear = face_qc.eyewear(crop, face_crop.mesh, analysis_mm_per_px, cheeks & skin.skin)
+    if role == "photo":
+        qc.metrics.update(periorbital_brightness=wear.periorbital_brightness,
+                          bridge_edge_fraction=wear.bridge_edge_fraction, rim_edge_fraction=wear.rim_edge_fraction,
+                          iris_contrast=wear.iris_contrast)
+    if (not wear.sunglasses and wear.iris_contrast < thresholds.min_iris_contrast
+            and not any(c.endswith("eyes_closed") for c in qc.codes)):
+        qc.fail(f"{prefix}eyes_closed", f"{prefix}eyes closed: no iris visible (iris contrast {wear.iris_contrast:.2f}, "
+                f"limit {thresholds.min_iris_contrast}); eyes closed change the wrinkles around them")
+    if wear.sunglasses:
+        qc.fail(f"{prefix}sunglasses", f"{prefix}sunglasses (the skin around the eyes is "
+                f"{100 * wear.periorbital_brightness:.0f} % as bright as the cheeks): the eye regions cannot be seen")
+    elif wear.spectacles:
+        if role == "photo":
+            qc.flag("spectacles", "spectacles worn: skin behind the lenses and rims (around the eyes) is not "
+                    "measured; photograph without them", fail_on=thresholds.fail_on_flags)
+        # skin behind a lens is magnified and tinted and the rims draw lines across it: not measured
+        skin.measurable &= ~face_qc.lens_zone(crop.shape, face_crop.mesh, analysis_mm_per_px)
     # which channels the camera clipped, before colour normalisation moves the clipped level off 255
     clipped = clipped_channels(crop)
-    normalised = gray_world(crop, skin)
+    normalised = gray_world(crop, skin.skin)
     gray = cv2.cvtColor(normalised, cv2.COLOR_RGB2GRAY)
-    return _Prepared(rgb=normalised, gray=gray, face=face_crop, face_original=face, scale=scale,
-                     mm_per_px=cal.mm_per_px / scale, calibration=cal, clipped=clipped)
+    return _Prepared(rgb=normalised, gray=gray, face=face_crop, face_original=face, matrix=matrix,
+                     mm_per_px=analysis_mm_per_px, source_mm_per_px=cal.mm_per_px, calibration=cal, skin=skin,
+                     clipped=clipped, state=state, spectacles=wear.spectacles, polygons=polygons)
 
 
 #: prepared baselines of this process, most recent last (a subject's follow-ups share one baseline)
@@ -229,12 +351,12 @@ _BASELINE_CACHE_SIZE = 8
 
 
 def _template_key(template: RoiTemplate) -> tuple:
-    polys = (*sorted(template.regions.items()), *sorted(template.reference_regions.items()))
     digest = hashlib.sha1()
-    for name, poly in polys:
+    for name in template.all_names:
         digest.update(name.encode())
-        digest.update(np.ascontiguousarray(poly, dtype=np.float64).tobytes())
-    return (template.source, tuple(template.lift_reference), digest.hexdigest())
+        digest.update(repr(template.polygon(name)).encode())
+    return (template.source, tuple(template.lift_reference), tuple(template.skin_sample),
+            template.min_skin_fraction, digest.hexdigest())
 
 
 def _prepare_baseline(baseline: str | Path | np.ndarray, *, default_backend: bool, **common) -> tuple[_Prepared | None, tuple[str, ...]]:
@@ -247,7 +369,7 @@ def _prepare_baseline(baseline: str | Path | np.ndarray, *, default_backend: boo
             st = Path(baseline).stat()
             key = (str(Path(baseline).resolve()), st.st_size, st.st_mtime_ns, _template_key(common["template"]),
                    common["thresholds"], common["marker_side_mm"], common["marker_dictionary"],
-                   common["analysis_iod_px"])
+                   common["analysis_mm_per_px"], common["skin_params"])
         except OSError:
             key = None  # a missing file is reported by _prepare
     if key is not None and key in _BASELINE_CACHE:
@@ -263,39 +385,33 @@ def _prepare_baseline(baseline: str | Path | np.ndarray, *, default_backend: boo
     return out
 
 
-def _check_registration(qc: QCReport, registration: Registration, photo: _Prepared, base: _Prepared,
-                        thresholds: QCThresholds) -> None:
-    """Pose and scale against the baseline, from the registration (dense, far steadier than Haar eyes)."""
+def _check_against_baseline(qc: QCReport, registration: Registration, photo: _Prepared, base: _Prepared,
+                            thresholds: QCThresholds) -> None:
+    """Pose, scale, expression and identity against the baseline."""
     droll = registration.rotation_deg
-    dscale = registration.scale * base.scale / photo.scale - 1.0
+    # the face's size in the follow-up's own pixels over its size in the baseline's: the registration's
+    # scale (crop pixels per crop pixel) times the two crops' resampling factors
+    dscale = registration.scale * base.matrix[0, 0] / photo.matrix[0, 0] - 1.0
     qc.metrics.update(roll_change_deg=droll, scale_change=dscale)
     if abs(droll) > thresholds.max_roll_deg:
         qc.fail("pose", f"head roll differs from baseline by {droll:+.1f}° (limit ±{thresholds.max_roll_deg}°)")
     if abs(dscale) > thresholds.max_scale_change:
         qc.fail("scale", f"face size differs from baseline by {100 * dscale:+.1f} % "
                 f"(limit ±{100 * thresholds.max_scale_change:.0f} %)")
-    pf, bf = photo.face_original, base.face_original
-    if not (pf.eyes_estimated or bf.eyes_estimated):
-        dyaw = pf.yaw_index - bf.yaw_index
-        qc.metrics["yaw_index_change"] = dyaw
-        if abs(dyaw) > thresholds.max_yaw_index_change:
-            qc.fail("pose", f"head turn differs from baseline (yaw index change {dyaw:+.2f}, "
-                    f"limit ±{thresholds.max_yaw_index_change})")
+    dyaw = photo.state.yaw_index - base.state.yaw_index
+    qc.metrics["yaw_index_change"] = dyaw
+    if abs(dyaw) > thresholds.max_yaw_index_change:
+        qc.fail("pose", f"head turn differs from baseline (yaw index change {dyaw:+.2f}, "
+                f"limit ±{thresholds.max_yaw_index_change})")
+    dsmile = photo.state.smile_index - base.state.smile_index
+    dmouth = photo.state.mouth_openness - base.state.mouth_openness
+    qc.metrics.update(smile_index_change=dsmile, mouth_openness_change=dmouth)
+    if max(abs(dsmile), abs(dmouth)) > thresholds.max_expression_change:
+        qc.fail("expression", f"expression differs from baseline (smile index {dsmile:+.2f}, mouth opening "
+                f"{dmouth:+.2f}; limit ±{thresholds.max_expression_change}): wrinkles change with expression")
     if not (registration.residual_mm <= thresholds.max_registration_residual_mm):
         qc.fail("registration", f"registration to baseline failed: {registration.residual_mm:.2f} mm left on the "
                 f"stable regions (limit {thresholds.max_registration_residual_mm} mm)")
-
-
-def _follow_skin(base_polys: dict[str, np.ndarray], base_masks: dict[str, np.ndarray],
-                flow: np.ndarray) -> dict[str, np.ndarray]:
-    """Baseline region polygons shifted by each region's median displacement (baseline → follow-up)."""
-    out = {}
-    for name, poly in base_polys.items():
-        m = base_masks[name]
-        # every third pixel: a median of tens of thousands of flow vectors does not need them all
-        shift = np.median(flow[m][::3], axis=0) if m.any() else np.zeros(2)
-        out[name] = np.asarray(poly, dtype=float) + shift
-    return out
 
 
 def _resolve_template(regions: RoiTemplate | str | Path | Sequence[str] | None) -> tuple[RoiTemplate, tuple[str, ...]]:
@@ -316,9 +432,126 @@ def _resolve_template(regions: RoiTemplate | str | Path | Sequence[str] | None) 
     return t, names
 
 
-def _outline(img: np.ndarray, polys: dict[str, np.ndarray]) -> None:
+def _register(photo: _Prepared, base: _Prepared, stable: np.ndarray,
+              start: np.ndarray) -> tuple[Registration, np.ndarray]:
+    """Register the follow-up onto the baseline, matching densely at the flow resolution.
+
+    The similarity is refined on copies at the pixel size the photos actually resolve (see
+    :func:`_displacement`), then expressed on the analysis grid, where the follow-up is resampled once.
+    """
+    flow_mm = max(_FLOW_MM_PER_PX, base.source_mm_per_px, photo.source_mm_per_px)
+    k = min(1.0, base.mm_per_px / flow_mm)
+    size = (base.gray.shape[1], base.gray.shape[0])
+    if k >= 0.99:
+        return register_to_baseline(photo.gray, base.gray, photo.face, base.face, stable, start=start)
+
+    def small(img: np.ndarray) -> np.ndarray:
+        return cv2.resize(img, (max(16, round(img.shape[1] * k)), max(16, round(img.shape[0] * k))),
+                          interpolation=cv2.INTER_AREA)
+
+    sb, sf = small(base.gray), small(photo.gray)
+    kb = np.array([sb.shape[1] / base.gray.shape[1], sb.shape[0] / base.gray.shape[0]])
+    kf = np.array([sf.shape[1] / photo.gray.shape[1], sf.shape[0] / photo.gray.shape[0]])
+    stable_s = cv2.resize(stable.astype(np.uint8), (sb.shape[1], sb.shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+    # the start in small coordinates: x_f_small = Kf · M · Kb⁻¹ · x_b_small
+    start_s = np.hstack([np.diag(kf) @ start[:, :2] @ np.diag(1 / kb), (kf * start[:, 2])[:, None]])
+    reg_s, _ = register_to_baseline(sf, sb, photo.face, base.face, stable_s, start=start_s)
+    m = np.hstack([np.diag(1 / kf) @ reg_s.matrix[:, :2] @ np.diag(kb), (reg_s.matrix[:, 2] / kf)[:, None]])
+    registered = cv2.warpAffine(photo.gray, m.astype(np.float32), size, flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
+                                borderMode=cv2.BORDER_REFLECT)
+    a = m[:, :2]
+    reg = Registration(matrix=m, method=reg_s.method, ecc_correlation=reg_s.ecc_correlation,
+                       scale=math.sqrt(abs(np.linalg.det(a))), rotation_deg=math.degrees(math.atan2(a[1, 0], a[0, 0])))
+    return reg, registered
+
+
+def _displacement(base_gray: np.ndarray, follow_gray: np.ndarray, mm_per_px: float,
+                  source_mm_per_px: float) -> np.ndarray:
+    """Dense displacement baseline → registered follow-up (baseline pixels).
+
+    Matched at ``_FLOW_MM_PER_PX``, or at the photos' own pixel size when that is coarser: an enlarged
+    photo has no texture finer than its pixels, and patches matched on smooth, enlarged texture drift.
+    """
+    flow_mm = max(_FLOW_MM_PER_PX, source_mm_per_px)
+    k = min(1.0, mm_per_px / flow_mm)
+    if k >= 0.99:
+        return displacement_field(base_gray, follow_gray, finest_level=0, normalise_px=max(3.0, 2.0 / mm_per_px))
+    size = (max(16, round(base_gray.shape[1] * k)), max(16, round(base_gray.shape[0] * k)))
+    b = cv2.resize(base_gray, size, interpolation=cv2.INTER_AREA)
+    f = cv2.resize(follow_gray, size, interpolation=cv2.INTER_AREA)
+    coarse = displacement_field(b, f, finest_level=0, normalise_px=max(3.0, 2.0 / flow_mm))
+    # back to the full grid: positions map by the pixel-centre convention, vectors scale by 1/k
+    full = cv2.resize(coarse, (base_gray.shape[1], base_gray.shape[0]), interpolation=cv2.INTER_LINEAR)
+    full[..., 0] *= base_gray.shape[1] / size[0]
+    full[..., 1] *= base_gray.shape[0] / size[1]
+    return full
+
+
+def _robust_smooth(field_: np.ndarray, mask: np.ndarray, cell_px: int) -> np.ndarray:
+    """A smooth version of a (H, W, 2) field: the median of each cell's ``mask`` pixels, interpolated.
+
+    Cells with too few mask pixels take the median of their neighbours; the cell grid is interpolated
+    back bicubically (pixel-centre convention).
+    """
+    h, w = mask.shape
+    gh, gw = -(-h // cell_px), -(-w // cell_px)
+    pad = ((0, gh * cell_px - h), (0, gw * cell_px - w))
+    m = np.pad(mask, pad).reshape(gh, cell_px, gw, cell_px).transpose(0, 2, 1, 3).reshape(gh, gw, -1)
+    out = np.empty((gh, gw, 2), dtype=np.float32)
+    enough = m.mean(axis=2) >= 0.25
+    for c in range(2):
+        v = np.pad(field_[..., c].astype(np.float32), pad).reshape(gh, cell_px, gw, cell_px)
+        v = v.transpose(0, 2, 1, 3).reshape(gh, gw, -1)
+        v = np.where(m, v, np.nan)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # cells without skin: all-NaN, filled below
+            med = np.nanmedian(np.where(enough[..., None], v, np.nan), axis=2)
+        # fill cells without enough skin from the cells around them (normalised convolution)
+        known = np.isfinite(med)
+        if not known.any():
+            med = np.zeros_like(med)
+        else:
+            for _ in range(max(gh, gw)):
+                if known.all():
+                    break
+                vals = cv2.blur(np.where(known, med, 0).astype(np.float32), (3, 3), borderType=cv2.BORDER_REPLICATE)
+                wts = cv2.blur(known.astype(np.float32), (3, 3), borderType=cv2.BORDER_REPLICATE)
+                grow_ = ~known & (wts > 0)
+                med = np.where(grow_, vals / np.maximum(wts, 1e-6), med)
+                known = known | grow_
+        out[..., c] = cv2.GaussianBlur(med.astype(np.float32), (0, 0), 0.7)
+    full = cv2.resize(out, (gw * cell_px, gh * cell_px), interpolation=cv2.INTER_CUBIC)
+    return full[:h, :w]
+
+
+def _warp_onto_baseline(photo: _Prepared, matrix: np.ndarray, flow: np.ndarray,
+                        size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The follow-up's analysis crop resampled so each baseline pixel x shows follow-up point S(x + flow(x))."""
+    h, w = size[1], size[0]
+    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+    qx = gx + flow[..., 0]
+    qy = gy + flow[..., 1]
+    m = matrix.astype(np.float32)
+    map_x = m[0, 0] * qx + m[0, 1] * qy + m[0, 2]
+    map_y = m[1, 0] * qx + m[1, 1] * qy + m[1, 2]
+    rgb = cv2.remap(photo.rgb, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    clipped = cv2.remap(photo.clipped, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
+    return rgb, clipped
+
+
+def _overlay(rgb: np.ndarray, skin: np.ndarray, measurable: np.ndarray, polys: dict[str, np.ndarray],
+             skeleton: np.ndarray) -> np.ndarray:
+    """Measured skin shown as is, non-skin dimmed and tinted blue, skin not measured (edge bands, lenses)
+    tinted olive; regions outlined in yellow; wrinkles in red."""
+    out = rgb.copy()
+    off = ~skin
+    out[off] = (0.45 * out[off] + np.array([0, 20, 70])).astype(np.uint8)
+    edge = skin & ~measurable
+    out[edge] = (0.7 * out[edge] + np.array([40, 40, 0])).astype(np.uint8)
     for poly in polys.values():
-        cv2.polylines(img, [np.round(poly).astype(np.int32)], True, (255, 220, 0), 1, cv2.LINE_AA)
+        cv2.polylines(out, [np.round(poly * 4).astype(np.int32)], True, (255, 220, 0), 1, cv2.LINE_AA, shift=2)
+    out[cv2.dilate(skeleton.astype(np.uint8), np.ones((2, 2), np.uint8)).astype(bool)] = (255, 30, 30)
+    return out
 
 
 def analyze_photo(
@@ -332,8 +565,10 @@ def analyze_photo(
     marker_dictionary: str = "DICT_4X4_50",
     qc_thresholds: QCThresholds | None = None,
     wrinkle_params: WrinkleParams | None = None,
-    analysis_iod_px: float = 300.0,
+    skin_params: SkinParams | None = None,
+    analysis_mm_per_px: float = 0.2,
     overlays: bool = True,
+    keep_masks: bool = False,
 ) -> PhotoAnalysis:
     """Analyse one frontal facial photo, optionally against the subject's baseline.
 
@@ -342,38 +577,42 @@ def analyze_photo(
     image : str, Path or (M, N, 3) uint8 ndarray
         Photo file (JPEG, PNG, TIFF; EXIF orientation honoured) or an RGB array.
     baseline : str, Path or ndarray, optional
-        The subject's baseline photo. With it the photo is registered to the baseline, regions follow the
-        baseline's face, pose/scale deviation is checked, and lift is measured; without it the lift
-        columns are NaN.
+        The subject's baseline photo. With it the photo is registered and warped onto the baseline,
+        measured in the baseline's regions, its pose, expression and identity are checked against the
+        baseline, and lift is measured; without it the lift columns are NaN.
     mm_per_px : float, optional
         Pixel size of ``image`` in millimetres. Default: from an ArUco marker when ``marker_side_mm`` is
         given and the marker is found, else estimated from the inter-ocular distance (63 mm; flagged in
-        ``calibration.source``).
+        ``calibration.source``); a follow-up without its own scale takes the baseline's.
     regions : RoiTemplate, path to a template YAML, or sequence of region names, optional
         Which regions to report and how they are placed (default: all, built-in template).
     backend : LandmarkBackend, optional
-        Face/landmark model (default :class:`~toolkit.imaging.faces.HaarCascadeBackend`).
+        Face/landmark model (default :class:`~toolkit.imaging.faces.FaceMeshBackend`).
     marker_side_mm : float, optional
         Side of the ArUco scale marker in millimetres.
     marker_dictionary : str
         ArUco dictionary name.
     qc_thresholds : QCThresholds, optional
     wrinkle_params : WrinkleParams, optional
-    analysis_iod_px : float
-        Inter-ocular distance of the internal analysis resolution (photos are never upsampled).
+    skin_params : SkinParams, optional
+    analysis_mm_per_px : float
+        Pixel size of the analysis grid every photo is resampled to (millimetres).
     overlays : bool
         Build overlay images (skip for speed in large batches).
+    keep_masks : bool
+        Return the pixels each region was measured on (:attr:`PhotoAnalysis.region_masks`).
 
     Returns
     -------
     PhotoAnalysis
-        Never raises for a bad photo: a file that cannot be read, no face, two faces, a profile view … is a
-        QC failure with its reason and NaN metrics.
+        Never raises for a bad photo: a file that cannot be read, no face, two faces, a profile view,
+        closed eyes, sunglasses, a partial face, a baseline of another person … is a QC failure with its
+        reason and NaN metrics (or, for a follow-up, metrics that QC marks as failed).
 
     Examples
     --------
     >>> from toolkit.imaging import analyze_photo, synthetic
-    >>> result = analyze_photo(synthetic.portrait("astronaut"))
+    >>> result = analyze_photo(synthetic.portrait("grace_hopper"))
     >>> result.qc.passed, list(result.regions.columns[:3])
     (True, ['region', 'wrinkle_count', 'wrinkle_length_mm'])
     """
@@ -381,11 +620,12 @@ def analyze_photo(
     thresholds = qc_thresholds or QCThresholds()
     params = wrinkle_params or WrinkleParams()
     default_backend = backend is None
-    backend = backend or HaarCascadeBackend()
+    backend = backend or FaceMeshBackend()
     qc = QCReport()
     src = _source_name(image)
     common = {"backend": backend, "template": template, "thresholds": thresholds, "marker_side_mm": marker_side_mm,
-                  "marker_dictionary": marker_dictionary, "analysis_iod_px": analysis_iod_px}
+              "marker_dictionary": marker_dictionary, "analysis_mm_per_px": float(analysis_mm_per_px),
+              "skin_params": skin_params or SkinParams()}
     photo = _prepare(image, qc, role="photo", mm_per_px=mm_per_px, **common)
     base_src = _source_name(baseline) if baseline is not None else None
     if photo is None:
@@ -400,73 +640,97 @@ def analyze_photo(
     out_overlays: dict[str, np.ndarray] = {}
     registration = None
     if base is None:
-        frame_rgb, frame_gray, mm_frame = photo.rgb, photo.gray, photo.mm_per_px
-        frame_clipped = photo.clipped
-        polys = region_polygons(photo.face, template, names)
+        frame_rgb, frame_clipped, frame, source_mm = photo.rgb, photo.clipped, photo, photo.source_mm_per_px
     else:
-        # every region and reference of the baseline, rasterised once
-        base_masks = region_masks(base.gray.shape, base.face, template,
-                                  (*template.regions, *template.reference_regions))
-        stable = np.logical_or.reduce([base_masks[n] for n in template.lift_reference])
-        face_mask = np.logical_or.reduce(list(base_masks.values()))
-        registration, reg_gray = register_to_baseline(photo.gray, base.gray, photo.face, base.face, stable,
-                                                      face_mask=face_mask)
+        distance = face_qc.shape_distance(photo.face.mesh, base.face.mesh)
+        qc.metrics["face_shape_distance"] = distance
+        if distance > thresholds.max_shape_distance:
+            qc.fail("baseline_mismatch", f"the baseline shows another face (face-shape distance {distance:.3f} "
+                    f"inter-ocular distances, limit {thresholds.max_shape_distance}): check the subject and visit")
         size = (base.gray.shape[1], base.gray.shape[0])
-        matrix = registration.matrix.astype(np.float32)
-        reg_rgb = cv2.warpAffine(photo.rgb, matrix, size, flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
-                                 borderMode=cv2.BORDER_REFLECT)
-        reg_clipped = cv2.warpAffine(photo.clipped, matrix, size, flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP,
-                                     borderMode=cv2.BORDER_REFLECT)
-        # one baseline-crop pixel spans `scale` follow-up analysis pixels
-        mm_frame = photo.mm_per_px * registration.scale
+        base_masks = polygon_masks(base.gray.shape, base.polygons)
+        stable = np.logical_or.reduce([base_masks[n] for n in template.lift_reference]) & base.skin.oval
+        start = fit_similarity(base.face.mesh[list(_STABLE_VERTICES), :2], photo.face.mesh[list(_STABLE_VERTICES), :2])
+        registration, reg_gray = _register(photo, base, stable, start)
         if photo.calibration.source == "inter_ocular_estimate":
-            # Without a marker or a given scale, the follow-up takes the baseline's pixel size through
-            # the registration, which is far steadier than its own Haar eye distance: one subject's
-            # visits then share one scale, and an eye found a few pixels off cannot rescale a visit.
-            mm_frame = base.mm_per_px
-            photo.calibration = Calibration(mm_frame / registration.scale * photo.scale, "baseline_registration")
-            photo.mm_per_px = mm_frame / registration.scale
+            # Without a marker or a given scale, the follow-up takes the baseline's pixel size through the
+            # registration, which is far steadier than its own eye distance: one subject's visits share one
+            # scale, and a few pixels of landmark noise cannot rescale a visit.
+            # one follow-up crop pixel is base.mm_per_px / scale millimetres; one photo pixel is matrix[0, 0] of them
+            photo.source_mm_per_px = base.mm_per_px / registration.scale * photo.matrix[0, 0]
+            photo.calibration = Calibration(photo.source_mm_per_px, "baseline_registration")
             qc.metrics.update(mm_per_px=photo.calibration.mm_per_px, calibration_source=photo.calibration.source)
-        frame_rgb, frame_gray, frame_clipped = reg_rgb, reg_gray, reg_clipped
-        # full-resolution matching where a pixel is coarse against the 0.1 mm a lift must resolve
-        flow = displacement_field(base.gray, reg_gray, finest_level=0 if mm_frame > _FINE_FLOW_MM_PER_PX else 1,
-                                  normalise_px=max(3.0, 0.1 * base.face.inter_ocular_px))
-        masks_all = {n: base_masks[n] for n in names}
-        lifts, residual_px = measure_lift(flow, masks_all, stable, mm_frame)
+        mm = base.mm_per_px
+        flow = _displacement(base.gray, reg_gray, mm, max(base.source_mm_per_px, photo.source_mm_per_px))
+        lift_masks = {n: base_masks[n] & base.skin.skin for n in names}
+        lifts, residual_px = measure_lift(flow, lift_masks, stable, mm)
         registration = Registration(**{**registration.__dict__, "residual_px": residual_px,
-                                       "residual_mm": residual_px * mm_frame})
+                                       "residual_mm": residual_px * mm})
         qc.metrics["registration_residual_mm"] = registration.residual_mm
-        _check_registration(qc, registration, photo, base, thresholds)
+        _check_against_baseline(qc, registration, photo, base, thresholds)
         table["lift_mm"] = [lifts[n].lift_mm for n in names]
         table["displacement_mm"] = [lifts[n].displacement_mm for n in names]
-        # Wrinkles are measured on the registered photo (every follow-up goes through the same kind of
-        # resampling, which keeps repeat photos comparable) in the baseline's regions, each moved by its
-        # own displacement so that a region follows its skin when the face has lifted.
-        polys = _follow_skin(region_polygons(base.face, template, names), masks_all, flow)
+        # the follow-up, warped onto the baseline skin by skin: wrinkles are measured in the baseline's regions
+        smooth = _robust_smooth(flow, base.skin.oval, max(4, round(_WARP_CELL_MM / mm)))
+        frame_rgb, frame_clipped = _warp_onto_baseline(photo, registration.matrix, smooth, size)
+        # the baseline's resolution decides which scales are used, so both visits are filtered alike
+        frame, source_mm = base, base.source_mm_per_px
         if overlays:
-            out_overlays["displacement"] = flow_overlay(base.rgb, flow)
-            out_overlays["ghost"] = cv2.addWeighted(base.rgb, 0.5, reg_rgb, 0.5, 0)
+            out_overlays["displacement"] = flow_overlay(base.rgb, flow, step_px=max(8, round(3.0 / mm)),
+                                                        gain=max(2.0, 1.0 / mm / 2))
+            out_overlays["ghost"] = cv2.addWeighted(base.rgb, 0.5, frame_rgb, 0.5, 0)
 
-    # colour, so that a channel the camera clipped can be left out where it carries no texture
-    wmap = wrinkle_map(frame_rgb, mm_frame, params, clipped=frame_clipped)
-    masks = polygon_masks(frame_gray.shape, polys)
-    skeleton = np.zeros(frame_gray.shape, dtype=bool)
+    polys = {n: frame.polygons[n] for n in names}
+    poly_masks = polygon_masks(frame.gray.shape, polys)
+    measurable = frame.skin.measurable
+    if base is not None and photo.spectacles and not base.spectacles:
+        measurable = measurable & ~face_qc.lens_zone(measurable.shape, base.face.mesh, base.mm_per_px)
+    # what a region is meant to cover: its polygon on the face, less the eyes, brows, lips and nostrils
+    intended = frame.skin.oval & ~frame.skin.features
+    wmap = wrinkle_map(frame_rgb, frame.mm_per_px, params, clipped=frame_clipped, source_mm_per_px=source_mm)
+    if base is None:
+        level = skin_texture_level(wmap, measurable)
+    else:
+        # the baseline's own texture sets a subject's thresholds at every visit
+        if base.texture_level is None:
+            own = wrinkle_map(base.rgb, base.mm_per_px, params, clipped=base.clipped, source_mm_per_px=source_mm)
+            base.texture_level = skin_texture_level(own, base.skin.measurable)
+        level = base.texture_level
+    qc.metrics["skin_texture_pct"] = level
+    skeleton = np.zeros(frame.gray.shape, dtype=bool)
     rows = []
+    kept_masks: dict[str, np.ndarray] = {}
+    not_measured = []
+    # two or more channels clipped: a single one is made up for by the others (see wrinkles._relative_contrast)
+    bits = frame_clipped.astype(np.uint8)
+    clipped_two = ((bits & 1) + ((bits >> 1) & 1) + ((bits >> 2) & 1)) >= 2
     for n in names:
-        met, skel = measure_wrinkles(wmap, masks[n])
+        poly_area = int((poly_masks[n] & intended).sum())
+        mask = poly_masks[n] & measurable
+        frac = mask.sum() / poly_area if poly_area else 0.0
+        if frac < template.min_skin_fraction or not mask.any():
+            not_measured.append(f"{n} ({100 * frac:.0f} % skin)")
+            rows.append((np.nan,) * 6 + (frac,))
+            continue
+        met, skel = measure_wrinkles(wmap, mask, texture_level=level)
+        if keep_masks:
+            kept_masks[n] = mask
         skeleton |= skel
-        rows.append((met.count, met.length_mm, met.density_mm_per_cm2, met.area_fraction, met.ridge_strength))
+        rows.append((met.count, met.length_mm, met.density_mm_per_cm2, met.area_fraction, met.ridge_strength,
+                     met.depth_index, frac))
+        clip_frac = float(clipped_two[mask].mean())
+        if clip_frac > thresholds.max_region_clipped_fraction:
+            qc.flag("region_clipping", f"{n}: {100 * clip_frac:.0f} % of its skin is clipped by the exposure; "
+                    "lines there may be lost", fail_on=thresholds.fail_on_flags)
+    if not_measured:
+        qc.notes.append("not measured, too little visible skin (hair, headwear, eyebrows or spectacles cover it): "
+                        + ", ".join(not_measured))
     arr = np.array(rows, dtype=float)
-    table["wrinkle_count"] = arr[:, 0].astype(int)
-    table["wrinkle_length_mm"] = arr[:, 1]
-    table["wrinkle_density_mm_per_cm2"] = arr[:, 2]
-    table["wrinkle_area_fraction"] = arr[:, 3]
-    table["ridge_strength"] = arr[:, 4]
+    for j, col in enumerate(("wrinkle_count", "wrinkle_length_mm", "wrinkle_density_mm_per_cm2",
+                             "wrinkle_area_fraction", "ridge_strength", "wrinkle_depth_index", "skin_fraction")):
+        table[col] = arr[:, j]
     if overlays:
-        ov = frame_rgb.copy()
-        _outline(ov, polys)
-        ov[cv2.dilate(skeleton.astype(np.uint8), np.ones((2, 2), np.uint8)).astype(bool)] = (255, 30, 30)
-        out_overlays["wrinkles"] = ov
+        out_overlays["wrinkles"] = _overlay(frame_rgb, frame.skin.skin, measurable, polys, skeleton)
     return PhotoAnalysis(
         source=src,
         qc=qc,
@@ -477,4 +741,6 @@ def analyze_photo(
         face=photo.face_original,
         landmark_metrics=landmark_geometry(photo.face_original, photo.calibration.mm_per_px),
         baseline_source=base_src,
+        region_masks=kept_masks,
+        grid_matrix=frame.matrix if keep_masks else None,
     )

@@ -1,13 +1,17 @@
-"""Finding the face and its geometry: a pluggable landmark backend with an offline Haar default.
+"""Finding the face and its geometry: a 468-point face mesh by default, Haar cascades as a fallback.
 
-The built-in :class:`HaarCascadeBackend` uses the cascades that ship in OpenCV 4.x wheels
-(``cv2.data.haarcascades``): a frontal face box and the two eye centres. That is enough to place the
-regions of interest (they are defined in the inter-ocular frame, see :mod:`toolkit.imaging.regions`).
+The default :class:`FaceMeshBackend` runs MediaPipe's BlazeFace detector and FaceMesh model in OpenCV's dnn
+(:mod:`toolkit.imaging.facemesh`; the model files ship in the mediapipe wheel, nothing is downloaded). Every
+face it returns carries its ``mesh`` (468 × 3), from which the regions are placed
+(:mod:`toolkit.imaging.regions`), the skin is found (:mod:`toolkit.imaging.skin`) and expression, eyes and
+pose are checked (:mod:`toolkit.imaging.face_qc`). When BlazeFace finds no face, OpenCV's Haar cascades
+(shipped in the 4.x wheels) look for one, and the mesh is fitted to what they find.
 
-A lab with a higher-fidelity landmark model plugs it in by writing a class with the same ``detect`` method
-(the :class:`LandmarkBackend` protocol) and passing it to :func:`toolkit.imaging.analyze_photo`
-(``backend=``). :class:`MediaPipeLandmarkerBackend` is such an adapter for a MediaPipe Face Landmarker
-``.task`` file the lab installs itself; the toolkit never downloads model files.
+:class:`HaarCascadeBackend` alone gives only a face box and the eye centres (no mesh); faces without a mesh
+cannot be measured and fail QC with that reason.
+
+A lab with another landmark model plugs it in by writing a class with the same ``detect`` method (the
+:class:`LandmarkBackend` protocol) returning faces with a 468-point ``mesh`` in the same vertex order.
 
 Sides follow the clinical convention: ``left`` is the subject's left, which is the image's right in a
 frontal, non-mirrored photo.
@@ -25,13 +29,14 @@ import cv2
 import numpy as np
 
 from toolkit.errors import ConfigurationError
+from toolkit.imaging import mesh_topology as topo
 
 __all__ = [
     "FaceGeometry",
     "FaceSearch",
     "LandmarkBackend",
     "HaarCascadeBackend",
-    "MediaPipeLandmarkerBackend",
+    "FaceMeshBackend",
     "find_faces",
 ]
 
@@ -47,19 +52,40 @@ class FaceGeometry:
     box : (x, y, w, h)
         Face box.
     eye_right, eye_left : (x, y)
-        Centres of the subject's right eye (image left) and left eye (image right).
+        Centres of the subject's right eye (image left) and left eye (image right): the centroid of each
+        eye's lid outline when there is a mesh.
     eyes_estimated : bool
-        True when the eyes were not detected and were placed from the face box proportions.
-    landmarks : dict
-        Optional named points from a landmark model (``brow_l``, ``brow_r``, ``medial_canthus_l`` …,
-        ``limbus_l`` …, ``oral_commissure_l`` …, ``chin``, ``jaw_l``, ``jaw_r``); empty for Haar.
+        True when the eyes were not found and were placed from the face box proportions.
+    mesh : (468, 3) ndarray or None
+        Face-mesh vertices (x, y in pixels, z relative depth in pixels); None for a Haar-only face.
+    presence : float
+        The mesh model's face-presence probability (NaN without a mesh).
     """
 
     box: tuple[float, float, float, float]
     eye_right: Point
     eye_left: Point
     eyes_estimated: bool = False
-    landmarks: dict[str, Point] = field(default_factory=dict)
+    mesh: np.ndarray | None = field(default=None, compare=False)
+    presence: float = float("nan")
+
+    @classmethod
+    def from_mesh(cls, points: np.ndarray, presence: float = float("nan")) -> FaceGeometry:
+        """A face from its mesh: box from the vertices, eye centres from the lid outlines."""
+        pts = np.asarray(points, dtype=np.float64)
+        er = pts[list(topo.EYE_R), :2].mean(axis=0)
+        el = pts[list(topo.EYE_L), :2].mean(axis=0)
+        x0, y0 = pts[:, :2].min(axis=0)
+        x1, y1 = pts[:, :2].max(axis=0)
+        return cls(box=(float(x0), float(y0), float(x1 - x0), float(y1 - y0)), eye_right=(float(er[0]), float(er[1])),
+                   eye_left=(float(el[0]), float(el[1])), mesh=pts, presence=float(presence))
+
+    @property
+    def landmarks(self) -> dict[str, Point]:
+        """Named points of the mesh (:data:`toolkit.imaging.mesh_topology.NAMED`); empty without a mesh."""
+        if self.mesh is None:
+            return {}
+        return {k: (float(self.mesh[i, 0]), float(self.mesh[i, 1])) for k, i in topo.NAMED.items()}
 
     @property
     def inter_ocular_px(self) -> float:
@@ -80,7 +106,18 @@ class FaceGeometry:
 
     @property
     def yaw_index(self) -> float:
-        """Horizontal offset of the eye midpoint from the face-box centre, in face widths (≈0 frontal)."""
+        """Horizontal offset of the nose from the middle of the face, in face widths (≈0 frontal).
+
+        With a mesh: the nose tip against the midpoint of the two cheek contour points, along the eye
+        line; without one, the eye midpoint against the face-box centre.
+        """
+        if self.mesh is not None:
+            axis = np.subtract(self.eye_left, self.eye_right)
+            axis = axis / max(float(np.linalg.norm(axis)), 1e-9)
+            m = self.mesh[:, :2]
+            r, l_, tip = m[topo.NAMED["cheek_r"]], m[topo.NAMED["cheek_l"]], m[topo.NAMED["nose_tip"]]
+            width = float((l_ - r) @ axis)
+            return float((tip - (r + l_) / 2) @ axis) / max(width, 1e-9)
         x, _, w, _ = self.box
         return (self.eye_midpoint[0] - (x + w / 2)) / w
 
@@ -95,12 +132,17 @@ class FaceGeometry:
         corners = np.array([tp((x, y)), tp((x + w, y)), tp((x, y + h)), tp((x + w, y + h))])
         x0, y0 = corners.min(axis=0)
         x1, y1 = corners.max(axis=0)
+        mesh = None
+        if self.mesh is not None:
+            mesh = self.mesh.copy()
+            mesh[:, :2] = self.mesh[:, :2] @ m[:, :2].T + m[:, 2]
+            mesh[:, 2] = self.mesh[:, 2] * math.sqrt(abs(np.linalg.det(m[:, :2])))
         return replace(
             self,
             box=(float(x0), float(y0), float(x1 - x0), float(y1 - y0)),
             eye_right=tp(self.eye_right),
             eye_left=tp(self.eye_left),
-            landmarks={k: tp(v) for k, v in self.landmarks.items()},
+            mesh=mesh,
         )
 
 
@@ -298,89 +340,94 @@ class HaarCascadeBackend:
         return best
 
 
-class MediaPipeLandmarkerBackend:
-    """Adapter for a MediaPipe Face Landmarker model file installed by the lab.
+class FaceMeshBackend:
+    """Default: BlazeFace detection and the 468-point face mesh in OpenCV's dnn, Haar cascades as fallback.
 
     Parameters
     ----------
-    model_path : str or Path
-        Path to a ``face_landmarker.task`` file. Nothing is downloaded: the lab obtains the file under its
-        own licence review and points the study at it.
-
-    Notes
-    -----
-    Requires the ``mediapipe`` package (not a toolkit dependency). Landmark indices follow the 478-point
-    Face Mesh topology; the points the toolkit needs are mapped in ``_MESH_POINTS``.
+    passes : int
+        Mesh passes per face (the second re-centres the crop on the first pass's points; steadier).
+    min_presence : float
+        Faces whose mesh crop the model does not recognise as a face (presence below this) are dropped.
     """
 
-    name = "mediapipe"
+    name = "facemesh"
 
-    # Face Mesh indices (subject's side): eye centres from the iris centres, brows at the arch peak
-    _MESH_POINTS = {
-        "eye_r": 468,
-        "eye_l": 473,
-        "brow_r": 105,
-        "brow_l": 334,
-        "medial_canthus_r": 133,
-        "medial_canthus_l": 362,
-        "limbus_r": 470,
-        "limbus_l": 475,
-        "oral_commissure_r": 61,
-        "oral_commissure_l": 291,
-        "chin": 152,
-        "jaw_r": 172,
-        "jaw_l": 397,
-        "gonion_r": 132,
-        "gonion_l": 361,
-    }
+    def __init__(self, *, passes: int = 2, min_presence: float = 0.5) -> None:
+        self.passes = int(passes)
+        self.min_presence = float(min_presence)
 
-    def __init__(self, model_path: str | Path) -> None:
-        self.model_path = Path(model_path)
-        if not self.model_path.is_file():
-            raise ConfigurationError(
-                f"landmark model file not found: {self.model_path} (a MediaPipe Face Landmarker .task file "
-                "installed by the lab)"
-            )
-        self._landmarker = None
+    def __repr__(self) -> str:
+        return f"FaceMeshBackend(passes={self.passes})"
 
-    def __getstate__(self) -> dict:
-        return {"model_path": self.model_path, "_landmarker": None}
+    def detect(self, image: np.ndarray) -> FaceSearch:
+        """Find faces, fit the mesh to each, and keep the faces the mesh model confirms."""
+        from toolkit.imaging import facemesh
 
-    def detect(self, image: np.ndarray) -> FaceSearch:  # pragma: no cover - needs the optional model
-        """Run the Face Landmarker and convert its normalised landmarks to :class:`FaceGeometry`."""
-        try:
-            import mediapipe as mp
-            from mediapipe.tasks.python import vision
-            from mediapipe.tasks.python.core.base_options import BaseOptions
-        except ImportError as exc:
-            raise ConfigurationError(
-                "the MediaPipe landmark backend needs the 'mediapipe' package; install it or use the "
-                "built-in Haar backend"
-            ) from exc
-        if self._landmarker is None:
-            opts = vision.FaceLandmarkerOptions(
-                base_options=BaseOptions(model_asset_path=str(self.model_path)), num_faces=2
-            )
-            self._landmarker = vision.FaceLandmarker.create_from_options(opts)
-        result = self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=image))
-        h, w = image.shape[:2]
-        faces = []
-        for pts in result.face_landmarks:
-            xy = np.array([(p.x * w, p.y * h) for p in pts])
-            named = {k: (float(xy[i, 0]), float(xy[i, 1])) for k, i in self._MESH_POINTS.items() if i < len(xy)}
-            x0, y0 = xy.min(axis=0)
-            x1, y1 = xy.max(axis=0)
-            faces.append(
-                FaceGeometry(
-                    box=(float(x0), float(y0), float(x1 - x0), float(y1 - y0)),
-                    eye_right=named["eye_r"],
-                    eye_left=named["eye_l"],
-                    landmarks=named,
-                )
-            )
-        return FaceSearch(faces=faces)
+        detections = facemesh.detect_faces(image)
+        haar_search = None
+        if not detections:
+            # BlazeFace (short range) misses faces that fill little of a wide frame: look again in
+            # overlapping tiles, then ask the cascades
+            detections = _tiled_detections(image)
+        if not detections:
+            haar_search = HaarCascadeBackend(min_face_fraction=0.05).detect(image)
+            detections = [_detection_from_haar(f) for f in haar_search.faces]
+        faces, dropped = [], 0
+        for det in detections:
+            fit = facemesh.fit_mesh(image, det, passes=self.passes)
+            if fit.presence < self.min_presence:
+                dropped += 1
+                continue
+            face = FaceGeometry.from_mesh(fit.points, fit.presence)
+            if any(_overlap_fraction(face.box, f.box) > _MAX_OVERLAP for f in faces):
+                dropped += 1  # the same face found twice
+                continue
+            faces.append(face)
+        faces.sort(key=lambda f: f.box[0])
+        profile = bool(haar_search.profile_seen) if haar_search is not None and not faces else False
+        return FaceSearch(faces=faces, profile_seen=profile, ignored_detections=dropped)
+
+
+def _tiled_detections(image: np.ndarray) -> list:
+    """BlazeFace on overlapping tiles (a third and a half of the short side), mapped back to the image."""
+    from toolkit.imaging import facemesh
+
+    h, w = image.shape[:2]
+    found = []
+    for frac in (0.5, 0.33):
+        side = max(64, int(min(h, w) * frac))
+        step = side // 2
+        for y in range(0, max(1, h - side) + step, step):
+            for x in range(0, max(1, w - side) + step, step):
+                y0, x0 = min(y, max(0, h - side)), min(x, max(0, w - side))
+                for det in facemesh.detect_faces(image[y0:y0 + side, x0:x0 + side]):
+                    bx, by, bw, bh = det.box
+                    found.append(facemesh.Detection(box=(bx + x0, by + y0, bw, bh), score=det.score,
+                                                    keypoints=det.keypoints + np.array([x0, y0])))
+        if found:
+            break
+    # one face seen by several overlapping tiles: keep the best-scoring box of each
+    found.sort(key=lambda d: -d.score)
+    kept: list = []
+    for det in found:
+        if all(_overlap_fraction(det.box, k.box) < _MAX_OVERLAP for k in kept):
+            kept.append(det)
+    return kept
+
+
+def _detection_from_haar(face: FaceGeometry):
+    """A BlazeFace-like detection (box, eye keypoints) from a Haar face, for the mesh's first crop."""
+    from toolkit.imaging.facemesh import Detection
+
+    x, y, w, h = face.box
+    kp = np.zeros((6, 2))
+    kp[0], kp[1] = face.eye_right, face.eye_left
+    kp[2:] = (x + w / 2, y + 0.6 * h)
+    # Haar boxes are tighter than BlazeFace's around the eyes and mouth: grow to the same proportions
+    return Detection(box=(x - 0.05 * w, y + 0.05 * h, 1.1 * w, 1.1 * w), score=0.5, keypoints=kp)
 
 
 def find_faces(image: np.ndarray, backend: LandmarkBackend | None = None) -> FaceSearch:
-    """Find faces in an RGB ``uint8`` image with ``backend`` (default :class:`HaarCascadeBackend`)."""
-    return (backend or HaarCascadeBackend()).detect(image)
+    """Find faces in an RGB ``uint8`` image with ``backend`` (default :class:`FaceMeshBackend`)."""
+    return (backend or FaceMeshBackend()).detect(image)

@@ -6,8 +6,8 @@ flow inside it minus the median flow of the stable reference regions (forehead, 
 so a residual misregistration common to the whole face cancels. Lift is the vertical part, upward
 positive, in millimetres.
 
-When a landmark backend supplies points, :func:`landmark_geometry` adds the classic measures: brow
-height, the scale-free brow elevation ratio, the jawline angle and the canthus–commissure distance.
+From the face mesh, :func:`landmark_geometry` adds the classic measures: brow height, the scale-free brow
+elevation ratio, the jawline angle and the canthus–commissure distance.
 """
 
 from __future__ import annotations
@@ -134,14 +134,16 @@ def flow_overlay(base_rgb: np.ndarray, flow: np.ndarray, *, step_px: int = 16, g
 
 
 def landmark_geometry(face: FaceGeometry, mm_per_px: float) -> dict[str, float]:
-    """Classic lift geometry from named landmarks (empty when the backend gives none).
+    """Classic lift geometry from the face mesh's named points (empty for a face without a mesh).
 
     Returns
     -------
     dict
-        ``brow_height_{l,r}_mm`` (brow point to the eye line, perpendicular), ``brow_elevation_ratio_{l,r}``
-        (brow height / limbus-to-medial-canthus distance, scale-free), ``jawline_angle_{l,r}_deg`` (jaw
-        point → chin against the eye line), ``canthus_commissure_{l,r}_mm`` (eye centre to mouth corner).
+        ``brow_height_{l,r}_mm`` (brow peak to the eye line, perpendicular), ``brow_elevation_ratio_{l,r}``
+        (brow height / distance from the medial canthus to the eye centre, scale-free; the mesh has no
+        iris, so the eye's own half-width stands in for the limbus-to-canthus distance),
+        ``jawline_angle_{l,r}_deg`` (jaw point → chin against the eye line), ``canthus_commissure_{l,r}_mm``
+        (eye centre to mouth corner).
     """
     lm = face.landmarks
     if not lm:
@@ -155,9 +157,9 @@ def landmark_geometry(face: FaceGeometry, mm_per_px: float) -> dict[str, float]:
         if brow is not None:
             height_px = float(-(np.array(brow) - eye) @ down)
             out[f"brow_height_{side}_mm"] = height_px * mm_per_px
-            limbus, canthus = lm.get(f"limbus_{side}"), lm.get(f"medial_canthus_{side}")
-            if limbus is not None and canthus is not None:
-                ref = math.dist(limbus, canthus)
+            canthus = lm.get(f"medial_canthus_{side}")
+            if canthus is not None:
+                ref = math.dist(tuple(eye), canthus)
                 if ref > 0:
                     out[f"brow_elevation_ratio_{side}"] = height_px / ref
         jaw, chin = lm.get(f"jaw_{side}"), lm.get("chin")

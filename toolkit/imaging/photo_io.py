@@ -1,9 +1,13 @@
-"""Reading photo files safely: header checks before decoding, EXIF orientation, refusal reasons.
+"""Reading photo files safely: header checks before decoding, complete files only, EXIF orientation.
 
-A photo is read in two steps. The header alone (Pillow opens files lazily) gives the pixel size, mode and
-EXIF orientation, so an absurd size is refused before any pixel buffer is allocated. Only then does OpenCV
-decode the pixels (faster than Pillow for large JPEGs), with OpenCV's own orientation handling switched off
-so that the EXIF rotation is applied exactly once, here.
+A photo is read in three steps. The header alone (Pillow opens files lazily) gives the pixel size, mode and
+EXIF orientation, so an absurd size is refused before any pixel buffer is allocated. The container's
+structure is then walked (:mod:`toolkit.imaging.file_checks`): a JPEG or PNG cut short by an interrupted
+copy still has a readable header, and lenient decoders fill its missing rows with grey. Only then are the
+pixels decoded: JPEGs by libjpeg-turbo through ``simplejpeg`` in strict mode, which refuses what libjpeg
+reports as corrupt data (OpenCV and Pillow decode such data into garbage without a word), and faster than
+OpenCV's decoder; other files by OpenCV, with its own orientation handling switched off. The EXIF rotation
+is applied exactly once, here.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ __all__ = [
     "PhotoHeader",
     "PhotoRejected",
     "read_photo_header",
+    "verify_photo_file",
     "load_photo",
     "as_rgb_array",
     "sha256_file",
@@ -34,6 +39,8 @@ MAX_PIXELS = 40_000_000
 SUPPORTED_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
 _EXIF_ORIENTATION = 0x0112
+#: JPEG colour modes (as Pillow names them) that libjpeg-turbo turns into RGB itself
+_RGB_JPEG_MODES = ("RGB", "YCbCr")
 
 
 class PhotoRejected(DataError):
@@ -112,7 +119,25 @@ def read_photo_header(path: str | Path) -> PhotoHeader:
             f"{path}: not an image file (accepted: JPEG, PNG, TIFF)", reason="not_an_image"
         ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise PhotoRejected(f"{path}: unreadable image header ({exc})", reason="corrupt") from exc
+        # a file cut short inside its headers: say so rather than repeat Pillow's terse complaint
+        problem = _problem_from_signature(path)
+        detail = f"incomplete or damaged file: {problem}" if problem else f"unreadable image header ({exc})"
+        raise PhotoRejected(f"{path}: {detail}", reason="corrupt") from exc
+
+
+def _problem_from_signature(path: Path) -> str | None:
+    """The structure check for a file that starts like a JPEG or a PNG, whatever its header says."""
+    from toolkit.imaging.file_checks import jpeg_problem, png_problem
+
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if data.startswith(b"\xff\xd8"):
+        return jpeg_problem(data)
+    if data.startswith(b"\x89PNG"):
+        return png_problem(data)
+    return None
 
 
 def _apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
@@ -148,6 +173,63 @@ def _check_mode(mode: str, where: str) -> None:
         )
 
 
+def _structure_problem(data: bytes, header: PhotoHeader) -> str | None:
+    from toolkit.imaging.file_checks import jpeg_problem, png_problem
+
+    if header.format == "JPEG":
+        return jpeg_problem(data)
+    if header.format == "PNG":
+        return png_problem(data)
+    return None
+
+
+def _refuse_incomplete(data: bytes, header: PhotoHeader, where: str | Path) -> None:
+    problem = _structure_problem(data, header)
+    if problem is not None:
+        raise PhotoRejected(f"{where}: incomplete or damaged {header.format} file: {problem}", reason="corrupt")
+
+
+def _decode_jpeg(data: bytes, where: str | Path) -> np.ndarray:
+    """RGB pixels of a complete JPEG; libjpeg's warnings about corrupt data are errors here."""
+    import simplejpeg
+
+    try:
+        return simplejpeg.decode_jpeg(data, colorspace="RGB", strict=True)
+    except ValueError as exc:
+        raise PhotoRejected(
+            f"{where}: damaged JPEG data ({exc}); the photo cannot be measured, take or copy it again",
+            reason="corrupt",
+        ) from exc
+
+
+def verify_photo_file(path: str | Path) -> PhotoHeader:
+    """Check that a photo file is whole before it is stored: its header, its structure and its pixel data.
+
+    A JPEG must reach its end-of-image marker and decode without libjpeg reporting corrupt data; a PNG must
+    hold all its chunks, each with a correct CRC-32, up to IEND; a TIFF must decode in full. Bytes after
+    the end of the image (camera trailers) are allowed.
+
+    Raises
+    ------
+    PhotoRejected
+        ``missing``, ``not_an_image`` or ``corrupt``, with a message naming the file and what is wrong.
+    """
+    from PIL import Image
+
+    header = read_photo_header(path)
+    data = Path(path).read_bytes()
+    _refuse_incomplete(data, header, path)
+    if header.format == "JPEG" and header.mode in _RGB_JPEG_MODES:
+        _decode_jpeg(data, path)
+    elif header.format != "PNG":  # PNG's CRCs already cover every byte
+        try:
+            with Image.open(path) as im:
+                im.load()  # Pillow refuses truncated data unless told otherwise
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise PhotoRejected(f"{path}: damaged {header.format} image data ({exc})", reason="corrupt") from exc
+    return header
+
+
 def load_photo(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> tuple[np.ndarray, PhotoHeader]:
     """Decode a photo file into an upright RGB ``uint8`` array.
 
@@ -167,8 +249,8 @@ def load_photo(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> tuple[np.nd
     Raises
     ------
     PhotoRejected
-        With ``reason`` set: ``missing``, ``not_an_image``, ``corrupt``, ``too_large``, ``grayscale``,
-        ``bit_depth``.
+        With ``reason`` set: ``missing``, ``not_an_image``, ``corrupt`` (also a file cut short or damaged
+        inside), ``too_large``, ``grayscale``, ``bit_depth``.
     """
     header = read_photo_header(path)
     if header.pixels > max_pixels:
@@ -178,10 +260,13 @@ def load_photo(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> tuple[np.nd
             reason="too_large",
         )
     _check_mode(header.mode, str(path))
-    raw = np.fromfile(str(path), dtype=np.uint8)
+    data = Path(path).read_bytes()
+    _refuse_incomplete(data, header, path)
+    if header.format == "JPEG" and header.mode in _RGB_JPEG_MODES:
+        return _apply_orientation(_decode_jpeg(data, path), header.orientation), header
     flags = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
     try:
-        image = cv2.imdecode(raw, flags)
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     except cv2.error as exc:
         raise PhotoRejected(f"{path}: corrupt image data ({exc})", reason="corrupt") from exc
     if image is None or image.size == 0:

@@ -97,7 +97,8 @@ def ingest_photo_record(
     Raises
     ------
     toolkit.errors.DataError
-        Unsupported or unreadable file, unknown view; or the store's refusal (unknown subject or visit).
+        Unsupported, unreadable, incomplete or damaged file (nothing is stored then), unknown view; or the
+        store's refusal (unknown subject or visit).
     """
     from toolkit.errors import DataError
     from toolkit.imaging.raw_store import store_raw_photo

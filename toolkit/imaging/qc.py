@@ -29,6 +29,28 @@ class QCThresholds:
     max_registration_residual_mm : float
         Median displacement left on the stable regions after registration to the baseline; a good
         registration leaves a few hundredths of a millimetre, a failed one millimetres.
+    profile_yaw_index : float
+        Beyond this yaw index the view is a profile (or three-quarter) view, not a turned frontal one.
+    min_eye_openness : float
+        Lid opening over eye width (from the mesh) below which an eye counts as closed.
+    min_iris_contrast : float
+        Contrast of the iris against the sclera beside it below which an eye counts as closed (a lid shows
+        no iris, whatever the mesh says).
+    max_mouth_openness : float
+        Inner-lip gap over mouth width above which the mouth counts as open.
+    smile_index : float
+        Mouth-corner rise (over mouth width) above which the face counts as smiling (a flag).
+    max_expression_change : float
+        Largest change of the smile index or of the mouth opening from the baseline's.
+    max_outside_fraction : float
+        Largest fraction of the face mesh allowed outside the image (a partial face fails).
+    max_shape_distance : float
+        Largest face-shape distance (inter-ocular distances, after a similarity fit) between a follow-up
+        and its baseline; beyond it the baseline shows another person.
+    max_region_clipped_fraction : float
+        A region with more clipped skin than this is flagged (its wrinkles may be lost in the highlight).
+    fail_on_flags : tuple of str
+        Flag codes (``smile``, ``spectacles``, ``region_clipping``) that a study wants to fail instead.
     """
 
     min_blur_score: float = 20.0
@@ -39,6 +61,16 @@ class QCThresholds:
     max_yaw_index: float = 0.12
     require_marker: bool = False
     max_registration_residual_mm: float = 0.5
+    profile_yaw_index: float = 0.3
+    min_eye_openness: float = 0.12
+    min_iris_contrast: float = 0.6
+    max_mouth_openness: float = 0.35
+    smile_index: float = 0.08
+    max_expression_change: float = 0.08
+    max_outside_fraction: float = 0.02
+    max_shape_distance: float = 0.015
+    max_region_clipped_fraction: float = 0.10
+    fail_on_flags: tuple[str, ...] = ()
 
 
 @dataclass
@@ -52,6 +84,10 @@ class QCReport:
     metrics: dict[str, float | str | bool] = field(default_factory=dict)
     #: notes that do not fail the photo (e.g. eyes placed from the face box)
     notes: list[str] = field(default_factory=list)
+    #: warnings a photographer wants to see but that do not fail the photo (smile, spectacles, a clipped region)
+    flags: list[str] = field(default_factory=list)
+    #: short codes of the flags
+    flag_codes: list[str] = field(default_factory=list)
 
     def fail(self, code: str, reason: str) -> None:
         """Record a failure."""
@@ -59,12 +95,22 @@ class QCReport:
         self.codes.append(code)
         self.reasons.append(reason)
 
+    def flag(self, code: str, reason: str, *, fail_on: tuple[str, ...] = ()) -> None:
+        """Record a warning; it fails the photo when ``code`` is in ``fail_on``."""
+        if code in fail_on:
+            self.fail(code, reason)
+            return
+        self.flag_codes.append(code)
+        self.flags.append(reason)
+
     def to_dict(self) -> dict:
         """Plain-data form for storage (JSON-serialisable)."""
         return {
             "passed": self.passed,
             "codes": list(self.codes),
             "reasons": list(self.reasons),
+            "flags": list(self.flags),
+            "flag_codes": list(self.flag_codes),
             "notes": list(self.notes),
             "metrics": {k: (float(v) if isinstance(v, np.floating) else v) for k, v in self.metrics.items()},
         }

@@ -2,7 +2,8 @@
 
 Layout: ``data/<study-id>/photos/raw/<subject>/<visit>/<sha256[:12]>-<original name>`` plus a JSON
 sidecar ``….json`` with the metadata. Both are made read-only (0444); the file is written to a temporary
-name and renamed, so an interrupted ingest never leaves a half-written photo.
+name and renamed, so an interrupted ingest never leaves a half-written photo. A source file that is itself
+incomplete (cut short by an interrupted transfer) or damaged is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from toolkit.errors import DataError
-from toolkit.imaging.photo_io import SUPPORTED_SUFFIXES, read_photo_header, sha256_file
+from toolkit.imaging.photo_io import SUPPORTED_SUFFIXES, sha256_file, verify_photo_file
 from toolkit.paths import study_data_dir
 
 __all__ = ["StoredPhoto", "raw_photo_dir", "store_raw_photo"]
@@ -55,14 +56,15 @@ def store_raw_photo(
     Raises
     ------
     DataError
-        The file is missing, has an unsupported suffix, or is not a readable image header.
+        The file is missing, has an unsupported suffix, is not an image, or is incomplete or damaged
+        (:func:`toolkit.imaging.photo_io.verify_photo_file`); nothing is written then.
     """
     source = Path(source)
     if not source.is_file():
         raise DataError(f"photo file not found: {source}")
     if source.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise DataError(f"{source}: unsupported file type {source.suffix!r}; accepted: {', '.join(SUPPORTED_SUFFIXES)}")
-    header = read_photo_header(source)
+    header = verify_photo_file(source)  # a file cut short or damaged never enters the raw store
     digest = sha256_file(source)
     folder = raw_photo_dir(study_id, subject_id, visit_id)
     folder.mkdir(parents=True, exist_ok=True)

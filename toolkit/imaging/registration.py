@@ -18,7 +18,8 @@ import numpy as np
 from toolkit.imaging.faces import FaceGeometry
 from toolkit.imaging.ridges import local_mean
 
-__all__ = ["Registration", "contrast_normalised", "feature_similarity", "similarity_from_eyes", "register_to_baseline", "robust_similarity"]
+__all__ = ["Registration", "contrast_normalised", "feature_similarity", "fit_similarity", "similarity_from_eyes",
+           "register_to_baseline", "robust_similarity"]
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,9 @@ class Registration:
         Affine map from baseline pixel coordinates to follow-up pixel coordinates (the ECC/OpenCV
         ``WARP_INVERSE_MAP`` convention).
     method : str
-        ``features+dense`` or ``eyes+dense``: where the start came from (matched ORB features, or the eye
-        centres when too few features agreed), then refined by dense matching; without the refinement
-        (too few stable pixels) just ``features`` or ``eyes``.
+        ``mesh+dense``, ``features+dense`` or ``eyes+dense``: where the start came from (the two faces'
+        mesh vertices, matched ORB features, or the eye centres), then refined by dense matching; without
+        the refinement (too few stable pixels) just ``mesh``, ``features`` or ``eyes``.
     ecc_correlation : float
         Fraction of stable pixels kept as inliers in the last refinement (NaN without refinement).
     scale : float
@@ -68,7 +69,7 @@ def similarity_from_eyes(src: FaceGeometry, dst: FaceGeometry) -> np.ndarray:
     return np.hstack([a, t[:, None]])
 
 
-def _fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares 2×3 similarity mapping ``src`` points onto ``dst`` (Umeyama, no reflection)."""
     ms, md = src.mean(axis=0), dst.mean(axis=0)
     s0, d0 = src - ms, dst - md
@@ -98,7 +99,7 @@ def robust_similarity(points: np.ndarray, motion: np.ndarray, *, return_inlier_f
         dev = np.hypot(*(motion - med).T)
         mad = np.median(dev[keep]) + 1e-6
         keep = dev < 3.0 * 1.4826 * mad + 0.05
-    sim = _fit_similarity(points[keep], points[keep] + motion[keep])
+    sim = fit_similarity(points[keep], points[keep] + motion[keep])
     return (sim, float(keep.mean())) if return_inlier_fraction else sim
 
 
@@ -177,6 +178,7 @@ def register_to_baseline(
     full_resolution_last: bool = True,
     face_mask: np.ndarray | None = None,
     normalise_px: float | None = None,
+    start: np.ndarray | None = None,
 ) -> tuple[Registration, np.ndarray]:
     """Register a follow-up onto the baseline frame.
 
@@ -199,6 +201,9 @@ def register_to_baseline(
     full_resolution_last : bool
         Match the last round at full resolution. Half-resolution matching alone leaves a scale bias of a
         few tenths of a percent, which becomes a false lift of 0.2–1 mm at the jaw.
+    start : (2, 3) ndarray, optional
+        Starting similarity (baseline → follow-up pixels), e.g. fitted to the two faces' mesh vertices;
+        without it the start comes from matched features, else from the eye centres.
 
     Returns
     -------
@@ -209,11 +214,14 @@ def register_to_baseline(
     size = (base_gray.shape[1], base_gray.shape[0])
     follow8 = np.asarray(follow_gray, dtype=np.uint8)
     base8 = np.asarray(base_gray, dtype=np.uint8)
-    # start from matched features when they agree (see feature_similarity), else from the eyes
-    warp, inliers = feature_similarity(base_gray, follow_gray, face_mask)
-    start = "features"
-    if warp is None:
-        warp, start = similarity_from_eyes(base_geometry, follow_geometry), "eyes"
+    if start is not None:
+        warp, start_name = np.asarray(start, dtype=float), "mesh"
+    else:
+        # start from matched features when they agree (see feature_similarity), else from the eyes
+        warp, _ = feature_similarity(base_gray, follow_gray, face_mask)
+        start_name = "features"
+        if warp is None:
+            warp, start_name = similarity_from_eyes(base_geometry, follow_geometry), "eyes"
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     sigma_n = normalise_px if normalise_px is not None else max(3.0, 0.1 * base_geometry.inter_ocular_px)
     base_n = contrast_normalised(base8, sigma_n)
@@ -221,7 +229,7 @@ def register_to_baseline(
     half_base = cv2.resize(base_n, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
     ys, xs = np.nonzero(stable_mask)
     pts = np.column_stack([xs, ys]).astype(np.float64)
-    method = start
+    method = start_name
     quality = float("nan")
     if len(pts) >= 50:
         for it in range(iterations):
@@ -235,7 +243,7 @@ def register_to_baseline(
             # the stable pixels should not move: fit the similarity that explains their residual motion
             corr, quality = robust_similarity(pts, flow[ys, xs].astype(np.float64), return_inlier_fraction=True)
             warp = _compose(warp, corr)
-        method = f"{start}+dense"
+        method = f"{start_name}+dense"
     a = warp[:, :2].astype(float)
     scale = math.sqrt(abs(np.linalg.det(a)))
     rot = math.degrees(math.atan2(a[1, 0], a[0, 0]))

@@ -5,9 +5,12 @@
 - :func:`render_phantom` draws wrinkle-like lines of known length, width and contrast on a skin-like
   texture beside an ArUco marker of known size, and returns the image with its truth.
 - :func:`simulate_visit` makes a follow-up photo from a baseline: a known smooth upward warp of the lower
-  face (lift), a known change of synthetic wrinkle lines in named regions, and re-capture perturbations
-  (brightness, rotation, scale, shift, sensor noise, JPEG re-encoding). It is fast enough to generate a
-  whole demo study (≈0.1 s per 1000 px photo).
+  face (lift), synthetic folds in named regions that become shorter *and* shallower (lighter) with a
+  treatment, and re-capture perturbations (brightness, rotation, scale, shift, sensor noise, JPEG
+  re-encoding). The folds lie on the skin of their region (:func:`fold_layout`), so what is drawn is what a
+  correct measurement must find there.
+- :func:`draw_line` draws one line of known length, width and contrast anywhere (on skin, on hair, on a
+  cap, on the background), for tests of where lines are counted.
 
 All images are RGB ``uint8`` arrays.
 """
@@ -22,11 +25,13 @@ import cv2
 import numpy as np
 
 from toolkit.errors import ConfigurationError
-from toolkit.imaging.faces import FaceGeometry, HaarCascadeBackend
-from toolkit.imaging.regions import load_roi_template, region_masks
-from toolkit.imaging.wrinkles import WrinkleParams
+from toolkit.imaging.faces import FaceGeometry, FaceMeshBackend
+from toolkit.imaging.regions import load_roi_template, polygon_masks, region_polygons
+from toolkit.imaging.skin import segment_skin, shrink
+from toolkit.imaging.wrinkles import wrinkle_map
 
-__all__ = ["PORTRAITS", "portrait", "PhantomLine", "render_phantom", "simulate_visit", "DEFAULT_WRINKLE_REGIONS"]
+__all__ = ["PORTRAITS", "portrait", "PhantomLine", "render_phantom", "simulate_visit", "fold_layout", "FoldLayout",
+           "draw_line", "DEFAULT_WRINKLE_REGIONS"]
 
 #: names accepted by :func:`portrait`
 PORTRAITS = ("astronaut", "grace_hopper")
@@ -108,6 +113,20 @@ def _draw_line(img: np.ndarray, p0: np.ndarray, p1: np.ndarray, sigma_px: float,
     img[y0 : y1 + 1, x0 : x1 + 1] *= factor[..., None]
 
 
+def draw_line(image: np.ndarray, start_px: Sequence[float], end_px: Sequence[float], *, width_px: float,
+              contrast: float) -> np.ndarray:
+    """A copy of an RGB ``uint8`` image with one dark line drawn on it.
+
+    The line has a Gaussian profile of full width at half maximum ``width_px`` and darkens the image by the
+    fraction ``contrast`` at its centre (0.3 = 30 % darker), with rounded ends, so its true length is the
+    distance between its end points.
+    """
+    img = np.asarray(image, dtype=np.float32).copy()
+    _draw_line(img, np.asarray(start_px, dtype=float), np.asarray(end_px, dtype=float),
+               float(width_px) / (2 * math.sqrt(2 * math.log(2))), float(contrast))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
 def render_phantom(
     *,
     shape_px: tuple[int, int] = (1200, 1600),
@@ -145,7 +164,8 @@ def render_phantom(
     -------
     image : (rows, cols, 3) uint8 ndarray
     truth : dict
-        ``mm_per_px``, ``lines`` (list of :class:`PhantomLine`), ``total_length_mm``, ``count``,
+        ``mm_per_px``, ``lines`` (list of :class:`PhantomLine`), ``total_length_mm`` (at half depth: the
+        lines' lengths plus one width each, as their rounded ends fade), ``count``,
         ``skin_mask`` (where the lines may be), ``marker_side_mm``, ``marker_corners_px``.
     """
     rng = np.random.default_rng(seed)
@@ -193,7 +213,8 @@ def render_phantom(
         "mm_per_px": float(marker_side_mm / marker_px),
         "lines": lines,
         "count": n_lines,
-        "total_length_mm": float(lengths.sum()),
+        # the length at half depth: each rounded end fades to half depth half a width past its end point
+        "total_length_mm": float(lengths.sum() + n_lines * width_mm),
         "skin_mask": skin,
         "marker_side_mm": float(marker_side_mm),
         "marker_corners_px": corners,
@@ -218,58 +239,122 @@ def _lift_weight(face: FaceGeometry, xx: np.ndarray, yy: np.ndarray) -> np.ndarr
     return (vert * horiz).astype(np.float32)
 
 
-#: half length of a synthetic line at severity 1, as a fraction of its chord through the (shrunken) region:
-#: at severity 1.5 a line still spans only 90 % of the chord, so it never leaves the region's mask
+#: half length of a synthetic fold at severity 1, as a fraction of its chord through the region's skin:
+#: at severity 1.5 a fold still spans only 90 % of the chord, so it never leaves the measured skin
 _LINE_HALF_FRACTION = 0.30
-#: offset of the two lines from the region's axis, as a fraction of the region's width: off the centre of
-#: the band, where a subject's own fold usually runs (a drawn line on top of it hides it, and the fold
-#: reappears when the line shortens, so the measured change would not follow the drawn one)
-_LINE_OFFSET_FRACTION = 0.28
-#: margin kept between synthetic lines and the region outline (inter-ocular units), for the blurred line
-#: ends and the few-pixel jitter of the detected eyes that place the region
-_LINE_MARGIN_IOD = 0.015
+#: margin kept between a fold and the edge of its region's measurable skin (millimetres, beyond its width)
+_LINE_MARGIN_MM = 1.5
 
 
-def _line_layout(poly: np.ndarray, region: str) -> list[tuple[np.ndarray, np.ndarray, float]]:
-    """Two parallel lines along a region's long axis, each as (centre, unit direction, chord length).
+@dataclass(frozen=True)
+class FoldLayout:
+    """Where :func:`simulate_visit` draws its folds on one face (base image pixels).
 
-    In template units (inter-ocular distances). The long axis is the principal axis of the region's area
-    (a slanted nasolabial band gets slanted lines); each line's chord is the part of it inside the region
-    shrunk by :data:`_LINE_MARGIN_IOD`, so lines drawn on it are measured in full after registration. The
-    placement is fixed per region (seeded by its name) so visits are comparable.
+    Attributes
+    ----------
+    lines : dict of str to list of (centre, unit direction, chord length)
+        Per region, two parallel folds along the long axis of the region's measurable skin, where the
+        subject's own lines are fewest.
+    mm_per_px : float
+        Pixel size the layout assumes.
+    face : FaceGeometry
     """
-    res = 400.0  # raster pixels per inter-ocular distance
-    lo = poly.min(axis=0) - 0.05
-    size = np.ceil((poly.max(axis=0) + 0.05 - lo) * res).astype(int) + 1
-    mask = np.zeros((size[1], size[0]), np.uint8)
-    cv2.fillPoly(mask, [np.round((poly - lo) * res).astype(np.int32)], 1)
+
+    lines: dict[str, list[tuple[np.ndarray, np.ndarray, float]]]
+    mm_per_px: float
+    face: FaceGeometry
+
+
+def _chord(mask: np.ndarray, c: np.ndarray, along: np.ndarray) -> tuple[float, float] | None:
+    """Extent (t0, t1) along ``along`` of the run of ``mask`` through the point nearest ``c``."""
+    t = np.arange(-2.0 * max(mask.shape), 2.0 * max(mask.shape), 0.5)
+    q = np.round(c + t[:, None] * along).astype(int)
+    ok = (q[:, 0] >= 0) & (q[:, 0] < mask.shape[1]) & (q[:, 1] >= 0) & (q[:, 1] < mask.shape[0])
+    inside = np.zeros(len(t), dtype=bool)
+    inside[ok] = mask[q[ok, 1], q[ok, 0]]
+    if not inside.any():
+        return None
+    idx = np.flatnonzero(inside)
+    runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+    run = min(runs, key=lambda rr: np.abs(t[rr]).min())
+    return float(t[run[0]]), float(t[run[-1]])
+
+
+def _chords(mask: np.ndarray, strength: np.ndarray, min_gap_px: float) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Two parallel chords along the principal axis of a region's mask, on the smoothest skin.
+
+    Candidate chords run parallel to the region's long axis at offsets across it; the two whose path
+    crosses the least existing ridge strength (the subject's own folds and lines) are kept, at least
+    ``min_gap_px`` apart, so a drawn fold adds to what is there instead of lying on top of it.
+    """
     ys, xs = np.nonzero(mask)
-    pts = np.column_stack([xs, ys]) / res + lo
+    if len(xs) < 20:
+        return []
+    pts = np.column_stack([xs, ys]).astype(float)
     centroid = pts.mean(axis=0)
     evals, evecs = np.linalg.eigh(np.cov((pts - centroid).T))
     along = evecs[:, int(np.argmax(evals))]
     across = np.array([-along[1], along[0]])
-    r = max(1, int(round(_LINE_MARGIN_IOD * res)))
-    inner = cv2.erode(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     width = float(np.ptp((pts - centroid) @ across))
-    jitter = np.random.default_rng(sum(map(ord, region))).uniform(-0.02, 0.02, 2)
-    t = np.arange(-2.0, 2.0, 1.0 / res)
-    out = []
-    for k in (-1, 1):
-        c = centroid + across * k * _LINE_OFFSET_FRACTION * width + jitter
-        q = np.round((c + t[:, None] * along - lo) * res).astype(int)
-        ok = (q[:, 0] >= 0) & (q[:, 0] < size[0]) & (q[:, 1] >= 0) & (q[:, 1] < size[1])
-        inside = np.zeros(len(t), dtype=bool)
-        inside[ok] = inner[q[ok, 1], q[ok, 0]] > 0
-        if not inside.any():
+    candidates = []
+    for off in np.linspace(-0.4, 0.4, 17) * width:
+        c = centroid + across * off
+        ext = _chord(mask, c, along)
+        if ext is None or ext[1] - ext[0] <= 4:
             continue
-        # the run of inside samples nearest to the line's nominal centre
-        idx = np.flatnonzero(inside)
-        runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
-        run = min(runs, key=lambda rr: np.abs(t[rr]).min())
-        t0, t1 = float(t[run[0]]), float(t[run[-1]])
-        out.append((c + along * (t0 + t1) / 2, along, t1 - t0))
-    return out
+        t0, t1 = ext
+        mid = c + along * (t0 + t1) / 2
+        # the middle 60 % of the chord, where a fold of severity ≤ 1.5 lies
+        ts = np.linspace(-0.3, 0.3, 25) * (t1 - t0)
+        q = np.round(mid + ts[:, None] * along).astype(int)
+        q[:, 0] = np.clip(q[:, 0], 0, strength.shape[1] - 1)
+        q[:, 1] = np.clip(q[:, 1], 0, strength.shape[0] - 1)
+        cost = float(np.mean(strength[q[:, 1], q[:, 0]])) - 0.5 * (t1 - t0) / max(width, 1.0)
+        candidates.append((cost, off, mid, t1 - t0))
+    chosen: list[tuple[float, float, np.ndarray, float]] = []
+    for cand in sorted(candidates, key=lambda x: x[0]):
+        if all(abs(cand[1] - c[1]) >= min_gap_px for c in chosen):
+            chosen.append(cand)
+        if len(chosen) == 2:
+            break
+    return [(mid, along, length) for _, _, mid, length in sorted(chosen, key=lambda x: x[1])]
+
+
+def fold_layout(base_image: np.ndarray, regions: Sequence[str] = DEFAULT_WRINKLE_REGIONS, *,
+                face: FaceGeometry | None = None, mm_per_px: float | None = None,
+                fold_width_mm: float = 1.5) -> FoldLayout:
+    """Where the synthetic folds of ``regions`` go on ``base_image``: on the region's measurable skin.
+
+    The region polygons come from the face mesh and the built-in template, the skin from
+    :func:`~toolkit.imaging.skin.segment_skin` on the image itself, shrunk by the fold's half width and a
+    margin, so a fold is drawn where a correct measurement of that region looks.
+    """
+    if face is None:
+        search = FaceMeshBackend().detect(base_image)
+        if len(search.faces) != 1:
+            raise ConfigurationError(f"simulate_visit: need exactly one face in the base image, found {len(search.faces)}")
+        face = search.faces[0]
+    if face.mesh is None:
+        raise ConfigurationError("simulate_visit: the face has no mesh; detect it with FaceMeshBackend")
+    mm = float(mm_per_px) if mm_per_px else 63.0 / face.inter_ocular_px
+    template = load_roi_template()
+    polys = region_polygons(face.mesh, template, template.all_names)
+    skin = segment_skin(base_image, face.mesh[:, :2], mm, sample_polygons=[polys[n] for n in template.skin_sample])
+    margin_px = (fold_width_mm + _LINE_MARGIN_MM) / mm
+    inner = shrink(skin.measurable, margin_px)
+    masks = polygon_masks(base_image.shape, {r: polys[r] for r in regions})
+    # the strongest ridge within 3 mm of each point: a fold drawn that close to one of the subject's
+    # own would merge with it in the ridge filter
+    strength = wrinkle_map(base_image, mm).strength_pct
+    reach = max(1, round(3.0 / mm))
+    strength = cv2.dilate(strength, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
+    lines = {}
+    for r in regions:
+        # inside the region's measurable skin and inside its polygon, away from both outlines
+        region_inner = masks[r] & inner & shrink(masks[r], margin_px)
+        # far enough apart that the coarsest ridge filter sees two lines, not one wide band
+        lines[r] = _chords(region_inner, strength, max(7.0 / mm, 4 * fold_width_mm / mm))
+    return FoldLayout(lines=lines, mm_per_px=mm, face=face)
 
 
 def simulate_visit(
@@ -283,8 +368,12 @@ def simulate_visit(
     wrinkle_regions: Sequence[str] = DEFAULT_WRINKLE_REGIONS,
     face: FaceGeometry | None = None,
     change_contrast: bool = True,
+    change_length: bool = True,
+    layout: FoldLayout | None = None,
+    fold_width_mm: float = 1.5,
+    fold_contrast: float = 0.35,
 ) -> tuple[np.ndarray, dict]:
-    """Make a follow-up photo with a known lift, a known wrinkle change and re-capture perturbations.
+    """Make a follow-up photo with a known lift, a known change of folds and re-capture perturbations.
 
     Parameters
     ----------
@@ -292,72 +381,73 @@ def simulate_visit(
         Frontal RGB portrait (e.g. from :func:`portrait`).
     lift_mm : float
         Upward displacement of the lower face (full below the nose, fading smoothly to zero at the eyes).
+        The folds are drawn before the lift, so they move with the skin they lie on.
     wrinkle_change : mapping of region name to float, optional
-        Relative change of the synthetic wrinkles in ``wrinkle_regions`` (−0.3 = 30 % shorter and lighter);
-        regions not named keep severity 1. Pass an empty mapping for the unchanged reference lines, or
-        ``wrinkle_regions=()`` for no synthetic lines at all.
+        Relative change of the synthetic folds in ``wrinkle_regions`` (−0.3 = 30 % shorter and 30 % lighter,
+        which is what a treatment does to a fold); regions not named keep severity 1. Pass an empty mapping
+        for the unchanged reference folds, or ``wrinkle_regions=()`` for no synthetic folds at all.
     mm_per_px : float, optional
         Pixel size; default from the inter-ocular distance (63 mm).
     seed : int
-        Seeds the perturbations (line placement is fixed per region so visits are comparable).
+        Seeds the perturbations (fold placement is fixed per region so visits are comparable).
     perturb : bool
         Apply re-capture perturbations: brightness ±10 %, rotation ≤ 1°, scale ±3 %, shift ≤ 1 px,
         sensor noise (σ = 2 grey levels), JPEG quality 80.
     wrinkle_regions : sequence of str
     face : FaceGeometry, optional
-        Face of ``base_image`` (detected with the Haar backend when omitted).
-    change_contrast : bool
-        The wrinkle change also scales the lines' contrast (shorter *and* lighter, the default). ``False``
-        changes only their length, so a length metric can be checked against the drawn length alone
-        (lighter lines fall partly below any detection threshold and exaggerate a length change).
+        Face of ``base_image`` with its mesh (found with :class:`FaceMeshBackend` when omitted).
+    change_contrast, change_length : bool
+        The change scales the folds' contrast and their length (shorter *and* lighter, the default);
+        switch one off to change only the other (lightening alone, or shortening alone).
+    layout : FoldLayout, optional
+        Where the folds go (:func:`fold_layout`); computed when omitted (pass it to make many visits of
+        one face quickly).
+    fold_width_mm, fold_contrast : float
+        Full width at half maximum of a fold and its darkening at severity 1 (at least two photo pixels
+        wide, so that the photo can show it).
 
     Returns
     -------
     image : (M, N, 3) uint8 ndarray
     truth : dict
-        ``lift_mm``, ``region_lift_mm`` (expected lift per region relative to the stable reference),
-        ``wrinkle_length_mm`` and ``wrinkle_contrast`` per synthetic region, ``mm_per_px`` and the
-        perturbation values (``brightness_gain``, ``rotation_deg``, ``scale``, ``shift_px``,
-        ``noise_sd``, ``jpeg_quality``).
+        ``lift_mm``, ``region_lift_mm`` (expected lift per region relative to the stable reference, on
+        skin), per synthetic region ``wrinkle_length_mm`` (each fold's length at half depth: from end
+        point to end point plus one width, as its rounded ends fade), ``wrinkle_contrast`` and ``wrinkle_depth_index``
+        (Σ length × contrast in percent, the quantity :func:`~toolkit.imaging.wrinkles.measure_wrinkles`
+        reports as ``depth_index``), ``mm_per_px`` and the perturbation values (``brightness_gain``,
+        ``rotation_deg``, ``scale``, ``shift_px``, ``noise_sd``, ``jpeg_quality``).
     """
-    if face is None:
-        search = HaarCascadeBackend().detect(base_image)
-        if len(search.faces) != 1:
-            raise ConfigurationError(f"simulate_visit: need exactly one face in the base image, found {len(search.faces)}")
-        face = search.faces[0]
-    rng = np.random.default_rng(seed)
-    h, w = base_image.shape[:2]
-    iod = face.inter_ocular_px
-    mm = float(mm_per_px) if mm_per_px else 63.0 / iod
-    img = base_image.astype(np.float32)
-
-    template = load_roi_template()
     changes = dict(wrinkle_change or {})
     unknown = [r for r in changes if r not in wrinkle_regions]
     if unknown:
-        raise ConfigurationError(f"wrinkle_change names regions without synthetic lines: {unknown}; "
-                                 f"lines are drawn in {list(wrinkle_regions)}")
-    mid = np.array(face.eye_midpoint)
-    ex = (np.array(face.eye_left) - np.array(face.eye_right)) / iod
-    ey = np.array([-ex[1], ex[0]])
-    w_len, w_con = {}, {}
-    # width matched to the finest analysis scale (a Gaussian line responds best at σ_filter = √2·σ_line),
-    # and at least 1 mm FWHM, so the drawn line is what the wrinkle filter is tuned to find
-    sigma_px = max(WrinkleParams().min_sigma_px / math.sqrt(2.0), 1.0 / mm / (2 * math.sqrt(2 * math.log(2))))
+        raise ConfigurationError(f"wrinkle_change names regions without synthetic folds: {unknown}; "
+                                 f"folds are drawn in {list(wrinkle_regions)}")
+    if layout is None or any(r not in layout.lines for r in wrinkle_regions):
+        layout = fold_layout(base_image, tuple(wrinkle_regions), face=face, mm_per_px=mm_per_px,
+                             fold_width_mm=fold_width_mm)
+    face = layout.face
+    mm = layout.mm_per_px
+    rng = np.random.default_rng(seed)
+    h, w = base_image.shape[:2]
+    img = base_image.astype(np.float32)
+    w_len, w_con, w_depth = {}, {}, {}
+    width_mm = max(fold_width_mm, 2.0 * mm)  # at least two photo pixels wide
+    sigma_px = width_mm / mm / (2 * math.sqrt(2 * math.log(2)))
     for region in wrinkle_regions:
         sev = max(0.0, 1.0 + changes.get(region, 0.0))
+        contrast = fold_contrast * (sev if change_contrast else 1.0)
         total = 0.0
-        for centre_t, along_t, chord in _line_layout(template.polygon(region), region):
-            half_len = _LINE_HALF_FRACTION * chord * sev
-            if half_len <= 0:
+        for centre, along, chord in layout.lines.get(region, []):
+            half_len = _LINE_HALF_FRACTION * chord * (sev if change_length else 1.0)
+            if half_len <= 0 or contrast <= 0:
                 continue
-            a, b = centre_t - along_t * half_len, centre_t + along_t * half_len
-            pa = mid + iod * (a[0] * ex + a[1] * ey)
-            pb = mid + iod * (b[0] * ex + b[1] * ey)
-            _draw_line(img, pa, pb, sigma_px=sigma_px, contrast=0.35 * (sev if change_contrast else 1.0))
-            total += float(np.linalg.norm(pb - pa)) * mm
+            pa, pb = centre - along * half_len, centre + along * half_len
+            _draw_line(img, pa, pb, sigma_px=sigma_px, contrast=contrast)
+            # the length at half depth: a rounded end darkens half as much half a width past its end point
+            total += float(np.linalg.norm(pb - pa)) * mm + width_mm
         w_len[region] = total
-        w_con[region] = 0.35 * (sev if change_contrast else 1.0)
+        w_con[region] = contrast
+        w_depth[region] = total * 100.0 * contrast
 
     # one remap: output pixel -> (inverse perturbation) -> (inverse lift) -> base pixel
     if perturb:
@@ -391,8 +481,8 @@ def simulate_visit(
     map_y = cv2.resize(qy.astype(np.float32), full, interpolation=cv2.INTER_LINEAR)[:h, :w]
     # Cubic, not linear: a camera samples the band-limited image its lens forms, and a re-capture is as
     # sharp as the first photo wherever its pixels fall. Linear interpolation would blur fine detail by an
-    # amount that depends on the sub-pixel phase (a one-pixel line loses half its contrast half-way
-    # between pixels), varying across the face with the rotation and scale: noise no camera makes.
+    # amount that depends on the sub-pixel phase, varying across the face with the rotation and scale:
+    # noise no camera makes.
     out = cv2.remap(img, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
     if perturb:
         out = out * gain + rng.normal(0, noise_sd, out.shape).astype(np.float32)
@@ -402,11 +492,10 @@ def simulate_visit(
         out = cv2.cvtColor(cv2.imdecode(enc, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
     # expected lift per region relative to the stable reference, in the base frame (coarse grid suffices)
+    template = load_roi_template()
     cy, cx = np.mgrid[0:h:step, 0:w:step].astype(np.float32)
-    small = FaceGeometry(box=tuple(v / step for v in face.box),
-                         eye_right=(face.eye_right[0] / step, face.eye_right[1] / step),
-                         eye_left=(face.eye_left[0] / step, face.eye_left[1] / step))
-    masks = region_masks(cx.shape, small, template, (*template.regions, *template.reference_regions))
+    masks = polygon_masks(cx.shape, {n: p / step for n, p in
+                                     region_polygons(face.mesh, template, template.all_names).items()})
     wgt = _lift_weight(face, cx, cy)
     ref = np.zeros(cx.shape, dtype=bool)
     for n in template.lift_reference:
@@ -419,11 +508,12 @@ def simulate_visit(
         "region_lift_mm": region_lift,
         "wrinkle_length_mm": w_len,
         "wrinkle_contrast": w_con,
+        "wrinkle_depth_index": w_depth,
         "mm_per_px": mm,
         "brightness_gain": gain,
         "rotation_deg": rot,
         "scale": scale,
-        "shift_px": tuple(float(s) for s in shift),
+        "shift_px": tuple(float(v) for v in shift),
         "noise_sd": noise_sd,
         "jpeg_quality": quality,
     }

@@ -13,6 +13,7 @@ from toolkit.errors import DataError, StoreError
 from toolkit.store import models as m
 from toolkit.store.audited_inserts import insert_records, insert_rows
 from toolkit.store.base import StoreBase
+from toolkit.store.records import MeasurementRunRecord
 from toolkit.store.values import json_ready
 
 __all__ = ["Measurements"]
@@ -50,6 +51,23 @@ class Measurements(StoreBase):
                 r["run_id"] = run_id
             insert_rows(s, m.MeasurementRow, rows)
             return run_id
+
+    def latest_measurement_runs(self) -> dict[int, MeasurementRunRecord]:
+        """The latest measurement run of every analysed photo, with its QC verdict, by photo id."""
+        latest = select(func.max(m.MeasurementRunRow.id)).group_by(m.MeasurementRunRow.photo_id).scalar_subquery()
+        stmt = (
+            select(m.MeasurementRunRow)
+            .join(m.PhotoRow, m.PhotoRow.id == m.MeasurementRunRow.photo_id)
+            .join(m.SubjectRow, m.SubjectRow.id == m.PhotoRow.subject_pk)
+            .where(m.SubjectRow.study_id == self.study_id, m.MeasurementRunRow.id.in_(latest))
+        )
+        with self.reading() as s:
+            return {
+                run.photo_id: MeasurementRunRecord(run_id=run.id, photo_id=run.photo_id,
+                                                   algorithm_version=run.algorithm_version, qc=dict(run.qc or {}),
+                                                   created_at=run.created_at)
+                for run in s.scalars(stmt)
+            }
 
     def add_measurement_runs(
         self, runs: Iterable[tuple[int, Any, dict]], *, algorithm_version: str

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AdverseEventRecord", "Allocation", "PatchTest", "PhotoRecord", "SubjectRecord"]
+__all__ = ["AdverseEventRecord", "Allocation", "MeasurementRunRecord", "PatchTest", "PhotoRecord", "SubjectRecord"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,18 @@ class PhotoRecord:
     captured_at: datetime | None
     meta: dict[str, Any]
     qc: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class MeasurementRunRecord:
+    """One analysis of a stored photo: which code ran, when, and the photo's QC verdict in that run."""
+
+    run_id: int
+    photo_id: int
+    algorithm_version: str
+    #: ``QCReport.to_dict()`` of the run: ``passed``, ``codes``, ``reasons``, ``flags``, ``flag_codes``, ``notes``
+    qc: dict[str, Any]
+    created_at: datetime | None
 
 
 @dataclass(frozen=True)
