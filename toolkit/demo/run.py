@@ -414,13 +414,12 @@ def _visit_day(st, subj: DemoSubject, visit) -> date:
 def _photos(st, cohort, truth: TrueEffects, seed: int, workers: int, console, logins) -> tuple[int, int, list[dict]]:
     import cv2
 
-    from toolkit.imaging.faces import HaarCascadeBackend
     from toolkit.imaging.pipeline import analyze_pending, ingest_photo
-    from toolkit.imaging.synthetic import portrait, simulate_visit
+    from toolkit.imaging.synthetic import fold_layout, portrait, simulate_visit
 
     bases = {name: portrait(name, long_side_px=PHOTO_LONG_SIDE_PX) for name in sorted({s.portrait for s in cohort})}
-    # the face of each portrait is found once; every visit photo is made from the same geometry
-    faces = {name: HaarCascadeBackend().detect(img).faces[0] for name, img in bases.items()}
+    # each portrait's face, and where its folds go, are found once; every visit photo uses the same layout
+    layouts = {name: fold_layout(img, TREATED_WRINKLE_REGIONS) for name, img in bases.items()}
     rows: list[dict] = []
     n_photos = 0
     with tempfile.TemporaryDirectory(prefix="demo-photos-") as tmp, _open_as(st, logins["demo-operator"]) as store:
@@ -431,18 +430,21 @@ def _photos(st, cohort, truth: TrueEffects, seed: int, workers: int, console, lo
                 rng = np.random.default_rng([seed, int(subj.subject_id[2:]), int(visit.number)])
                 state = _visit_state(st, subj, visit, truth, rng)
                 change = dict.fromkeys(TREATED_WRINKLE_REGIONS, state["severity"] - 1.0)
+                # a treatment makes the folds shorter and shallower at once, and lifts the lower face
                 img, t = simulate_visit(bases[subj.portrait], lift_mm=state["lift_mm"], wrinkle_change=change,
-                                        seed=int(rng.integers(2**31)), face=faces[subj.portrait],
-                                        change_contrast=False)
+                                        seed=int(rng.integers(2**31)), layout=layouts[subj.portrait])
                 src = Path(tmp) / f"{subj.subject_id}_{visit.id}.jpg"
                 cv2.imwrite(str(src), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
                 ingest_photo(store, st, src, subject_id=subj.subject_id, visit_id=visit.id,
                              meta={"source": "demo simulation", "portrait": subj.portrait,
                                    "mm_per_px": t.get("mm_per_px")})
                 rows.append({"subject": subj.subject_id, "arm": subj.arm_id, "visit": visit.id,
+                             "visit_number": float(visit.number), "portrait": subj.portrait,
                              "severity": state["severity"], "lift_mm": state["lift_mm"],
                              "fraction": state["fraction"],
                              "wrinkle_length_mm": {k: t["wrinkle_length_mm"][k] for k in TREATED_WRINKLE_REGIONS},
+                             "wrinkle_depth_index": {k: t["wrinkle_depth_index"][k] for k in TREATED_WRINKLE_REGIONS},
+                             "fold_contrast": {k: t["wrinkle_contrast"][k] for k in TREATED_WRINKLE_REGIONS},
                              "region_lift_mm": t.get("region_lift_mm", {})})
                 n_photos += 1
                 bar.advance(task)
@@ -543,45 +545,65 @@ def _unblind_and_export(st, data_dir: Path, logins) -> None:
 
 # ---------------------------------------------------------------------------------------------- analysis
 def _write_truth(st, cohort, truth: TrueEffects, rows: list[dict], data_dir: Path, seed: int) -> None:
-    """Write ``truth.json``: the true contrasts at the end of the course, from the generative model."""
+    """Write ``truth.json`` (the true contrasts at the end of the course, from the generative model) and
+    ``photo-truth.csv`` (each photo's true change per photo endpoint, for the measurement validation)."""
     import pandas as pd
 
     frame = pd.DataFrame(rows)
     last = next((v for v in reversed(st.visits) if getattr(v, "after_session", None) is not None), st.visits[-1])
-    # drawn fold length at severity 1 per portrait (the synthetic lines scale linearly with severity)
-    base = frame[frame["visit"] == st.visits[0].id]
-    per_unit = []
-    lift_ratio = []
-    for r in base.itertuples(index=False):
-        per_unit.append(sum(r.wrinkle_length_mm.values()) / r.severity)
-    for r in frame[frame["visit"] == last.id].itertuples(index=False):
-        jaw = [v for k, v in (r.region_lift_mm or {}).items() if k.startswith("jawline")]
-        if jaw and abs(r.lift_mm) > 0.05:
-            lift_ratio.append(float(np.mean(jaw)) / r.lift_mm)
-    unit_len = float(np.mean(per_unit)) if per_unit else float("nan")
+    base_visit = st.visits[0].id
+    frame["fold_length_mm"] = [sum(d.values()) for d in frame["wrinkle_length_mm"]]
+    frame["fold_depth_index"] = [sum(d.values()) for d in frame["wrinkle_depth_index"]]
+    frame["jaw_lift_mm"] = [float(np.mean([v for k, v in (d or {}).items() if k.startswith("jawline")] or [np.nan]))
+                            for d in frame["region_lift_mm"]]
+    # the drawn folds are exactly linear in severity: length = a · s + b (b = their widths), contrast = c · s
+    a, b = np.polyfit(frame["severity"], frame["fold_length_mm"], 1)
+    contrast_pct = float(np.median([100.0 * np.mean(list(d.values())) / s
+                                    for d, s in zip(frame["fold_contrast"], frame["severity"], strict=True)]))
+    lift_ratio = [r.jaw_lift_mm / r.lift_mm for r in frame[frame["visit"] == last.id].itertuples(index=False)
+                  if abs(r.lift_mm) > 0.05 and np.isfinite(r.jaw_lift_mm)]
     ratio = float(np.median(lift_ratio)) if lift_ratio else 1.0
     control = "SHAM"
+    folds = {arm.id: truth.expected_fold_change(arm.id, length_per_severity_mm=float(a), width_total_mm=float(b),
+                                                contrast_pct=contrast_pct, seed=seed) for arm in st.arms}
     effects = []
     for arm in ("EP", "MC"):
-        if not any(a.id == arm for a in st.arms):
+        if not any(x.id == arm for x in st.arms):
             continue
         e, c = truth.effect(arm), truth.effect(control)
-        effects.append({"endpoint": "NLFLEN", "contrast": f"{arm} - {control}", "visit": last.id,
-                        "value": round(unit_len * (e.wrinkle_rel - c.wrinkle_rel), 4)})
-        effects.append({"endpoint": "LIFTJAW", "contrast": f"{arm} - {control}", "visit": last.id,
+        contrast = f"{arm} - {control}"
+        effects.append({"endpoint": "NLFLEN", "contrast": contrast, "visit": last.id,
+                        "value": round(folds[arm]["length_mm"] - folds[control]["length_mm"], 4)})
+        effects.append({"endpoint": "NLFDEPTH", "contrast": contrast, "visit": last.id,
+                        "value": round(folds[arm]["depth_index"] - folds[control]["depth_index"], 4)})
+        effects.append({"endpoint": "LIFTJAW", "contrast": contrast, "visit": last.id,
                         "value": round(ratio * (e.lift_mm - c.lift_mm), 4)})
     doc = {
         "description": "True treatment effects of the simulated demo study (difference in mean change from "
                        "baseline at the end of the course), from the model that generated the photos.",
         "seed": seed,
         "arms": {k: v.__dict__ for k, v in truth.arms.items()},
-        "fold_length_at_unit_severity_mm": unit_len,
+        "fold_length_per_severity_mm": float(a),
+        "fold_width_total_mm": float(b),
+        "fold_contrast_per_severity_pct": contrast_pct,
         "jawline_lift_ratio": ratio,
         "effects": effects,
     }
     (data_dir / "truth.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
-    frame.to_json(data_dir / "truth-per-photo.json", orient="records", indent=1)
-
+    frame.drop(columns=["wrinkle_length_mm", "wrinkle_depth_index", "fold_contrast", "region_lift_mm"]).to_json(
+        data_dir / "truth-per-photo.json", orient="records", indent=1)
+    # each photo's true change from the subject's baseline photo, per photo endpoint
+    base = frame[frame["visit"] == base_visit].set_index("subject")
+    out = []
+    for r in frame[frame["visit"] != base_visit].itertuples(index=False):
+        if r.subject not in base.index:
+            continue
+        usubjid = f"{st.id}-{r.subject}"
+        out += [(usubjid, r.visit_number, "NLFLEN", r.fold_length_mm - base.at[r.subject, "fold_length_mm"]),
+                (usubjid, r.visit_number, "NLFDEPTH", r.fold_depth_index - base.at[r.subject, "fold_depth_index"]),
+                (usubjid, r.visit_number, "LIFTJAW", r.jaw_lift_mm)]
+    pd.DataFrame(out, columns=["USUBJID", "AVISITN", "PARAMCD", "TRUE_CHG"]).to_csv(data_dir / "photo-truth.csv",
+                                                                                   index=False)
 
 def _write_split_face_truth(st, cohort, rows: list[dict], data_dir: Path, seed: int) -> None:
     """Write ``truth.json`` of a split-face study: per endpoint, the true difference between the sides at the end

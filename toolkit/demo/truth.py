@@ -21,7 +21,8 @@ class ArmEffect:
     Parameters
     ----------
     wrinkle_rel : float
-        Relative change of nasolabial wrinkle severity (length and contrast of the lines), e.g. ``-0.30``.
+        Relative change of nasolabial fold severity, e.g. ``-0.30``: the folds become that much shorter *and*
+        that much shallower (lighter), as a treatment makes them.
     lift_mm : float
         Upward displacement of the lower face in millimetres.
     onset_session : int
@@ -75,6 +76,27 @@ class TrueEffects:
     def effect(self, arm_id: str) -> ArmEffect:
         """The effect of ``arm_id`` (no effect for an arm the truth does not name)."""
         return self.arms.get(arm_id, ArmEffect(0.0, 0.0, 99))
+
+    def expected_fold_change(self, arm_id: str, *, length_per_severity_mm: float, width_total_mm: float,
+                             contrast_pct: float, draws: int = 200_000, seed: int = 0) -> dict[str, float]:
+        """Expected change from baseline, at the end of the course, of the folds' length and depth.
+
+        A subject's folds at severity ``s`` are ``length_per_severity_mm · s + width_total_mm`` long (their
+        half-depth length: the drawn segments plus one width each) and ``contrast_pct · s`` deep, so their
+        depth index (contrast × length) is quadratic in ``s``. The expectation over the cohort's baseline
+        severities and responses is taken by simulation from the same distributions the demo draws from
+        (per-visit noise adds the same variance at both visits and cancels).
+        """
+        rng = np.random.default_rng(seed)
+        s0 = np.clip(rng.normal(1.0, self.baseline_severity_sd, draws), 0.6, 1.4)
+        resp = np.clip(rng.normal(1.0, self.response_sd, draws), 0.2, 1.8)
+        s1 = s0 * (1.0 + self.effect(arm_id).wrinkle_rel * resp)
+
+        def depth(s: np.ndarray) -> np.ndarray:
+            return contrast_pct * s * (length_per_severity_mm * s + width_total_mm)
+
+        return {"length_mm": float(np.mean(length_per_severity_mm * (s1 - s0))),
+                "depth_index": float(np.mean(depth(s1) - depth(s0)))}
 
 
 def course_fraction(sessions_done: int, *, onset_session: int, total_sessions: int, follow_up: bool,

@@ -19,6 +19,8 @@ Inputs (all optional; ``<d>`` is the study data folder):
 ``<d>/photos/derived/<subject>/*.png|jpg``  photo panels (overlays as the imaging step drew them)
 ``<d>/waveforms/**/*.npz``                  delivered waveforms (``time_s``, ``volts_V``/``amps_A``)
 ``<d>/truth.json``                          closed-loop check of estimates against simulated truth
+``<d>/photo-truth.csv``                     measurement validation: each photo's measured change against its
+                                            known true change (simulated studies)
 ``<d>/analysis/*.xpt`` and metadata         copied to ``datasets/``
 ==========================================  =========================================================
 """
@@ -147,6 +149,9 @@ class ReportBundle:
         Why static export was skipped, and how to enable it.
     closed_loop : DataFrame or None
         Estimated vs true effects, when ``truth.json`` exists.
+    measurement_validation : DataFrame or None
+        Slope, bias and repeatability of each photo endpoint against the photos' known true change (simulated
+        studies with ``photo-truth.csv``).
     """
 
     study_id: str
@@ -158,6 +163,7 @@ class ReportBundle:
     static_export: bool = False
     static_message: str | None = None
     closed_loop: pd.DataFrame | None = None
+    measurement_validation: pd.DataFrame | None = None
 
     @property
     def index(self) -> Path:
@@ -285,6 +291,7 @@ class _Builder:
         self.privacy = report_privacy(study_id, data_dir)
         self.table_html: dict[str, str] = {}
         self.closed_loop: pd.DataFrame | None = None
+        self.measurement_validation: pd.DataFrame | None = None
         self.adsl: pd.DataFrame | None = None
 
     # -- helpers -------------------------------------------------------------------------------------
@@ -733,6 +740,44 @@ class _Builder:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.closed_loop.to_csv(path, index=False)
 
+    def validation(self) -> None:
+        """Slope, bias and repeatability of each photo endpoint against the photos' known true change."""
+        from toolkit.stats.measurement_validation import measurement_agreement
+
+        truth_path = self.data_dir / "photo-truth.csv"
+        if not truth_path.is_file():
+            return
+        bds = self.dataset(("adeff",), "measurement validation")
+        if bds is None:
+            return
+        truth = pd.read_csv(truth_path)
+        keys = ["USUBJID", "AVISITN", "PARAMCD"]
+        data = bds[[c for c in (*keys, "AVAL", "CHG", "BASE") if c in bds.columns]].copy()
+        for c in ("AVAL", "CHG", "BASE", "AVISITN"):
+            if c in data:
+                data[c] = pd.to_numeric(data[c], errors="coerce")
+        # the change from baseline where the endpoint has a baseline; a lift is itself a change
+        chg = data["CHG"] if "CHG" in data else pd.Series(np.nan, index=data.index)
+        data["MEASURED"] = chg.where(chg.notna(), data["AVAL"])
+        side = pick_column(bds, ("SIDE",))
+        if side is not None and bds[side].fillna("").astype(str).str.strip().ne("").any():
+            return  # split-face rows are per side; the truth is per face
+        merged = truth.merge(data, on=keys, how="inner").dropna(subset=["MEASURED", "TRUE_CHG"])
+        if merged.empty:
+            self.missing.append("measurement validation: no measured photo matches photo-truth.csv")
+            return
+        rows = []
+        for param, g in merged.groupby("PARAMCD", sort=False):
+            level = float(g["BASE"].mean()) if "BASE" in g and g["BASE"].notna().any() else None
+            res = measurement_agreement(g, truth="TRUE_CHG", measured="MEASURED", level=level)
+            rows.append(res.assign(PARAMCD=param, level=level))
+        self.measurement_validation = pd.concat(rows, ignore_index=True)[
+            ["PARAMCD", "n", "slope", "slope_ci_low", "slope_ci_high", "bias", "relative_bias", "error_sd", "wsd",
+             "rc", "wcv", "r", "level"]]
+        path = self.work / "tables" / "measurement_validation.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.measurement_validation.to_csv(path, index=False)
+
     def copy_datasets(self) -> None:
         if not self.analysis.is_dir():
             return
@@ -765,6 +810,28 @@ def _results_meta(results_dir: Path) -> dict:
 
 def _norm(text: object) -> str:
     return re.sub(r"[\s_]+", " ", re.sub(r"\s*(-|vs\.?|versus)\s*", " - ", str(text).strip().lower()))
+
+
+def _validation_html(table: pd.DataFrame | None) -> str:
+    """The measurement-validation section of the index (nothing for a study without known truth)."""
+    if table is None:
+        return ""
+    parts = ["<h2>Measurement validation: photo endpoints against simulated truth</h2>",
+             "<p>Every follow-up photo of the simulated study has a known true change (fold length and depth "
+             "drawn, lift applied). Measured against true change per photo: the slope of a least-squares fit "
+             "(1 = proportional), the mean error (bias) and the repeatability of one measurement (within-subject "
+             "SD, RC = 2.77 · wSD; wCV relative to the mean baseline value) "
+             "(<a href='tables/measurement_validation.csv'>CSV</a>).</p><table class='data'><tr>"
+             + "".join(f"<th>{_esc(c)}</th>" for c in ("endpoint", "photos", "slope (95% CI)", "bias",
+                                                       "relative bias", "wSD", "RC", "wCV", "r")) + "</tr>"]
+    for r in table.itertuples(index=False):
+        wcv = "" if pd.isna(r.wcv) else f"{100 * r.wcv:.1f} %"
+        rel = "" if pd.isna(r.relative_bias) else f"{100 * r.relative_bias:+.1f} %"
+        parts.append(f"<tr><td>{_esc(r.PARAMCD)}</td><td>{r.n}</td><td>{r.slope:.3f} ({r.slope_ci_low:.3f}, "
+                     f"{r.slope_ci_high:.3f})</td><td>{r.bias:+.3g}</td><td>{rel}</td><td>{r.wsd:.3g}</td>"
+                     f"<td>{r.rc:.3g}</td><td>{wcv}</td><td>{r.r:.3f}</td></tr>")
+    parts.append("</table>")
+    return "\n".join(parts)
 
 
 def closed_loop_check(truth: pd.DataFrame, results: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -861,6 +928,7 @@ def build_report(
         b.attempt("estimands", b.estimands)
         b.attempt("time to event", b.time_to_event)
         b.attempt("closed-loop check", b.truth)
+        b.attempt("measurement validation", b.validation)
         b.attempt("rater agreement", b.rater_agreement)
         b.attempt("photos", b.photos)
         b.attempt("safety", b.safety)
@@ -868,7 +936,8 @@ def build_report(
         b.attempt("waveforms", b.waveforms)
         b.attempt("datasets", b.copy_datasets)
         bundle = ReportBundle(study_id=study_id, root=target, tables=b.tables, datasets=b.datasets,
-                              missing=b.missing, closed_loop=b.closed_loop)
+                              missing=b.missing, closed_loop=b.closed_loop,
+                              measurement_validation=b.measurement_validation)
         _write_figures(b, bundle, static=static, browser_path=browser_path)
         (work / "index.html").write_text(_index_html(bundle, b), encoding="utf-8")
         created = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -1011,6 +1080,7 @@ def _index_html(bundle: ReportBundle, b: _Builder) -> str:
             parts.append(f"<tr><td>{_esc(r.endpoint)}</td><td>{_esc(r.contrast)}</td><td>{_esc(r.visit)}</td>"
                          f"<td>{r.truth:.3g}</td><td>{est}</td><td>{ci}</td><td>{cov}</td></tr>")
         parts.append("</table>")
+    parts.append(_validation_html(bundle.measurement_validation))
     parts.append(_conformance_html(b.work / "datasets" / "conformance.csv"))
     parts.append("<h2>Datasets</h2>")
     if bundle.datasets:

@@ -39,6 +39,8 @@ PHOTO_METRICS = (
     "wrinkle_density_mm_per_cm2",
     "wrinkle_area_fraction",
     "ridge_strength",
+    "wrinkle_depth_index",
+    "skin_fraction",
     "lift_mm",
     "displacement_mm",
 )
