@@ -138,6 +138,14 @@ class Eyewear:
     iris_contrast: float = float("nan")
 
 
+def _bridge(m: np.ndarray) -> np.ndarray:
+    """The nasal bridge between the medial canthi, down a third of the way from the nasal root to the tip."""
+    n = topo.NAMED
+    down = 0.35 * (m[n["nose_tip"]] - m[n["nasion"]])
+    return np.array([m[n["medial_canthus_r"]], m[n["medial_canthus_l"]], m[n["medial_canthus_l"]] + down,
+                     m[n["medial_canthus_r"]] + down])
+
+
 def _edge_columns(rel: np.ndarray, mask: np.ndarray, axis_angle: float, threshold: float) -> float:
     """Fraction of the mask's extent along ``axis_angle`` where a strong edge crosses it across the axis."""
     gy, gx = np.gradient(rel)
@@ -170,13 +178,7 @@ def eyewear(rgb: np.ndarray, mesh: np.ndarray, mm_per_px: float, cheek_mask: np.
     rel = smooth / max(cheek, 1.0)
     ex, _ = _frame(m)
     angle = math.atan2(ex[1], ex[0])
-    # the bridge: between the medial canthi, from the nasal root down a third of the way to the nose tip
-    n = topo.NAMED
-    top = m[n["nasion"]]
-    bridge_poly = np.array([m[n["medial_canthus_r"]], m[n["medial_canthus_l"]],
-                            m[n["medial_canthus_l"]] + 0.35 * (m[n["nose_tip"]] - top),
-                            m[n["medial_canthus_r"]] + 0.35 * (m[n["nose_tip"]] - top)])
-    bridge = fill_polygon(shape, bridge_poly)
+    bridge = fill_polygon(shape, _bridge(m))
     bridge &= ~grow(fill_polygon(shape, m[list(topo.EYE_R)]) | fill_polygon(shape, m[list(topo.EYE_L)]), 1.5 * px_mm)
     threshold = 0.04 / max(0.3 * px_mm, 1.0)  # 4 % step per pixel at the smoothing scale
     bridge_frac = _edge_columns(rel, bridge, angle, threshold)
@@ -243,8 +245,4 @@ def lens_zone(shape: tuple[int, ...], mesh: np.ndarray, mm_per_px: float) -> np.
     level = float(np.min(brow_top @ ey))
     yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
     out &= (xx * ey[0] + yy * ey[1]) >= level
-    n = topo.NAMED
-    bridge = np.array([m[n["medial_canthus_r"]], m[n["medial_canthus_l"]],
-                       m[n["medial_canthus_l"]] + 0.35 * (m[n["nose_tip"]] - m[n["nasion"]]),
-                       m[n["medial_canthus_r"]] + 0.35 * (m[n["nose_tip"]] - m[n["nasion"]])])
-    return out | grow(fill_polygon(shape, bridge), 3.0 / mm_per_px)
+    return out | grow(fill_polygon(shape, _bridge(m)), 3.0 / mm_per_px)
