@@ -19,7 +19,7 @@ from toolkit.study import load_study
 def report(repo_root, tmp_path_factory):
     root = tmp_path_factory.mktemp("estimands")
     study = load_study(repo_root / "studies" / "epmc-demo")
-    bds, adsl = trial_with_disposition(paramcds=("NLFLEN", "LIFTJAW"))
+    bds, adsl = trial_with_disposition(paramcds=("NLFLEN", "LIFTJAW", "NLFDEPTH"))
     folder = root / study.id
     analysis = folder / "analysis"
     analysis.mkdir(parents=True)

@@ -283,7 +283,7 @@ def test_a_deep_capture_is_drawn_as_its_envelope_and_keeps_every_peak() -> None:
 def test_photo_panel_draws_images_masks_and_displacement(tmp_path) -> None:
     fig = F.fig_photo_panel(_photo(tmp_path), arrow_step_px=20)
     images = [t for t in fig.data if isinstance(t, go.Image)]
-    assert len(images) == 2 and all(t.source.startswith("data:image/png;base64,") for t in images)
+    assert len(images) == 2 and all(t.source.startswith("data:image/jpeg;base64,") for t in images)
     arrows = [t for t in fig.data if t.name == "displacement (Week 12)"][0]
     dy = np.asarray(arrows.y, float).reshape(-1, 3)
     assert np.allclose(dy[:, 1] - dy[:, 0], -2.0)  # every arrow 2 px up, as the field says
@@ -294,8 +294,10 @@ def test_photo_panel_draws_images_masks_and_displacement(tmp_path) -> None:
     from PIL import Image
 
     a, b = (np.asarray(Image.open(io.BytesIO(base64.b64decode(t.source.split(",", 1)[1])))) for t in images)
-    diff = np.any(a != b, axis=2)
-    assert diff[50:52, 20:80].all() and diff.sum() == 2 * 60
+    diff = np.abs(a.astype(int) - b.astype(int)).max(axis=2)  # JPEG: small coding noise beside the mask
+    inside = np.zeros(diff.shape, bool)
+    inside[50:52, 20:80] = True
+    assert diff[inside].min() > 40 and np.percentile(diff[~inside], 99) < 12
 
 
 def test_arm_order_puts_controls_last() -> None:

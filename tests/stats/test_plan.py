@@ -25,7 +25,7 @@ def demo_study(repo_root: Path):
 
 @pytest.fixture(scope="module")
 def demo_bds() -> pd.DataFrame:
-    return simulate_parallel_bds(arms=TRUE, n_per_arm=40, paramcds=("NLFLEN", "LIFTJAW"), seed=12)
+    return simulate_parallel_bds(arms=TRUE, n_per_arm=40, paramcds=("NLFLEN", "LIFTJAW", "NLFDEPTH"), seed=12)
 
 
 @pytest.fixture(scope="module")
@@ -202,12 +202,12 @@ def test_an_analysis_that_cannot_run_leaves_its_p_values_empty_and_says_why(demo
 
 def test_results_name_the_plan_in_words(demo_results, tmp_path) -> None:
     plan = demo_results.plan
-    assert [p["id"] for p in plan] == ["PRIMARY", "KEY1", "KEY2", "HEAD2HEAD"]
+    assert [p["id"] for p in plan] == ["PRIMARY", "KEY1", "KEY2", "DEPTH", "HEAD2HEAD"]
     first = plan[0]
     assert first["endpoint_label"] == "Nasolabial wrinkle length (mm)"
     assert first["visit_name"] == "After session 12" and first["model_label"] == "ANCOVA"
     assert first["role"] == "primary"
-    assert plan[3]["margins"] == {"EP vs MC": "non-inferiority margin 3"}
+    assert plan[4]["margins"] == {"EP vs MC": "non-inferiority margin 3"}
     assert "serial gatekeeping" in demo_results.multiplicity
     saved = json.loads((demo_results.to_dir(tmp_path / "r") / "results.json").read_text())
     assert saved["plan"] == plan

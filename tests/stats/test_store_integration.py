@@ -56,6 +56,7 @@ def test_analyze_from_the_study_store(
                 path, sha = _photo(tmp_path, f"{sid}-{visit}")
                 pid = store.add_photo(sid, visit_id=visit, path=path, sha256=sha)
                 rows = [("nasolabial_l", "wrinkle_length_mm", value / 2), ("nasolabial_r", "wrinkle_length_mm", value / 2),
+                        ("nasolabial_l", "wrinkle_depth_index", 12 * value), ("nasolabial_r", "wrinkle_depth_index", 12 * value),
                         ("jawline_l", "lift_mm", 1.0 + rng.normal(0, 0.3)), ("jawline_r", "lift_mm", 1.0)]  # fmt: skip
                 frame = pd.DataFrame(rows, columns=["region", "metric", "value"])
                 store.add_measurements(pid, frame, algorithm_version="test 1.0", qc={})

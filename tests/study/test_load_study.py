@@ -220,7 +220,7 @@ def test_error_type_is_a_configuration_error_listing_details(write_study, demo_t
         ("  - code: LIFTJAW", "  - code: NLFLEN", "endpoints[1].code", "repeats"),
         ("    role: key_secondary", "    role: primary", "endpoints", "exactly one"),
         ("    visits: [BASELINE, S12, FU]\n\n  - code: GAIS", "    visits: [BASELINE, S13, FU]\n\n  - code: GAIS",
-         "endpoints[2].visits[1]", "unknown visit 'S13'"),
+         "endpoints[3].visits[1]", "unknown visit 'S13'"),
         ("      strata: [age_group]\n      comparisons: [EP vs SHAM, MC vs SHAM]\n    - id: KEY1",
          "      strata: [site]\n      comparisons: [EP vs SHAM, MC vs SHAM]\n    - id: KEY1",
          "analysis.analyses[0].strata[0]", "not a randomization factor"),
