@@ -113,13 +113,26 @@ def fill_polygon(shape: tuple[int, ...], points: np.ndarray) -> np.ndarray:
     return mask.astype(bool)
 
 
+def _window(mask: np.ndarray, pad: int) -> tuple[slice, slice]:
+    """The bounding box of ``mask``'s pixels grown by ``pad`` on every side, clipped to the image."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    return (slice(max(0, rows[0] - pad), min(mask.shape[0], rows[-1] + pad + 1)),
+            slice(max(0, cols[0] - pad), min(mask.shape[1], cols[-1] + pad + 1)))
+
+
 def grow(mask: np.ndarray, radius_px: float) -> np.ndarray:
-    """``mask`` grown by a disk of ``radius_px`` (Euclidean distance transform: any radius costs the same)."""
+    """``mask`` grown by a disk of ``radius_px`` (exact Euclidean distance, computed around the mask only)."""
     mask = np.asarray(mask, dtype=bool)
     if radius_px < 0.5 or not mask.any():
         return mask.copy()
-    dist = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return dist <= radius_px
+    # every pixel within the radius lies in the mask's box grown by the radius, and every mask pixel is in
+    # that box: the distance transform of the box is exact there
+    win = _window(mask, int(math.ceil(radius_px)) + 1)
+    dist = cv2.distanceTransform((~mask[win]).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    out = np.zeros_like(mask)
+    out[win] = dist <= radius_px
+    return out
 
 
 def shrink(mask: np.ndarray, radius_px: float) -> np.ndarray:
@@ -127,8 +140,13 @@ def shrink(mask: np.ndarray, radius_px: float) -> np.ndarray:
     mask = np.asarray(mask, dtype=bool)
     if radius_px < 0.5 or not mask.any():
         return mask.copy()
-    dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return dist > radius_px
+    # a one-pixel frame of outside pixels around the mask's box holds a nearest outside pixel of every mask
+    # pixel (or the image edge does, as for the whole image)
+    win = _window(mask, 1)
+    dist = cv2.distanceTransform(mask[win].astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    out = np.zeros_like(mask)
+    out[win] = dist > radius_px
+    return out
 
 
 def _feature_mask(shape: tuple[int, int], mesh_xy: np.ndarray, px_per_mm: float, p: SkinParams) -> np.ndarray:
