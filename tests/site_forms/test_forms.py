@@ -225,6 +225,12 @@ def test_a_practice_day_at_the_desk_walks_one_subject_through_every_form(demo_st
         record = practice_session(desk.session, "P-001")
         assert record.outcome == "completed", record.summary()
         assert list(store.deliveries("P-001")["status"]) == ["completed"]
+        # the same session again without asking for a repeat: refused in the panel, in the panel's words
+        desk.session.repeat.value = False
+        assert desk.session.start() and desk.session.wait(120) is None
+        refusal = desk.session.panel.status.value
+        assert "already completed" in refusal and "Repeat" in refusal and "repeat=True" not in refusal
+        assert list(store.deliveries("P-001")["status"]) == ["completed"]
         assert len(practice_photos(desk.photos, "P-001", ("BASELINE", "S12"))) == 2
         (ae,) = practice_adverse_event(desk.adverse_events, "P-001")
         assert ae.session_number == 1 and ae.term == "redness at electrode site" and not ae.serious

@@ -93,7 +93,10 @@ def main(argv: list[str] | None = None) -> None:
     user_errors = _user_error_types()
     try:
         # standalone mode: click reports usage errors itself (exit 2) and raises SystemExit
-        app(args=argv, prog_name="toolkit")
+        from toolkit.cli.study_arg import normalise
+
+        args = list(sys.argv[1:] if argv is None else argv)
+        app(args=normalise(args, typer.main.get_command(app)), prog_name="toolkit")
     except user_errors as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(getattr(exc, "exit_code", 2))

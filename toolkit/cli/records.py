@@ -225,7 +225,8 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         """Randomise an eligible subject: take the next row of the allocation list in their stratum."""
         with _open(study) as store:
             alloc = store.allocate(subject_id)
-            sides = f", sides {alloc.side_map}" if alloc.side_map else ""
+            sides = "".join(f", {side} side: {arm}" for side, arm in sorted(alloc.side_map.items())) \
+                if alloc.side_map else ""
             # the operator needs the arm to treat; analysis outputs stay coded until unblinding
             typer.echo(
                 f"{subject_id}: randomisation number {alloc.rand_no}, arm {alloc.arm_id} (code {alloc.code}){sides}"
@@ -283,6 +284,33 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         with _open(study) as store:
             result = import_csv(store, kind, file, reason=reason)
             typer.echo(f"imported {result.rows} {kind} row(s) from {file} into {store.database}")
+
+    @data.command("correct")
+    def correct(
+        study: str = typer.Option(..., "--study", help=_STUDY_HELP),
+        table: str = typer.Option(..., "--table", help="Table of the record, e.g. adverse_events, subjects, "
+                                  "assessments, consents, patch_tests."),
+        record_id: int = typer.Option(..., "--id", help="The record's id (as `toolkit subject list` and the "
+                                      "forms show it)."),
+        changes: list[str] = typer.Option(
+            [], "--set", help="FIELD=VALUE to change (repeat); dates YYYY-MM-DD, yes/no, an empty value clears."),
+        reason: str = typer.Option(..., "--reason", help="Why (required; kept in the audit trail)."),
+    ) -> None:
+        """Correct fields of a stored record; the old and new values and the reason go to the audit trail."""
+        from toolkit.errors import DataError
+        from toolkit.store.corrections import value_from_text
+
+        if not changes:
+            raise DataError("nothing to change: give --set FIELD=VALUE (repeat for several fields)")
+        with _open(study) as store:
+            values = {}
+            for item in changes:
+                name, sep, text = item.partition("=")
+                if not sep or not name.strip():
+                    raise DataError(f"--set {item!r} must be FIELD=VALUE, e.g. --set resolved=2026-03-02")
+                values[name.strip()] = value_from_text(table, name.strip(), text)
+            store.update_record(table, record_id, reason=reason, **values)
+            typer.echo(f"{table} #{record_id} corrected ({', '.join(changes)}); reason recorded in the audit trail")
 
     @data.command("export")
     def export(

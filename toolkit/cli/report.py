@@ -30,6 +30,11 @@ def report(
             store._require("export", "build the study's report")
     bundle = build_report(study, static=static, browser_path=browser)
     typer.echo(bundle.summary())
+    if not (bundle.figures or bundle.tables or bundle.datasets):
+        typer.echo(f"error: the report of {bundle.study_id} is empty: no analysis datasets or results under "
+                   f"{data_dir / 'analysis'}; export them first (toolkit data export --study {study_id}, then "
+                   "toolkit analyze)", err=True)
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:

@@ -189,7 +189,8 @@ def run_session(
         twin = own_twin
         note(f"no twin was listening at {bench_cfg.stimulator.resource}: started an in-process digital twin")
     if session_start is not None and (twin is None or clock is not None):
-        raise ConfigurationError("session_start is for simulated sessions on the twin only (and without clock=)")
+        raise ConfigurationError("a session start time can be given only for a simulated session on the digital twin, "
+                                 "whose clock it sets")
     if clock is None:
         clock = SimulatedClock(session_start, source=twin.clock) if twin is not None else WallClock()
     external_twin = twin is None and bench_cfg.is_loopback_twin
@@ -224,7 +225,8 @@ def run_session(
                 done = ", ".join(f"#{i}" for t in target.treatments for i in t.earlier_ids)
                 raise NotEligible(
                     f"session {session_number} of subject {subject_id} was already completed ({done}); "
-                    "pass repeat=True (--repeat) to deliver it again as a new linked record"
+                    "to deliver it again as a new linked record, ask for a repeat (command line: --repeat; "
+                    "session panel: Repeat)"
                 )
             plans = []
             for t in todo:
@@ -271,7 +273,8 @@ def _remaining(plan: TreatmentPlan, delivered_s: float, subject_id: str, session
         raise NotEligible(
             f"session {session_number} of subject {subject_id}: earlier records already delivered "
             f"{delivered_s:.0f} s of {plan.duration_s:.0f} s; nothing is left to resume "
-            "(pass repeat=True to deliver the full session again)"
+            "(ask for a repeat to deliver the full session again: --repeat on the command line, Repeat in the "
+            "session panel)"
         )
     ramps = plan.ramp_up_s + plan.ramp_down_s
     shrink = min(1.0, left / ramps) if ramps > 0 else 1.0
