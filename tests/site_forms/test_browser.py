@@ -146,9 +146,16 @@ def _text(page, selector: str) -> str:
 
 
 def _wait_text(page, selector: str, text: str, timeout_ms: int = 60_000) -> str:
-    page.wait_for_function(
-        "([sel, text]) => { const e = document.querySelector(sel); return e && e.innerText.includes(text); }",
-        arg=[selector, text], timeout=timeout_ms)
+    """Wait until ``selector`` shows ``text``; fail with what it shows instead."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            "([sel, text]) => { const e = document.querySelector(sel); return e && e.innerText.includes(text); }",
+            arg=[selector, text], timeout=timeout_ms)
+    except PlaywrightTimeout:
+        shown = page.locator(selector).first.inner_text() if page.locator(selector).count() else "(not shown)"
+        pytest.fail(f"{selector} did not show {text!r}; it shows: {shown!r}", pytrace=False)
     return _text(page, selector)
 
 
@@ -270,6 +277,8 @@ def test_a_site_day_in_jupyterlab(page, data_root) -> None:
 
     # -- 4 an adverse event: an end before the onset is refused beside the end --------------------------------
     _select(page, ".epmc-ae-subject", SUBJECT)
+    # choosing the subject reloads the form's sessions and list of events: wait for that before going on
+    _wait_text(page, ".epmc-ae-listing", "none recorded")
     _type(page, ".epmc-ae-term", "redness")
     _wait_text(page, ".epmc-ae-coding", "Application site erythema")
     _date(page, ".epmc-ae-onset", TODAY)

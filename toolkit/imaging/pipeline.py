@@ -117,6 +117,12 @@ def ingest_photo_record(
                 if p.exists():
                     os.chmod(p, 0o644)
                     p.unlink()
+            # and the visit and subject folders it made, when nothing else is in them
+            for folder in (saved.path.parent, saved.path.parent.parent):
+                try:
+                    folder.rmdir()
+                except OSError:  # not empty (other photos), or already gone
+                    break
         raise
     return IngestedPhoto(photo_id=int(photo_id), path=Path(saved.path), sha256=saved.sha256)
 

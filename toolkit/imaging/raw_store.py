@@ -69,7 +69,9 @@ def store_raw_photo(
     folder = raw_photo_dir(study_id, subject_id, visit_id)
     folder.mkdir(parents=True, exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9_.-]", "_", source.name)
-    dest = folder / f"{digest[:12]}-{name}"
+    prefix = f"{digest[:12]}-"
+    # a file taken from the raw store itself already carries its hash prefix: it is not prefixed twice
+    dest = folder / (name if name.startswith(prefix) else prefix + name)
     full_meta = {
         "original_name": source.name,
         "width_px": header.width,

@@ -42,14 +42,14 @@ class Photos(StoreBase):
         digest = self._checked_sha(path, sha256, "photo")
         with self.session() as s:
             subject = self._subject(s, subject_id)
+            visit = self._visit(s, subject, visit_id)  # an unknown visit is said first, with the accepted ones
             dup = s.scalar(
                 select(m.PhotoRow.id)
                 .join(m.SubjectRow, m.SubjectRow.id == m.PhotoRow.subject_pk)
                 .where(m.SubjectRow.study_id == self.study_id, m.PhotoRow.sha256 == digest)
             )
             if dup is not None:
-                raise StoreError(f"photo {path} is already stored as photo #{dup} (same SHA-256)")
-            visit = self._visit(s, subject, visit_id)
+                raise StoreError(f"photo {path} is already stored as photo #{dup} (same SHA-256)", field="source")
             row = m.PhotoRow(
                 subject_pk=subject.id,
                 visit_pk=visit.id,
