@@ -44,6 +44,16 @@ def test_the_table_carries_the_statistics_of_the_agreement_module():
     # the raters are not named anywhere in the table
     text = body.to_string() + " ".join(table.footnotes)
     assert "alice" not in text and "bob" not in text
+    # grades that do not vary cannot give an agreement; limits beyond the range are shown at the bound
+    flat = pd.DataFrame([{"set_id": f"s{i}", "scale": "WSRS", "rater": r, "repeat": 0, "score": 3.0}
+                         for i in range(4) for r in ("alice", "bob")])
+    flat_body = agreement_table(flat, number="14.2.9").body.set_index("Statistic")
+    assert flat_body.loc["ICC(2,1), absolute agreement", "Estimate"] == "NE"
+    opposed = pd.DataFrame([{"set_id": f"s{i}", "scale": "WSRS", "rater": r, "repeat": 0,
+                             "score": float(x if r == "alice" else 6 - x)} for i, x in enumerate([1, 2, 4, 5])
+                            for r in ("alice", "bob")])
+    kappa = agreement_table(opposed, number="14.2.9").body.iloc[0]
+    assert (kappa["Estimate"], kappa["95% CI"]) == ("-1.00", "-1.00 to -1.00")  # complete disagreement
     # one rater without re-grades: nothing to compare
     assert agreement_table(grades[(grades["rater"] == "bob")], number="14.2.9") is None
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from toolkit.report.tables.model import Table
@@ -51,6 +52,17 @@ def station_grades(study_id: str, data_dir: Path) -> tuple[pd.DataFrame, dict[st
     return grades, levels
 
 
+def _number(value: float) -> str:
+    return f"{value:.2f}" if np.isfinite(value) else "NE"
+
+
+def _interval(estimate: float, low: float, high: float) -> str:
+    """``low to high`` clipped to [-1, 1]; NE when not estimable."""
+    if not (np.isfinite(estimate) and np.isfinite(low) and np.isfinite(high)):
+        return "NE"
+    return f"{max(-1.0, low):.2f} to {min(1.0, high):.2f}"
+
+
 def agreement_table(grades: pd.DataFrame, *, number: str, levels: dict[str, list[float]] | None = None,
                     source: str = "Rating station grades (study database)") -> Table | None:
     """Table of inter- and intra-rater agreement per scale; ``None`` when no comparison has two common sets."""
@@ -67,8 +79,9 @@ def agreement_table(grades: pd.DataFrame, *, number: str, levels: dict[str, list
         "Raters compared": result["raters"],
         "Statistic": result["statistic"].map(lambda s: _STATISTIC.get(s, s)),
         "Photo sets": result["n_sets"].astype(int).astype(str),
-        "Estimate": result["estimate"].map(lambda v: f"{v:.2f}"),
-        "95% CI": [f"{lo:.2f} to {hi:.2f}" for lo, hi in zip(result["ci_low"], result["ci_high"], strict=True)],
+        "Estimate": result["estimate"].map(_number),
+        "95% CI": [_interval(v, lo, hi) for v, lo, hi in zip(result["estimate"], result["ci_low"], result["ci_high"],
+                                                              strict=True)],
     })
     counts = "; ".join(f"{sc}: {n} rater(s)" for sc, n in raters.items())
     return Table(
@@ -80,6 +93,8 @@ def agreement_table(grades: pd.DataFrame, *, number: str, levels: dict[str, list
             "Weighted kappa with quadratic (Fleiss-Cohen) weights over the scale's grades, asymptotic 95% CI; "
             "ICC(2,1): two-way random effects, absolute agreement, single rater (Shrout & Fleiss 1979), "
             "95% CI of McGraw & Wong (1996).",
+            "Interval limits beyond -1 or 1 are shown at the bound. NE: not estimable (grades that do not vary, "
+            "or too few sets).",
             f"Raters are numbered by user name, not named. {counts}.",
         ),
         source=source,
