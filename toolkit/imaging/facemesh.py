@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from toolkit.errors import ConfigurationError
+from toolkit.imaging.mesh_topology import MESH_POINTS
 
 __all__ = [
     "MESH_POINTS",
@@ -37,8 +38,6 @@ __all__ = [
     "fit_mesh",
 ]
 
-#: number of face-mesh vertices
-MESH_POINTS = 468
 
 _WHEEL = "mediapipe"
 _WHEEL_VERSION = "0.10.14"
