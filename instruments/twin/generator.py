@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from instruments.twin.physics import BenchModel
-from instruments.twin.scpi import ScpiDevice, ScpiError, format_number, parse_bool, parse_number
+from instruments.twin.scpi import ScpiDevice, ScpiError, format_number, parse_bool, parse_choice, parse_number
 
 if TYPE_CHECKING:
     from instruments.twin.clock import SimClock
@@ -230,11 +230,8 @@ class TwinGenerator(ScpiDevice):
         c = self._chan(s)
         if q:
             return c.arb_filter
-        names = {"NORM": "NORM", "NORMAL": "NORM", "STEP": "STEP", "OFF": "OFF"}
-        arg = a[0].upper() if a else ""
-        if arg not in names:
-            raise ScpiError(-224, f"filter {arg!r}; expected NORM, STEP or OFF")
-        c.arb_filter = names[arg]
+        c.arb_filter = parse_choice(a, {"NORM": "NORM", "NORMAL": "NORM", "STEP": "STEP", "OFF": "OFF"},
+                                    name="filter")
         return None
 
     def _arb_phases(self, c: _Channel) -> tuple[tuple[tuple[float, float], ...], float]:
@@ -345,10 +342,7 @@ class TwinGenerator(ScpiDevice):
     def _twin_load(self, s: list[int], a: list[str], q: bool) -> str | None:
         if q:
             return self.model.load.upper()
-        arg = a[0].upper() if a else ""
-        if arg not in ("DUMMY", "SKIN"):
-            raise ScpiError(-224, f"load {arg!r}; expected DUMMY or SKIN")
-        self.model.set_load(arg.lower())
+        self.model.set_load(parse_choice(a, {"DUMMY": "DUMMY", "SKIN": "SKIN"}, name="load").lower())
         return None
 
     # ---- triggering and state

@@ -28,7 +28,7 @@ import numpy as np
 
 from instruments.record_lengths import KEYSIGHT_RAW_POINTS, RIGOL_MEMORY_DEPTHS
 from instruments.twin.physics import BenchModel
-from instruments.twin.scpi import ScpiDevice, ScpiError, format_number, parse_bool, parse_number
+from instruments.twin.scpi import ScpiDevice, ScpiError, format_number, parse_bool, parse_choice, parse_number
 
 if TYPE_CHECKING:
     from instruments.twin.clock import SimClock
@@ -174,11 +174,8 @@ class TwinScope(ScpiDevice):
     def _trig_slope(self, s: list[int], a: list[str], q: bool) -> str | None:
         if q:
             return self.trig_slope
-        names = {"POS": "POS", "POSITIVE": "POS", "NEG": "NEG", "NEGATIVE": "NEG"}
-        arg = a[0].upper() if a else ""
-        if arg not in names:
-            raise ScpiError(-224, f"slope {arg!r}; expected POS or NEG")
-        self.trig_slope = names[arg]
+        self.trig_slope = parse_choice(a, {"POS": "POS", "POSITIVE": "POS", "NEG": "NEG", "NEGATIVE": "NEG"},
+                                       name="slope")
         return None
 
     def _post_trigger_s(self) -> float:

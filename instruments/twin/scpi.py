@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["ScpiDevice", "ScpiError", "parse_bool", "parse_number", "ERRORS"]
+__all__ = ["ScpiDevice", "ScpiError", "parse_bool", "parse_choice", "parse_number", "ERRORS"]
 
 #: standard SCPI error messages by code
 ERRORS = {
@@ -109,6 +109,19 @@ def parse_bool(arg: str) -> bool:
     if a in ("OFF", "0"):
         return False
     raise ScpiError(-224, f"{arg!r} is not ON|OFF|1|0")
+
+
+def parse_choice(args: list[str], names: dict[str, str], *, name: str) -> str:
+    """The canonical value of an enumerated parameter (first of ``args``, any case); raise -224 otherwise.
+
+    ``names`` maps every accepted spelling (``"NORMAL"``, ``"NORM"``) to its canonical value.
+    """
+    arg = args[0].upper() if args else ""
+    if arg not in names:
+        canon = list(dict.fromkeys(names.values()))
+        expected = canon[0] if len(canon) == 1 else ", ".join(canon[:-1]) + " or " + canon[-1]
+        raise ScpiError(-224, f"{name} {arg!r}; expected {expected}")
+    return names[arg]
 
 
 def format_number(value: float) -> str:
