@@ -372,11 +372,8 @@ def pulse_integrals(voltage: Trace, current: Trace, *, min_samples: int = 20) ->
     # the envelope ends at the last high sample before a quiet stretch as long as half the pulse so far
     idx = np.flatnonzero(high[first:]) + first
     gaps = np.diff(idx)
-    end = int(idx[-1]) + 1
-    for k, gap in enumerate(gaps):
-        if gap > max((idx[k] - first) // 2, 4):
-            end = int(idx[k]) + 1
-            break
+    quiet = np.flatnonzero(gaps > np.maximum((idx[:-1] - first) // 2, 4))
+    end = int(idx[quiet[0]] if quiet.size else idx[-1]) + 1
     if end >= v.size:
         raise ValueError("the pulse runs past the end of the record: no whole pulse")
     samples = end - start

@@ -337,24 +337,34 @@ class TwinScope(ScpiDevice):
         self._update_acquisition()
         n, xinc, xorigin = self._x_axis()
         c = self.ch[channel]
-        key = (channel, self.captured_t0_s, n, xinc, xorigin, c.scale_V, c.offset_V, c.probe,
-               self.model.deliveries, self.model.load, self.model.contact_fault, self.model.impedance_factor)
+        key = (channel, self.captured_t0_s, n, xinc, xorigin, self.model.deliveries, self.model.load,
+               self.model.contact_fault, self.model.impedance_factor, c.scale_V, c.offset_V, c.probe)
         cached = getattr(self, "_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
-        raw = self._render(channel, n, xinc, xorigin)
+        raw = self._render(channel, n, xinc, xorigin, key[1:9])
         self._cache = (key, raw)
         return raw
 
-    def _render(self, channel: int, n: int, xinc: float, xorigin: float) -> np.ndarray:
+    def _signals_at(self, n: int, xinc: float, xorigin: float, key: tuple) -> tuple[np.ndarray, np.ndarray]:
+        """Electrode voltage and current at the record's sample instants, solved once per acquisition (every
+        channel samples the same instants)."""
+        cached = getattr(self, "_signals", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
         t_rel = xorigin + np.arange(n) * xinc
+        # the circuit's exact waveform through the amplifier's and this scope's bandwidth, at the sample
+        # instants (no anti-alias filter: a transient between two samples is missed, as on a real scope)
+        signals = self.model.render(self.captured_t0_s + t_rel, scope_bandwidth_Hz=_BANDWIDTH_HZ[self.family])
+        self._signals = (key, signals)
+        return signals
+
+    def _render(self, channel: int, n: int, xinc: float, xorigin: float, key: tuple) -> np.ndarray:
         c = self.ch[channel]
         if self.captured_t0_s is None:
             tip = np.zeros(n)
         else:
-            # the circuit's exact waveform through the amplifier's and this scope's bandwidth, at the sample
-            # instants (no anti-alias filter: a transient between two samples is missed, as on a real scope)
-            v_el, i = self.model.render(self.captured_t0_s + t_rel, scope_bandwidth_Hz=_BANDWIDTH_HZ[self.family])
+            v_el, i = self._signals_at(n, xinc, xorigin, key)
             what = self.signals.get(channel)
             if what == "electrode":
                 tip = v_el

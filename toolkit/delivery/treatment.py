@@ -456,16 +456,20 @@ class _TreatmentRun:
         return replace(m, current_on_A=i_on, voltage_on_V=v_on, impedance_ohm=impedance)
 
     def _wait_for_record(self, scope: Any, grace_s: float = 0.2) -> bool:
-        """Whether the acquisition completes (polled briefly: the window has already passed)."""
-        import time
+        """Whether the acquisition completes (polled briefly: the window has already passed).
 
-        deadline = time.monotonic() + grace_s
+        The grace and the polls run on the session clock: the scope's trigger comes a little after the
+        confirmed start (its level is crossed on the rising edge), and on a simulated clock that time passes
+        by advancing the clock, not by sleeping in the real world.
+        """
+        clock = self.ctx.clock
+        deadline = clock.now_s() + grace_s
         while True:
             if scope.acquired():
                 return True
-            if time.monotonic() > deadline:
+            if clock.now_s() > deadline:
                 return False
-            time.sleep(0.005)
+            clock.sleep(0.005)
 
     def _burst_rates(self, v: Any, i: Any) -> WaveformRates:
         """Rates over one burst's on-time, from a capture that starts at the trigger.
