@@ -4,13 +4,14 @@ Peer, in the same run and on the same database (a SQLite file, or the empty Post
 ``--url``): ``pandas.DataFrame.to_sql`` of the same 100,000 rows
 followed by ``pandas.read_sql`` of them (no audit trail, no derivation). Figures printed:
 
-1. insert of 1,000 photos × 100 region/metric rows, each row recorded in the hash-chained audit trail and each
-   transaction's head anchored in the signed file outside the database: half with ``Store.add_measurements``
-   (one photo per transaction, as a capture station records them), half with ``Store.add_measurement_runs``
-   (100 photos per transaction, as a batch analysis records them) vs ``to_sql`` of all rows in one go. Each
-   transaction is durable on commit (SQLite ``synchronous=FULL``: one fsync), so the 500 one-photo
-   transactions wait for the disk 500 times where the peer waits once; the run also prints the same-grain
-   peer (``to_sql`` of one photo's rows per call) and what 500 bare one-row transactions cost there;
+1. insert of 1,000 photos × 100 region/metric rows the way an analysis run (``toolkit photo analyze``,
+   :func:`toolkit.imaging.pipeline.analyze_pending`) writes them: ``Store.add_measurement_runs`` with
+   ``WRITE_BATCH_PHOTOS`` photos per audited transaction, each run and the batch's rows recorded in the
+   hash-chained audit trail, each transaction's head anchored in the signed file outside the database and
+   durable on commit (SQLite ``synchronous=FULL``) vs ``to_sql`` of all rows in one go. For comparison the
+   run also writes 100 further photos one per call (``Store.add_measurements``, one transaction and anchor
+   each) against the same-grain peer (``to_sql`` of one photo's rows per call), and prints what 100 bare
+   one-row transactions cost on the same database;
 2. export: ``analysis_dataset`` (latest runs, joins, per-visit means, baseline, change from baseline) vs
    ``read_sql`` of the raw rows;
 3. ``verify_audit`` (chain re-hashed, anchors' signatures, trail replayed against every table) over the
@@ -65,6 +66,7 @@ def run(workdir: Path, url: str | None = None) -> None:
 
     from sqlalchemy import create_engine
 
+    from toolkit.imaging.pipeline import WRITE_BATCH_PHOTOS
     from toolkit.store import open_store
     from toolkit.store.export import analysis_dataset
     from toolkit.study.allocation import randomize, write_allocation
@@ -111,17 +113,16 @@ def run(workdir: Path, url: str | None = None) -> None:
         )
     n_rows = len(photos) * ROWS_PER_PHOTO
 
-    half = len(photos) // 2
     t0 = time.perf_counter()
-    for pid, frame in zip(photos[:half], frames[:half], strict=True):
-        store.add_measurements(pid, frame, algorithm_version="bench 1", qc={})
-    t_single = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for start in range(half, len(photos), 100):
-        batch = [(pid, frames[i], {}) for i, pid in enumerate(photos[start : start + 100], start=start)]
+    for start in range(0, len(photos), WRITE_BATCH_PHOTOS):
+        batch = [(pid, frames[i], {}) for i, pid in enumerate(photos[start : start + WRITE_BATCH_PHOTOS], start=start)]
         store.add_measurement_runs(batch, algorithm_version="bench 1")
-    t_batched = time.perf_counter() - t0
-    t_insert = t_single + t_batched
+    t_insert = time.perf_counter() - t0
+    n_single = 100
+    t0 = time.perf_counter()  # one photo per transaction (a re-analysis of 100 photos, photo by photo)
+    for pid, frame in zip(photos[:n_single], frames[:n_single], strict=True):
+        store.add_measurements(pid, frame, algorithm_version="bench single", qc={})
+    t_single = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     bds = analysis_dataset(store)
@@ -142,10 +143,10 @@ def run(workdir: Path, url: str | None = None) -> None:
     back = pd.read_sql("SELECT * FROM peer_measurements", engine)
     t_read_sql = time.perf_counter() - t0
     t0 = time.perf_counter()
-    for pid, frame in zip(photos[:half], frames[:half], strict=True):
+    for pid, frame in zip(photos[:n_single], frames[:n_single], strict=True):
         frame.assign(photo_id=pid).to_sql("peer_per_photo", engine, index=False, if_exists="append")
     t_to_sql_each = time.perf_counter() - t0
-    t_commits = durable_commits(engine, half)
+    t_commits = durable_commits(engine, n_single)
     assert len(back) == n_rows
 
     n_runs = 100_000
@@ -157,19 +158,16 @@ def run(workdir: Path, url: str | None = None) -> None:
     engine.dispose()
 
     store_total, peer_total = t_insert + t_export, t_to_sql + t_read_sql
-    print(f"store benchmark: {n_rows:,} measurements ({len(photos)} photos × {ROWS_PER_PHOTO}), {backend}")
+    print(f"store benchmark: {n_rows:,} measurements ({len(photos)} photos × {ROWS_PER_PHOTO}), {backend}, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
     peer_rate = n_rows / t_to_sql
-    single_rate = half * ROWS_PER_PHOTO / t_single
-    batched_rate = (len(photos) - half) * ROWS_PER_PHOTO / t_batched
-    print(f"  insert  total {t_insert:.2f} s for {n_rows:,} rows ({report.entries:,} audit entries written)")
-    print(f"          add_measurements, 1 photo per transaction:    {single_rate:9,.0f} rows/s")
-    print(f"          add_measurement_runs, 100 photos per transaction: {batched_rate:9,.0f} rows/s")
-    print(f"          pandas to_sql (peer), all rows in one go:    {peer_rate:9,.0f} rows/s")
-    print(f"          ratio (time per row, store/peer): one photo per call {peer_rate / single_rate:.1f}x, "
-          f"batched {peer_rate / batched_rate:.1f}x, overall {t_insert / t_to_sql:.1f}x")  # fmt: skip
-    print(f"          same grain: pandas to_sql of one photo per call (peer) {t_to_sql_each:.2f} s for {half} photos "
-          f"vs add_measurements {t_single:.2f} s: ratio {t_single / t_to_sql_each:.1f}x")  # fmt: skip
-    print(f"          {half} bare one-row transactions, durable on commit: {t_commits:.2f} s")
+    print(f"  insert  as an analysis run writes ({WRITE_BATCH_PHOTOS} photos per audited transaction and anchor): "
+          f"{t_insert:.2f} s, {n_rows / t_insert:,.0f} rows/s")  # fmt: skip
+    print(f"          pandas to_sql (peer), all rows in one go: {t_to_sql:.2f} s, {peer_rate:,.0f} rows/s")
+    print(f"          ratio store/peer = {t_insert / t_to_sql:.2f}x")
+    print(f"          one photo per call: add_measurements {t_single:.2f} s for {n_single} photos vs pandas to_sql "
+          f"of one photo per call (peer) {t_to_sql_each:.2f} s: ratio {t_single / t_to_sql_each:.2f}x "
+          f"({n_single} bare one-row durable transactions: {t_commits:.2f} s)")  # fmt: skip
     print(f"  export  analysis_dataset (BDS, {len(bds)} records): {t_export:5.2f} s")
     print(
         f"          pandas read_sql (peer):        {t_read_sql:7.2f} s   ratio store/peer = {t_export / t_read_sql:5.1f}x"

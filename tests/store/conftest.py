@@ -196,6 +196,16 @@ def enrol_eligible(store, subject_id: str, *, age: int = 50, fitzpatrick: str = 
     store.record_patch_test(subject_id, passed=True, read_on=date(2026, 1, 7))
 
 
+def baseline_photos(store, photo_file, n: int, subject_id: str = "S-001", tag: str = "b") -> list[int]:
+    """Enrol ``subject_id`` (eligible) and store ``n`` distinct baseline photos of it; return their ids."""
+    enrol_eligible(store, subject_id)
+    ids = []
+    for k in range(n):
+        path, sha = photo_file(f"{tag}{k}")
+        ids.append(store.add_photo(subject_id, visit_id="BASELINE", path=path, sha256=sha))
+    return ids
+
+
 @pytest.fixture
 def photo_file(tmp_path: Path) -> Callable[[str], tuple[Path, str]]:
     """Make a distinct photo file from a real portrait shipped with matplotlib; return (path, sha256)."""

@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, text, update
 from sqlalchemy.exc import DBAPIError
 
-from toolkit.errors import CheckFailed, StoreError
+from toolkit.errors import CheckFailed, DataError, StoreError
 from toolkit.store import models as m
 from toolkit.store import open_store
 from toolkit.store.audit import GENESIS_HASH, audit_trail, entry_hash, verify_audit
 
-from .conftest import DEMO, enrol_eligible, run_cli
+from .conftest import DEMO, baseline_photos, enrol_eligible, run_cli
 
 
 def _walk(store, photo_file, tmp_path):
@@ -264,13 +264,96 @@ def test_a_bulk_insert_is_one_entry_that_still_records_every_row(demo_study, pho
                               "value": [1.0, 2.0, float("nan")]})
         store.add_measurements(pid, frame, algorithm_version="v1", qc={})
         (entry,) = audit_trail(store, table="measurements")
-        assert entry["action"] == "insert_rows" and [r["region"] for r in entry["new"]] == ["forehead", "glabella", "chin"]
+        assert entry["action"] == "insert_columns"
+        assert [(r["region"], r["value"]) for r in entry["new"]] == [("forehead", 1.0), ("glabella", 2.0), ("chin", None)]
         assert [k["region"] for k in entry["key"]] == ["forehead", "glabella", "chin"]
         assert verify_audit(store).ok
         with store.engine.begin() as conn:  # change one value behind the store's back
             conn.execute(text("UPDATE measurements SET value = 5.0 WHERE region = 'glabella'"))
         problems = verify_audit(store).data_problems
         assert len(problems) == 1 and '"region":"glabella"' in problems[0] and "value differ" in problems[0]
+        with store.engine.begin() as conn:  # a row added behind its back, one removed
+            conn.execute(text("UPDATE measurements SET value = 2.0 WHERE region = 'glabella'"))
+            conn.execute(text("DELETE FROM measurements WHERE region = 'chin'"))
+            conn.execute(text("INSERT INTO measurements (run_id, region, metric, value) "
+                              "SELECT run_id, 'nose', 'a', 9.0 FROM measurements LIMIT 1"))
+        problems = verify_audit(store).data_problems
+        assert len(problems) == 2 and any('"region":"nose"' in p and "no audit trail entry" in p for p in problems)
+        assert any('"region":"chin"' in p and "deleted without an audit entry" in p for p in problems)
+        db = _sqlite_file(store)
+    con = sqlite3.connect(db)  # the entry itself altered: its hash no longer matches
+    con.execute("DROP TRIGGER audit_log_no_update")
+    con.execute("UPDATE audit_log SET new_values = replace(new_values, '2.0', '2.5') WHERE action = 'insert_columns'")
+    con.commit()
+    con.close()
+    with open_store(demo_study) as store:
+        broken = verify_audit(store, check_tables=False).first_broken
+        assert broken.table == "measurements" and "altered" in broken.problem
+
+
+def test_rows_bulk_inserted_through_the_orm_are_one_entry_per_statement_and_verify(demo_study, photo_file):
+    """The older row-by-row batch entry (``insert_rows``, the ORM bulk INSERT) still replays and verifies."""
+    from sqlalchemy import insert
+
+    with open_store(demo_study) as store:
+        enrol_eligible(store, "S-001")
+        path, sha = photo_file("p1")
+        pid = store.add_photo("S-001", visit_id="BASELINE", path=path, sha256=sha)
+        with store.session() as s:
+            run = m.MeasurementRunRow(photo_id=pid, algorithm_version="v0", qc={})
+            s.add(run)
+            s.flush()
+            s.execute(insert(m.MeasurementRow), [{"run_id": run.id, "region": r, "metric": "a", "value": 1.0, "unit": None}
+                                                 for r in ("forehead", "chin")])
+        (entry,) = audit_trail(store, table="measurements")
+        assert entry["action"] == "insert_rows" and [r["region"] for r in entry["new"]] == ["forehead", "chin"]
+        assert verify_audit(store).ok
+        with store.engine.begin() as conn:
+            conn.execute(text("UPDATE measurements SET value = 3.0 WHERE region = 'chin'"))
+        (problem,) = verify_audit(store).data_problems
+        assert '"region":"chin"' in problem and "value differ" in problem
+
+
+def test_a_batch_of_photos_is_audited_and_anchored_like_one_photo(demo_study, photo_file):
+    """An analysis batch is one transaction: one anchor line, every run and row in the trail; one bad photo
+    refuses the whole batch and writes nothing (no rows, no entries, no anchor)."""
+    import pandas as pd
+
+    with open_store(demo_study) as store:
+        ids = baseline_photos(store, photo_file, 4)
+        good = pd.DataFrame({"region": ["forehead", "glabella"], "wrinkle_count": [3, 5]})
+        lines = store.anchor_path.read_text().splitlines()
+        n_entries = len(audit_trail(store))
+        bad_frames = [
+            pd.DataFrame({"region": ["forehead", "forehead"], "metric": ["a", "a"], "value": [1.0, 2.0]}),
+            pd.DataFrame({"region": ["forehead"], "wrinkle_count": ["many"]}),
+            "not a frame",
+        ]
+        for bad in bad_frames:
+            with pytest.raises(DataError, match=f"photo #{ids[2]}"):
+                store.add_measurement_runs([(ids[0], good, {}), (ids[1], good, {}), (ids[2], bad, {})],
+                                           algorithm_version="v1")
+        with pytest.raises(StoreError, match="no photo #999"):
+            store.add_measurement_runs([(ids[0], good, {}), (999, good, {})], algorithm_version="v1")
+        assert store.anchor_path.read_text().splitlines() == lines and len(audit_trail(store)) == n_entries
+        assert store.measurements().empty and len(store.pending_photos()) == 4
+
+        store.add_measurement_runs([(pid, good, {"k": pid}) for pid in ids], algorithm_version="v1")
+        after = store.anchor_path.read_text().splitlines()
+        assert after[: len(lines)] == lines and len(after) == len(lines) + 1  # one anchor for the whole batch
+        trail = audit_trail(store)
+        new = trail[n_entries:]
+        assert [e["table"] for e in new] == ["measurement_runs"] * 4 + ["measurements"]
+        assert {e["actor"] for e in new} == {store.actor}
+        assert len(new[-1]["new"]) == 8 and {r["run_id"] for r in new[-1]["new"]} == {e["key"]["id"] for e in new[:4]}
+        assert json.loads(after[-1])["seq"] == trail[-1]["seq"]
+        report = verify_audit(store)
+        assert report.ok and report.anchors_checked == len(after)
+        with store.engine.begin() as conn:  # one value of one photo in the batch changed behind the store's back
+            conn.execute(text("UPDATE measurements SET value = 4 WHERE metric = 'wrinkle_count' AND value = 5 "
+                              "AND run_id = (SELECT max(id) FROM measurement_runs)"))
+        (problem,) = verify_audit(store).data_problems
+        assert problem.startswith("measurements ") and "value differ" in problem
 
 
 def test_one_changed_row_or_entry_in_the_middle_of_a_100k_chain_is_found(demo_study, photo_file):
@@ -311,3 +394,35 @@ def test_one_changed_row_or_entry_in_the_middle_of_a_100k_chain_is_found(demo_st
         report = verify_audit(store, check_files=False, check_tables=False)
         assert report.first_broken.seq == seq and "altered" in report.first_broken.problem
         assert report.entries == total
+
+
+def test_rows_are_compared_by_value_whatever_their_stored_text(demo_study, photo_file):
+    """JSON columns are written as canonical JSON and a row is first compared as text with its entry; a row
+    whose stored text differs but whose values are the same (an older database's JSON spacing) verifies, and
+    a changed value inside a JSON column is named."""
+    with open_store(demo_study) as store:
+        enrol_eligible(store, "S-001")
+        path, sha = photo_file("p1")
+        pid = store.add_photo("S-001", visit_id="BASELINE", path=path, sha256=sha)
+        store.add_measurements(pid, __import__("pandas").DataFrame({"region": ["chin"], "w": [1.0]}),
+                               algorithm_version="v1", qc={"passed": True, "sharpness": 0.5, "note": "é"})
+        with store.engine.connect() as conn:
+            (stored,) = conn.execute(text("SELECT qc FROM measurement_runs")).one()
+        assert stored == '{"note":"é","passed":true,"sharpness":0.5}'
+        assert verify_audit(store).ok
+        with store.engine.begin() as conn:
+            conn.execute(text("""UPDATE measurement_runs SET qc = '{"sharpness": 0.5, "passed": true, "note": "\\u00e9"}'"""))
+        assert verify_audit(store).ok
+        with store.engine.begin() as conn:
+            conn.execute(text("""UPDATE measurement_runs SET qc = '{"sharpness": 0.5, "passed": true, "note": "e"}'"""))
+        (problem,) = verify_audit(store).data_problems
+        assert problem.startswith("measurement_runs ") and "qc differ" in problem
+
+
+def test_a_json_column_keeps_a_non_finite_float(demo_study):
+    from toolkit.store.canonical import json_column_text
+
+    assert json_column_text({"b": 1, "a": [1.5, None]}) == '{"a":[1.5,null],"b":1}'
+    assert json.loads(json_column_text({"x": float("nan")}))["x"] != json.loads(json_column_text({"x": float("nan")}))["x"]
+    with pytest.raises(TypeError):
+        json_column_text({"when": date(2026, 1, 1)})

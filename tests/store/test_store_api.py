@@ -11,7 +11,7 @@ import pytest
 from toolkit.errors import DataError, StoreError
 from toolkit.store import open_store
 
-from .conftest import age_group, enrol_eligible
+from .conftest import age_group, baseline_photos, enrol_eligible
 
 
 def test_subject_walk_through_on_each_backend(db_url, demo_study, randomized, photo_file, tmp_path):
@@ -258,11 +258,7 @@ def test_split_face_allocation_has_a_side_map(splitface_study, randomized):
 
 def test_batched_measurement_runs_are_all_or_nothing(demo_study, photo_file):
     with open_store(demo_study) as store:
-        enrol_eligible(store, "S-001")
-        ids = []
-        for k in range(3):
-            path, sha = photo_file(f"b{k}")
-            ids.append(store.add_photo("S-001", visit_id="BASELINE", path=path, sha256=sha))
+        ids = baseline_photos(store, photo_file, 3)
         frame = pd.DataFrame({"region": ["forehead", "glabella"], "wrinkle_count": [3, 5]})
         with pytest.raises(StoreError, match="no photo #999"):
             store.add_measurement_runs([(ids[0], frame, {}), (999, frame, {})], algorithm_version="v1")

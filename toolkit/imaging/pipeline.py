@@ -7,6 +7,7 @@ command line, the notebooks and the demo share one path.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,10 @@ __all__ = ["IngestedPhoto", "analyze_pending", "overlay_path", "baseline_photo_f
            "ingest_photo_record"]
 
 VIEWS = ("frontal", "left45", "right45")
+#: an analysis run stores its results in batches: one audited transaction (one anchor) per this many photos …
+WRITE_BATCH_PHOTOS = 100
+#: … or per this many seconds since the batch's first result, whichever comes first
+WRITE_BATCH_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -199,10 +204,15 @@ def analyze_pending(
     recorded with its reasons and never stops the batch. A study may keep its own ROI template in
     ``studies/<id>/roi_template.yaml``.
 
+    Results are stored in batches, each one audited transaction with one anchor
+    (:meth:`~toolkit.store.Store.add_measurement_runs`): every :data:`WRITE_BATCH_PHOTOS` photos or
+    :data:`WRITE_BATCH_SECONDS` seconds, and at the end (also when the run is interrupted). Photos of a batch
+    that was not stored stay pending for the next run.
+
     With ``overlays``, each analysed photo's wrinkle overlay (and a follow-up's displacement field) is
     written as ``<study data>/photos/derived/<subject>/<visit number>_<visit>_<view>_<overlay>.jpg``,
-    where the report finds them. The measurements are stored first: an overlay that cannot be written
-    is counted in ``overlays_failed`` and loses nothing else.
+    where the report finds them, as soon as the photo is analysed: an overlay that cannot be written is
+    counted in ``overlays_failed`` and loses nothing else.
 
     Returns
     -------
@@ -235,16 +245,40 @@ def analyze_pending(
                                key=rec.photo_id, options=options,
                                overlays=_STORED_OVERLAYS if overlays else False))
 
+    batch: list[Any] = []
+    started = [0.0]
+
+    def store_batch() -> None:
+        done = batch[:]
+        batch.clear()  # tried once: a refused batch is not retried on the way out
+        by_version: dict[str, list[Any]] = {}
+        for res in done:
+            by_version.setdefault(res.algorithm_version, []).append(res)
+        for version, results in by_version.items():
+            store.add_measurement_runs(
+                [(res.key, res.frame[["region", *METRIC_COLUMNS]], res.qc) for res in results],
+                algorithm_version=version,
+            )
+        for res in done:
+            counts["analysed"] += 1
+            counts["passed" if res.qc.get("passed") else "failed"] += 1
+
     def write(res: Any) -> None:
-        frame = res.frame[["region", *METRIC_COLUMNS]]
-        store.add_measurements(res.key, frame, algorithm_version=res.algorithm_version, qc=res.qc)
-        counts["analysed"] += 1
-        counts["passed" if res.qc.get("passed") else "failed"] += 1
         if res.overlays:
             written = _write_overlays(Path(store.study_dir), records[res.key], numbers, res.overlays)
             counts["overlays"] += written
             counts["overlays_failed"] += len(res.overlays) - written
+            res.overlays = {}
+        if not batch:
+            started[0] = time.monotonic()
+        batch.append(res)
+        if len(batch) >= WRITE_BATCH_PHOTOS or time.monotonic() - started[0] >= WRITE_BATCH_SECONDS:
+            store_batch()
 
-    analyze_batch(items, executor=executor, workers=workers, scheduler=scheduler, progress=progress,
-                  on_result=write)
+    try:
+        analyze_batch(items, executor=executor, workers=workers, scheduler=scheduler, progress=progress,
+                      on_result=write)
+    finally:
+        if batch:
+            store_batch()
     return counts

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Mapper, ORMExecuteState, Session
 from toolkit.errors import StoreError
 from toolkit.store.canonical import CANONICAL_ENCODER, canonical_json, plain
 from toolkit.store.database import insert_many
-from toolkit.store.driver_rows import parse_json, plain_readers, stream_rows
+from toolkit.store.driver_rows import parse_json, plain_readers, row_text_writer, stream_rows
 
 try:  # the C quoting the canonical encoder uses itself (ensure_ascii=False)
     from _json import encode_basestring as _quote
@@ -43,6 +43,7 @@ from toolkit.store.models import AuditEntry, Base, PhotoRow, WaveformFileRow, ut
 __all__ = [
     "ACTOR_KEY",
     "APPENDED_KEY",
+    "INSERT_COLUMNS",
     "INSERT_ROWS",
     "CHAIN_LOCK",
     "audit_trail",
@@ -69,6 +70,9 @@ APPENDED_KEY = "toolkit.audit_appended"
 GENESIS_HASH = "0" * 64
 #: action of an entry that records every row of one bulk INSERT (``key`` and ``new`` are lists, same order)
 INSERT_ROWS = "insert_rows"
+#: action of an entry that records a batch of rows column by column: ``key`` is the sorted list of the key
+#: columns' names, ``new`` maps every column's name to the list of its values (row ``i`` is item ``i``)
+INSERT_COLUMNS = "insert_columns"
 #: names the PostgreSQL advisory lock that serialises appends to the chain (any constant works)
 CHAIN_LOCK = 0x45504D43
 
@@ -259,15 +263,24 @@ def rows_entry(
 
 def content_text(
     seq: int, at: str, actor: str, action: str, table: str, key: str, old: str | None, new: str | None,
-    reason: str | None,
+    reason: str | None, quoted: dict[str, str] | None = None,
 ) -> str:  # fmt: skip
     """The canonical JSON of an entry's content, written out directly (the same text as
-    ``canonical_json`` of the content dict, keys in sorted order; a test holds the two equal)."""
+    ``canonical_json`` of the content dict, keys in sorted order; a test holds the two equal).
+
+    ``quoted`` remembers the quoted forms of the short texts that repeat from entry to entry (instant, actor,
+    action, table, reason) when one dict is passed for many entries.
+    """
     q = _quote
+    if quoted is None:
+        quoted = {}
     return (
-        f'{{"action":{q(action)},"actor":{q(actor)},"at":{q(at)},"key":{q(key)},'
+        f'{{"action":{quoted.get(action) or quoted.setdefault(action, q(action))},'
+        f'"actor":{quoted.get(actor) or quoted.setdefault(actor, q(actor))},'
+        f'"at":{quoted.get(at) or quoted.setdefault(at, q(at))},"key":{q(key)},'
         f'"new":{"null" if new is None else q(new)},"old":{"null" if old is None else q(old)},'
-        f'"reason":{"null" if reason is None else q(reason)},"seq":{int(seq)},"table":{q(table)}}}'
+        f'"reason":{"null" if reason is None else quoted.get(reason) or quoted.setdefault(reason, q(reason))},'
+        f'"seq":{int(seq)},"table":{quoted.get(table) or quoted.setdefault(table, q(table))}}}'
     )
 
 
@@ -327,13 +340,14 @@ def append_entries(
         head = (last.seq, last.hash) if last is not None else (0, GENESIS_HASH)
     seq, prev = head
     at = utcnow().isoformat(timespec="microseconds")
+    quoted: dict[str, str] = {}
     rows = []
     for table_name, action, key, old, new, reason in entries:
         seq += 1
         row_key = _fast_json(key)
         old_text = None if old is None else canonical_json(old)
         new_text = None if new is None else _fast_json(new)
-        body = content_text(seq, at, actor, action, table_name, row_key, old_text, new_text, reason)
+        body = content_text(seq, at, actor, action, table_name, row_key, old_text, new_text, reason, quoted)
         before, prev = prev, hashlib.sha256((prev + "\n" + body).encode("utf-8")).hexdigest()
         rows.append((seq, at, actor, action, table_name, row_key, old_text, new_text, reason, before, prev))
     insert_many(conn, AuditEntry.__table__, _ENTRY_COLUMNS, rows)
@@ -429,9 +443,13 @@ def _key_of_json(key: dict[str, Any]) -> tuple:
 
 
 def _check_chain(
-    conn: Connection, report: AuditReport, chain: dict[int, str]
-) -> dict[str, dict[tuple, dict | None]]:
+    conn: Connection, report: AuditReport, chain: dict[int, str], batch_columns: dict[str, tuple[str, ...]]
+) -> dict[str, dict[tuple, Any]]:
     """Walk the chain; return the table state the trail implies, ``table -> row key -> values``.
+
+    The values of a row are a dict; or, for a row recorded by one ``insert`` entry and not changed since,
+    that entry's canonical JSON text (parsed only if the table's row is not that very text); or, for a row of
+    an ``insert_columns`` batch, the tuple of its values in the order of ``batch_columns[table]``.
 
     ``chain`` receives each entry's hash by sequence number (the anchors are checked against it).
     """
@@ -439,13 +457,16 @@ def _check_chain(
     prev = GENESIS_HASH
     want_seq = 1
     sha256, loads, text_of = hashlib.sha256, parse_json, content_text
+    quoted: dict[str, str] = {}  # instants, actors, actions, tables and reasons repeat: each is quoted once
     count = 0
     for seq, at, actor, action, table, key, old, new, reason, prev_hash, digest in _iter_entries(conn):
         count += 1
         try:
-            intact = seq == want_seq and prev_hash == prev and sha256(
-                f"{prev_hash}\n{text_of(seq, at, actor, action, table, key, old, new, reason)}".encode()
-            ).hexdigest() == digest
+            body = text_of(seq, at, actor, action, table, key, old, new, reason, quoted)
+            intact = (
+                seq == want_seq and prev_hash == prev
+                and sha256(f"{prev_hash}\n{body}".encode()).hexdigest() == digest
+            )  # fmt: skip
         except TypeError:  # a text column emptied (NULL) behind the store's back
             intact = False
         if not intact and report.first_broken is None:
@@ -462,6 +483,13 @@ def _check_chain(
         if rows is None:
             rows = expected[table] = {}
         try:
+            if (
+                action == "insert" and type(new) is str and key[:6] == '{"id":' and key[-1] == "}"
+                and key[6:-1].isdigit()
+            ):  # fmt: skip
+                # the usual entry: one record by its integer id; its values stay text until a row needs them
+                rows[(int(key[6:-1]),)] = new
+                continue
             if action == INSERT_ROWS:
                 keys, values = loads(key), loads(new)
                 if len(keys) != len(values):
@@ -469,13 +497,24 @@ def _check_chain(
                 if keys:  # every row of one statement has the same key columns
                     rows.update(zip(map(_key_getter(sorted(keys[0])), keys), values, strict=True))
                 continue
+            if action == INSERT_COLUMNS:
+                names, keys, values = _column_rows(loads(key), loads(new))
+                if batch_columns.setdefault(table, names) == names:
+                    rows.update(zip(keys, values))  # noqa: B905 - one length, checked
+                else:  # a batch with other columns than the table's first: rows as dicts
+                    rows.update(zip(keys, (dict(zip(names, v)) for v in values)))  # noqa: B905
+                continue
             slot = _key_of_json(loads(key))
             if action == "insert":
                 rows[slot] = loads(new)
             elif action == "update":
-                rows.setdefault(slot, {})
-                if rows[slot] is not None:
-                    rows[slot].update(loads(new))
+                current = rows.setdefault(slot, {})
+                if type(current) is str:
+                    current = rows[slot] = loads(current)
+                elif type(current) is tuple:
+                    current = rows[slot] = dict(zip(batch_columns[table], current, strict=True))
+                if current is not None:
+                    current.update(loads(new))
             elif action == "delete":
                 rows[slot] = None
         except (TypeError, ValueError, AttributeError, KeyError):
@@ -485,8 +524,20 @@ def _check_chain(
     return expected
 
 
-def _key_getter(columns: list[str]) -> Callable[[Any], tuple]:
-    """A function returning a row's (or key dict's) values of ``columns`` as a tuple."""
+def _column_rows(key: Any, columns: Any) -> tuple[tuple[str, ...], Iterator[tuple], Iterator[tuple]]:
+    """The column names, row keys and row value tuples of an ``insert_columns`` entry; ``ValueError`` if
+    malformed."""
+    if type(key) is not list or type(columns) is not dict or not key or not set(key) <= columns.keys():
+        raise ValueError("not an insert_columns entry")
+    lists = list(columns.values())
+    if any(type(c) is not list or len(c) != len(lists[0]) for c in lists):
+        raise ValueError("columns differ in length")
+    keys = zip(*(columns[k] for k in sorted(key)))  # noqa: B905 - one length, checked above
+    return tuple(columns), keys, zip(*lists)  # noqa: B905
+
+
+def _key_getter(columns: list[Any]) -> Callable[[Any], tuple]:
+    """A function returning a row's (or key dict's) values of ``columns`` (names or positions) as a tuple."""
     if len(columns) == 1:
         name = columns[0]
         return lambda row: (row[name],)
@@ -501,8 +552,19 @@ def _label(columns: list[str], key: tuple) -> str:
 _ABSENT = object()
 
 
+def _parsed_row(text_value: str) -> dict[str, Any] | None:
+    """The values of an insert entry kept as text; ``None`` (no entry) for text that is not a JSON object,
+    which only an entry whose hash failed can hold."""
+    try:
+        value = parse_json(text_value)
+    except ValueError:
+        return None
+    return value if type(value) is dict else None
+
+
 def _check_tables(
-    conn: Connection, expected: dict[str, dict[tuple, dict | None]], report: AuditReport
+    conn: Connection, expected: dict[str, dict[tuple, Any]], report: AuditReport,
+    batch_columns: dict[str, tuple[str, ...]],
 ) -> None:
     """Compare each audited table with the state implied by the trail (detects writes that bypassed it)."""
     limit = 20
@@ -518,17 +580,39 @@ def _check_tables(
         seen: set[tuple] = set()
         key_of = _key_getter(key_cols)
         readers = [(names[i], read) for i, read in plain_readers(table, conn)]
+        # fast paths, when the key columns need no conversion: a row equal to its one insert entry's text
+        # (SQLite), or to its values in an insert_columns batch (integers, texts and floats: no conversion)
+        key_of_row = row_text = in_batch = None
+        if not {name for name, _ in readers} & set(key_cols):
+            key_of_row = _key_getter([names.index(k) for k in key_cols])
+            row_text = row_text_writer(table, names, conn)
+            batch = batch_columns.get(table.name)
+            if batch is not None and set(batch) <= set(names):
+                in_batch = _key_getter([names.index(n) for n in batch])
         for row in stream_rows(conn, list(table.columns)):
+            if key_of_row is not None:
+                key = key_of_row(row)
+                want = want_rows.get(key)
+                kind = type(want)
+                if (kind is str and row_text is not None and row_text(row) == want) or (
+                    kind is tuple and in_batch is not None and in_batch(row) == want
+                ):
+                    seen.add(key)
+                    continue
             values = dict(zip(names, row, strict=True))
             for name, read in readers:  # dates, instants and JSON texts in the form the trail holds them
                 values[name] = read(values[name])
-            # fast path: values as read equal to the trail's JSON values are equal after plain() too; anything
-            # else (dates, non-finite floats, a column the trail does not know) takes the exact comparison
+            # values as read equal to the trail's JSON values are equal after plain() too; anything else
+            # (dates, non-finite floats, a column the trail does not know) takes the exact comparison
             key = key_of(values)
             want = want_rows.get(key, _ABSENT)
             if want is _ABSENT:
                 key = tuple(plain(k) for k in key)
                 want = want_rows.get(key)
+            if type(want) is str:
+                want = want_rows[key] = _parsed_row(want)
+            elif type(want) is tuple:
+                want = want_rows[key] = dict(zip(batch_columns[table.name], want, strict=True))
             seen.add(key)
             if want is not None and want is not _ABSENT and want.items() <= values.items():
                 continue
@@ -592,7 +676,8 @@ def verify_audit(store: RecordSource, *, check_files: bool = True, check_tables:
     report = AuditReport()
     chain: dict[int, str] = {}
     with store.connect() as conn:
-        expected = _check_chain(conn, report, chain)
+        batch_columns: dict[str, tuple[str, ...]] = {}
+        expected = _check_chain(conn, report, chain, batch_columns)
         keys = integrity.public_keys(conn)
         anchors = getattr(store, "anchor_path", None)
         if anchors is not None:
@@ -607,14 +692,18 @@ def verify_audit(store: RecordSource, *, check_files: bool = True, check_tables:
 
             report.ledger_problems = integrity.check_ledger(store.study_dir / LEDGER_FILE, conn, study_id)
         if check_tables:
-            _check_tables(conn, expected, report)
+            _check_tables(conn, expected, report, batch_columns)
         if check_files:
             _check_files(store, conn, report)
     return report
 
 
 def audit_trail(store: RecordSource, *, table: str | None = None) -> list[dict[str, Any]]:
-    """The audit entries (optionally of one table) as dicts with parsed JSON values, oldest first."""
+    """The audit entries (optionally of one table) as dicts with parsed JSON values, oldest first.
+
+    A batch recorded column by column (``insert_columns``) is shown row by row: ``key`` and ``new`` are lists
+    of dicts in row order, as for ``insert_rows``.
+    """
     out = []
     with store.connect() as conn:
         t = AuditEntry.__table__
@@ -622,6 +711,12 @@ def audit_trail(store: RecordSource, *, table: str | None = None) -> list[dict[s
         if table:
             stmt = stmt.where(t.c.table_name == table)
         for row in conn.execute(stmt):
+            key = json.loads(row.row_key)
+            new = None if row.new_values is None else json.loads(row.new_values)
+            if row.action == INSERT_COLUMNS:  # shown row by row, like an insert_rows entry
+                names = list(new)
+                new = [dict(zip(names, values, strict=True)) for values in zip(*new.values(), strict=True)]
+                key = [{k: r[k] for k in key} for r in new]
             out.append(
                 {
                     "seq": row.seq,
@@ -629,9 +724,9 @@ def audit_trail(store: RecordSource, *, table: str | None = None) -> list[dict[s
                     "actor": row.actor,
                     "action": row.action,
                     "table": row.table_name,
-                    "key": json.loads(row.row_key),
+                    "key": key,
                     "old": None if row.old_values is None else json.loads(row.old_values),
-                    "new": None if row.new_values is None else json.loads(row.new_values),
+                    "new": new,
                     "reason": row.reason,
                 }
             )

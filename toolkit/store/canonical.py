@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import PurePath
 from typing import Any
 
-__all__ = ["CANONICAL_ENCODER", "canonical_json", "plain"]
+__all__ = ["CANONICAL_ENCODER", "canonical_json", "json_column_text", "plain"]
 
 
 def plain(value: Any) -> Any:
@@ -79,3 +79,13 @@ CANONICAL_ENCODER = json.JSONEncoder(
 def canonical_json(value: Any) -> str:
     """Return the canonical JSON text of ``value`` (sorted keys, no spaces, UTF-8 characters kept)."""
     return CANONICAL_ENCODER.encode(plain(value))
+
+
+def json_column_text(value: Any) -> str:
+    """The text the store writes for a JSON column: the canonical JSON of the value as given (so verification
+    compares stored texts with the audit trail's), or the standard library's text for a value canonical JSON
+    refuses (a non-finite float); values JSON cannot hold raise ``TypeError`` as before."""
+    try:
+        return CANONICAL_ENCODER.encode(value)
+    except ValueError:
+        return json.dumps(value)

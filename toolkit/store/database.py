@@ -20,6 +20,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModu
 
 from toolkit.errors import StoreError
 from toolkit.paths import DB_URL_ENV, study_data_dir
+from toolkit.store.canonical import json_column_text
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_S",
@@ -76,16 +77,19 @@ def describe_url(url: URL) -> str:
 def create_store_engine(url: URL, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> Engine:
     """An engine for ``url`` with the store's connection settings.
 
+    JSON columns are written as canonical JSON (:func:`~toolkit.store.canonical.json_column_text`).
     SQLite: WAL journal, ``synchronous=FULL`` (a committed clinical record survives power loss), foreign keys
     on, ``busy_timeout`` of ``busy_timeout_s``, and ``BEGIN IMMEDIATE`` transactions.
     """
     backend = url.get_backend_name()
     try:
         if backend == "sqlite":
-            engine = create_engine(url, connect_args={"timeout": busy_timeout_s})
+            engine = create_engine(url, connect_args={"timeout": busy_timeout_s}, json_serializer=json_column_text)
             _configure_sqlite(engine, busy_timeout_s)
         elif backend == "postgresql":
-            engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+            engine = create_engine(
+                url, pool_pre_ping=True, connect_args={"connect_timeout": 10}, json_serializer=json_column_text
+            )
         else:
             engine = create_engine(url)
     except (NoSuchModuleError, ArgumentError, ImportError) as exc:

@@ -19,7 +19,12 @@ from sqlalchemy.engine import Connection
 
 from toolkit.store.canonical import plain
 
-__all__ = ["parse_json", "plain_readers", "stream_rows"]
+try:  # the C quoting of the canonical encoder (ensure_ascii=False)
+    from _json import encode_basestring as _quote
+except ImportError:  # pragma: no cover - CPython always has it
+    from json.encoder import py_encode_basestring as _quote
+
+__all__ = ["parse_json", "plain_readers", "row_text_writer", "stream_rows"]
 
 _SCAN = json.JSONDecoder().scan_once
 _CURSOR_NUMBERS = count(1)
@@ -136,3 +141,88 @@ def _sqlite_date(exact: Callable[[Any], Any]) -> Callable[[Any], Any]:
         return exact(raw)
 
     return read
+
+
+#: never part of canonical JSON (control characters are escaped there): a row text holding it matches nothing
+_NO_MATCH = "\x00"
+
+
+def row_text_writer(table: Table, names: Sequence[str], conn: Connection) -> Callable[[tuple], str] | None:
+    """A function giving the canonical JSON text of a driver row of ``table`` (an object of the attribute
+    names ``names``, one per column, in sorted key order), straight from the values SQLite returns.
+
+    This is the text the audit trail holds for an inserted row, so a row recorded at insert and never changed
+    since is checked by comparing two strings, without parsing either. JSON columns are taken as stored
+    (the store writes them as canonical JSON); a value in another form (an older non-canonical JSON text, a
+    boolean column, an integer in a float column) gives a text that matches no entry, and the caller's exact
+    comparison decides. ``None`` on other backends, or for a table with a column type not handled here.
+    """
+    if conn.dialect.name != "sqlite":
+        return None
+    parts = []
+    for i, (column, name) in enumerate(zip(table.columns, names, strict=True)):
+        base = getattr(column.type, "impl_instance", column.type)
+        write = next((w for kind, w in _TEXT_WRITERS if isinstance(base, kind)), None)
+        if write is None:
+            return None
+        parts.append((name, i, write))
+    parts.sort()
+    labels = [(f"{_quote(name)}:", i, write) for name, i, write in parts]
+
+    def text(row: tuple) -> str:
+        return "{" + ",".join([f"{label}{write(row[i], _NO_MATCH)}" for label, i, write in labels]) + "}"
+
+    return text
+
+
+_BOOLEAN_TEXT = {0: "false", 1: "true", None: "null"}
+
+
+def _json_text(raw: Any, other: str) -> str:
+    if raw is None:
+        return "null"
+    return raw if type(raw) is str else other
+
+
+def _instant_text(raw: Any, other: str) -> str:
+    if raw is None:
+        return "null"
+    if type(raw) is str and len(raw) == 26 and raw[10] == " " and raw[19] == ".":
+        return f'"{raw[:10]}T{raw[11:]}+00:00"'
+    return other
+
+
+def _date_text(raw: Any, other: str) -> str:
+    if raw is None:
+        return "null"
+    if type(raw) is str and len(raw) == 10 and raw[4] == raw[7] == "-":
+        return f'"{raw}"'
+    return other
+
+
+def _integer_text(raw: Any, other: str) -> str:
+    if raw is None:
+        return "null"
+    return int.__repr__(raw) if type(raw) is int else other
+
+
+def _float_text(raw: Any, other: str) -> str:
+    if raw is None:
+        return "null"
+    if type(raw) is float and raw - raw == 0.0:
+        return float.__repr__(raw)
+    return other
+
+
+def _string_text(raw: Any, other: str) -> str:
+    if raw is None:
+        return "null"
+    return _quote(raw) if type(raw) is str else other
+
+
+
+#: how each column type's SQLite value is written as canonical JSON (first match)
+_TEXT_WRITERS: tuple[tuple[type, Callable[[Any, str], str | None]], ...] = (
+    (JSON, _json_text), (DateTime, _instant_text), (Date, _date_text), (Boolean, _BOOLEAN_TEXT.get),
+    (Integer, _integer_text), (Float, _float_text), (String, _string_text),
+)  # fmt: skip

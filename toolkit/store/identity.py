@@ -13,6 +13,7 @@ for reading only, by an operating-system login or a PostgreSQL role mapped to a 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -179,15 +180,20 @@ def key_fingerprint(public_key: bytes) -> str:
 def verify_signature(public_key_hex: str, signature_hex: str, message: bytes) -> bool:
     """True when ``signature_hex`` is a valid Ed25519 signature of ``message`` by ``public_key_hex``."""
     from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     try:
-        Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex)).verify(
-            bytes.fromhex(signature_hex), message
-        )
+        _public_key(public_key_hex).verify(bytes.fromhex(signature_hex), message)
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+@functools.lru_cache(maxsize=256)
+def _public_key(public_key_hex: str) -> Any:
+    """The Ed25519 public key object of a hex key (loaded once: a trail checks many lines by few users)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    return Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
 
 
 @dataclass(frozen=True, eq=False)

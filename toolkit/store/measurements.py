@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from toolkit.errors import DataError, StoreError
 from toolkit.store import models as m
-from toolkit.store.audited_inserts import insert_records, insert_rows
+from toolkit.store.audited_inserts import insert_columns, insert_records
 from toolkit.store.base import StoreBase
 from toolkit.store.records import MeasurementRunRecord
 from toolkit.store.values import json_ready
@@ -40,17 +40,8 @@ class Measurements(StoreBase):
         qc : dict
             Quality-control results of the photo for this run.
         """
-        self._require("measure", "store photo measurements")
-        rows = _measurement_rows(frame)
-        if not str(algorithm_version).strip():
-            raise DataError("algorithm_version is required (the code version that computed the metrics)")
-        with self.session() as s:
-            self._check_photos(s, [int(photo_id)])
-            (run_id,) = insert_records(s, m.MeasurementRunRow, [_run(int(photo_id), algorithm_version, qc)])
-            for r in rows:
-                r["run_id"] = run_id
-            insert_rows(s, m.MeasurementRow, rows)
-            return run_id
+        (run_id,) = self.add_measurement_runs([(photo_id, frame, qc)], algorithm_version=algorithm_version)
+        return run_id
 
     def latest_measurement_runs(self) -> dict[int, MeasurementRunRecord]:
         """The latest measurement run of every analysed photo, with its QC verdict, by photo id."""
@@ -72,7 +63,10 @@ class Measurements(StoreBase):
     def add_measurement_runs(
         self, runs: Iterable[tuple[int, Any, dict]], *, algorithm_version: str
     ) -> list[int]:
-        """Store the metrics of many photos in one transaction (faster than one call per photo).
+        """Store the metrics of many photos in one audited transaction (how an analysis run writes).
+
+        The batch costs one transaction, one audit entry per run plus one for all of its measurement rows
+        (recorded column by column), and one signed anchor, however many photos it holds.
 
         Parameters
         ----------
@@ -83,23 +77,31 @@ class Measurements(StoreBase):
         Returns
         -------
         list of int
-            The run ids, in input order. Either every run is stored or none.
+            The run ids, in input order. Either every run is stored or none: one unknown photo or malformed
+            frame refuses the whole batch (the refusal names it) and nothing is written.
         """
         self._require("measure", "store photo measurements")
-        items = [(int(pid), _measurement_rows(frame), qc) for pid, frame, qc in runs]
         if not str(algorithm_version).strip():
             raise DataError("algorithm_version is required (the code version that computed the metrics)")
+        items = []
+        for pid, frame, qc in runs:
+            try:
+                items.append((int(pid), _measurement_columns(frame), qc))
+            except DataError as exc:
+                raise DataError(f"photo #{pid}: {exc}") from None
+        if not items:
+            return []
         with self.session() as s:
             self._check_photos(s, [i[0] for i in items])
             run_ids = insert_records(
                 s, m.MeasurementRunRow, [_run(pid, algorithm_version, qc) for pid, _, qc in items]
             )
-            rows = []
+            columns: dict[str, list[Any]] = {"run_id": [], "region": [], "metric": [], "value": [], "unit": []}
             for run_id, (_, measured, _) in zip(run_ids, items, strict=True):
-                for r in measured:
-                    r["run_id"] = run_id
-                rows.extend(measured)
-            insert_rows(s, m.MeasurementRow, rows)
+                columns["run_id"] += [run_id] * len(measured["region"])
+                for name, values in measured.items():
+                    columns[name] += values
+            insert_columns(s, m.MeasurementRow, columns)
             return run_ids
 
     def _check_photos(self, s: Session, photo_ids: list[int]) -> None:
@@ -155,47 +157,48 @@ def _texts(column: Any) -> list[str]:
     return column.astype(str).tolist()
 
 
-def _measurement_rows(frame: Any) -> list[dict[str, Any]]:
+def _measurement_columns(frame: Any) -> dict[str, list[Any]]:
+    """``region``, ``metric``, ``value`` and ``unit`` lists of a measurement frame (long or wide form)."""
     import numpy as np
     import pandas as pd
 
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"measurements must be a pandas DataFrame, not {type(frame).__name__}")
     df = frame
-    if "region" not in df.columns and df.index.name == "region":
+    names = set(df.columns)
+    if "region" not in names and df.index.name == "region":
         df = df.reset_index()
-    if "region" not in df.columns:
+        names = set(df.columns)
+    if "region" not in names:
         raise DataError(f"measurements need a 'region' column; found {', '.join(map(str, df.columns))}")
-    if not {"metric", "value"} <= set(df.columns):
-        id_cols = ["region"] + (["unit"] if "unit" in df.columns else [])
+    if not {"metric", "value"} <= names:
+        id_cols = ["region"] + (["unit"] if "unit" in names else [])
         value_cols = [c for c in df.columns if c not in id_cols]
         bad = [c for c in value_cols if not pd.api.types.is_numeric_dtype(df[c])]
         if bad:
             raise DataError(f"measurement columns {', '.join(map(str, bad))} are not numeric")
         df = df.melt(id_vars=id_cols, value_vars=value_cols, var_name="metric", value_name="value")
     regions, metrics = _texts(df["region"]), _texts(df["metric"])
-    pairs = list(zip(regions, metrics, strict=True))
-    if len(set(pairs)) != len(pairs):
+    if len(set(zip(regions, metrics, strict=True))) != len(regions):
         seen: set[tuple[str, str]] = set()
-        dups = [list(p) for p in pairs if p in seen or seen.add(p)][:3]
+        dups = [list(p) for p in zip(regions, metrics, strict=True) if p in seen or seen.add(p)][:3]
         raise DataError(f"measurements repeat region/metric pairs, e.g. {dups}")
     column = df["value"]
     try:
         if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
             column = pd.to_numeric(column, errors="raise")
-        values = column.astype(float).to_numpy()
+        values = column.to_numpy(dtype=float, na_value=np.nan)
     except (TypeError, ValueError):
         raise DataError("measurement values must be numbers") from None
-    # SQLite stores NaN as NULL; make that explicit so every backend keeps the same value
-    finite = np.isfinite(values).tolist()
-    numbers = [v if ok else None for v, ok in zip(values.tolist(), finite, strict=True)]
+    finite = np.isfinite(values)
+    if finite.all():
+        numbers = values.tolist()
+    else:  # SQLite stores NaN as NULL; make that explicit so every backend keeps the same value
+        numbers = [v if ok else None for v, ok in zip(values.tolist(), finite.tolist(), strict=True)]
     if "unit" in df.columns:
         units = [
             None if u is None or (isinstance(u, float) and math.isnan(u)) else str(u) for u in df["unit"].tolist()
         ]
     else:
-        units = [None] * len(pairs)
-    return [
-        {"region": r, "metric": k, "value": v, "unit": u}
-        for r, k, v, u in zip(regions, metrics, numbers, units, strict=True)
-    ]
+        units = [None] * len(regions)
+    return {"region": regions, "metric": metrics, "value": numbers, "unit": units}
