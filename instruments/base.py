@@ -346,6 +346,12 @@ class Oscilloscope(abc.ABC):
         return None
 
     @classmethod
+    def timebase_at_least(cls, timebase_s_per_div: float) -> float:
+        """The timebase the scope would be set to for at least ``timebase_s_per_div`` (any value by default;
+        scopes with fixed steps round up to their next step)."""
+        return float(timebase_s_per_div)
+
+    @classmethod
     def sample_interval_s(cls, timebase_s_per_div: float, record_points: int) -> float:
         """Seconds between samples of a ``record_points`` record at ``timebase_s_per_div``."""
         return cls.divisions * timebase_s_per_div / record_points

@@ -7,9 +7,13 @@ name (bench ``driver:``)   instrument                            built on
 ``keysight33500b``         Keysight 33500B generator             PyMeasure ``Instrument``/``Channel``
 ``rigol_dg1000z``          Rigol DG1000Z / DG800 generator       PyMeasure ``Instrument``
 ``keithley6221``           Keithley 6221 current source          PyMeasure ``Keithley6221``
+``siglent_sdg1000x``       Siglent SDG1000X generator            PyMeasure ``Instrument``
+``siglent_sdg2000x``       Siglent SDG2000X generator            PyMeasure ``Instrument``
 ``rigol_ds1000z``          Rigol DS1000Z oscilloscope            PyMeasure ``Instrument``
 ``keysight_infiniivision`` Keysight InfiniiVision 1000X/2000X    PyMeasure ``Instrument``
 ``tektronix_mso``          Tektronix MSO/DPO/TBS (``CURVe?``)    PyMeasure ``Instrument``
+``siglent_sds1000xe``      Siglent SDS1000X-E oscilloscope       PyMeasure ``Instrument``
+``siglent_sds2000x``       Siglent SDS2000X oscilloscope         PyMeasure ``Instrument``
 =========================  ====================================  ===========================================
 """
 
@@ -25,12 +29,16 @@ STIMULATOR_DRIVERS: dict[str, str] = {
     "keysight33500b": "instruments.drivers.keysight33500b:Keysight33500B",
     "rigol_dg1000z": "instruments.drivers.rigol_dg1000z:RigolDG1000Z",
     "keithley6221": "instruments.drivers.keithley6221:Keithley6221",
+    "siglent_sdg1000x": "instruments.drivers.siglent_sdg:SiglentSDG1000X",
+    "siglent_sdg2000x": "instruments.drivers.siglent_sdg:SiglentSDG2000X",
 }
 #: oscilloscope driver name -> "module:Class"
 SCOPE_DRIVERS: dict[str, str] = {
     "rigol_ds1000z": "instruments.drivers.rigol_ds1000z:RigolDS1000Z",
     "keysight_infiniivision": "instruments.drivers.keysight_infiniivision:KeysightInfiniiVision",
     "tektronix_mso": "instruments.drivers.tektronix_mso:TektronixMSO",
+    "siglent_sds1000xe": "instruments.drivers.siglent_sds:SiglentSDS1000XE",
+    "siglent_sds2000x": "instruments.drivers.siglent_sds:SiglentSDS2000X",
 }
 
 

@@ -18,7 +18,6 @@ from typing import Any
 from pymeasure.instruments import Channel, Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
-from instruments.base import CurrentWaveform
 from instruments.carrier import carrier_arb
 from instruments.drivers.stimulator_base import StimulatorDriver
 from instruments.errors import GarbledReply, InstrumentError, OutOfRange
@@ -168,23 +167,10 @@ class Keysight33500B(StimulatorDriver):
                               limit_V: float | None = None) -> dict[str, Any]:
         """See :meth:`instruments.base.Stimulator.configure_pulse_train`."""
         c = self._ch(channel)
-        res = self.resource
-        limit = self._range("limit_V", MAX_V if limit_V is None else limit_V, 1e-3, MAX_V, " V")
-        amp = self._range("amplitude_V", amplitude_V, -2 * MAX_V, 2 * MAX_V, " V")
-        off = self._range("offset_V", offset_V, -MAX_V, MAX_V, " V")
-        freq = self._range("frequency_Hz", frequency_Hz, 1e-6, MAX_FREQ_HZ, " Hz")
-        width = self._range("pulse_width_s", pulse_width_s, MIN_WIDTH_S, 1e6, " s")
-        n = self._count("pulses_per_burst", pulses_per_burst, 1, MAX_CYCLES)
-        if abs(amp) < 1e-3:
-            raise OutOfRange(f"amplitude_V={amp:g} V for {res} is below the 1 mV minimum", resource=res)
-        if width >= 1.0 / freq:
-            raise OutOfRange(f"pulse_width_s={width:g} s for {res} must be shorter than the period "
-                             f"{1.0 / freq:g} s (frequency_Hz={freq:g})", resource=res)
-        high, low = max(off, off + amp), min(off, off + amp)
-        if high > limit or low < -limit:
-            raise OutOfRange(f"pulse levels {low:g}..{high:g} V for {res} exceed limit_V=±{limit:g} V; "
-                             "nothing was sent", resource=res)
-        vpp, centre = high - low, (high + low) / 2
+        limit, amp, off, freq, width, n, vpp, centre = self._check_pulse_train(
+            amplitude_V=amplitude_V, pulse_width_s=pulse_width_s, frequency_Hz=frequency_Hz,
+            pulses_per_burst=pulses_per_burst, offset_V=offset_V, limit_V=limit_V, max_V=MAX_V, max_Hz=MAX_FREQ_HZ,
+            min_width_s=MIN_WIDTH_S, min_amplitude_V=1e-3, max_cycles=MAX_CYCLES)
         with self.lock:
             # clamp first so no intermediate state can exceed it; a negative pulse is an inverted PULS
             c.limit_enabled = False
@@ -205,23 +191,6 @@ class Keysight33500B(StimulatorDriver):
                                 **self._levels_and_burst(vpp, centre, limit, n)}, back)
         return {"channel": channel, "amplitude_V": amp, "offset_V": off, "pulse_width_s": width,
                 "frequency_Hz": freq, "pulses_per_burst": n, "limit_V": limit, "readback": back}
-
-    def configure_current(self, channel: int, *, amplitude_A: float, waveform: CurrentWaveform,
-                          frequency_Hz: float, compliance_V: float, cycles_per_burst: int, polarity: int = 1,
-                          dc_offset_A: float = 0.0, duty_cycle: float = 0.5, load_ohms: float = 0.0
-                          ) -> dict[str, Any]:
-        """Microcurrent as a voltage through the bench's series resistor (see ``_current_via_series_resistor``).
-
-        Raises
-        ------
-        InstrumentError
-            If no ``series_resistor_ohms`` is declared for the bench.
-        """
-        return self._current_via_series_resistor(channel, amplitude_A=amplitude_A, waveform=waveform,
-                                                 frequency_Hz=frequency_Hz, compliance_V=compliance_V,
-                                                 cycles_per_burst=cycles_per_burst, polarity=polarity,
-                                                 dc_offset_A=dc_offset_A, duty_cycle=duty_cycle,
-                                                 load_ohms=load_ohms)
 
     @staticmethod
     def _clamp_and_arm_burst(c: Keysight33500BChannel, n: int) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from instruments.base import CurrentWaveform
 from instruments.drivers.stimulator_base import StimulatorDriver
 from instruments.errors import InstrumentError, OutOfRange
 
@@ -65,23 +64,6 @@ class RigolDG1000Z(StimulatorDriver):
                 self.compare(key, value, back[key], rel=1e-6, abs_=1e-9)
         return {"channel": ch, "amplitude_V": amp, "offset_V": off, "pulse_width_s": width,
                 "frequency_Hz": freq, "pulses_per_burst": n, "limit_V": limit, "readback": back}
-
-    def configure_current(self, channel: int, *, amplitude_A: float, waveform: CurrentWaveform,
-                          frequency_Hz: float, compliance_V: float, cycles_per_burst: int, polarity: int = 1,
-                          dc_offset_A: float = 0.0, duty_cycle: float = 0.5, load_ohms: float = 0.0
-                          ) -> dict[str, Any]:
-        """Microcurrent as a voltage through the bench's series resistor (see ``_current_via_series_resistor``).
-
-        Raises
-        ------
-        InstrumentError
-            If no ``series_resistor_ohms`` is declared for the bench.
-        """
-        return self._current_via_series_resistor(channel, amplitude_A=amplitude_A, waveform=waveform,
-                                                 frequency_Hz=frequency_Hz, compliance_V=compliance_V,
-                                                 cycles_per_burst=cycles_per_burst, polarity=polarity,
-                                                 dc_offset_A=dc_offset_A, duty_cycle=duty_cycle,
-                                                 load_ohms=load_ohms)
 
     def _check_armed(self, channel: int) -> None:
         state = (self.ask(f":SOUR{channel}:BURS?").upper(), self.ask(f":SOUR{channel}:BURS:MODE?").upper(),

@@ -12,7 +12,7 @@ from instruments.drivers.session import ScpiSession, check_range
 from instruments.errors import BlockFormatError, ConnectionFailed, OutOfRange
 from instruments.waveform import parse_preamble, sample_times, scale_samples
 
-__all__ = ["PreambleScope", "capture_channels", "check_slope", "make_trace"]
+__all__ = ["PreambleScope", "capture_channels", "check_slope", "make_trace", "read_back_channels"]
 
 
 def check_slope(resource: str, slope: str) -> str:
@@ -20,6 +20,22 @@ def check_slope(resource: str, slope: str) -> str:
     if slope not in ("rising", "falling"):
         raise OutOfRange(f"trigger_slope={slope!r} for {resource}; accepted: 'rising', 'falling'", resource=resource)
     return slope
+
+
+def read_back_channels(scope: Any, channels: Sequence[ScopeChannel], read: Any, scale_query: str,
+                       probe_query: str) -> dict[str, float]:
+    """Read each channel's volts/div and probe ratio back (``read(query)`` → float; ``{ch}`` in the queries is
+    the channel number) and compare them with what was set; returns them as ``ch<n>_volts_per_div`` and
+    ``ch<n>_probe``."""
+    back: dict[str, float] = {}
+    for c in channels:
+        scale = read(scale_query.format(ch=c.channel))
+        probe = read(probe_query.format(ch=c.channel))
+        scope.compare(f"CH{c.channel} scale", c.volts_per_div, scale, rel=1e-6)
+        scope.compare(f"CH{c.channel} probe", c.probe_attenuation, probe, rel=1e-6)
+        back[f"ch{c.channel}_volts_per_div"] = scale
+        back[f"ch{c.channel}_probe"] = probe
+    return back
 
 
 def check_channels(resource: str, channels: Sequence[ScopeChannel], n_channels: int, trigger_channel: int) -> None:
@@ -96,13 +112,7 @@ class PreambleScope(ScpiSession, Oscilloscope):
             self.raise_errors("configure")
             back: dict[str, Any] = {"timebase_s_per_div": self.ask_float(":TIM:SCAL?")}
             self.compare("timebase_s_per_div", tb, back["timebase_s_per_div"], rel=1e-6)
-            for c in channels:
-                scale = self.ask_float(f":CHAN{c.channel}:SCAL?")
-                probe = self.ask_float(f":CHAN{c.channel}:PROB?")
-                self.compare(f"CH{c.channel} scale", c.volts_per_div, scale, rel=1e-6)
-                self.compare(f"CH{c.channel} probe", c.probe_attenuation, probe, rel=1e-6)
-                back[f"ch{c.channel}_volts_per_div"] = scale
-                back[f"ch{c.channel}_probe"] = probe
+            back.update(read_back_channels(self, channels, self.ask_float, ":CHAN{ch}:SCAL?", ":CHAN{ch}:PROB?"))
             self._setup = {c.channel: c for c in channels}
         return back
 

@@ -147,6 +147,9 @@ class ScpiSession(Instrument):
         """``*IDN?``."""
         return self.ask("*IDN?")
 
+    #: whether the instrument answers ``*TST?`` (its programming guide documents a self-test query)
+    has_self_test = True
+
     def self_test(self) -> int:
         """``*TST?``; 0 means pass."""
         return int(self.ask_float("*TST?"))
@@ -221,25 +224,34 @@ class ScpiSession(Instrument):
             if len(head) != 2 or head[:1] != b"#" or not head[1:2].isdigit() or head[1:2] == b"0":
                 raise BlockFormatError(f"{self.name} at {self.resource} answered {command!r} with {head!r}, "
                                        "not a definite-length block '#<n><len>'", resource=self.resource)
-            nd = int(head[1:2])
-            length_field = self._guard(lambda: self.adapter.read_bytes(nd), repr(command))
-            if not length_field.isdigit():
-                raise BlockFormatError(f"{self.name} at {self.resource}: malformed block length "
-                                       f"{length_field!r}", resource=self.resource)
-            n = int(length_field)
-            try:
-                payload = self._guard(lambda: self.adapter.read_bytes(n), repr(command)) if n else b""
-            except ConnectionFailed:
-                raise BlockFormatError(f"{self.name} at {self.resource}: truncated block, {n} bytes announced "
-                                       "but the transfer stopped", resource=self.resource) from None
-            if len(payload) != n:
-                raise BlockFormatError(f"{self.name} at {self.resource}: truncated block, {len(payload)} of "
-                                       f"{n} bytes", resource=self.resource)
-            tail = self._guard(lambda: self.adapter.read_bytes(1), repr(command))
-            if tail not in (b"\n", b""):
-                raise BlockFormatError(f"{self.name} at {self.resource}: block not followed by a newline",
-                                       resource=self.resource)
-            return bytes(payload)
+            payload = self.read_block_body(command, int(head[1:2]))
+            self.expect_block_end(command, (b"\n", b""))
+            return payload
+
+    def read_block_body(self, command: str, digits: int) -> bytes:
+        """The rest of a definite-length block once ``#<digits>`` was read: its length field and payload."""
+        length_field = self._guard(lambda: self.adapter.read_bytes(digits), repr(command))
+        if not length_field.isdigit():
+            raise BlockFormatError(f"{self.name} at {self.resource}: malformed block length {length_field!r}",
+                                   resource=self.resource)
+        n = int(length_field)
+        try:
+            payload = self._guard(lambda: self.adapter.read_bytes(n), repr(command)) if n else b""
+        except ConnectionFailed:
+            raise BlockFormatError(f"{self.name} at {self.resource}: truncated block, {n} bytes announced but the "
+                                   "transfer stopped", resource=self.resource) from None
+        if len(payload) != n:
+            raise BlockFormatError(f"{self.name} at {self.resource}: truncated block, {len(payload)} of {n} bytes",
+                                   resource=self.resource)
+        return bytes(payload)
+
+    def expect_block_end(self, command: str, accepted: tuple[bytes, ...]) -> None:
+        """Read what follows a block (as long as the first accepted ending) and refuse anything else."""
+        tail = self._guard(lambda: self.adapter.read_bytes(len(accepted[0])), repr(command))
+        if tail not in accepted:
+            ending = " or ".join(repr(a) for a in accepted if a)
+            raise BlockFormatError(f"{self.name} at {self.resource}: block not followed by {ending} ({tail!r})",
+                                   resource=self.resource)
 
     def abandon(self) -> None:
         """Close the connection without sending anything (the instrument is not the one expected)."""

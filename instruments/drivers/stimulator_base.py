@@ -4,10 +4,10 @@ output off on close and at exit, refusal to enable an output that is not armed a
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, NamedTuple
 
 from instruments import safety
-from instruments.base import Stimulator
+from instruments.base import CurrentWaveform, Stimulator
 from instruments.drivers.session import ScpiSession, check_range
 from instruments.errors import (
     ConnectionFailed,
@@ -17,7 +17,20 @@ from instruments.errors import (
     ReadbackMismatch,
 )
 
-__all__ = ["IGNORED_START_CODES", "StimulatorDriver"]
+__all__ = ["IGNORED_START_CODES", "PulseTrain", "StimulatorDriver"]
+
+
+class PulseTrain(NamedTuple):
+    """A validated pulse train: the checked values, and the peak-to-peak span and centre of its two levels."""
+
+    limit_V: float
+    amplitude_V: float
+    offset_V: float
+    frequency_Hz: float
+    width_s: float
+    pulses: int
+    vpp: float
+    centre_V: float
 
 #: SCPI errors that say a trigger or start request came while the previous burst was still running
 #: (-211 "Trigger ignored", -213 "Init ignored"): the request had no effect, the running burst goes on
@@ -79,6 +92,24 @@ class StimulatorDriver(ScpiSession, Stimulator):
                                           limit_V=compliance_V)
         return {**back, "amplitude_A": amplitude_A, "waveform": waveform, "series_resistor_ohms": r,
                 "compliance_V": compliance_V, "output_V": volts, "load_ohms": load_ohms, "polarity": polarity}
+
+    def configure_current(self, channel: int, *, amplitude_A: float, waveform: CurrentWaveform,
+                          frequency_Hz: float, compliance_V: float, cycles_per_burst: int, polarity: int = 1,
+                          dc_offset_A: float = 0.0, duty_cycle: float = 0.5, load_ohms: float = 0.0
+                          ) -> dict[str, Any]:
+        """Microcurrent from a voltage generator through the bench's series resistor (see
+        ``_current_via_series_resistor``); a current source overrides this.
+
+        Raises
+        ------
+        InstrumentError
+            If no ``series_resistor_ohms`` is declared for the bench.
+        """
+        return self._current_via_series_resistor(channel, amplitude_A=amplitude_A, waveform=waveform,
+                                                 frequency_Hz=frequency_Hz, compliance_V=compliance_V,
+                                                 cycles_per_burst=cycles_per_burst, polarity=polarity,
+                                                 dc_offset_A=dc_offset_A, duty_cycle=duty_cycle,
+                                                 load_ohms=load_ohms)
 
     # ---- vendor hooks
     def _write_output(self, channel: int, on: bool) -> None:
@@ -212,6 +243,30 @@ class StimulatorDriver(ScpiSession, Stimulator):
         self.close()
 
     # ---- validation helpers for subclasses
+    def _check_pulse_train(self, *, amplitude_V: float, pulse_width_s: float, frequency_Hz: float,
+                           pulses_per_burst: int, offset_V: float, limit_V: float | None, max_V: float,
+                           max_Hz: float, min_width_s: float, min_amplitude_V: float, max_cycles: int) -> PulseTrain:
+        """Validate a pulse train of either sign (nothing is sent): every value in the generator's range, the pulse
+        shorter than its period, and both levels inside ``±limit_V``; returns it with its Vpp and centre."""
+        res = self.resource
+        limit = self._range("limit_V", max_V if limit_V is None else limit_V, 1e-3, max_V, " V")
+        amp = self._range("amplitude_V", amplitude_V, -2 * max_V, 2 * max_V, " V")
+        off = self._range("offset_V", offset_V, -max_V, max_V, " V")
+        freq = self._range("frequency_Hz", frequency_Hz, 1e-6, max_Hz, " Hz")
+        width = self._range("pulse_width_s", pulse_width_s, min_width_s, 1e6, " s")
+        n = self._count("pulses_per_burst", pulses_per_burst, 1, max_cycles)
+        if abs(amp) < min_amplitude_V:
+            raise OutOfRange(f"amplitude_V={amp:g} V for {res} is below the {min_amplitude_V * 1e3:g} mV minimum",
+                             resource=res)
+        if width >= 1.0 / freq:
+            raise OutOfRange(f"pulse_width_s={width:g} s for {res} must be shorter than the period "
+                             f"{1.0 / freq:g} s (frequency_Hz={freq:g})", resource=res)
+        high, low = max(off, off + amp), min(off, off + amp)
+        if high > limit or low < -limit:
+            raise OutOfRange(f"pulse levels {low:g}..{high:g} V for {res} exceed limit_V=±{limit:g} V; "
+                             "nothing was sent", resource=res)
+        return PulseTrain(limit, amp, off, freq, width, n, high - low, (high + low) / 2)
+
     def _range(self, name: str, value: float, lo: float, hi: float, unit: str = "") -> float:
         return check_range(self.resource, name, value, lo, hi, unit)
 

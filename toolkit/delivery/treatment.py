@@ -32,7 +32,7 @@ from toolkit.delivery.record import TreatmentResult
 from toolkit.delivery.settings import DeliverySettings
 from toolkit.delivery.state import SessionState, SessionStateMachine
 from toolkit.delivery.stop import StopToken
-from toolkit.delivery.views import check_resolution, scope_timebase
+from toolkit.delivery.views import check_resolution
 from toolkit.errors import StoreError, ToolkitError
 
 __all__ = ["SessionContext", "run_treatment"]
@@ -326,8 +326,10 @@ class _TreatmentRun:
         """
         plan = self.plan
         bench = self.ctx.bench
-        window_s = plan.scope[f"{view}_window_s"]
-        timebase, position = scope_timebase(window_s)
+        # the view's timebase as planned for this bench's scope (a step it offers), the trigger 4.5 divisions
+        # before the screen centre
+        timebase = plan.scope[f"{view}_timebase_s"]
+        position = 4.5 * timebase
         channels = bench.scope_channels(electrode_V=electrode_V, current_A=current_A)
         if plan.modality == "electroporation":
             trig_ch, level = bench.channels.electrode_voltage.channel, 0.3 * electrode_V

@@ -33,13 +33,17 @@ class Need:
     why: str
 
 
-def scope_timebase(window_s: float) -> tuple[float, float]:
+def scope_timebase(window_s: float, scope: Any = None) -> tuple[float, float]:
     """Timebase (s/div) and trigger position (s) that show at least ``window_s`` after the trigger.
 
-    The trigger sits half a division from the left edge of a 10-division screen (1.5 divisions on a
-    12-division one), so the window after it is at least 9.5 divisions long.
+    The trigger sits 4.5 divisions before the screen centre: half a division from the left edge of a
+    10-division screen (1.5 divisions on a 12-division one, 2.5 on a 14-division one), so the window after it
+    is at least 9.5 divisions long. A scope class with fixed timebase steps (``timebase_at_least``) gets the
+    smallest step that still shows the window.
     """
     timebase = window_s / 9.0
+    if scope is not None:
+        timebase = scope.timebase_at_least(timebase)
     return timebase, 4.5 * timebase
 
 
@@ -81,8 +85,8 @@ def fit_view(bench: Any, name: str, window_s: float, needs: list[Need], where: s
     from instruments.errors import OutOfRange
 
     strict = min(needs, key=lambda n: n.interval_s)
-    timebase, _ = scope_timebase(window_s)
     scope = _scope_class(bench)
+    timebase, position = scope_timebase(window_s, scope)
     try:
         points = scope.record_points_for(timebase, strict.interval_s, 2, **bench.scope_limits())
     except OutOfRange as exc:
@@ -92,7 +96,6 @@ def fit_view(bench: Any, name: str, window_s: float, needs: list[Need], where: s
             f"{window_s:.3g} s — {reasons} — and {exc}; accepted: a longer {strict.field} or a faster scope "
             "(bench file scope)"
         ) from None
-    _, position = scope_timebase(window_s)
     return {
         f"{name}_window_s": window_s,
         f"{name}_interval_s": strict.interval_s,
