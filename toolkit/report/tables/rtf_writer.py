@@ -41,16 +41,45 @@ def rtf_escape(text: str) -> str:
     return "".join(out)
 
 
+#: room for one character of the 9 pt Arial text (twips: 0.78 em, enough for capitals and bold headers; lower-
+#: case text averages about 0.55 em), and a cell's padding (``\\trgaph108`` on either side)
+_CHAR_TWIPS = 140
+_PAD_TWIPS = 2 * 108
+#: a text this short (and of at most three words) is kept on one line: "0.80 to 0.93", "12 (50%)", "Rater 1"
+_SHORT_TEXT = 14
+#: a word longer than this may be broken rather than widen its column further
+_LONGEST_WORD = 24
+
+
+def _unbroken(text: str) -> int:
+    """Characters of ``text`` that must stay on one line: all of a short text, else its longest word."""
+    words = str(text).split()
+    if len(text) <= _SHORT_TEXT and len(words) <= 3:
+        return len(text)
+    return min(max((len(w) for w in words), default=1), _LONGEST_WORD)
+
+
 def _widths(table: Table, total_twips: int) -> list[int]:
-    # width proportional to the longest text in each column, first column (labels) favoured
-    lengths = []
+    """Column widths in twips: each column first gets room for what must not be broken (short texts whole,
+    else the longest word, so "GAIS" or "Agreement" never splits); the rest of the line goes to the columns
+    whose texts are longer than that, in proportion to what they lack; a line with room to spare is shared in
+    proportion to each column's longest text."""
     cells = table.cell_text()
     flat = table.flat_columns()
+    needed, floors = [], []
     for j in range(len(flat)):
         longest = max([len(flat[j]) // 2 + 1, *(len(row[j]) for row in cells)])
-        lengths.append(min(max(longest, 6), 60))
-    total = sum(lengths)
-    widths = [int(total_twips * n / total) for n in lengths]
+        floor = max([_unbroken(w) for w in str(flat[j]).split()] + [_unbroken(row[j]) for row in cells])
+        floors.append(floor * _CHAR_TWIPS + _PAD_TWIPS)
+        needed.append(max(min(longest, 60) * _CHAR_TWIPS + _PAD_TWIPS, floors[-1]))
+    if sum(needed) <= total_twips:
+        widths = [int(total_twips * n / sum(needed)) for n in needed]
+    elif sum(floors) >= total_twips:  # not even the words fit: share the line by them
+        widths = [int(total_twips * f / sum(floors)) for f in floors]
+    else:
+        lack = [n - f for n, f in zip(needed, floors, strict=True)]
+        rest = total_twips - sum(floors)
+        widths = [f + int(rest * x / sum(lack)) for f, x in zip(floors, lack, strict=True)]
     widths[-1] += total_twips - sum(widths)
     return widths
 
