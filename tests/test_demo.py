@@ -9,6 +9,7 @@ import sys
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -243,7 +244,8 @@ def test_demo_acts_as_its_users_and_signs_its_key_records(demo_run) -> None:
     assert by_meaning == {"performed": {"demo-operator"}, "causality assessed": {"demo-investigator"},
                           "locked": {"demo-datamanager"}, "unblinded": {"demo-statistician"}}
     assert sum(s.meaning == "performed" for s in signatures) == result.sessions_completed
-    assert actors <= {"demo-admin", "demo-investigator", "demo-operator", "demo-datamanager", "demo-statistician"}
+    assert actors <= {"demo-admin", "demo-investigator", "demo-operator", "demo-datamanager", "demo-statistician",
+                      "demo-rater", "demo-rater-2"}
     anchors = (result.data_dir / "audit-anchors.jsonl").read_text().splitlines()
     manifest = json.loads((result.report_dir / "manifest.json").read_text())
     assert manifest["audit_head"]["hash"] == json.loads(anchors[-1])["hash"]
@@ -270,3 +272,140 @@ def test_the_withdrawal_is_an_intercurrent_event_of_the_estimands(demo_run) -> N
     index = (Path(result.report_dir) / "index.html").read_text(encoding="utf-8")
     assert "Estimand E_NLFLEN" in index and "tipping-point analysis" in index
     assert "Intercurrent events of estimand E_NLFLEN by subject" in index
+
+
+# ------------------------------------------------------------------------------ the blinded rating station
+def _quadratic_kappa(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Cohen's kappa with quadratic weights of the rows of ``x`` against those of ``y`` (equally spaced grades):
+    1 − mean squared difference / its expectation under independent marginals."""
+    observed = ((x - y) ** 2).mean(axis=-1)
+    chance = x.var(axis=-1) + y.var(axis=-1) + (x.mean(axis=-1) - y.mean(axis=-1)) ** 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 1.0 - observed / chance
+
+
+def _icc_a1(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """ICC(2,1) (absolute agreement, single rater) of two raters from the two-way ANOVA mean squares
+    (Shrout & Fleiss 1979, case 2)."""
+    n, k = x.shape[-1], 2
+    grand = (x.mean(axis=-1) + y.mean(axis=-1)) / 2
+    rows = (x + y) / 2
+    msr = k * ((rows - grand[..., None]) ** 2).sum(axis=-1) / (n - 1)
+    msc = n * ((x.mean(axis=-1) - grand) ** 2 + (y.mean(axis=-1) - grand) ** 2) / (k - 1)
+    sse = ((x - rows - x.mean(axis=-1)[..., None] + grand[..., None]) ** 2).sum(axis=-1) + \
+        ((y - rows - y.mean(axis=-1)[..., None] + grand[..., None]) ** 2).sum(axis=-1)
+    mse = sse / ((n - 1) * (k - 1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n)
+
+
+def _station_grades(root: Path, result) -> pd.DataFrame:
+    from toolkit.store import open_store
+
+    password = (result.data_dir / "demo-passwords" / "demo-datamanager").read_text().strip()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TOOLKIT_DATA_DIR", str(root))
+        with open_store(result.study_id, user="demo-datamanager", password=password) as store:
+            return store.rating_records().merge(store.rating_set_key(), on=["set_id", "scale"])
+
+
+def test_the_blinded_raters_grade_at_the_station_and_their_agreement_is_reported(demo_run) -> None:
+    """The demo's clinician grades come from two simulated raters at the rating station. Their agreement in the
+    report must be what raters of that noise and bias give: each estimate lies within the 0.1–99.9 % range of
+    the same statistic over 20000 simulated re-gradings of the same photo sets by the same rater model (the
+    statistics recomputed here by their textbook formulas). About 16 figures are checked at that level, so a
+    correct run passes for at least 97 % of seeds (Bonferroni)."""
+    from toolkit.demo.raters import DEMO_RATERS, SimulatedRater
+
+    root, result = demo_run
+    truth = json.loads((result.data_dir / "rater-truth.json").read_text())
+    raters = {r["username"]: SimulatedRater(**r) for r in truth["raters"]}
+    assert list(raters) == [r.username for r in DEMO_RATERS] and len(raters) >= 2
+    latent = {s["set_id"]: s["latent_grade"] for s in truth["sets"]}
+    grades = _station_grades(root, result)
+    first, again = grades[grades["repeat"] == 0], grades[grades["repeat"] == 1]
+    # every rater graded every photo set once (WSRS at three visits, GAIS twice against baseline), and a
+    # fifth of them (study.yaml's default rerate_fraction 0.2) a second time, blind
+    for name in raters:
+        mine = first[first["rater"] == name]
+        assert sorted(mine["set_id"]) == sorted(latent), name
+        for scale, n in mine.groupby("scale").size().items():
+            redone = again[(again["rater"] == name) & (again["scale"] == scale)]
+            assert 0.08 * n <= len(redone) <= 0.35 * n, (name, scale, len(redone), n)
+    assert first.groupby("scale")["set_id"].nunique().to_dict() == {"GAIS": 23 * 2, "WSRS": 23 * 3 + 1}
+
+    # the efficacy dataset takes the mean of the raters' first grades; re-grades stay out
+    adeff = pd.read_csv(result.data_dir / "analysis" / "adeff.csv")
+    adeff = adeff[adeff["PARAMCD"].isin(["WSRS", "GAIS"])]
+    from toolkit.study import load_study
+
+    number = {v.id: float(v.number) for v in load_study(Path(__file__).resolve().parents[1] / "studies"
+                                                       / "epmc-demo").visits}
+    mean = first.assign(USUBJID=f"{result.study_id}-" + first["subject_id"],
+                        AVISITN=first["visit_id"].map(number)).groupby(
+        ["scale", "USUBJID", "AVISITN"])["score"].mean().rename_axis(["PARAMCD", "USUBJID", "AVISITN"])
+    got = adeff.set_index(["PARAMCD", "USUBJID", "AVISITN"])["AVAL"]
+    assert len(got) == len(mean)
+    merged = mean.to_frame("station").join(got, how="inner")
+    assert len(merged) == len(mean) and np.allclose(merged["station"], merged["AVAL"])
+    assert set(np.round(2 * got)) <= set(range(2, 11))  # means of two whole grades
+
+    rng = np.random.default_rng(2026)
+    reps = 20000
+    by_scale = {}
+    for scale, part in first.groupby("scale"):
+        sets = sorted(part["set_id"].unique())
+        low, high = (1.0, 5.0)
+        lat = np.array([latent[s] for s in sets])
+        sim = {name: r.grade(np.broadcast_to(lat, (reps, len(lat))), rng, low, high) for name, r in raters.items()}
+        obs = {name: part[part["rater"] == name].set_index("set_id").loc[sets, "score"].to_numpy() for name in raters}
+        by_scale[scale] = (sets, lat, sim, obs)
+        # the known truth: each rater's grades sit at their bias from the latent grades, within the spread of
+        # the simulation (a grade filed against the wrong set or visit would move this and the agreement)
+        for name in raters:
+            expected = (sim[name] - lat).mean(axis=1)
+            low_q, high_q = np.quantile(expected, [0.001, 0.999])
+            offset = float((obs[name] - lat).mean())
+            assert low_q <= offset <= high_q, (scale, name, offset, low_q, high_q)
+    # the second rater's bias of half a grade shows between the raters
+    _, lat, sim, obs = by_scale["WSRS"]
+    gap = sim["demo-rater-2"].mean(axis=1) - sim["demo-rater"].mean(axis=1)
+    low_q, high_q = np.quantile(gap, [0.001, 0.999])
+    assert 0.2 < low_q <= float(obs["demo-rater-2"].mean() - obs["demo-rater"].mean()) <= high_q < 0.8
+
+    table = _agreement_rows(result)
+    names = sorted(raters)
+    alias = {f"Rater {i + 1}": n for i, n in enumerate(names)}
+    checked = 0
+    for _, row in table.iterrows():
+        sets, lat, sim, obs = by_scale[row["Scale"]]
+        formula = _quadratic_kappa if row["Statistic"].startswith("Weighted kappa") else _icc_a1
+        if row["Agreement"] == "Inter-rater":
+            a, b = (alias[x] for x in row["Raters compared"].split(" vs "))
+            simulated = formula(sim[a], sim[b])
+            assert int(row["Photo sets"]) == len(sets)
+        else:
+            who = alias[row["Raters compared"].split(" (")[0]]
+            mine = again[(again["rater"] == who) & (again["scale"] == row["Scale"])]
+            pick = [sets.index(s) for s in mine["set_id"]]
+            second = raters[who].grade(np.broadcast_to(lat[pick], (reps, len(pick))), rng, 1.0, 5.0)
+            simulated = formula(sim[who][:, pick], second)
+            assert int(row["Photo sets"]) == len(pick)
+        low_q, high_q = np.nanquantile(simulated, [0.001, 0.999])
+        estimate = float(row["Estimate"])
+        assert low_q - 0.005 <= estimate <= high_q + 0.005, (row, low_q, high_q)
+        checked += 1
+    # per scale: kappa and ICC between the two raters, and within each rater
+    assert checked == 2 * 2 * (1 + len(raters))
+    index = (Path(result.report_dir) / "index.html").read_text(encoding="utf-8")
+    assert "Rater agreement on the clinician scales" in index
+    assert not any(n in index for n in names)  # raters are numbered in the report, never named
+
+
+def _agreement_rows(result) -> pd.DataFrame:
+    """The rater agreement table of the demo's report (its CSV)."""
+    for path in sorted((Path(result.report_dir) / "tables").glob("table_*.csv")):
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if {"Agreement", "Raters compared", "Statistic", "Estimate"} <= set(frame.columns):
+            return frame
+    raise AssertionError("the report has no rater agreement table")

@@ -208,6 +208,26 @@ def test_the_rater_grades_sets_blind_once_each_then_the_re_rating_subset(demo_st
         ratings = store.rating_records()
         assert len(ratings) == 12 and set(ratings["repeat"]) == {0, 1}
         assert set(ratings.columns) == {"set_id", "scale", "rater", "repeat", "score"}
+        with pytest.raises(AccessDenied, match="data_manager"):
+            store.rating_set_key()  # which subject a set shows is for the data manager
+    with _as(study, "rater") as store, pytest.raises(AccessDenied):
+        store.rating_set_key()
+    with _as(study, "datamanager") as store:
+        key = store.rating_set_key().set_index("set_id")
+        assert sorted(key.index) == sorted(q.set_id for q in queue)
+        assert sorted(zip(key["scale"], key["subject_id"], key["visit_id"], key["photos"], strict=True)) == [
+            ("GAIS", "S-001", "S12", 2), ("GAIS", "S-002", "S12", 2), ("WSRS", "S-001", "BASELINE", 1),
+            ("WSRS", "S-001", "S12", 1), ("WSRS", "S-002", "BASELINE", 1), ("WSRS", "S-002", "S12", 1)]
+        # in SDTM the blind re-grade is its own record, told apart by the photo set it graded
+        from toolkit.store.datasets import StudyRecords
+        from toolkit.store.sdtm import xf_domain
+
+        xf = xf_domain(StudyRecords(store)).frame
+        graded = xf[xf["XFCAT"] == "CLINICIAN SCALE"]
+        assert len(graded) == 12 and not graded.duplicated(["USUBJID", "XFTESTCD", "VISITNUM", "XFREFID",
+                                                            "XFEVAL"]).any()
+        assert graded["XFREFID"].str.endswith(" REGRADE").sum() == 6
+        assert set(graded["XFREFID"].str.split().str[2]) == set(key.index)
 
 
 def test_two_windows_cannot_file_one_set_twice(demo_study, randomized, photo_file):

@@ -6,9 +6,12 @@
 2. deliver every session through the digital twin bench over loopback TCP (pyvisa-py), with verification;
 3. make each visit's photos from real portraits that ship in installed packages (scikit-image's astronaut,
    matplotlib's Grace Hopper) with a known lift and wrinkle change per arm — the truth saved beside them;
-4. analyse the photos; import clinician ratings and adverse events through the checked CSV imports;
+4. analyse the photos; two simulated blinded raters grade every photo set at the rating station, with a
+   blind re-grade of the re-rating subset (:mod:`toolkit.demo.raters`; a split-face study's per-side grades
+   come through the checked CSV import instead); adverse events through the checked CSV import;
 5. unblind (recorded), export the analysis datasets, run the statistical analysis plan;
-6. build the report, whose closed-loop section compares the estimated treatment effects with the truth.
+6. build the report, whose closed-loop section compares the estimated treatment effects with the truth, and
+   whose rater agreement table shows how the raters agreed with each other and with themselves.
 
 Everything goes to ``data/<study-id>/`` (``$TOOLKIT_DATA_DIR`` moves it). A folder made by an earlier demo
 run is replaced; a folder with real study data is never touched.

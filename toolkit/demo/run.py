@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from toolkit.demo.cohort import DemoSubject, make_cohort
+from toolkit.demo.raters import DEMO_RATERS, rate_at_the_station
 from toolkit.demo.truth import TrueEffects, course_fraction
 from toolkit.errors import ConfigurationError, DataError
 from toolkit.paths import project_root, study_data_dir
@@ -34,7 +35,7 @@ DEMO_USERS = {
     "demo-operator": ("Demo Operator", ("operator",)),
     "demo-datamanager": ("Demo Data Manager", ("data_manager",)),
     "demo-statistician": ("Demo Unblinded Statistician", ("unblinded_statistician",)),
-    "demo-rater": ("Demo Blinded Rater", ("blinded_rater",)),
+    **{r.username: (r.full_name, ("blinded_rater",)) for r in DEMO_RATERS},
 }
 #: folder (in the demo's data folder) with one password file per demo user, readable by its owner only
 PASSWORD_DIR = "demo-passwords"
@@ -193,8 +194,14 @@ def run_demo(
     steps.start("photos", "3/6  Make and analyse each visit's photos (real portraits, known change)")
     n_photos, n_failed, truth_rows = _photos(st, cohort, truth, seed, workers, console, logins)
 
-    steps.start("records", "4/6  Import ratings and adverse events; sign causality; lock; unblind; export")
-    _ratings_and_events(st, cohort, truth, seed, data_dir, logins)
+    if st.design == "split-face":  # the station grades whole faces; a per-side scale comes from the site's CSV
+        steps.start("records", "4/6  Import ratings and adverse events; sign causality; lock; unblind; export")
+        _import_ratings(st, cohort, truth, seed, data_dir, logins)
+    else:
+        steps.start("records", f"4/6  {len(DEMO_RATERS)} blinded raters grade the photo sets at the rating "
+                               "station; adverse events; sign causality; lock; unblind; export")
+        rate_at_the_station(st, truth_rows, seed, data_dir, logins, _open_as)
+    _adverse_events(st, cohort, seed, data_dir, logins)
     _unblind_and_export(st, data_dir, logins)
 
     steps.start("analysis", "5/6  Run the statistical analysis plan")
@@ -435,9 +442,12 @@ def _photos(st, cohort, truth: TrueEffects, seed: int, workers: int, console, lo
                                         seed=int(rng.integers(2**31)), layout=layouts[subj.portrait])
                 src = Path(tmp) / f"{subj.subject_id}_{visit.id}.jpg"
                 cv2.imwrite(str(src), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
+                # taken before the day's session at baseline (sessions start at 09:00), after it otherwise
+                day, hour = _visit_day(st, subj, visit), 8 if visit.id == st.visits[0].id else 10
                 ingest_photo(store, st, src, subject_id=subj.subject_id, visit_id=visit.id,
                              meta={"source": "demo simulation", "portrait": subj.portrait,
-                                   "mm_per_px": t.get("mm_per_px")})
+                                   "mm_per_px": t.get("mm_per_px")},
+                             captured_at=datetime(day.year, day.month, day.day, hour, 30, tzinfo=UTC))
                 rows.append({"subject": subj.subject_id, "arm": subj.arm_id, "visit": visit.id,
                              "visit_number": float(visit.number), "portrait": subj.portrait,
                              "severity": state["severity"], "lift_mm": state["lift_mm"],
@@ -469,12 +479,9 @@ _AE_PROFILE = {
 }
 
 
-def _ratings_and_events(st, cohort, truth: TrueEffects, seed: int, data_dir: Path, logins) -> None:
-    from toolkit.store.imports import import_csv
-
+def _import_ratings(st, cohort, truth: TrueEffects, seed: int, data_dir: Path, logins) -> None:
+    """Clinician grades from the site's CSV file (one blinded evaluator, simulated)."""
     rng = np.random.default_rng(seed + 1)
-    imports = data_dir / "imports"
-    imports.mkdir(exist_ok=True)
     scale_endpoints = [e for e in st.endpoints if getattr(e, "kind", "") == "scale"]
     rating_rows = []
     for subj in cohort:
@@ -495,6 +502,29 @@ def _ratings_and_events(st, cohort, truth: TrueEffects, seed: int, data_dir: Pat
                                     "scale": getattr(ep, "scale", ep.code), "score": score,
                                     "assessor": "blinded evaluator (simulated)",
                                     "assessed_on": _visit_day(st, subj, visit).isoformat()})
+    with _open_as(st, logins["demo-datamanager"]) as store:
+        _import_rows(store, data_dir, "assessments", rating_rows, "ratings.csv")
+
+
+def _import_rows(store, data_dir: Path, kind: str, rows: list[dict], name: str) -> None:
+    """Write ``rows`` as the CSV file ``imports/<name>`` and import it (nothing when there are none)."""
+    from toolkit.store.imports import import_csv
+
+    if not rows:
+        return
+    imports = data_dir / "imports"
+    imports.mkdir(exist_ok=True)
+    path = imports / name
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    import_csv(store, kind, path, reason=f"demo import of {name}")
+
+
+def _adverse_events(st, cohort, seed: int, data_dir: Path, logins) -> None:
+    """The site's adverse events (imported), the dropouts' withdrawals, the investigator's causality."""
+    rng = np.random.default_rng([seed, 3])
     ae_rows = []
     for subj in cohort:
         for term, soc, p in _AE_PROFILE.get(subj.arm_id or "", []):
@@ -507,15 +537,7 @@ def _ratings_and_events(st, cohort, truth: TrueEffects, seed: int, data_dir: Pat
                                 "onset": onset.isoformat(), "resolved": (onset + timedelta(days=2)).isoformat()})
     with _open_as(st, logins["demo-datamanager"]) as store:
         _record_dropouts(st, store, cohort)
-        for kind, rows, name in (("assessments", rating_rows, "ratings.csv"), ("ae", ae_rows, "adverse_events.csv")):
-            if not rows:
-                continue
-            path = imports / name
-            with path.open("w", newline="", encoding="utf-8") as fh:
-                writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows(rows)
-            import_csv(store, kind, path, reason=f"demo import of {name}")
+        _import_rows(store, data_dir, "ae", ae_rows, "adverse_events.csv")
     # the investigator assesses and signs the causality of every adverse event
     with _open_as(st, logins["demo-investigator"]) as store:
         for ae in store.adverse_events():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,7 @@ def ingest_photo_record(
     view: str = "frontal",
     meta: dict | None = None,
     qc: dict | None = None,
+    captured_at: datetime | None = None,
 ) -> IngestedPhoto:
     """Copy ``source`` into the raw store (read-only, SHA-256) and register it; return where it went.
 
@@ -98,6 +100,8 @@ def ingest_photo_record(
         Capture metadata kept in the JSON sidecar and the store (``view`` is added).
     qc : dict, optional
         A QC verdict made at capture time (``QCReport.to_dict()``).
+    captured_at : datetime, optional
+        When the photo was taken (timezone-aware); the day a blinded grade of it is dated.
 
     Raises
     ------
@@ -114,7 +118,7 @@ def ingest_photo_record(
                             meta={"view": view, **(meta or {})})
     try:
         photo_id = store.add_photo(subject_id, visit_id=visit_id, path=saved.path, sha256=saved.sha256,
-                                   view=view, meta=saved.meta, qc=qc)
+                                   view=view, meta=saved.meta, qc=qc, captured_at=captured_at)
     except BaseException:
         # any refusal or interruption (unknown subject, duplicate, lost database, Ctrl+C) undoes the raw copy
         if not saved.already_present:
@@ -141,6 +145,7 @@ def ingest_photo(
     visit_id: str,
     view: str = "frontal",
     meta: dict | None = None,
+    captured_at: datetime | None = None,
 ) -> int:
     """Store and register one photo file like :func:`ingest_photo_record`.
 
@@ -150,7 +155,7 @@ def ingest_photo(
         The photo id in the store.
     """
     return ingest_photo_record(store, study, source, subject_id=subject_id, visit_id=visit_id, view=view,
-                               meta=meta).photo_id
+                               meta=meta, captured_at=captured_at).photo_id
 
 
 #: overlays kept for every analysed photo (the ghost blend is for the operator at capture time)

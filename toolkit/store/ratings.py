@@ -62,6 +62,9 @@ class _Set:
     rerate_fraction: float
     #: the day the (follow-up) photo was taken, when it carries a time: the day the subject was assessed
     taken_on: date | None = None
+    #: the subject and visit of the (follow-up) photo (never shown to a rater)
+    subject_id: str = ""
+    visit_id: str = ""
 
 
 def _unit(*parts: str) -> float:
@@ -76,7 +79,8 @@ class Ratings(StoreBase):
     def _photo_sets(self, s: Session) -> list[_Set]:
         rows = s.execute(
             select(m.PhotoRow.id, m.PhotoRow.path, m.PhotoRow.sha256, m.PhotoRow.view, m.SubjectRow.id,
-                   m.SubjectRow.site, m.VisitRow.id, m.VisitRow.visit_id, m.PhotoRow.captured_at)
+                   m.SubjectRow.site, m.VisitRow.id, m.VisitRow.visit_id, m.PhotoRow.captured_at,
+                   m.SubjectRow.subject_id)
             .join(m.SubjectRow, m.SubjectRow.id == m.PhotoRow.subject_pk)
             .join(m.VisitRow, m.VisitRow.id == m.PhotoRow.visit_pk)
             .where(m.SubjectRow.study_id == self.study_id)
@@ -106,7 +110,7 @@ class Ratings(StoreBase):
                 shas = tuple(p[2] for p in photos)
                 set_id = hashlib.sha256("\n".join((self.study_id, scale, *shas)).encode()).hexdigest()[:12]
                 out.append(_Set(set_id, scale, tuple(p[1] for p in photos), shas, subject_pk, r[6], r[5],
-                                e.rerate_fraction, r[8].date() if r[8] is not None else None))
+                                e.rerate_fraction, r[8].date() if r[8] is not None else None, r[9], visit_id))
         return out
 
     def _my_sets(self, s: Session) -> list[_Set]:
@@ -226,6 +230,21 @@ class Ratings(StoreBase):
                 raise StoreError(f"photo set {set_id} was graded by {who.full_name} meanwhile (another window): "
                                  "one rating per rater and photo set; nothing was changed", field="set_id") from None
             return row.id
+
+    def rating_set_key(self) -> Any:
+        """Which subject and visit each photo set shows: ``set_id``, ``scale``, ``subject_id``, ``visit_id``,
+        ``photos`` (1, or 2 for baseline and follow-up).
+
+        For the data manager who reconciles the station's work (what is still ungraded, which visit a query is
+        about); a blinded rater may not read it, the station never shows it.
+        """
+        import pandas as pd
+
+        self._require("correct", "see which subject and visit a photo set shows")
+        with self.reading() as s:
+            sets = self._photo_sets(s)
+        return pd.DataFrame([(x.set_id, x.scale, x.subject_id, x.visit_id, len(x.paths)) for x in sets],
+                            columns=["set_id", "scale", "subject_id", "visit_id", "photos"])
 
     def rating_records(self) -> Any:
         """Every station grade without subject or arm: ``set_id``, ``scale``, ``rater``, ``repeat``, ``score``

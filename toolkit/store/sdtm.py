@@ -293,7 +293,8 @@ def xf_domain(rec: StudyRecords) -> Dataset:
                     "XFSTRESU": None,
                     "XFMETHOD": None,
                     "XFEVAL": ass["assessor"],
-                    "XFREFID": None,
+                    # a grade of the rating station names its photo set, and a blind re-grade says so
+                    "XFREFID": _rating_refs(ass),
                     "VISITID": ass["visit_id"],
                     # the day assessed; rows from before it was kept fall back to when they were recorded
                     "XFDTC": [_dtc(d) if pd.notna(d) else _dtc(r) for d, r in zip(ass["assessed_on"],
@@ -332,7 +333,7 @@ def xf_domain(rec: StudyRecords) -> Dataset:
         Variable("XFSTAT", "Completion Status", codelist="NOT DONE", origin="Derived"),
         Variable("XFMETHOD", "Method (algorithm version)", origin="Image analysis"),
         Variable("XFEVAL", "Evaluator", origin="CRF"),
-        Variable("XFREFID", "Reference ID (photo)", origin="Assigned"),
+        Variable("XFREFID", "Reference ID (photo or rating set)", origin="Assigned"),
         Variable("VISITNUM", "Visit Number", "Num", origin="Study schedule"),
         Variable("VISIT", "Visit Name", origin="Study schedule"),
         Variable("XFDTC", "Date/Time of Collection", origin="Photo capture / CRF"),
@@ -416,3 +417,12 @@ def dv_domain(rec: StudyRecords) -> Dataset:
 def sdtm_domains(rec: StudyRecords) -> list[Dataset]:
     """DM, DS, EX, AE, DV and XF."""
     return [dm_domain(rec), ds_domain(rec), ex_domain(rec), ae_domain(rec), dv_domain(rec), xf_domain(rec)]
+
+
+def _rating_refs(ass: pd.DataFrame) -> list[str | None]:
+    """XFREFID of clinician grades: ``RATING SET <id>`` (``… REGRADE`` for the blind second grade of the
+    intra-rater subset), none for a grade entered or imported without the station."""
+    sets = ass["rating_set"] if "rating_set" in ass else pd.Series([None] * len(ass), index=ass.index)
+    again = ass["repeat"] if "repeat" in ass else pd.Series([0] * len(ass), index=ass.index)
+    return [None if s is None or pd.isna(s) else f"RATING SET {s}" + (" REGRADE" if r == 1 else "")
+            for s, r in zip(sets, again.fillna(0), strict=True)]
