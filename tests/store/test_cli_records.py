@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from toolkit.store import open_store
 
 from .conftest import DEMO, run_cli
@@ -96,3 +98,27 @@ def test_commands_use_toolkit_db_url(postgres_url, monkeypatch, capsys, tmp_path
     assert code == 0 and (tmp_path / "x" / "dm.csv").read_text().count("P-1") == 2  # USUBJID and SUBJID
     code, out, _ = run_cli(["audit", "verify", *study], capsys)
     assert code == 0 and "chain intact" in out
+
+
+@pytest.mark.no_users
+def test_a_study_without_a_database_is_not_created_by_reading_it(data_root, capsys, tmp_path):
+    """Only adding a study's first user creates its database; every other command says how to begin and
+    leaves the data folder without a database."""
+    db = data_root / "epmc-demo" / "study.db"
+    for argv in (
+        ["subject", "list", "--study", str(DEMO)],
+        ["audit", "verify", "--study", str(DEMO)],
+        ["study", "unblind", str(DEMO), "--reason", "curious"],
+        ["photos", "qc", str(DEMO)],
+    ):
+        code, out, err = run_cli(argv, capsys)
+        assert code == 2 and "has no database yet" in err and "toolkit user add" in err, (argv, out, err)
+        assert "Traceback" not in err
+        assert not db.exists(), argv
+    password = tmp_path / "pw"
+    password.write_text("a long enough password\n")
+    code, out, err = run_cli(["user", "add", "admin", "--study", str(DEMO), "--full-name", "Ada Admin", "--role",
+                              "administrator", "--password-file", str(password)], capsys)  # fmt: skip
+    assert code == 0 and db.is_file(), err
+    with open_store(DEMO, login=False, create=False) as store:
+        assert [u.username for u in store.users()] == ["admin"]

@@ -20,7 +20,7 @@ def _interactive() -> bool:
     return sys.stdin is not None and sys.stdin.isatty()
 
 
-def open_study_store(study: Any, *, write: bool = True, login: bool = True) -> Store:
+def open_study_store(study: Any, *, write: bool = True, login: bool = True, create: bool = False) -> Store:
     """Open the study's store as the user running the command.
 
     Parameters
@@ -32,13 +32,16 @@ def open_study_store(study: Any, *, write: bool = True, login: bool = True) -> S
         since writing needs the signing key it unlocks.
     login : bool
         ``False`` opens without logging in (adding the first user, verifying the audit trail).
+    create : bool
+        Create the study's database if it has none yet: only for adding a study's first user. Any other
+        command on a study without a database refuses and says how to begin, creating nothing.
     """
     from getpass import getpass
 
     from toolkit.store import open_store
     from toolkit.store.identity import AuthenticationError
 
-    store = open_store(study, login=login)
+    store = open_store(study, login=login, create=create)
     if not login:
         return store
     try:

@@ -158,7 +158,7 @@ def qc(
 
     st = _load_study(study)
     console = Console()
-    with open_store(st) as store:
+    with open_store(st, create=False) as store:
         listing = qc_listing(store, st)
     counts = {s: int((listing["status"] == s).sum()) for s in (STATUS_PASSED, STATUS_FAILED, STATUS_PENDING)}
     shown = listing[listing["status"] == STATUS_FAILED] if failed_only else listing

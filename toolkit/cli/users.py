@@ -34,7 +34,7 @@ def register(app: typer.Typer, groups: dict[str, typer.Typer]) -> None:
         from toolkit.cli.records import resolve_study
 
         target = resolve_study(study)
-        with open_study_store(target, login=False) as store:
+        with open_study_store(target, login=False, create=True) as store:
             if store._has_users():
                 store.close()
                 store = open_study_store(target)

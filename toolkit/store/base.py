@@ -88,6 +88,10 @@ class StoreBase:
         :meth:`login` can follow.
     busy_timeout_s : float
         SQLite: how long to wait for another writer before reporting "database busy".
+    create : bool
+        Create the study's database when it does not exist yet (default). ``False`` refuses with a message
+        saying how a study's records begin, and creates nothing (the command line opens stores this way
+        except for adding a study's first user).
     """
 
     def __init__(
@@ -101,6 +105,7 @@ class StoreBase:
         login: bool = True,
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
         actor: str | None = None,
+        create: bool = True,
     ) -> None:
         if actor is not None:
             raise StoreError(
@@ -124,11 +129,16 @@ class StoreBase:
         sqlite_file = self.url.get_backend_name() == "sqlite" and self.url.database not in (None, "", ":memory:")
         if sqlite_file and not Path(self.url.database).exists():
             self._refuse_start_over()
+            if not create:
+                self._refuse_new()
         self.engine = create_store_engine(self.url, busy_timeout_s=busy_timeout_s)
         self._reader = self.engine.execution_options(**{READ_ONLY_OPTION: True})
         with self._errors():
             if current_revision(self.engine) is None:
                 self._refuse_start_over()
+                if not create and self.url.database not in (None, "", ":memory:"):
+                    self.engine.dispose()
+                    self._refuse_new()
             upgrade(self.engine)
             self._load_definition()
             if login:
@@ -442,6 +452,15 @@ class StoreBase:
             f"holds {'; '.join(found)}. The toolkit does not start over silently: restore the database "
             f"(toolkit data restore --study {self.study_id} BACKUP, backups are under {self.study_dir / 'backups'}) "
             f"or point ${'TOOLKIT_DB_URL'} at the right database"
+        )
+
+    def _refuse_new(self) -> None:
+        """Refuse to create the database of a study that has none yet (an explicit first step creates it)."""
+        raise StoreError(
+            f"study {self.study_id} has no database yet ({self.database}); nothing was created. A study's records "
+            f"begin with its first user, an administrator: toolkit user add NAME --study {self.study_id} "
+            "--full-name '...' --role administrator (the demo study: toolkit demo). If the study has records "
+            "elsewhere, point $TOOLKIT_DB_URL or $TOOLKIT_DATA_DIR at them"
         )
 
     # -- paths and shared lookups ---------------------------------------------------------------------------

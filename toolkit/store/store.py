@@ -75,6 +75,7 @@ def open_store(
     login: bool = True,
     busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
     actor: str | None = None,
+    create: bool = True,
 ) -> Store:
     """Open (creating and migrating if needed) the store of ``study`` as a logged-in user; a context manager.
 
@@ -93,6 +94,8 @@ def open_store(
         ``False``: open without logging in (to add the first user or verify the audit trail).
     busy_timeout_s : float
         SQLite busy timeout in seconds.
+    create : bool
+        Create the database if the study has none yet (default); ``False`` refuses instead, creating nothing.
 
     Examples
     --------
@@ -108,7 +111,7 @@ def open_store(
     try:
         return Store(
             study, url=url, user=user, password=password, identity=identity, login=login,
-            busy_timeout_s=busy_timeout_s, actor=actor,
+            busy_timeout_s=busy_timeout_s, actor=actor, create=create,
         )  # fmt: skip
     except IntegrityError as exc:  # pragma: no cover - translated inside, kept for safety
         raise StoreError(str(exc.orig)) from None
