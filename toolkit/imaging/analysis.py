@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -499,13 +498,12 @@ def _robust_smooth(field_: np.ndarray, mask: np.ndarray, cell_px: int) -> np.nda
     m = np.pad(mask, pad).reshape(gh, cell_px, gw, cell_px).transpose(0, 2, 1, 3).reshape(gh, gw, -1)
     out = np.empty((gh, gw, 2), dtype=np.float32)
     enough = m.mean(axis=2) >= 0.25
+    m_enough = m[enough]
     for c in range(2):
         v = np.pad(field_[..., c].astype(np.float32), pad).reshape(gh, cell_px, gw, cell_px)
-        v = v.transpose(0, 2, 1, 3).reshape(gh, gw, -1)
-        v = np.where(m, v, np.nan)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # cells without skin: all-NaN, filled below
-            med = np.nanmedian(np.where(enough[..., None], v, np.nan), axis=2)
+        v = v.transpose(0, 2, 1, 3)[enough].reshape(-1, cell_px * cell_px)
+        med = np.full((gh, gw), np.nan, dtype=np.float32)
+        med[enough] = _masked_median_rows(v, m_enough)
         # fill cells without enough skin from the cells around them (normalised convolution)
         known = np.isfinite(med)
         if not known.any():
@@ -524,13 +522,24 @@ def _robust_smooth(field_: np.ndarray, mask: np.ndarray, cell_px: int) -> np.nda
     return full[:h, :w]
 
 
+def _masked_median_rows(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The median of each row's ``mask`` elements (float32; NaN for a row without any), as ``np.median``
+    gives it: the middle element, or the mean of the two middle ones."""
+    s = np.sort(np.where(mask, values, np.float32(np.nan)), axis=1)  # NaN sorts last
+    count = np.isfinite(s).sum(axis=1)
+    rows = np.arange(len(s))
+    lo = s[rows, np.maximum(count - 1, 0) // 2]
+    hi = s[rows, np.maximum(count, 1) // 2 - (count == 0)]
+    med = np.where(count % 2 == 1, lo, (lo + hi) / np.float32(2))
+    return np.where(count > 0, med, np.float32(np.nan)).astype(np.float32)
+
+
 def _warp_onto_baseline(photo: _Prepared, matrix: np.ndarray, flow: np.ndarray,
                         size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """The follow-up's analysis crop resampled so each baseline pixel x shows follow-up point S(x + flow(x))."""
     h, w = size[1], size[0]
-    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
-    qx = gx + flow[..., 0]
-    qy = gy + flow[..., 1]
+    qx = np.arange(w, dtype=np.float32)[None, :] + flow[..., 0]
+    qy = np.arange(h, dtype=np.float32)[:, None] + flow[..., 1]
     m = matrix.astype(np.float32)
     map_x = m[0, 0] * qx + m[0, 1] * qy + m[0, 2]
     map_y = m[1, 0] * qx + m[1, 1] * qy + m[1, 2]
@@ -544,14 +553,23 @@ def _overlay(rgb: np.ndarray, skin: np.ndarray, measurable: np.ndarray, polys: d
     """Measured skin shown as is, non-skin dimmed and tinted blue, skin not measured (edge bands, lenses)
     tinted olive; regions outlined in yellow; wrinkles in red."""
     out = rgb.copy()
-    off = ~skin
-    out[off] = (0.45 * out[off] + np.array([0, 20, 70])).astype(np.uint8)
-    edge = skin & ~measurable
-    out[edge] = (0.7 * out[edge] + np.array([40, 40, 0])).astype(np.uint8)
+    cv2.copyTo(_OVERLAY_OFF_SKIN(rgb), (~skin).view(np.uint8), out)
+    cv2.copyTo(_OVERLAY_EDGE_BAND(rgb), (skin & ~measurable).view(np.uint8), out)
     for poly in polys.values():
         cv2.polylines(out, [np.round(poly * 4).astype(np.int32)], True, (255, 220, 0), 1, cv2.LINE_AA, shift=2)
     out[cv2.dilate(skeleton.astype(np.uint8), np.ones((2, 2), np.uint8)).astype(bool)] = (255, 30, 30)
     return out
+
+
+def _tint(gain: float, offset_rgb: tuple[int, int, int]):
+    """``rgb ↦ uint8(gain · rgb + offset)`` per channel, as a look-up table on every pixel."""
+    levels = np.arange(256, dtype=np.float64)[:, None]
+    lut = (gain * levels + np.array(offset_rgb)).astype(np.uint8).reshape(1, 256, 3)
+    return lambda rgb: cv2.LUT(np.ascontiguousarray(rgb), lut)
+
+
+_OVERLAY_OFF_SKIN = _tint(0.45, (0, 20, 70))
+_OVERLAY_EDGE_BAND = _tint(0.7, (40, 40, 0))
 
 
 def analyze_photo(

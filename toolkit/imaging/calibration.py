@@ -127,11 +127,16 @@ def gray_world(image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     -------
     (M, N, 3) uint8 ndarray
     """
-    img = np.asarray(image, dtype=np.float32)
-    sel = img[mask] if mask is not None and mask.any() else img.reshape(-1, 3)
-    means = np.maximum(sel.mean(axis=0), 1e-3)
+    image = np.asarray(image)
+    sel = image[mask] if mask is not None and mask.any() else image.reshape(-1, 3)
+    means = np.maximum(sel.astype(np.float32).mean(axis=0), 1e-3)
     gains = means.mean() / means
-    return np.clip(img * gains, 0, 255).astype(np.uint8)
+    if image.dtype == np.uint8:
+        # the same arithmetic on the 256 levels of each channel, applied as a look-up table
+        levels = np.arange(256, dtype=np.float32)[:, None]
+        lut = np.clip(levels * gains, 0, 255).astype(np.uint8).reshape(1, 256, 3)
+        return cv2.LUT(np.ascontiguousarray(image), lut)
+    return np.clip(image.astype(np.float32) * gains, 0, 255).astype(np.uint8)
 
 
 @dataclass(frozen=True)

@@ -148,16 +148,22 @@ def _bridge(m: np.ndarray) -> np.ndarray:
 
 def _edge_columns(rel: np.ndarray, mask: np.ndarray, axis_angle: float, threshold: float) -> float:
     """Fraction of the mask's extent along ``axis_angle`` where a strong edge crosses it across the axis."""
-    gy, gx = np.gradient(rel)
-    # the component of the gradient across the axis: a frame line running along the axis
-    across = np.abs(-math.sin(axis_angle) * gx + math.cos(axis_angle) * gy)
     ys, xs = np.nonzero(mask)
     if len(xs) < 10:
         return float("nan")
+    # the gradient on the mask's box and one pixel around it: the same differences as on the whole image
+    y0, x0 = max(0, int(ys.min()) - 1), max(0, int(xs.min()) - 1)
+    y1, x1 = min(rel.shape[0], int(ys.max()) + 2), min(rel.shape[1], int(xs.max()) + 2)
+    win = rel[y0:y1, x0:x1]
+    if min(win.shape) < 2:
+        win, y0, x0 = rel, 0, 0
+    gy, gx = np.gradient(win)
+    # the component of the gradient across the axis: a frame line running along the axis
+    across = np.abs(-math.sin(axis_angle) * gx + math.cos(axis_angle) * gy)
     t = xs * math.cos(axis_angle) + ys * math.sin(axis_angle)
     bins = np.floor(t - t.min()).astype(int)
     strongest = np.zeros(bins.max() + 1)
-    np.maximum.at(strongest, bins, across[ys, xs])
+    np.maximum.at(strongest, bins, across[ys - y0, xs - x0])
     return float(np.mean(strongest > threshold))
 
 
@@ -189,7 +195,7 @@ def eyewear(rgb: np.ndarray, mesh: np.ndarray, mm_per_px: float, cheek_mask: np.
         low = grow(eye, 14.0 * px_mm)
         near = grow(eye, 4.0 * px_mm)
         centre = m[list(loop)].mean(axis=0)
-        yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+        yy, xx = np.ogrid[0:shape[0], 0:shape[1]]
         below = ((xx - centre[0]) * -ex[1] + (yy - centre[1]) * ex[0]) > 0
         rims.append(_edge_columns(rel, low & ~near & below, angle, threshold))
     rim_frac = float(np.nanmin(rims)) if not all(np.isnan(rims)) else float("nan")
@@ -243,6 +249,6 @@ def lens_zone(shape: tuple[int, ...], mesh: np.ndarray, mm_per_px: float) -> np.
     ex, ey = _frame(m)
     brow_top = np.vstack([m[list(topo.BROW_R[:5])], m[list(topo.BROW_L[:5])]])
     level = float(np.min(brow_top @ ey))
-    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    yy, xx = np.ogrid[0:shape[0], 0:shape[1]]
     out &= (xx * ey[0] + yy * ey[1]) >= level
     return out | grow(fill_polygon(shape, _bridge(m)), 3.0 / mm_per_px)

@@ -102,19 +102,22 @@ def measure_lift(
     pts = np.column_stack([xs, ys]).astype(np.float64)
     sim = robust_similarity(pts, flow[ys, xs].astype(np.float64))
     hh, ww = flow.shape[:2]
-    gy, gx = np.mgrid[0:hh, 0:ww].astype(np.float32)
-    flow = flow.astype(np.float32, copy=True)
-    flow[..., 0] -= (sim[0, 0] - 1.0) * gx + sim[0, 1] * gy + sim[0, 2]
-    flow[..., 1] -= sim[1, 0] * gx + (sim[1, 1] - 1.0) * gy + sim[1, 2]
-    ref_dx = float(np.median(flow[..., 0][ref]))
-    ref_dy = float(np.median(flow[..., 1][ref]))
+    gx = np.arange(ww, dtype=np.float32)[None, :]
+    gy = np.arange(hh, dtype=np.float32)[:, None]
+    # each component on its own, contiguous: the many masked medians below read them quickly
+    fx = flow[..., 0].astype(np.float32)
+    fy = flow[..., 1].astype(np.float32)
+    fx -= (sim[0, 0] - 1.0) * gx + sim[0, 1] * gy + sim[0, 2]
+    fy -= sim[1, 0] * gx + (sim[1, 1] - 1.0) * gy + sim[1, 2]
+    ref_dx = float(np.median(fx[ref]))
+    ref_dy = float(np.median(fy[ref]))
     out: dict[str, RegionLift] = {}
     for name, m in masks.items():
         if not m.any():
             out[name] = RegionLift(float("nan"), float("nan"), float("nan"))
             continue
-        dx = float(np.median(flow[..., 0][m])) - ref_dx
-        dy = float(np.median(flow[..., 1][m])) - ref_dy
+        dx = float(np.median(fx[m])) - ref_dx
+        dy = float(np.median(fy[m])) - ref_dy
         out[name] = RegionLift(lift_mm=-dy * mm_per_px, displacement_mm=math.hypot(dx, dy) * mm_per_px, dx_mm=dx * mm_per_px)
     return out, residual
 
@@ -123,13 +126,17 @@ def flow_overlay(base_rgb: np.ndarray, flow: np.ndarray, *, step_px: int = 16, g
     """Baseline image with displacement arrows (magnified by ``gain``) on a grid of ``step_px``."""
     out = np.ascontiguousarray(base_rgb.copy())
     h, w = flow.shape[:2]
-    for y in range(step_px // 2, h, step_px):
-        for x in range(step_px // 2, w, step_px):
-            dx, dy = flow[y, x]
-            end = (int(round(x + gain * dx)), int(round(y + gain * dy)))
-            up = dy < 0
-            colour = (40, 220, 40) if up else (230, 60, 60)
-            cv2.arrowedLine(out, (x, y), end, colour, 1, cv2.LINE_AA, tipLength=0.3)
+    ys = np.arange(step_px // 2, h, step_px)
+    xs = np.arange(step_px // 2, w, step_px)
+    grid = np.asarray(flow)[ys[:, None], xs[None, :]]  # (rows, cols, 2), in the field's own precision
+    dx, dy = grid[..., 0], grid[..., 1]
+    end_x = np.rint(xs[None, :].astype(grid.dtype) + gain * dx).astype(int).tolist()
+    end_y = np.rint(ys[:, None].astype(grid.dtype) + gain * dy).astype(int).tolist()
+    up = (dy < 0).tolist()
+    for i, y in enumerate(ys.tolist()):
+        for j, x in enumerate(xs.tolist()):
+            colour = (40, 220, 40) if up[i][j] else (230, 60, 60)
+            cv2.arrowedLine(out, (x, y), (end_x[i][j], end_y[i][j]), colour, 1, cv2.LINE_AA, tipLength=0.3)
     return out
 
 

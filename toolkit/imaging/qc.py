@@ -132,9 +132,12 @@ def clipping_fraction(rgb: np.ndarray, skin_mask: np.ndarray) -> tuple[float, fl
     One saturated channel alone (red, on fair skin under strong light) still leaves the luminance detail
     the metrics use, so it is not counted.
     """
-    px = rgb[skin_mask]
-    if px.size == 0:
+    n = int(np.count_nonzero(skin_mask))
+    if n == 0:
         return float("nan"), float("nan")
-    dark = float(np.mean(np.all(px <= 2, axis=1)))
-    bright = float(np.mean(np.sum(px >= 254, axis=1) >= 2))
-    return dark, bright
+    rgb = np.asarray(rgb)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    dark = (r <= 2) & (g <= 2) & (b <= 2)
+    high = (r >= 254).view(np.uint8) + (g >= 254).view(np.uint8) + (b >= 254).view(np.uint8)
+    return (float(np.count_nonzero(dark & skin_mask)) / n,
+            float(np.count_nonzero((high >= 2) & skin_mask)) / n)

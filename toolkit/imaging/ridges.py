@@ -413,11 +413,12 @@ def ridge_strength(
         lam1 = ht - root
         ratio = np.abs(lam1) / np.maximum(lam2, np.float32(1e-12))
         gate = np.clip((hi - ratio) / (hi - lo), 0.0, 1.0)
-        s = np.where(lam2 > 0, lam2 * gate * np.float32(float(sigma) ** 2 / LINE_RESPONSE_PER_CONTRAST), 0)
-        s = s.astype(np.float32)
+        s = lam2 * gate * np.float32(float(sigma) ** 2 / LINE_RESPONSE_PER_CONTRAST)
+        s[~(lam2 > 0)] = 0
         better = s > best
-        best[better] = s[better]
-        index[better] = i
+        np.fmax(best, s, out=best)  # where ``better``, s; elsewhere best (also where s is NaN)
         if normal is not None:
-            normal[better] = (0.5 * np.arctan2(2.0 * dxy, dxx - dyy))[better]
+            np.copyto(normal, 0.5 * np.arctan2(2.0 * dxy, dxx - dyy), where=better)
+        else:
+            np.copyto(index, np.int8(i), where=better)
     return best, (normal if normal is not None else index)
