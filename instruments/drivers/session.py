@@ -57,8 +57,20 @@ class ScpiSession(Instrument):
         Resource string used in messages.
     """
 
+    #: attributes are read and set as on any object: PyMeasure's ``CommonBase`` checks every access against the
+    #: reserved names of its dynamic properties, which costs more than the rest of an exchange's Python on the
+    #: delivery hot path; the safety layer's drivers declare no dynamic property (refused in ``__init__``)
+    __getattribute__ = object.__getattribute__
+    __setattr__ = object.__setattr__
+
     def __init__(self, adapter: Any, name: str, resource: str = "") -> None:
         super().__init__(adapter, name, includeSCPI=False)
+        if self._special_names:
+            raise TypeError(
+                f"{type(self).__name__} declares dynamic properties ({', '.join(sorted(self._special_names))}); "
+                "a driver of the safety layer may not (its attributes are read without PyMeasure's reserved-name "
+                "check)"
+            )
         self.resource = resource or getattr(adapter, "resource_name", "") or repr(adapter)
         self.lock = threading.RLock()
         self._closed = False
@@ -70,9 +82,7 @@ class ScpiSession(Instrument):
     def _guard(self, fn: Callable[[], Any], what: str) -> Any:
         import pyvisa
 
-        # instance attributes are read through __dict__: PyMeasure's __getattribute__ checks every read against
-        # its reserved names, which costs more than the rest of an exchange's Python on the hot path
-        if self.__dict__["_closed"]:
+        if self._closed:
             raise ConnectionFailed(f"{self.name} at {self.resource} is closed", resource=self.resource)
         try:
             return fn()
@@ -105,14 +115,13 @@ class ScpiSession(Instrument):
 
     def ask(self, command: str, query_delay: float | None = None) -> str:
         """Write a query and read its reply as one atomic exchange."""
-        state = self.__dict__  # see _guard: plain instance attributes, read without PyMeasure's checks
-        adapter = state["adapter"]
-        with state["lock"]:
+        adapter = self.adapter
+        with self.lock:
             what = repr(command)
             self._guard(lambda: adapter.write(command), what)
-            state["_reply_pending"] = True
+            self._reply_pending = True
             reply = self._guard(adapter.read, what).strip()
-            state["_reply_pending"] = False
+            self._reply_pending = False
             return reply
 
     def resync(self) -> None:

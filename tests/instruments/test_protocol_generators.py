@@ -392,3 +392,28 @@ def test_keithley_wave_offset_out_of_range_sends_nothing() -> None:
     with pytest.raises(OutOfRange, match="offset_A"):
         src.set_wave_offset(1, 0.2)
     assert adapter.sent == []
+
+
+
+def test_a_driver_with_a_dynamic_property_is_refused_and_attributes_read_as_on_any_object() -> None:
+    """The safety layer reads attributes without PyMeasure's reserved-name check; that holds only while no
+    driver declares a dynamic property, so one that does is refused when it is made, before any command."""
+    from pymeasure.instruments import Instrument
+
+    from instruments.drivers import driver_class
+
+    class Dynamic(Keysight33500B):
+        level = Instrument.control("LEV?", "LEV %g", "A level whose range may be reset at run time.",
+                                   dynamic=True)
+
+    adapter = ReplayAdapter([], "TCPIP0::gen::5025::SOCKET")
+    with pytest.raises(TypeError, match="dynamic properties.*level_values"):
+        Dynamic(adapter, name="stimulator", resource="TCPIP0::gen::5025::SOCKET")
+    assert adapter.sent == []
+    for name in ("keysight33500b", "keithley6221", "rigol_dg1000z", "siglent_sdg1000x", "rigol_ds1000z",
+                 "keysight_infiniivision", "siglent_sds1000xe", "tektronix_mso"):
+        cls = driver_class(name)
+        assert cls.__getattribute__ is object.__getattribute__, name
+        inst = cls(ReplayAdapter([], "TCPIP0::x::1::SOCKET"), name="x", resource="TCPIP0::x::1::SOCKET")
+        assert inst._special_names == [], name
+        getattr(inst, "abandon", inst.close_connection)()
