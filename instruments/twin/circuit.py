@@ -16,7 +16,9 @@ real scope sees it — never smeared into a ramp by interpolating a coarse simul
 
 from __future__ import annotations
 
+import bisect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -142,6 +144,20 @@ def _voltage_driven(level: float, dur: float, vc0: float, r_ext: float, series: 
                       level * series / r_ext, 1.0 - series / r_ext)
 
 
+def voltage_driven_vc(level: float, dur: float, vc0: float, r_ext: float, rp: float, cp: float
+                      ) -> tuple[float, float]:
+    """``(vc_end, vc_peak)`` of the piece :func:`solve_piece` returns for a voltage source on skin (``r_ext``:
+    source, series and shunt resistance), in the same arithmetic, without building it: for integrating the
+    pore state through a burst whose waveform is not wanted."""
+    r_par = rp * r_ext / (rp + r_ext)
+    tau = cp * r_par
+    if not (tau > 0 and math.isfinite(tau)):
+        return vc0, abs(vc0)
+    vinf = level * rp / (rp + r_ext)
+    vc_end = vinf + (vc0 - vinf) * math.exp(-dur * (1.0 / tau))
+    return vc_end, max(abs(vc0), abs(vc_end))
+
+
 @dataclass
 class Waveform:
     """The outputs of one burst as pieces (times relative to the burst start).
@@ -235,9 +251,10 @@ class Waveform:
             inv = self.inv_tau[k]
             if tau_filter_s > 0:
                 yv0, yi0 = self._piece_starts(tau_filter_s)
-                inv_f = 1.0 / tau_filter_s
-                v[inside] = _filtered_piece(s, self.v_inf[k], self.v_amp[k], inv, inv_f, yv0[k])
-                i[inside] = _filtered_piece(s, self.i_inf[k], self.i_amp[k], inv, inv_f, yi0[k])
+                # both outputs share the pieces' exponentials: computed once
+                terms = _filter_terms(s, inv, 1.0 / tau_filter_s)
+                v[inside] = _filtered_from(terms, self.v_inf[k], self.v_amp[k], yv0[k])
+                i[inside] = _filtered_from(terms, self.i_inf[k], self.i_amp[k], yi0[k])
             else:
                 e = np.exp(-s * inv)
                 v[inside] = self.v_inf[k] + self.v_amp[k] * e
@@ -273,17 +290,47 @@ class Waveform:
         sign = -1.0 if not rising else 1.0
         up = np.flatnonzero((sign * y[:-1] <= 0) & (sign * y[1:] > 0) & (t[1:] >= start_s))[:limit + 1]
         out = []
+        value_at = self._scalar(which, tau_filter_s)
         for j in up:
-            lo, hi = t[j], t[j + 1]
+            lo, hi = float(t[j]), float(t[j + 1])
             for _ in range(40):
                 mid = 0.5 * (lo + hi)
-                if sign * (self.evaluate(np.array([mid]), tau_filter_s=tau_filter_s)[which][0] - level) > 0:
+                if sign * (value_at(mid) - level) > 0:
                     hi = mid
                 else:
                     lo = mid
             if hi >= start_s:
                 out.append(hi)
         return np.array(out[:limit])
+
+    def _scalar(self, which: int, tau_filter_s: float) -> Callable[[float], float]:
+        """``evaluate`` at one instant inside the solved pieces (``0 <= t < resolved_s``) in plain float
+        arithmetic, for the bisection of a crossing: the same formulas without an array per call."""
+        t0 = self.t0_s.tolist()
+        a_all = (self.v_inf if which == 0 else self.i_inf).tolist()
+        b_all = (self.v_amp if which == 0 else self.i_amp).tolist()
+        inv_all = self.inv_tau.tolist()
+        last = len(t0) - 1
+        if tau_filter_s > 0:
+            y0_all = self._piece_starts(tau_filter_s)[which].tolist()
+            inv_f = 1.0 / tau_filter_s
+
+            def filtered(t: float) -> float:
+                k = min(max(bisect.bisect_right(t0, t) - 1, 0), last)
+                s, a, b, inv = t - t0[k], a_all[k], b_all[k], inv_all[k]
+                ef = math.exp(-s * inv_f)
+                if abs(inv_f - inv) <= 1e-9 * inv_f:
+                    return a + b * s * inv_f * ef + (y0_all[k] - a) * ef
+                c = inv_f / (inv_f - inv)
+                return a + b * c * math.exp(-s * inv) + (y0_all[k] - a - b * c) * ef
+
+            return filtered
+
+        def plain(t: float) -> float:
+            k = min(max(bisect.bisect_right(t0, t) - 1, 0), last)
+            return a_all[k] + b_all[k] * math.exp(-(t - t0[k]) * inv_all[k])
+
+        return plain
 
     def first_crossing(self, level: float, *, rising: bool, signal: str, after_s: float,
                        tau_filter_s: float = 0.0, end_s: float | None = None) -> float | None:
@@ -329,11 +376,27 @@ def _filtered_piece(s: np.ndarray, a: np.ndarray | float, b: np.ndarray | float,
     """
     s = np.asarray(s, dtype=float)
     a, b, inv, y0 = (np.broadcast_to(np.asarray(x, dtype=float), s.shape) for x in (a, b, inv, y0))
+    return _filtered_from(_filter_terms(s, inv, inv_f), a, b, y0)
+
+
+def _filter_terms(s: np.ndarray, inv: np.ndarray, inv_f: float) -> tuple:
+    """What :func:`_filtered_piece` needs of the times and time constants alone (shared by both outputs):
+    ``exp(−s·inv_f)``, ``exp(−s·inv)``, ``c``, where the constants coincide, ``inv_f``, and the times when
+    the resonant form is needed."""
     ef = np.exp(-s * inv_f)
     close = np.abs(inv_f - inv) <= 1e-9 * inv_f
     with np.errstate(divide="ignore", invalid="ignore"):
         c = np.where(close, 0.0, inv_f / (inv_f - inv))
         e = np.exp(-s * inv)
+    return ef, e, c, close, inv_f, (s if close.any() else None)
+
+
+def _filtered_from(terms: tuple, a: np.ndarray, b: np.ndarray, y0: np.ndarray) -> np.ndarray:
+    """:func:`_filtered_piece` from its shared terms (see :func:`_filter_terms`)."""
+    ef, e, c, close, inv_f, s = terms
+    with np.errstate(divide="ignore", invalid="ignore"):
         general = a + b * c * e + (y0 - a - b * c) * ef
+        if s is None:
+            return general
         resonant = a + b * s * inv_f * ef + (y0 - a) * ef
     return np.where(close, resonant, general)

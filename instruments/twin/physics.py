@@ -32,7 +32,7 @@ from typing import Literal
 
 import numpy as np
 
-from instruments.twin.circuit import Waveform, solve_piece
+from instruments.twin.circuit import Waveform, solve_piece, voltage_driven_vc
 from instruments.twin.ledger import DeliveryLedger
 
 __all__ = ["BenchModel", "Delivery", "SkinParameters", "VoltageDrive", "CurrentDrive"]
@@ -497,6 +497,9 @@ class BenchModel:
         skin = cp is not None
         nseg = b.segments_per_phase
         n_sim = min(b.cycles, b.max_simulated_pulses)
+        # only the pore state wanted from a voltage source on skin: each step's end and peak, no pieces
+        ends_only = not keep and skin and b.source == "voltage" and math.isfinite(series)
+        r_ext = b.src_ohms + series + b.shunt_ohms
         vc = 0.0
         peak_sc = 0.0
         pieces: list = []
@@ -507,12 +510,15 @@ class BenchModel:
                 while done < nseg:
                     before = (pores.fast, pores.slow, pores.long)
                     rp = b.rp_ohms(before) if skin else None
-                    step = solve_piece(level, seg, vc, source=b.source, src_ohms=b.src_ohms, series=series,
-                                       shunt_ohms=b.shunt_ohms, rp=rp, cp=cp, compliance_V=b.compliance_V)
                     done += 1
-                    settled = step[-1].vc_end == vc
-                    vc = step[-1].vc_end
-                    peak = max(p.vc_peak for p in step)
+                    if ends_only:
+                        vc_end, peak = voltage_driven_vc(level, seg, vc, r_ext, rp, cp)
+                    else:
+                        step = solve_piece(level, seg, vc, source=b.source, src_ohms=b.src_ohms, series=series,
+                                           shunt_ohms=b.shunt_ohms, rp=rp, cp=cp, compliance_V=b.compliance_V)
+                        vc_end, peak = step[-1].vc_end, max(p.vc_peak for p in step)
+                    settled = vc_end == vc
+                    vc = vc_end
                     if skin:
                         peak_sc = max(peak_sc, peak)
                         _form_pores(b.skin, pores, peak, seg)

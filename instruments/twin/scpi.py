@@ -140,6 +140,9 @@ class ScpiDevice:
         self._commands: list[_Command] = []
         # header as received → (handler, numeric suffixes): a session repeats a few headers many times
         self._resolved: dict[str, tuple[Handler, list[int]]] = {}
+        # program message as received → its commands (header path resolved, arguments split): a session sends
+        # the same few messages (a burst start, a polarity reversal) many times
+        self._parsed: dict[str, tuple[tuple[str, tuple[str, ...], bool], ...]] = {}
         self.error_queue: deque[str] = deque()
         self.add("*IDN", self._idn)
         self.add("*RST", self._rst)
@@ -181,24 +184,16 @@ class ScpiDevice:
     def execute(self, message: str) -> bytes | None:
         """Run one program message; return the reply bytes (joined with ``;``) or None if no query."""
         replies: list[bytes] = []
-        prefix = ""
-        for cmd in _split_commands(message):
-            if not cmd:
-                continue
-            header, _, rest = cmd.partition(" ")
-            args = [a.strip() for a in _split_args(rest)] if rest.strip() else []
-            # IEEE-488.2 path rule: a header without a leading colon continues from the previous path
-            if not header.startswith((":", "*")) and prefix:
-                full = prefix + header
-            else:
-                full = header
-            if not header.startswith("*"):
-                path = full.lstrip(":").rsplit(":", 1)
-                prefix = (":" + path[0] + ":") if len(path) == 2 else ""
-            is_query = full.endswith("?")
-            name = full[:-1] if is_query else full
+        parsed = self._parsed.get(message)
+        if parsed is None:
+            parsed = _parse_message(message)
+            if len(message) <= _PARSED_MAX_CHARS:  # not a waveform's data block
+                if len(self._parsed) >= _RESOLVED_MAX:
+                    self._parsed.clear()  # a client sending ever new messages must not grow memory
+                self._parsed[message] = parsed
+        for name, args, is_query in parsed:
             try:
-                reply = self._dispatch(name, args, is_query)
+                reply = self._dispatch(name, list(args), is_query)
             except ScpiError as exc:
                 self.push_error(exc.code, exc.detail)
                 continue
@@ -264,6 +259,27 @@ class ScpiDevice:
 
 
 _RESOLVED_MAX = 4096
+#: longest program message whose parse is kept for the next time it comes
+_PARSED_MAX_CHARS = 512
+
+
+def _parse_message(message: str) -> tuple[tuple[str, tuple[str, ...], bool], ...]:
+    """The commands of a program message as ``(header without '?', arguments, is_query)``, each header
+    completed by the IEEE-488.2 path rule (one without a leading colon continues from the previous path)."""
+    out: list[tuple[str, tuple[str, ...], bool]] = []
+    prefix = ""
+    for cmd in _split_commands(message):
+        if not cmd:
+            continue
+        header, _, rest = cmd.partition(" ")
+        args = tuple(a.strip() for a in _split_args(rest)) if rest.strip() else ()
+        full = prefix + header if not header.startswith((":", "*")) and prefix else header
+        if not header.startswith("*"):
+            path = full.lstrip(":").rsplit(":", 1)
+            prefix = (":" + path[0] + ":") if len(path) == 2 else ""
+        is_query = full.endswith("?")
+        out.append((full[:-1] if is_query else full, args, is_query))
+    return tuple(out)
 
 
 def _split_commands(message: str) -> list[str]:

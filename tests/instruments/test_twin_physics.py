@@ -102,6 +102,28 @@ def test_lazy_pore_bookkeeping_equals_the_sampled_integration(high_V: float, pul
         assert model.pore_fraction(8.0) == 0.0
 
 
+def test_pore_bookkeeping_without_pieces_is_the_solved_steps_exactly() -> None:
+    """A voltage burst's pore state is integrated from each step's end and peak alone (no pieces built): the
+    same floats as solving the steps, for steps that charge, discharge, saturate and stand still."""
+    from instruments.twin.circuit import solve_piece, voltage_driven_vc
+
+    rng = np.random.default_rng(3)
+    for _ in range(2000):
+        level, dur, vc0 = rng.uniform(-200, 200), 10 ** rng.uniform(-8, -1), rng.uniform(-150, 150)
+        rp, cp = 10 ** rng.uniform(1, 6), 10 ** rng.uniform(-10, -7)
+        src, series, shunt = rng.choice([0.0, 50.0, 200.0]), rng.uniform(0, 2000), 1.0
+        (piece,) = solve_piece(level, dur, vc0, source="voltage", src_ohms=src, series=series, shunt_ohms=shunt,
+                               rp=rp, cp=cp, compliance_V=math.inf)
+        assert voltage_driven_vc(level, dur, vc0, src + series + shunt, rp, cp) == (piece.vc_end, piece.vc_peak)
+    for high_V, pulses in ((3.5, 5), (9.0, 3), (1.4, 2)):
+        model = BenchModel(load="skin", max_simulated_pulses=2)
+        drive = VoltageDrive(high_V=high_V, low_V=0.0, pulse_width_s=1e-3, period_s=0.2, pulses=pulses)
+        for k in range(3):
+            model.start_voltage_burst(drive, 2.0 * k)
+            p = model._pores
+            assert (p.fast, p.slow, p.long) == _sampled_pores(model)
+
+
 def test_current_burst_below_threshold_leaves_pores_and_compliance_takes_the_exact_path() -> None:
     model = BenchModel(load="skin")
     below = CurrentDrive(high_A=200e-6, low_A=0.0, high_s=0.05, period_s=0.1, cycles=10, compliance_V=40.0)

@@ -132,6 +132,29 @@ def test_resolved_headers_keep_suffixes_spellings_and_errors_apart() -> None:
     assert dev.execute("SOUR2:LEVX?") == b"x"
 
 
+def test_a_repeated_program_message_runs_as_the_first_time() -> None:
+    """Messages a session sends again and again are parsed once; each run still follows the path rule,
+    gets its own argument list, and reports its errors again."""
+    dev = ScpiDevice()
+    seen: list[tuple[list[int], list[str]]] = []
+
+    def level(s, a, q):
+        seen.append((s, list(a)))
+        a.append("changed by the handler")
+        return "7" if q else None
+
+    dev.add("[SOURce#:]LEVel", level)
+    dev.add("[SOURce#:]LEVel:STEP", level)
+    for _ in range(3):
+        assert dev.execute(":SOUR2:LEV:STEP 3;STEP?;BOGUS 1;:LEV?") == b"7;7"
+        assert dev.execute("SYST:ERR?").startswith(b"-113")
+    assert seen[:3] == [([2], ["3"]), ([2], []), ([1], [])]
+    assert seen[3:6] == seen[:3] and seen[6:] == seen[:3]
+    data = ":SOUR1:LEV " + ",".join(["1"] * 400)  # a data block: parsed every time, never kept
+    dev.execute(data)
+    assert data not in dev._parsed and ":SOUR2:LEV:STEP 3;STEP?;BOGUS 1;:LEV?" in dev._parsed
+
+
 def test_open_adapter_switches_nagle_off_and_one_round_trip_triggers_a_burst() -> None:
     import socket
 
