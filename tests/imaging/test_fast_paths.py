@@ -137,3 +137,27 @@ def test_edge_columns_on_the_mask_box_match_the_whole_image_gradient():
             np.maximum.at(strongest, bins, across[ys, xs])
             for threshold in (0.005, 0.01, 0.02):
                 assert _edge_columns(rel, mask, angle, threshold) == float(np.mean(strongest > threshold))
+
+
+def test_iris_contrast_on_the_eyes_box_matches_the_whole_image_blur():
+    from toolkit.imaging.face_qc import _iris_contrast
+
+    rgb = _photo(90, 120)
+    for shift in ((0.0, 0.0), (-38.0, -30.0), (60.0, 45.0)):  # eyes inside, at the top-left and bottom-right edges
+        m = np.zeros((468, 2))
+        for idx, (x, y) in {33: (40, 40), 133: (55, 41), 159: (47, 36), 145: (47, 45),
+                            263: (90, 40), 362: (72, 41), 386: (81, 35), 374: (81, 46)}.items():
+            m[idx] = (x + shift[0], y + shift[1])
+        lum = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0)
+        expected = []
+        for (outer, inner), (up, low) in (((33, 133), (159, 145)), ((263, 362), (386, 374))):
+            a, b = m[outer], m[inner]
+            mid = (m[up] + m[low]) / 2 - (a + b) / 2
+            t = np.linspace(0.1, 0.9, 41)
+            pts = a[None, :] + t[:, None] * (b - a)[None, :] + mid[None, :] * np.sin(np.pi * t)[:, None]
+            xs = np.clip(np.round(pts[:, 0]).astype(int), 0, lum.shape[1] - 1)
+            ys = np.clip(np.round(pts[:, 1]).astype(int), 0, lum.shape[0] - 1)
+            prof = lum[ys, xs]
+            sides = max(float(np.max(prof[:10])), float(np.max(prof[-10:])))
+            expected.append(1.0 - float(np.min(prof[10:31])) / max(sides, 1.0))
+        assert _iris_contrast(rgb, m) == float(min(expected))

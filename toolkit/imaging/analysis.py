@@ -170,6 +170,14 @@ class _Prepared:
     spectacles: bool
     polygons: dict[str, np.ndarray]  # every region and reference polygon, crop pixels
     texture_level: float | None = None  # skin_texture_level of its own wrinkle map, once computed
+    _masks: dict[str, np.ndarray] | None = None
+
+    def polygon_masks(self) -> dict[str, np.ndarray]:
+        """Masks of :attr:`polygons` on this crop, made once (a cached baseline serves many follow-ups;
+        callers must not change them in place)."""
+        if self._masks is None:
+            self._masks = polygon_masks(self.gray.shape, self.polygons)
+        return self._masks
 
 
 def _source_name(image: object) -> str:
@@ -666,7 +674,7 @@ def analyze_photo(
             qc.fail("baseline_mismatch", f"the baseline shows another face (face-shape distance {distance:.3f} "
                     f"inter-ocular distances, limit {thresholds.max_shape_distance}): check the subject and visit")
         size = (base.gray.shape[1], base.gray.shape[0])
-        base_masks = polygon_masks(base.gray.shape, base.polygons)
+        base_masks = base.polygon_masks()
         stable = np.logical_or.reduce([base_masks[n] for n in template.lift_reference]) & base.skin.oval
         start = fit_similarity(base.face.mesh[list(_STABLE_VERTICES), :2], photo.face.mesh[list(_STABLE_VERTICES), :2])
         registration, reg_gray = _register(photo, base, stable, start)
@@ -699,7 +707,7 @@ def analyze_photo(
             out_overlays["ghost"] = cv2.addWeighted(base.rgb, 0.5, frame_rgb, 0.5, 0)
 
     polys = {n: frame.polygons[n] for n in names}
-    poly_masks = polygon_masks(frame.gray.shape, polys)
+    poly_masks = frame.polygon_masks()
     measurable = frame.skin.measurable
     if base is not None and photo.spectacles and not base.spectacles:
         measurable = measurable & ~face_qc.lens_zone(measurable.shape, base.face.mesh, base.mm_per_px)

@@ -146,6 +146,17 @@ def _bridge(m: np.ndarray) -> np.ndarray:
                      m[n["medial_canthus_r"]] + down])
 
 
+def _box(mask: np.ndarray) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray]:
+    """The bounding box of ``mask``'s pixels (empty for an empty mask) and its row and column numbers,
+    shaped to broadcast: a half-plane test need only run there."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if len(rows) == 0:
+        return (slice(0, 0), slice(0, 0)), np.zeros((0, 1), dtype=np.int64), np.zeros((1, 0), dtype=np.int64)
+    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    return (slice(y0, y1), slice(x0, x1)), np.arange(y0, y1)[:, None], np.arange(x0, x1)[None, :]
+
+
 def _edge_columns(rel: np.ndarray, mask: np.ndarray, axis_angle: float, threshold: float) -> float:
     """Fraction of the mask's extent along ``axis_angle`` where a strong edge crosses it across the axis."""
     ys, xs = np.nonzero(mask)
@@ -195,9 +206,10 @@ def eyewear(rgb: np.ndarray, mesh: np.ndarray, mm_per_px: float, cheek_mask: np.
         low = grow(eye, 14.0 * px_mm)
         near = grow(eye, 4.0 * px_mm)
         centre = m[list(loop)].mean(axis=0)
-        yy, xx = np.ogrid[0:shape[0], 0:shape[1]]
-        below = ((xx - centre[0]) * -ex[1] + (yy - centre[1]) * ex[0]) > 0
-        rims.append(_edge_columns(rel, low & ~near & below, angle, threshold))
+        band = low & ~near
+        box, yy, xx = _box(band)
+        band[box] &= ((xx - centre[0]) * -ex[1] + (yy - centre[1]) * ex[0]) > 0  # below the eye
+        rims.append(_edge_columns(rel, band, angle, threshold))
     rim_frac = float(np.nanmin(rims)) if not all(np.isnan(rims)) else float("nan")
     sunglasses = bool(bright < 0.45)
     spectacles = bool(not sunglasses and bridge_frac >= 0.8 and rim_frac >= 0.6)
@@ -213,16 +225,26 @@ def _iris_contrast(rgb: np.ndarray, m: np.ndarray) -> float:
     iris and bright sclera again; a closed lid is even along it. Returns 1 − (darkest of the middle half) /
     (brighter of the two outer quarters), ≈ 0.4–0.8 open and ≈ 0–0.2 closed.
     """
-    lum = cv2.GaussianBlur(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32), (0, 0), 1.0)
-    out = []
+    h, w = rgb.shape[:2]
+    samples = []
     for (outer, inner), (up, low) in (((33, 133), (159, 145)), ((263, 362), (386, 374))):
         a, b = m[outer], m[inner]
         mid_shift = (m[up] + m[low]) / 2 - (a + b) / 2
         t = np.linspace(0.1, 0.9, 41)
         pts = a[None, :] + t[:, None] * (b - a)[None, :] + mid_shift[None, :] * np.sin(np.pi * t)[:, None]
-        xs = np.clip(np.round(pts[:, 0]).astype(int), 0, lum.shape[1] - 1)
-        ys = np.clip(np.round(pts[:, 1]).astype(int), 0, lum.shape[0] - 1)
-        prof = lum[ys, xs]
+        samples.append((np.clip(np.round(pts[:, 1]).astype(int), 0, h - 1),
+                        np.clip(np.round(pts[:, 0]).astype(int), 0, w - 1)))
+    # the luminance is only read along the two eyes: blur their box with a margin beyond the blur's reach
+    # (radius 4 px), which gives those pixels the values a blur of the whole image gives
+    all_y = np.concatenate([ys for ys, _ in samples])
+    all_x = np.concatenate([xs for _, xs in samples])
+    y0, x0 = max(0, int(all_y.min()) - 6), max(0, int(all_x.min()) - 6)
+    y1, x1 = min(h, int(all_y.max()) + 7), min(w, int(all_x.max()) + 7)
+    lum = cv2.GaussianBlur(cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY).astype(np.float32),
+                           (0, 0), 1.0)
+    out = []
+    for ys, xs in samples:
+        prof = lum[ys - y0, xs - x0]
         sides = max(float(np.max(prof[:10])), float(np.max(prof[-10:])))
         middle = float(np.min(prof[10:31]))
         out.append(1.0 - middle / max(sides, 1.0))
@@ -249,6 +271,6 @@ def lens_zone(shape: tuple[int, ...], mesh: np.ndarray, mm_per_px: float) -> np.
     ex, ey = _frame(m)
     brow_top = np.vstack([m[list(topo.BROW_R[:5])], m[list(topo.BROW_L[:5])]])
     level = float(np.min(brow_top @ ey))
-    yy, xx = np.ogrid[0:shape[0], 0:shape[1]]
-    out &= (xx * ey[0] + yy * ey[1]) >= level
+    box, yy, xx = _box(out)
+    out[box] &= (xx * ey[0] + yy * ey[1]) >= level
     return out | grow(fill_polygon(shape, _bridge(m)), 3.0 / mm_per_px)

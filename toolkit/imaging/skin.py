@@ -110,7 +110,7 @@ def fill_polygon(shape: tuple[int, ...], points: np.ndarray) -> np.ndarray:
     pts = np.asarray(points, dtype=np.float64)
     if len(pts) >= 3 and np.all(np.isfinite(pts)):
         cv2.fillPoly(mask, [np.round(pts * 16).astype(np.int32)], 1, lineType=cv2.LINE_8, shift=4)
-    return mask.astype(bool)
+    return mask.view(bool)  # 0 or 1 only: the same bytes are a valid bool array
 
 
 def _window(mask: np.ndarray, pad: int) -> tuple[slice, slice]:
@@ -264,10 +264,16 @@ def segment_skin(
     ring = grow(oval_s, p.ring_outer_mm * work_px_per_mm) & ~grow(oval_s, p.ring_inner_mm * work_px_per_mm)
     brows = fill_polygon(sm_shape, mesh_small[list(topo.BROW_R)]) | fill_polygon(sm_shape, mesh_small[list(topo.BROW_L)])
     feat_px, log_l = _features(small)
-    llr = _log_likelihood_ratio(feat_px, feat_px[samples.ravel()], feat_px[(ring | brows).ravel()])
-    model_ok = llr is not None
+    # the model is only read inside the face outline: evaluate it on the outline's box, with a margin wider
+    # than the blur below reaches (radius 4 px), so the outline's pixels get the same values as everywhere
+    win = _window(oval_s, 6) if oval_s.any() else (slice(0, sm_shape[0]), slice(0, sm_shape[1]))
+    llr_win = _log_likelihood_ratio(feat_px.reshape(*sm_shape, 3)[win].reshape(-1, 3), feat_px[samples.ravel()],
+                                    feat_px[(ring | brows).ravel()])
+    model_ok = llr_win is not None
     if model_ok:
-        llr = cv2.GaussianBlur(llr.reshape(sm_shape).astype(np.float32), (0, 0), 1.0)
+        win_shape = (win[0].stop - win[0].start, win[1].stop - win[1].start)
+        llr = np.zeros(sm_shape, dtype=np.float32)  # outside the box: never read
+        llr[win] = cv2.GaussianBlur(llr_win.reshape(win_shape).astype(np.float32), (0, 0), 1.0)
         dark = log_l < np.median(log_l[samples]) - p.darkness_limit
         like = (llr > p.min_log_likelihood_ratio) & ~dark
         # non-skin counts only where it reaches the face outline (hair, a cap, spectacle temples, a beard)
