@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from toolkit.imaging import mesh_topology as topo
-from toolkit.imaging.skin import fill_polygon, grow
+from toolkit.imaging.skin import fill_polygon, grow, mask_window
 
 __all__ = ["FaceState", "Eyewear", "face_state", "eyewear", "lens_zone", "shape_distance"]
 
@@ -149,12 +149,10 @@ def _bridge(m: np.ndarray) -> np.ndarray:
 def _box(mask: np.ndarray) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray]:
     """The bounding box of ``mask``'s pixels (empty for an empty mask) and its row and column numbers,
     shaped to broadcast: a half-plane test need only run there."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    if len(rows) == 0:
+    if not mask.any():
         return (slice(0, 0), slice(0, 0)), np.zeros((0, 1), dtype=np.int64), np.zeros((1, 0), dtype=np.int64)
-    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-    return (slice(y0, y1), slice(x0, x1)), np.arange(y0, y1)[:, None], np.arange(x0, x1)[None, :]
+    rows, cols = mask_window(mask, 0)
+    return (rows, cols), np.arange(rows.start, rows.stop)[:, None], np.arange(cols.start, cols.stop)[None, :]
 
 
 def _edge_columns(rel: np.ndarray, mask: np.ndarray, axis_angle: float, threshold: float) -> float:
@@ -163,9 +161,9 @@ def _edge_columns(rel: np.ndarray, mask: np.ndarray, axis_angle: float, threshol
     if len(xs) < 10:
         return float("nan")
     # the gradient on the mask's box and one pixel around it: the same differences as on the whole image
-    y0, x0 = max(0, int(ys.min()) - 1), max(0, int(xs.min()) - 1)
-    y1, x1 = min(rel.shape[0], int(ys.max()) + 2), min(rel.shape[1], int(xs.max()) + 2)
-    win = rel[y0:y1, x0:x1]
+    rows, cols = mask_window(mask, 1)
+    y0, x0 = rows.start, cols.start
+    win = rel[rows, cols]
     if min(win.shape) < 2:
         win, y0, x0 = rel, 0, 0
     gy, gx = np.gradient(win)

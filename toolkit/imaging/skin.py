@@ -113,7 +113,7 @@ def fill_polygon(shape: tuple[int, ...], points: np.ndarray) -> np.ndarray:
     return mask.view(bool)  # 0 or 1 only: the same bytes are a valid bool array
 
 
-def _window(mask: np.ndarray, pad: int) -> tuple[slice, slice]:
+def mask_window(mask: np.ndarray, pad: int) -> tuple[slice, slice]:
     """The bounding box of ``mask``'s pixels grown by ``pad`` on every side, clipped to the image."""
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
@@ -128,7 +128,7 @@ def grow(mask: np.ndarray, radius_px: float) -> np.ndarray:
         return mask.copy()
     # every pixel within the radius lies in the mask's box grown by the radius, and every mask pixel is in
     # that box: the distance transform of the box is exact there
-    win = _window(mask, int(math.ceil(radius_px)) + 1)
+    win = mask_window(mask, int(math.ceil(radius_px)) + 1)
     dist = cv2.distanceTransform((~mask[win]).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     out = np.zeros_like(mask)
     out[win] = dist <= radius_px
@@ -142,7 +142,7 @@ def shrink(mask: np.ndarray, radius_px: float) -> np.ndarray:
         return mask.copy()
     # a one-pixel frame of outside pixels around the mask's box holds a nearest outside pixel of every mask
     # pixel (or the image edge does, as for the whole image)
-    win = _window(mask, 1)
+    win = mask_window(mask, 1)
     dist = cv2.distanceTransform(mask[win].astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     out = np.zeros_like(mask)
     out[win] = dist > radius_px
@@ -266,7 +266,7 @@ def segment_skin(
     feat_px, log_l = _features(small)
     # the model is only read inside the face outline: evaluate it on the outline's box, with a margin wider
     # than the blur below reaches (radius 4 px), so the outline's pixels get the same values as everywhere
-    win = _window(oval_s, 6) if oval_s.any() else (slice(0, sm_shape[0]), slice(0, sm_shape[1]))
+    win = mask_window(oval_s, 6) if oval_s.any() else (slice(0, sm_shape[0]), slice(0, sm_shape[1]))
     llr_win = _log_likelihood_ratio(feat_px.reshape(*sm_shape, 3)[win].reshape(-1, 3), feat_px[samples.ravel()],
                                     feat_px[(ring | brows).ravel()])
     model_ok = llr_win is not None
