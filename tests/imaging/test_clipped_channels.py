@@ -62,3 +62,35 @@ def test_everything_clipped_gives_a_flat_finite_map() -> None:
     white = np.full((120, 120, 3), 255, np.uint8)
     wmap = wrinkle_map(white, 0.1, clipped=clipped_channels(white))
     assert np.isfinite(wmap.strength_pct).all() and wmap.strength_pct.max() == 0.0
+
+
+def _skin_with_coloured_line(gain: float, depths=(0.14, 0.21, 0.23), sigma_px: float = 2.5,
+                             size: int = 160) -> np.ndarray:
+    """As :func:`_skin_with_line`, but the line is shallower in red than in green and blue, as a fold is
+    on real skin (red light scatters deeper)."""
+    y = np.arange(size, dtype=np.float64)[:, None] - size / 2
+    bump = np.exp(-0.5 * (y / sigma_px) ** 2)
+    img = np.stack([SKIN[c] * (1.0 - depths[c] * bump) * np.ones((1, size)) for c in range(3)], axis=-1) * gain
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
+
+
+def test_a_line_shallower_in_red_keeps_its_strength_when_red_saturates() -> None:
+    normal = _skin_with_coloured_line(1.0)
+    over = _skin_with_coloured_line(1.12)  # red clips on the skin, not in the line's darkest part
+    assert not (clipped_channels(normal) & 1).any() and (clipped_channels(over)[0] & 1).all()
+    base = wrinkle_map(normal, 0.1, clipped=clipped_channels(normal))
+    # each channel's contrast relative to the luminance's, fitted on the unclipped photo: the depths over
+    # their luma-weighted mean
+    luma_depth = 0.299 * 0.14 + 0.587 * 0.21 + 0.114 * 0.23
+    assert base.channel_gains == pytest.approx((0.14 / luma_depth, 0.21 / luma_depth, 0.23 / luma_depth), rel=0.03)
+    c = normal.shape[0] // 2
+
+    def peak(rgb, gains) -> float:
+        wmap = wrinkle_map(rgb, 0.1, clipped=clipped_channels(rgb), channel_gains=gains)
+        return float(wmap.strength_pct[c - 3 : c + 4, 40:-40].max(axis=0).mean())
+
+    ref = peak(normal, base.channel_gains)
+    # averaging green and blue alone would read the line about 10 % stronger than the luminance does
+    assert peak(over, (1.0, 1.0, 1.0)) / ref > 1.08
+    # with the channels' gains they stand in for the luminance
+    assert peak(over, base.channel_gains) / ref == pytest.approx(1.0, abs=0.02)

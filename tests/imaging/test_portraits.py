@@ -56,15 +56,10 @@ def test_count_length_area_and_depth_agree_in_every_region() -> None:
     assert np.allclose(ratio, 1.0, atol=0.02)
 
 
-#: known misses, with what six re-captures measured: at the portraits' native size (the astronaut's is
-#: 1.45 mm per pixel, far coarser than any clinical photo) and, for wrinkle length, at 4× (0.35 and 0.18 mm
-#: per pixel) where the median wCV sits just above the 5 % limit
+#: known misses, with what six re-captures measured: at the astronaut's native size (1.45 mm per pixel, far
+#: coarser than any clinical photo) the median wCV sits just above the 5 % limit
 KNOWN_MISSES = {
-    ("astronaut", 1, "lift"): "median of each photo's largest |lift| 0.106 mm (limit 0.1) at 1.45 mm per pixel",
-    ("astronaut", 1, "repeat"): "length wCV median 0.082 over 3 regions at 1.45 mm per pixel",
-    ("grace_hopper", 1, "repeat"): "length wCV median 0.053 at 0.7 mm per pixel (0.034 at 2×)",
-    ("astronaut", 4, "repeat"): "length wCV median 0.054 at 4× (perioral 0.080, jawline_l 0.150)",
-    ("grace_hopper", 4, "repeat"): "length wCV median 0.053 at 4× (perioral 0.116, forehead 0.057)",
+    ("astronaut", 1, "repeat"): "length wCV median 0.056 (depth 0.074) over 3 regions at 1.45 mm per pixel",
 }
 
 
@@ -133,6 +128,15 @@ def test_exposure_change_alone_moves_nothing() -> None:
     defined = lengths.mean(axis=1) >= 10.0
     ratio = lengths[defined].iloc[:, 1] / lengths[defined].iloc[:, 0]
     assert (ratio - 1).abs().median() <= 0.05, ratio
+    # nor much the depth measure: at +10 % the red channel clips on the bright skin, and the lines there are
+    # read from green and blue, which show a fold with more contrast than the luminance does. Without each
+    # channel's gain the median region read 13.8 % deeper; with them 6.3 % (perioral still +12.6 %): short
+    # of the 5 % asked of repeatability, and recorded as such
+    depths = pd.concat([f.wrinkle_depth_index for f in frames], axis=1)
+    defined = depths.mean(axis=1) >= 100.0
+    assert defined.sum() >= 3
+    ratio = depths[defined].iloc[:, 1] / depths[defined].iloc[:, 0]
+    assert (ratio - 1).abs().median() <= 0.08, ratio
 
 
 @pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])

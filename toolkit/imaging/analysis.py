@@ -170,6 +170,7 @@ class _Prepared:
     spectacles: bool
     polygons: dict[str, np.ndarray]  # every region and reference polygon, crop pixels
     texture_level: float | None = None  # skin_texture_level of its own wrinkle map, once computed
+    channel_gains: tuple[float, float, float] | None = None  # of its own wrinkle map, with texture_level
     _masks: dict[str, np.ndarray] | None = None
 
     def polygon_masks(self) -> dict[str, np.ndarray]:
@@ -713,14 +714,20 @@ def analyze_photo(
         measurable = measurable & ~face_qc.lens_zone(measurable.shape, base.face.mesh, base.mm_per_px)
     # what a region is meant to cover: its polygon on the face, less the eyes, brows, lips and nostrils
     intended = frame.skin.oval & ~frame.skin.features
-    wmap = wrinkle_map(frame_rgb, frame.mm_per_px, params, clipped=frame_clipped, source_mm_per_px=source_mm)
     if base is None:
+        wmap = wrinkle_map(frame_rgb, frame.mm_per_px, params, clipped=frame_clipped, source_mm_per_px=source_mm,
+                           reference=frame.skin.measurable)
         level = skin_texture_level(wmap, measurable)
     else:
-        # the baseline's own texture sets a subject's thresholds at every visit
+        # the baseline's own texture sets a subject's thresholds at every visit, and its skin the colour
+        # channels' contrast gains (a brighter follow-up may clip where the baseline does not)
         if base.texture_level is None:
-            own = wrinkle_map(base.rgb, base.mm_per_px, params, clipped=base.clipped, source_mm_per_px=source_mm)
+            own = wrinkle_map(base.rgb, base.mm_per_px, params, clipped=base.clipped, source_mm_per_px=source_mm,
+                              reference=base.skin.measurable)
             base.texture_level = skin_texture_level(own, base.skin.measurable)
+            base.channel_gains = own.channel_gains
+        wmap = wrinkle_map(frame_rgb, frame.mm_per_px, params, clipped=frame_clipped, source_mm_per_px=source_mm,
+                           reference=frame.skin.measurable, channel_gains=base.channel_gains)
         level = base.texture_level
     qc.metrics["skin_texture_pct"] = level
     skeleton = np.zeros(frame.gray.shape, dtype=bool)

@@ -112,6 +112,8 @@ class WrinkleMap:
     normal_angle: np.ndarray | None = None
     #: the scales used (pixels)
     sigmas_px: tuple[float, ...] = ()
+    #: each colour channel's line contrast relative to the luminance's (see ``_relative_contrast``)
+    channel_gains: tuple[float, float, float] | None = None
 
 
 #: Rec. 601 luma weights of R, G, B
@@ -129,18 +131,29 @@ def clipped_channels(rgb: np.ndarray, *, low: int = 3, high: int = 250) -> np.nd
     return out
 
 
-def _relative_contrast(image: np.ndarray, bg_sigma: float, clipped: np.ndarray | None) -> np.ndarray:
+def _relative_contrast(image: np.ndarray, bg_sigma: float, clipped: np.ndarray | None,
+                       reference: np.ndarray | None = None, gains: tuple[float, float, float] | None = None,
+                       ) -> tuple[np.ndarray, tuple[float, float, float] | None]:
     """Brightness in percent of its local mean: of the luminance, or of each channel, luma-weighted.
 
     With an RGB image, each channel is divided by its own local mean and the three are averaged with the
     luma weights, which on colour-balanced skin equals the relative luminance. A channel's weight falls to
     zero where it is clipped on a quarter of its neighbourhood: bright skin saturates the red channel
     first (at +10 % exposure on a pale face, most of a bright forehead), and the relative luminance would
-    then lose that channel's share of every line's contrast, about a third.
+    then lose that channel's share of every line's contrast.
+
+    The channels do not show a line equally: on skin, red light scatters deeper and a fold's relative
+    contrast in red is about three quarters of the luminance's, in blue about 1.2 times. Averaging only
+    the unclipped channels would therefore make every line on bright skin about 10 % stronger. Each
+    channel's contrast gain relative to the luminance (the least-squares slope of its contrast on the
+    luminance's, over ``reference`` pixels where nothing is clipped, unless ``gains`` are given) divides
+    the weighted sum, so that where a channel drops out the others stand in for the luminance rather than
+    for themselves. Where no channel is clipped the result is the relative luminance exactly (the
+    luma-weighted slopes sum to one). Returns the contrast and the gains (None for a grayscale image).
     """
     img = np.asarray(image, dtype=np.float32)
     if img.ndim == 2:
-        return 100.0 * img / np.maximum(local_mean(img, bg_sigma), 4.0)
+        return 100.0 * img / np.maximum(local_mean(img, bg_sigma), 4.0), None
     # keep[c]: 1 where channel c is usable, falling to 0 where a quarter of its neighbourhood is clipped
     keep: list[np.ndarray | float] = []
     for c in range(3):
@@ -150,21 +163,59 @@ def _relative_contrast(image: np.ndarray, bg_sigma: float, clipped: np.ndarray |
         else:
             frac = local_mean(bit.astype(np.float32), bg_sigma)
             keep.append(np.clip(1.0 - frac / _CLIPPED_NEIGHBOURHOOD_CUTOFF, 0.0, 1.0))
+    rel = [100.0 * (ch := np.ascontiguousarray(img[..., c])) / np.maximum(local_mean(ch, bg_sigma), 4.0)
+           for c in range(3)]
     # where every channel is clipped (a white collar, a specular highlight) nothing is usable: fall back
     # to the plain luma weights there, so the weights never all vanish
     floor = 1.0 - np.maximum(np.maximum(keep[0], keep[1]), keep[2])
     num = np.zeros(img.shape[:2], dtype=np.float32)
     den = np.zeros(img.shape[:2], dtype=np.float32)
+    if gains is None:
+        gains = _channel_gains(rel, keep, reference)
+    if all(isinstance(k, float) for k in keep):
+        for c, luma in enumerate(_LUMA):
+            weight = luma * np.maximum(keep[c], floor)
+            num += weight * rel[c]
+            den += weight
+        return num / den, gains
     for c, luma in enumerate(_LUMA):
-        ch = np.ascontiguousarray(img[..., c])
         weight = luma * np.maximum(keep[c], floor)
-        num += weight * (100.0 * ch / np.maximum(local_mean(ch, bg_sigma), 4.0))
-        den += weight
-    return num / den
+        num += weight * (rel[c] - 100.0)
+        den += weight * np.float32(gains[c])
+    return 100.0 + num / den, gains
+
+
+def _channel_gains(rel: list[np.ndarray], keep: list[np.ndarray | float],
+                   reference: np.ndarray | None) -> tuple[float, float, float]:
+    """Each channel's contrast relative to the luminance's: slope of (channel − 100) on (luma − 100).
+
+    Fitted on ``reference`` pixels (every pixel when None) whose three channels are (nearly) fully usable, on a
+    sparse grid; (1, 1, 1) when fewer than 500 such pixels are left or the fit is degenerate.
+    """
+    usable = np.ones(rel[0].shape, dtype=bool)
+    for k in keep:
+        if not isinstance(k, float):
+            usable &= k >= 0.95
+    if reference is not None:
+        usable &= np.asarray(reference, dtype=bool)
+    usable = usable[::3, ::3]
+    if int(usable.sum()) < 500:
+        return (1.0, 1.0, 1.0)
+    dev = [r[::3, ::3][usable].astype(np.float64) - 100.0 for r in rel]
+    lum = sum(luma * d for luma, d in zip(_LUMA, dev, strict=True)) / sum(_LUMA)
+    ss = float(np.dot(lum, lum))
+    if not ss > 0:
+        return (1.0, 1.0, 1.0)
+    gains = tuple(float(np.dot(d, lum)) / ss for d in dev)
+    if not all(0.2 <= g <= 5.0 for g in gains):
+        return (1.0, 1.0, 1.0)
+    return gains
 
 
 def wrinkle_map(image: np.ndarray, mm_per_px: float, params: WrinkleParams | None = None, *,
-                clipped: np.ndarray | None = None, source_mm_per_px: float | None = None) -> WrinkleMap:
+                clipped: np.ndarray | None = None, source_mm_per_px: float | None = None,
+                reference: np.ndarray | None = None,
+                channel_gains: tuple[float, float, float] | None = None) -> WrinkleMap:
     """Compute the contrast-normalised ridge strength of an RGB or grayscale image.
 
     Parameters
@@ -180,12 +231,18 @@ def wrinkle_map(image: np.ndarray, mm_per_px: float, params: WrinkleParams | Non
         the contrast comes from the other channels.
     source_mm_per_px : float, optional
         Pixel size of the photo the image was resampled from; scales it cannot resolve are left out.
+    reference : (M, N) bool ndarray, optional
+        Where the channels' contrast gains are fitted (the face's skin; the whole image when omitted);
+        see :func:`_relative_contrast`.
+    channel_gains : (float, float, float), optional
+        The gains to use instead of fitting them (a follow-up uses its baseline's: the follow-up's own
+        skin may be clipped where the baseline's is not).
     """
     params = params or WrinkleParams()
     sigmas = params.sigmas_px(mm_per_px, source_mm_per_px)
     # local mean over a window much wider than any wrinkle: divides out exposure and shading
     bg_sigma = max(8.0, 6 * sigmas[-1])
-    rel = _relative_contrast(image, bg_sigma, clipped)
+    rel, gains = _relative_contrast(image, bg_sigma, clipped, reference, channel_gains)
     strength, normal = ridge_strength(rel, sigmas, return_normal=True)
     # reflected borders create phantom ridges; nothing within two large scales of the edge is trusted
     edge = int(math.ceil(2 * sigmas[-1]))
@@ -195,7 +252,7 @@ def wrinkle_map(image: np.ndarray, mm_per_px: float, params: WrinkleParams | Non
         strength[:, :edge] = 0
         strength[:, -edge:] = 0
     return WrinkleMap(strength_pct=strength, mm_per_px=float(mm_per_px), params=params, normal_angle=normal,
-                      sigmas_px=sigmas)
+                      sigmas_px=sigmas, channel_gains=gains)
 
 
 def _centreline(wmap: WrinkleMap, box: tuple[int, int, int, int], m: np.ndarray,
@@ -226,6 +283,9 @@ def _centreline(wmap: WrinkleMap, box: tuple[int, int, int, int], m: np.ndarray,
     peak_v = (s_in > shifted(-1, 0)) & (s_in >= shifted(1, 0))
     peak_h = (s_in > shifted(0, -1)) & (s_in >= shifted(0, 1))
     centre = m & (s_in >= low) & np.where(across_rows, peak_v, peak_h)
+    nxs, nys = np.cos(th).astype(np.float32), np.sin(th).astype(np.float32)
+    rows, cols = np.mgrid[r0:r1, c0:c1].astype(np.float32)
+    S32 = np.asarray(S, dtype=np.float32)
     step = 1.0 / np.maximum(nx, ny)
     # A line's response fades over a few sigma past its end and is half its plateau at the true end:
     # weigh each centre pixel by its strength relative to the strongest response along the line within
@@ -233,11 +293,10 @@ def _centreline(wmap: WrinkleMap, box: tuple[int, int, int, int], m: np.ndarray,
     # Only points along the line's own direction are compared, so a stronger fold beside it does not
     # shorten it.
     reach = 2.0 * (wmap.sigmas_px or wmap.params.sigmas_px(wmap.mm_per_px))[-1]
-    tx, ty = -np.sin(th).astype(np.float32), np.cos(th).astype(np.float32)  # along the line
-    rows, cols = np.mgrid[r0:r1, c0:c1].astype(np.float32)
+    tx, ty = -nys, nxs  # along the line
     along_peak = s_in.astype(np.float32).copy()
     for k in (-1.0, -0.5, 0.5, 1.0):
-        sample = cv2.remap(S.astype(np.float32), cols + k * reach * tx, rows + k * reach * ty, cv2.INTER_LINEAR,
+        sample = cv2.remap(S32, cols + k * reach * tx, rows + k * reach * ty, cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE)
         np.maximum(along_peak, sample, out=along_peak)
     w_end = np.clip((s_in / np.maximum(along_peak, 1e-6) - 0.3) / 0.4, 0.0, 1.0)
