@@ -8,6 +8,12 @@ refused with :class:`~instruments.errors.OutOfRange`, and every setting is read 
 Waveforms (peak current ``A``): ``'biphasic'`` is a square from −A to +A (charge balanced); ``'square'`` a
 unipolar square 0…A; ``'dc'`` a constant A (square at 100 % duty). Each :meth:`trigger` runs one wave burst of
 ``cycles_per_burst`` cycles (``SOUR:WAVE:DUR:CYCL``), so stimulation stops when triggers stop.
+
+:meth:`configure_arb_current` plays a user-defined waveform instead (``ARB0``, the 6221's working arbitrary
+waveform: 2 to 65 535 points normalised to −1…+1, sent 100 points per command with ``SOUR:WAVE:ARB:DATA`` then
+``SOUR:WAVE:ARB:APPend``; repeated at 1 mHz – 100 kHz; peak current ``SOUR:WAVE:AMPL``). The delivery layer
+uses it to hold both polarities of a microcurrent in one burst, so no command reverses the current between
+bursts.
 """
 
 from __future__ import annotations
@@ -24,6 +30,11 @@ __all__ = ["Keithley6221"]
 
 MAX_A = 0.105
 MAX_COMPLIANCE_V = 105.0
+#: points of ``ARB0`` (Model 6220/6221 Reference Manual, ``SOUR:WAVE:ARB``) and per data command
+ARB_POINTS = (2, 65_535)
+_ARB_CHUNK = 100
+#: repetition frequency of a wave, arbitrary ones included
+WAVE_HZ = (1e-3, 1e5)
 
 
 class Keithley6221(StimulatorDriver, _PyMeasure6221):
@@ -82,7 +93,7 @@ class Keithley6221(StimulatorDriver, _PyMeasure6221):
             raise OutOfRange(f"dc_offset_A + amplitude_A = {abs(dc) + amp:g} A exceeds the {MAX_A:g} A {res} "
                              "delivers; nothing was sent", resource=res)
         duty = self._range("duty_cycle", duty_cycle, 0.0, 1.0)
-        freq = self._range("frequency_Hz", frequency_Hz, 1e-3, 1e5, " Hz")
+        freq = self._range("frequency_Hz", frequency_Hz, *WAVE_HZ, " Hz")
         comp = self._range("compliance_V", compliance_V, 0.1, MAX_COMPLIANCE_V, " V")
         cycles = self._count("cycles_per_burst", cycles_per_burst, 1, 99_999_999)
         self._wave = (waveform, amp, dc, duty)
@@ -117,6 +128,101 @@ class Keithley6221(StimulatorDriver, _PyMeasure6221):
         return {"channel": channel, "amplitude_A": amp, "waveform": waveform, "frequency_Hz": freq,
                 "compliance_V": comp, "cycles_per_burst": cycles, "polarity": polarity, "dc_offset_A": dc,
                 "readback": back}
+
+    #: this source holds a user-defined waveform (see :meth:`configure_arb_current`)
+    arb_points = ARB_POINTS
+    arb_frequency_Hz = WAVE_HZ
+
+    @classmethod
+    def check_arb(cls, points: Any, frequency_Hz: float, resource: str = "") -> tuple[float, ...]:
+        """Validate an arbitrary waveform for ``ARB0`` without sending anything; returns the points as floats.
+
+        Raises
+        ------
+        OutOfRange
+            Fewer than 2 or more than 65 535 points, a point outside −1…+1 or not finite, a waveform whose
+            largest magnitude is not 1 (the amplitude would not be its peak), or a repetition frequency outside
+            1 mHz – 100 kHz.
+        """
+        import math
+
+        values = tuple(float(p) for p in points)
+        lo, hi = ARB_POINTS
+        where = f" for {resource}" if resource else ""
+        if not lo <= len(values) <= hi:
+            raise OutOfRange(f"points: {len(values)} arbitrary-waveform points{where}; accepted: {lo} to {hi:,} "
+                             "(ARB0 of the Keithley 6221); nothing was sent", resource=resource)
+        bad = next((k for k, v in enumerate(values) if not (math.isfinite(v) and -1.0 <= v <= 1.0)), None)
+        if bad is not None:
+            raise OutOfRange(f"points[{bad}] = {values[bad]!r}{where}; accepted: finite values from -1 to +1 "
+                             "(normalised to the amplitude); nothing was sent", resource=resource)
+        peak = max(abs(v) for v in values)
+        if not math.isclose(peak, 1.0, rel_tol=1e-9):
+            raise OutOfRange(f"points peak at {peak:g}{where}; the waveform must be normalised to a peak of 1 so "
+                             "that amplitude_A is its peak current; nothing was sent", resource=resource)
+        f_lo, f_hi = WAVE_HZ
+        if not f_lo <= frequency_Hz <= f_hi:
+            raise OutOfRange(f"frequency_Hz={frequency_Hz:g} Hz for the arbitrary waveform{where}; accepted: "
+                             f"{f_lo:g} to {f_hi:g} Hz; nothing was sent", resource=resource)
+        return values
+
+    def configure_arb_current(self, channel: int, *, points: Any, amplitude_A: float, frequency_Hz: float,
+                              compliance_V: float, cycles_per_burst: int = 1) -> dict[str, Any]:
+        """Play ``points`` (normalised −1…+1, peak 1) at ``amplitude_A`` peak, repeated at ``frequency_Hz``,
+        ``cycles_per_burst`` times per :meth:`trigger`.
+
+        Everything is validated before anything is sent (:meth:`check_arb`, amplitude 2 pA – 105 mA,
+        compliance 0.1 – 105 V); then the working waveform ``ARB0`` is written (``SOUR:WAVE:ARB:DATA`` and
+        ``:APPend``, 100 points each), selected, and the function, point count, frequency, amplitude, offset
+        (0), burst length and compliance are read back and compared with what was sent.
+
+        Returns
+        -------
+        dict
+            ``channel``, ``amplitude_A``, ``frequency_Hz``, ``compliance_V``, ``cycles_per_burst``, ``points``
+            (the number of points) and the raw ``readback``.
+
+        Raises
+        ------
+        OutOfRange
+            A value outside the instrument's range (nothing sent).
+        ReadbackMismatch, InstrumentReportedError, GarbledReply
+            A setting reads back differently, the instrument reported an error, or a reply is unreadable.
+        """
+        self._channel(channel)
+        res = self.resource
+        values = self.check_arb(points, frequency_Hz, res)
+        amp = self._range("amplitude_A", amplitude_A, 2e-12, MAX_A, " A")
+        comp = self._range("compliance_V", compliance_V, 0.1, MAX_COMPLIANCE_V, " V")
+        cycles = self._count("cycles_per_burst", cycles_per_burst, 1, 99_999_999)
+        chunks = [values[k:k + _ARB_CHUNK] for k in range(0, len(values), _ARB_CHUNK)]
+        self._wave = None  # the waveform holds its own polarities: nothing to reverse between bursts
+        with self.lock:
+            self.waveform_abort()
+            self.source_compliance = comp
+            for k, chunk in enumerate(chunks):
+                verb = "DATA" if k == 0 else "APP"
+                self.write(f":SOUR:WAVE:ARB:{verb} " + ",".join(f"{v:.7g}" for v in chunk))
+            self.write(f":SOUR:WAVE:FUNC ARB0;:SOUR:WAVE:FREQ {frequency_Hz:.9g};:SOUR:WAVE:AMPL {amp:.9g};"
+                       f":SOUR:WAVE:OFFS 0;:SOUR:WAVE:DUR:CYCL {cycles:d}")
+            self._finish_configure(channel, "configure_arb_current")
+            reply = self.ask(":SOUR:WAVE:FUNC?;:SOUR:WAVE:ARB:POIN?;:SOUR:WAVE:FREQ?;:SOUR:WAVE:AMPL?;"
+                             ":SOUR:WAVE:OFFS?;:SOUR:WAVE:DUR:CYCL?;:SOUR:CURR:COMP?")
+            parts = reply.split(";")
+            try:
+                back = {"function": parts[0].strip().strip('"').upper(), "points": int(float(parts[1])),
+                        "frequency_Hz": float(parts[2]), "amplitude_A": float(parts[3]), "offset_A": float(parts[4]),
+                        "cycles": float(parts[5]), "compliance_V": float(parts[6])}
+            except (IndexError, ValueError):
+                raise GarbledReply(f"{self.name} at {res}: unexpected reply while reading the arbitrary waveform "
+                                   f"back ({reply[:80]!r})", resource=res) from None
+            self.compare("function", "ARB0", back["function"])
+            self.compare("points", len(values), back["points"], rel=0, abs_=0)
+            for key, sent in (("frequency_Hz", frequency_Hz), ("amplitude_A", amp), ("offset_A", 0.0),
+                              ("cycles", cycles), ("compliance_V", comp)):
+                self.compare(key, sent, back[key], rel=1e-5, abs_=1e-12)
+        return {"channel": channel, "amplitude_A": amp, "frequency_Hz": frequency_Hz, "compliance_V": comp,
+                "cycles_per_burst": cycles, "points": len(values), "readback": back}
 
     def set_polarity(self, channel: int, polarity: int) -> float:
         """Reverse the configured current between bursts: offset (and, for ``'dc'``, duty) in one round trip.

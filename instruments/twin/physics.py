@@ -387,12 +387,14 @@ class BenchModel:
         self.start_current_phases(phases, drive.cycles, t0_s, compliance_V=drive.compliance_V)
 
     def start_current_phases(self, phases: tuple[tuple[float, float], ...], cycles: int, t0_s: float, *,
-                             compliance_V: float) -> None:
+                             compliance_V: float, counted_as: tuple[float, int, float] | None = None) -> None:
         """Deliver a current burst of ``cycles`` periods, each a sequence of ``(amperes, seconds)`` steps, limited
-        by ``compliance_V`` (a sine or a ramp is such a sequence of held steps)."""
+        by ``compliance_V`` (a sine or a ramp is such a sequence of held steps). ``counted_as`` — (period s,
+        periods, first phase s) — is how the ledger counts the burst's pulses when a period of the steps holds
+        several of them (an arbitrary waveform)."""
         with self._lock:
             self._start(phases, cycles, t0_s, source="current", src_ohms=0.0, compliance_V=compliance_V,
-                        baseline_V=0.0)
+                        baseline_V=0.0, counted_as=counted_as)
 
     @property
     def last_delivery(self) -> Delivery | None:
@@ -418,7 +420,8 @@ class BenchModel:
     # ---- bursts: bookkeeping now, waveforms on demand
     def _start(self, phases: tuple[tuple[float, float], ...], cycles: int, t0_s: float, *, source: str,
                src_ohms: float, compliance_V: float, baseline_V: float, bandwidth_tau_s: float = 0.0,
-               simulated_periods: int | None = None) -> None:
+               simulated_periods: int | None = None,
+               counted_as: tuple[float, int, float] | None = None) -> None:
         self._recover_to(t0_s)
         load_terms = self._load_terms()
         p = self._pores
@@ -435,8 +438,10 @@ class BenchModel:
         self._cut_at_s = None
         self._last_delivery = None
         self.deliveries += 1
-        self.ledger.start(source, t0_s, period_s=sum(d for _, d in burst.phases), cycles=burst.cycles,
-                          first_phase_s=burst.phases[0][1] if burst.phases else 0.0,
+        if counted_as is None:
+            counted_as = (sum(d for _, d in burst.phases), burst.cycles,
+                          burst.phases[0][1] if burst.phases else 0.0)
+        self.ledger.start(source, t0_s, period_s=counted_as[0], cycles=counted_as[1], first_phase_s=counted_as[2],
                           load=self.load)
         if burst.skin_connected and not self._below_threshold(burst):
             self._walk(burst, p, keep=False)

@@ -28,6 +28,7 @@ ERRORS = {
     -213: "Init ignored",
     -221: "Settings conflict",
     -222: "Data out of range",
+    -223: "Too much data",
     -224: "Illegal parameter value",
     -330: "Self-test failed",
     -350: "Queue overflow",

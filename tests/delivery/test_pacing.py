@@ -101,12 +101,13 @@ def test_a_slow_scope_at_every_capture_never_loses_pulses_unrecorded(demo_study,
 
 
 def test_a_bench_too_slow_to_finish_in_time_is_recorded_under_delivered(demo_study, demo_store):
-    """Every start confirmation 0.9 s late in a 6 s microcurrent session: the bounded extension runs out, and
-    the record says how much was delivered."""
+    """Every start confirmation 1.6 s late (2 s timeout) in a 6 s microcurrent session of three 2 s bursts
+    (each one polarity period): the bounded extension runs out before the third, and the record says how much
+    was delivered."""
     study = short(demo_study, 0.1)
     settings = replace(SLOW, max_extension_rel=0.0, max_extension_s=1.0)
     rec, twin, mark = _slow_session(study, demo_store, "MC", "S-103", speed=4.0, instrument="current_source",
-                                    delay_s=0.9, settings=settings, match="WAVE:INIT")
+                                    delay_s=1.6, settings=settings, match="WAVE:INIT")
     t = rec.treatments[0]
     assert t.outcome == "aborted" and t.abort_reason is AbortReason.UNDER_DELIVERED, t.reason
     assert "under-delivered (" in t.reason

@@ -129,8 +129,12 @@ def test_abort_rules_switch_the_output_off(demo_study, demo_store, twin, fault, 
         "stop": lambda: token.stop("notebook Stop button"),
         "sigint": lambda: os.kill(os.getpid(), signal.SIGINT),
     }
+    # a rule needs two captures in a row (60 s apart): a lifted electrode is injected at the first live
+    # capture, so the rule fires at 120 s, well before the last burst (the MC bursts last 2 s, one polarity
+    # period; at the second capture the rule would fire only at the last one, 178 s)
+    at = 1 if fault == "lift" else 2
     rec = run_session(study, sid, 1, store=demo_store, twin=twin, settings=FAST, stop=token,
-                      progress=_fault_at(2, actions[fault]))
+                      progress=_fault_at(at, actions[fault]))
     t = rec.treatments[0]
     assert t.outcome == "aborted", rec.summary()
     assert t.abort_reason is reason, t.reason

@@ -417,3 +417,70 @@ def test_a_driver_with_a_dynamic_property_is_refused_and_attributes_read_as_on_a
         inst = cls(ReplayAdapter([], "TCPIP0::x::1::SOCKET"), name="x", resource="TCPIP0::x::1::SOCKET")
         assert inst._special_names == [], name
         getattr(inst, "abandon", inst.close_connection)()
+
+
+_ARB_READBACK = (":SOUR:WAVE:FUNC?;:SOUR:WAVE:ARB:POIN?;:SOUR:WAVE:FREQ?;:SOUR:WAVE:AMPL?;:SOUR:WAVE:OFFS?;"
+                 ":SOUR:WAVE:DUR:CYCL?;:SOUR:CURR:COMP?")
+_ARB_SETUP = ":SOUR:WAVE:FUNC ARB0;:SOUR:WAVE:FREQ 0.5;:SOUR:WAVE:AMPL 0.0002;:SOUR:WAVE:OFFS 0;:SOUR:WAVE:DUR:CYCL 1"
+
+
+def _arb_transcript(points: list[float], reply: str) -> list[tuple[str, str | None]]:
+    chunks = [points[k:k + 100] for k in range(0, len(points), 100)]
+    data = [(f":SOUR:WAVE:ARB:{'DATA' if k == 0 else 'APP'} " + ",".join(f"{p:.7g}" for p in c), None)
+            for k, c in enumerate(chunks)]
+    return [(":SOUR:WAVE:ABOR", None), (":SOUR:CURR:COMP 10", None), *data, (_ARB_SETUP, None), ("*OPC?", "1"),
+            ("SYST:ERR?", OK), (_ARB_READBACK, reply)]
+
+
+def test_keithley_arbitrary_waveform_exact_protocol_in_chunks_of_100_points() -> None:
+    """+pulses then −pulses over one 2 s polarity period: 250 points go as DATA 100, APP 100, APP 50."""
+    points = [1.0, 0.0] * 63 + [-1.0, 0.0] * 62
+    src, adapter = _k6221(_arb_transcript(
+        points, "ARB0;250;+5.000000E-01;+2.000000E-04;+0.000000E+00;+1.000000E+00;+1.000000E+01"))
+    out = src.configure_arb_current(1, points=points, amplitude_A=200e-6, frequency_Hz=0.5, compliance_V=10)
+    adapter.assert_done()
+    assert out["points"] == 250 and out["readback"]["function"] == "ARB0"
+    assert not src._armed[1]  # a new waveform must be armed (read back as a finite burst) before output
+
+
+@pytest.mark.parametrize(
+    ("reply", "match"),
+    [
+        ("ARB0;39;+5.000000E-01;+2.000000E-04;+0.000000E+00;+1.000000E+00;+1.000000E+01", "points read back"),
+        ("ARB0;40;+5.000000E-01;+4.000000E-04;+0.000000E+00;+1.000000E+00;+1.000000E+01", "amplitude_A read back"),
+        ("SQU;40;+5.000000E-01;+2.000000E-04;+0.000000E+00;+1.000000E+00;+1.000000E+01", "function read back"),
+        ("ARB0;40;+5.000000E-01;+2.000000E-04;+0.000000E+00;+9.9E+37;+1.000000E+01", "cycles read back"),
+        ("ARB0;40", "unexpected reply"),
+    ],
+)
+def test_keithley_arbitrary_waveform_refuses_what_does_not_read_back(reply: str, match: str) -> None:
+    points = [1.0, 0.0] * 10 + [-1.0, 0.0] * 10
+    src, adapter = _k6221(_arb_transcript(points, reply))
+    with pytest.raises(InstrumentError, match=match):
+        src.configure_arb_current(1, points=points, amplitude_A=200e-6, frequency_Hz=0.5, compliance_V=10)
+    adapter.assert_done()
+    assert not src._armed[1]
+
+
+@pytest.mark.parametrize(
+    ("points", "kwargs", "words"),
+    [
+        ([1.0, 0.0] * 32_768, {}, ["points: 65536", "accepted: 2 to 65,535"]),
+        ([1.0], {}, ["points: 1", "accepted: 2 to 65,535"]),
+        ([1.0, 1.5, -1.0], {}, ["points[1] = 1.5", "-1 to +1"]),
+        ([0.5, -0.5], {}, ["points peak at 0.5", "amplitude_A is its peak"]),
+        ([1.0, float("nan")], {}, ["points[1]", "finite"]),
+        ([1.0, -1.0], {"frequency_Hz": 2e5}, ["frequency_Hz=200000 Hz", "0.001 to 100000 Hz"]),
+        ([1.0, -1.0], {"frequency_Hz": 1e-4}, ["frequency_Hz=0.0001 Hz", "0.001 to 100000 Hz"]),
+        ([1.0, -1.0], {"amplitude_A": 0.2}, ["amplitude_A"]),
+        ([1.0, -1.0], {"compliance_V": 200}, ["compliance_V"]),
+    ],
+)
+def test_keithley_arbitrary_waveform_out_of_range_sends_nothing(points, kwargs, words) -> None:
+    src, adapter = _k6221([])
+    base = {"amplitude_A": 200e-6, "frequency_Hz": 0.5, "compliance_V": 10.0}
+    with pytest.raises(OutOfRange) as info:
+        src.configure_arb_current(1, points=points, **{**base, **kwargs})
+    for word in words:
+        assert word in str(info.value)
+    assert adapter.sent == []

@@ -354,3 +354,40 @@ def test_switching_off_or_aborting_cuts_the_running_burst_in_the_ledger(twin: Tw
     last = twin.model.ledger.since(mark)[-1]
     assert last.source == "current" and last.cut and last.pulses == 2  # first phases of cycles 1 and 2
     cs.output_off(1)
+
+
+def test_the_current_source_plays_its_arbitrary_waveform_half_forward_half_reversed(
+        twin: TwinBench, connected: ConnectedBench) -> None:
+    """10 +pulses then 10 −pulses (200 µA, 50 ms each) in one 2 s burst: the load sees them in that order, the
+    ledger counts 20 pulses, and a cut after 1.3 s leaves 13."""
+    cs = connected.current_source
+    points = [1.0, 0.0] * 10 + [-1.0, 0.0] * 10
+    cs.configure_arb_current(1, points=points, amplitude_A=200e-6, frequency_Hz=0.5, compliance_V=10)
+    cs.arm(1)
+    cs.output_on(1)
+    mark = twin.model.ledger.mark()
+    assert cs.trigger() is True
+    cs.opc()  # the 2 s burst is delivered
+    burst = twin.model.ledger.since(mark)[-1]
+    assert (burst.pulses, burst.period_s, burst.first_phase_s) == (20, pytest.approx(0.1), pytest.approx(0.05))
+    t = burst.t0_s + np.array([0.025, 0.075, 0.925, 1.025, 1.075, 1.925])
+    _, amps = twin.model.render(t)
+    assert amps == pytest.approx([200e-6, 0.0, 200e-6, -200e-6, 0.0, -200e-6], abs=1e-9)
+    assert cs.trigger() is True
+    twin.clock.advance(1.3)
+    cs.output_off(1)
+    cut = twin.model.ledger.since(mark)[-1]
+    assert cut.cut and cut.pulses == 13
+
+
+def test_the_current_source_refuses_arbitrary_data_as_its_manual_does(twin: TwinBench,
+                                                                      connected: ConnectedBench) -> None:
+    cs = connected.current_source
+    cs.write(":SOUR:WAVE:ARB:DATA " + ",".join(["0.5"] * 101))
+    assert cs.errors()[0].startswith("-223")
+    cs.write(":SOUR:WAVE:ARB:DATA 1,1.5")
+    assert cs.errors()[0].startswith("-222")
+    cs.write(":SOUR:WAVE:FUNC ARB1")
+    assert cs.errors()[0].startswith("-221")  # nothing copied into ARB1 yet
+    cs.write(":SOUR:WAVE:ARB:DATA 1,-1;:SOUR:WAVE:ARB:APP 0.5,-0.5;:SOUR:WAVE:ARB:COPY 1;:SOUR:WAVE:FUNC ARB1")
+    assert cs.ask(":SOUR:WAVE:ARB:POIN?;:SOUR:WAVE:FUNC?") == "4;ARB1" and cs.errors() == []

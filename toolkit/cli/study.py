@@ -266,6 +266,8 @@ def _render_bench(rows: list, bench_file: Path) -> None:
             unit = "pulses" if r.modality == "electroporation" else "cycles"
             how = (f"{s['instrument']} channel {s['channel']}: {s['bursts']} bursts of "
                    f"{format_duration(s['burst_s'])} ({s['pulses_per_burst']} {unit} each)")
+            if s.get("polarity"):
+                how += f"; polarity {s['polarity']}"
             views = [k[: -len("_points")] for k in s if k.endswith("_points")]
             if views:
                 how += "; scope " + ", ".join(

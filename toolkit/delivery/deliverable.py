@@ -75,6 +75,7 @@ def check_deliverable(study: Any, bench: Any, settings: DeliverySettings | None 
         out.append(ArmDeliverability(arm.id, arm.modality, True, "", {
             "instrument": plan.role or "none (sham)", "channel": plan.channel, "bursts": plan.bursts,
             "burst_s": plan.burst_on_s, "interval_s": plan.trigger_interval_s,
-            "pulses_per_burst": plan.pulses_per_burst, "mimics": plan.settings.get("mimics"), **views,
+            "pulses_per_burst": plan.pulses_per_burst, "mimics": plan.settings.get("mimics"),
+            **({"polarity": plan.settings["polarity"]} if "polarity" in plan.settings else {}), **views,
         }))
     return out

@@ -114,7 +114,7 @@ class DoseAccumulator:
 
     def add_burst(
         self, *, on_s: float, period_s: float, rates: WaveformRates, pulses: int, scale: float = 1.0,
-        polarity: int = 1,
+        polarity: int = 1, split: tuple[float, WaveformRates] | None = None,
     ) -> None:
         """Add one burst.
 
@@ -132,19 +132,24 @@ class DoseAccumulator:
             Amplitude fraction of this burst (ramps): currents scale with it, i² and power with its square.
         polarity : {1, -1}
             Polarity of this burst relative to ``rates`` (reversed microcurrent): flips the net current only.
+        split : (float, WaveformRates), optional
+            A burst whose polarity reverses within it: after this many seconds of ``on_s`` it delivers with
+            these rates instead (full amplitude, signed as measured; scaled by ``scale``, not signed by
+            ``polarity``).
         """
         if on_s < 0 or period_s < 0 or pulses < 0:
             raise ValueError("a burst cannot last a negative time or hold a negative pulse count")
         self._on_s += on_s
         self._duration_s += period_s
-        rates = WaveformRates(
-            rates.abs_current_A * scale, rates.mean_current_A * scale * polarity,
-            rates.square_current_A2 * scale * scale, rates.power_W * scale * scale,
-        )
-        self._charge += rates.abs_current_A * on_s
-        self._net += rates.mean_current_A * on_s
-        self._i2t += rates.square_current_A2 * on_s
-        self._energy += rates.power_W * on_s
+        parts = [(on_s, rates, polarity)]
+        if split is not None:
+            first = min(on_s, split[0])
+            parts = [(first, rates, polarity), (on_s - first, split[1], 1)]
+        for seconds, r, sign in parts:
+            self._charge += r.abs_current_A * scale * seconds
+            self._net += r.mean_current_A * scale * sign * seconds
+            self._i2t += r.square_current_A2 * scale * scale * seconds
+            self._energy += r.power_W * scale * scale * seconds
         self._pulses += pulses
         self._bursts += 1
 

@@ -92,8 +92,12 @@ class Pacer:
                                      first_phase_s=0.0, interval_s=s.interval_s, scale=scale, polarity=1,
                                      rates=rates or WaveformRates.zero())
 
-    def fire(self, *, scale: float, polarity: int, rates: WaveformRates) -> BurstEntry:
+    def fire(self, *, scale: float, polarity: int, rates: WaveformRates,
+             split: tuple[float, WaveformRates] | None = None) -> BurstEntry:
         """Start one burst now and record it; retries a start the instrument ignored, a few times.
+
+        ``split`` — (seconds, rates) — is a burst whose polarity reverses after that time into a part with
+        those (signed) rates (see :class:`~toolkit.delivery.timeline.BurstEntry`).
 
         Raises
         ------
@@ -104,7 +108,7 @@ class Pacer:
         """
         s = self.shape
         fields = {"on_s": s.on_s, "pulses": s.pulses, "period_s": s.period_s, "first_phase_s": s.first_phase_s,
-                  "interval_s": s.interval_s, "scale": scale, "polarity": polarity, "rates": rates}
+                  "interval_s": s.interval_s, "scale": scale, "polarity": polarity, "rates": rates, "split": split}
         for _ in range(_MAX_IGNORED_STARTS):
             t_sent = self.clock.now_s()
             try:

@@ -9,8 +9,20 @@
   current at the highest accepted impedance within its voltage range, or the arm is refused.
 
 Waveforms: galvanic (a direct current, current source only), faradic (monophasic pulses), biphasic (a
-symmetric square), and biphasic with a direct part (DC + AC). ``polarity_period_s`` reverses the current (the
-direct part) between bursts; a burst never spans a reversal.
+symmetric square), and biphasic with a direct part (DC + AC).
+
+``polarity_period_s`` reverses the current (the direct part) every half period, in one of two ways:
+
+* **in the burst** — a current source that holds an arbitrary waveform (the Keithley 6221) plays one whole
+  polarity period per burst, the forward half then the reversed half (:mod:`toolkit.delivery.alternating`),
+  when that period fits in one burst (``max_burst_interval_s``) and the waveform fits the instrument (points,
+  repetition frequency), and the scope can show both halves in one record. One exchange per burst; each
+  capture shows the forward half and the start of the reversed half of the same burst.
+* **between bursts** — otherwise (a generator through its series resistor, whose voltage follows the measured
+  load; a period longer than a burst may last; a waveform the instrument cannot hold): a burst never spans a
+  reversal and the current is reversed between bursts.
+
+The plan records which (``instrument['polarity']``) and why.
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from toolkit.delivery.alternating import AlternatingWaveform, WaveformDoesNotFit, alternating_waveform
 from toolkit.delivery.plan_model import ExpectedSignal, TreatmentPlan
 from toolkit.delivery.settings import DeliverySettings
 from toolkit.delivery.views import Need, fit_view, per_pulse_need
@@ -90,9 +103,35 @@ def _generator_path(rx: Any, bench: Any, tolerances: Any, where: str) -> tuple[s
     return "stimulator", channel, min(needed_V * 1.05, max_V)
 
 
+def _in_burst(instrument: dict[str, Any], bench: Any, settings: DeliverySettings, cycles_per_half: int,
+              half_s: float, peak_A: float, where: str) -> tuple[AlternatingWaveform | None, str]:
+    """The waveform holding both polarities in one burst, or None and why the current is reversed between
+    bursts instead (see the module docstring)."""
+    from instruments.drivers import driver_class
+    from instruments.errors import OutOfRange
+
+    if instrument["driver"] == "generator":
+        return None, "a generator through its series resistor follows the measured load burst by burst"
+    source = driver_class(bench.current_source.driver)
+    check = getattr(source, "check_arb", None)
+    if check is None:
+        return None, f"driver {bench.current_source.driver!r} holds no arbitrary waveform"
+    if 2 * half_s > settings.max_burst_interval_s + 1e-9:
+        return None, (f"the polarity period {2 * half_s:g} s is longer than the {settings.max_burst_interval_s:g} s "
+                      "a burst may last (max_burst_interval_s)")
+    try:
+        wave = alternating_waveform(instrument, cycles_per_half=cycles_per_half, half_s=half_s, peak_A=peak_A,
+                                    where=where)
+        check(wave.points, wave.frequency_Hz, bench.current_source.resource)
+    except (WaveformDoesNotFit, OutOfRange) as exc:
+        return None, str(exc)
+    return wave, ""
+
+
 def mc_plan(rx: Any, arm_id: str, side: str | None, bench: Any, settings: DeliverySettings,
-            tolerances: Any) -> TreatmentPlan:
-    """Map a microcurrent prescription onto ``bench`` (see the module docstring)."""
+            tolerances: Any, *, reason: str = "") -> TreatmentPlan:
+    """Map a microcurrent prescription onto ``bench`` (see the module docstring); ``reason`` says why the
+    polarity is reversed between bursts when the caller already knows it must be."""
     where = f"arm {arm_id!r}"
     generator = rx.driver == "generator"
     role, channel, compliance_V = (_generator_path if generator else _source_path)(rx, bench, tolerances, where)
@@ -120,6 +159,7 @@ def mc_plan(rx: Any, arm_id: str, side: str | None, bench: Any, settings: Delive
         cycles = max(1, math.floor(max_interval * frequency_Hz + 1e-9))
     burst_on_s = cycles / frequency_Hz
     flip = max(1, round(rx.polarity_period_s / 2.0 / burst_on_s)) if rx.polarity_period_s else None
+    peak_A = current_A + abs(dc_A)
     instrument: dict[str, Any] = {
         "amplitude_A": current_A,
         "waveform": waveform,
@@ -132,15 +172,40 @@ def mc_plan(rx: Any, arm_id: str, side: str | None, bench: Any, settings: Delive
     }
     if generator:
         instrument["series_resistor_ohm"] = float(rx.series_resistor_ohm)
-    # two whole periods (or the whole burst when shorter) starting at the trigger, each phase resolved
-    window_s = min(2.0 / frequency_Hz, burst_on_s)
+    arb: AlternatingWaveform | None = None
+    half_s = burst_on_s
+    if flip is not None:
+        arb, why = (None, reason) if reason else _in_burst(instrument, bench, settings, flip * cycles,
+                                                            flip * burst_on_s, peak_A, where)
+        instrument["polarity"] = "reversed within each burst (arbitrary waveform)" if arb else \
+            f"reversed between bursts ({why})"
+        if arb is not None:
+            half_s = arb.half_s
+            cycles = 2 * arb.cycles_per_half
+            burst_on_s = arb.period_s
+            flip = None
+            instrument["cycles_per_burst"] = cycles
+    # two whole periods (or one polarity's part of the burst when shorter) starting at the trigger, each
+    # phase resolved; a burst that reverses within it is seen in one record up to as much of its reversed half
+    part_s = min(2.0 / frequency_Hz, half_s)
     if waveform == "dc":
-        needs = [Need(window_s / 100, "duration_min", "100 samples over the view of a direct current")]
+        needs = [Need(part_s / 100, "duration_min", "100 samples over the view of a direct current")]
     else:
         phase_s = (duty if waveform == "square" else 0.5) / frequency_Hz
         needs = [per_pulse_need(phase_s, "frequency_Hz", "waveform phase")]
-    views = fit_view(bench, "cycles", window_s, needs, where)
-    peak_A = current_A + abs(dc_A)
+    views: dict[str, float] = {}
+    if arb is not None:
+        try:
+            views = fit_view(bench, "cycles", half_s + part_s, needs, where)
+        except ConfigurationError as exc:
+            # the scope cannot resolve both halves in one record: reverse between bursts, one half per burst
+            return mc_plan(rx, arm_id, side, bench, settings, tolerances,
+                           reason=f"the scope cannot show both halves in one record ({exc})")
+        views["cycles_reversed_at_s"] = half_s
+        views["cycles_part_s"] = part_s
+    else:
+        views = fit_view(bench, "cycles", part_s, needs, where)
+    window_s = part_s
     # DC + AC: the AC amplitude (half the step between its two levels) and the direct part are checked
     expected = ExpectedSignal(current_on_A=current_A, current_mean_A=dc_A if dc_A else None)
     expected_dummy = ExpectedSignal(current_on_A=current_A, voltage_on_V=current_A * bench.dummy_load_ohms,
@@ -162,6 +227,7 @@ def mc_plan(rx: Any, arm_id: str, side: str | None, bench: Any, settings: Delive
         burst_on_s=burst_on_s,
         pulses_per_burst=cycles,
         flip_every_bursts=flip,
+        alternating=arb,
         settings=instrument,
         expected_dummy=expected_dummy,
         expected_live=expected,

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from toolkit.delivery.alternating import AlternatingWaveform
 
 __all__ = ["ExpectedSignal", "TreatmentPlan"]
 
@@ -57,7 +60,7 @@ class TreatmentPlan:
     pulses_per_burst : int
         EP pulses, or MC waveform cycles, in one burst.
     flip_every_bursts : int or None
-        Microcurrent polarity alternation: the sign flips every this many bursts.
+        Microcurrent polarity alternation between bursts: the sign flips every this many bursts.
     settings : dict
         The instrument call (``configure_current`` / ``configure_pulse_train``) keyword arguments at full
         amplitude, in SI units, as recorded.
@@ -66,6 +69,9 @@ class TreatmentPlan:
     scope : dict
         Oscilloscope views: ``live_window_s`` and ``dummy_window_s`` (time after the trigger to show),
         ``train_window_s`` (EP: several pulses, for the pulse rate), ``electrode_V`` and ``current_A`` ranges.
+    alternating : AlternatingWaveform or None
+        Microcurrent polarity alternation within each burst (:mod:`toolkit.delivery.alternating`): each burst
+        is one polarity period, its forward half then its reversed half.
     """
 
     modality: str
@@ -84,6 +90,8 @@ class TreatmentPlan:
     expected_dummy: ExpectedSignal
     expected_live: ExpectedSignal
     scope: dict[str, float] = field(default_factory=dict)
+    #: microcurrent whose polarity reverses within each burst: the waveform that holds both halves
+    alternating: AlternatingWaveform | None = None
 
     @property
     def sham(self) -> bool:
@@ -145,4 +153,5 @@ class TreatmentPlan:
             "bursts": self.bursts,
             "instrument": dict(self.settings),
             "scope": dict(self.scope),
+            "alternating": None if self.alternating is None else self.alternating.as_dict(),
         }

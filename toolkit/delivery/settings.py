@@ -15,7 +15,9 @@ class DeliverySettings:
     ----------
     burst_interval_s : float
         Time between re-triggered bursts; a host that stops triggering stops stimulation within this time.
-        At most ``max_burst_interval_s``.
+        At most ``max_burst_interval_s``. A microcurrent whose polarity reverses within each burst plays one
+        whole polarity period per burst, up to ``max_burst_interval_s``
+        (:mod:`toolkit.delivery.alternating`).
     capture_every_s : float
         Session time between live scope captures (each is measured, checked and stored).
     ramp_steps : int

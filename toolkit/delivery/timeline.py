@@ -29,7 +29,9 @@ class BurstEntry:
     """One burst start: when it was sent and confirmed, what it was to deliver, and whether it was cut.
 
     Times are session-clock seconds; ``rates`` are the full-amplitude rates of the latest capture when the
-    burst was started (scaled by ``scale`` and signed by ``polarity`` in the dose).
+    burst was started (scaled by ``scale`` and signed by ``polarity`` in the dose). A burst whose polarity
+    reverses within it has ``split`` — (seconds, rates): after that time it delivers with those rates (full
+    amplitude, signed as measured) — so a burst cut in its first part has delivered nothing reversed.
     """
 
     index: int
@@ -48,6 +50,7 @@ class BurstEntry:
     confirmed: bool = True
     cut_sent_s: float | None = None
     cut_confirmed_s: float | None = None
+    split: tuple[float, WaveformRates] | None = None
 
     @property
     def end_bound_s(self) -> float:
@@ -159,7 +162,7 @@ class BurstTimeline:
             on = e.delivered_s("estimate")
             share = on / e.on_s if e.on_s > 0 else 1.0
             acc.add_burst(on_s=on, period_s=e.interval_s * share, rates=e.rates,
-                          pulses=e.pulses_delivered("estimate"), scale=e.scale, polarity=e.polarity)
+                          pulses=e.pulses_delivered("estimate"), scale=e.scale, polarity=e.polarity, split=e.split)
         return acc.dose()
 
     def summary(self, *, planned_bursts: int, planned_pulses: int, planned_on_s: float) -> dict[str, Any]:

@@ -2,7 +2,12 @@
 
 :func:`run_treatment` opens the record before any instrument is touched, then runs preflight, configure and
 read back, dummy-load verification, the operator's electrode confirmation, ramped delivery as re-triggered
-bursts with live captures and abort rules, and the final output-off read-back. Whatever happens — an abort
+bursts with live captures and abort rules, and the final output-off read-back.
+
+A microcurrent whose polarity reverses within each burst (:mod:`toolkit.delivery.alternating`) is verified half
+by half: each capture records the burst's forward half from its start and the start of its reversed half;
+each half's level, sign and direct part are checked, and the dose counts each half with the rates its own
+part of the capture measured. Whatever happens — an abort
 rule, an instrument error, a lost connection, Ctrl+C, a defect — every stimulating output of the bench is
 then switched off and read back (reconnecting for a bounded time) and the record is closed with its dose,
 verification results and raw captures.
@@ -118,6 +123,8 @@ class _TreatmentRun:
         self._active_pacer = self.verify_pacer
         self.live: list[dict[str, Any]] = []
         self._rates_full = WaveformRates.zero()
+        #: polarity within the burst: the rates of the reversed half as measured (signed), full amplitude
+        self._rates_reversed = WaveformRates.zero()
         self._captured_rates = WaveformRates.zero()
         self._last_measures: CaptureMeasures | None = None
         self._polarity = 1
@@ -130,6 +137,8 @@ class _TreatmentRun:
         self._window_s = 0.0
         self._view = ""
         self._scope_trigger = (1.0, 1)
+        #: an alternating burst's reversed half in the last capture: its measures and rates
+        self._reversed: tuple[CaptureMeasures, WaveformRates] | None = None
         self._scope_ranges = (0.0, 0.0)
         #: the plan's view that the live captures and the dummy-load check look at
         self._live_view = "pulse" if plan.modality == "electroporation" else "cycles"
@@ -260,6 +269,8 @@ class _TreatmentRun:
         plan = self.plan
         inst = self.instrument
         s = dict(plan.settings)
+        if plan.alternating is not None:
+            return self._program_alternating(scale)
         if plan.modality == "microcurrent":
             kwargs = {
                 "amplitude_A": s["amplitude_A"] * scale,
@@ -300,6 +311,35 @@ class _TreatmentRun:
         self._polarity = polarity if plan.modality == "microcurrent" else 1
         self._programmed_load_ohms = self._load_ohms
         return {"sent": kwargs, "readback": {k: _plain(v) for k, v in readback.items()}}
+
+    def _program_alternating(self, scale: float) -> dict[str, Any]:
+        """Send the waveform holding both polarities at ``scale`` × its peak; the driver reads it back.
+
+        Checked before sending: its peak is the prescription's peak (current plus the direct part) at this
+        scale, and one period carries no net charge.
+        """
+        plan = self.plan
+        wave = plan.alternating
+        s = plan.settings
+        peak = wave.peak_A * scale
+        want = (s["amplitude_A"] + abs(s.get("dc_offset_A", 0.0))) * scale
+        net = wave.net_charge_C(scale)
+        problems = []
+        if not math.isclose(peak * max(abs(p) for p in wave.points), want, rel_tol=1e-9):
+            problems.append(f"its peak {format_quantity(peak, 'A')} is not the prescribed "
+                            f"{format_quantity(want, 'A')} (current_uA + |dc_offset_uA|)")
+        if abs(net) > 1e-9 * wave.peak_A * wave.period_s:
+            problems.append(f"one period carries {format_quantity(net, 'C')} net (polarity_period_s must balance it)")
+        if problems:
+            raise SessionAborted(Abort(AbortReason.INTERNAL_ERROR,
+                                       "alternating waveform refused before sending: " + "; ".join(problems)))
+        kwargs = {"amplitude_A": peak, "frequency_Hz": wave.frequency_Hz, "compliance_V": s["compliance_V"],
+                  "cycles_per_burst": 1}
+        readback = self.instrument.configure_arb_current(plan.channel, points=wave.points, **kwargs)
+        self.instrument.arm(plan.channel)
+        self._polarity = 1
+        return {"sent": {**kwargs, "points": len(wave.points), "net_charge_C": net},
+                "readback": {k: _plain(v) for k, v in readback.items()}}
 
     def _set_polarity(self, scale: float, polarity: int) -> None:
         """Reverse a microcurrent between bursts.
@@ -384,14 +424,23 @@ class _TreatmentRun:
         """Start one burst through the active pacer (it waits until the previous burst has ended)."""
         pacer = self._active_pacer
         pacer.wait_idle()
-        return pacer.fire(scale=scale, polarity=polarity, rates=self._rates_full)
+        wave = self.plan.alternating
+        split = None if wave is None else (wave.half_s, self._rates_reversed)
+        return pacer.fire(scale=scale, polarity=polarity, rates=self._rates_full, split=split)
 
     def _capture(self, label: str, scale: float, *, keep_rates: bool = True, polarity: int = 1) -> CaptureMeasures:
-        """Arm the scope, deliver one burst, wait for the acquisition, capture, measure and store it."""
+        """Arm the scope, deliver one burst, wait for the acquisition, capture, measure and store it.
+
+        A burst that reverses within it is seen in one record: its forward half from the trigger, and the
+        start of its reversed half. Each part is measured on its own (the reversed part with its time counted
+        from the reversal); the forward measures are returned, the reversed ones kept in
+        ``self._reversed`` (measures, rates).
+        """
         ctx = self.ctx
         bench = ctx.bench
         scope = ctx.connected.scope
         ev_ch, cur_ch = bench.channels.electrode_voltage.channel, bench.channels.current.channel
+        wave = self.plan.alternating
         self._active_pacer.wait_idle()
         if (scale, polarity) != self._scope_trigger and scale > 0:
             # a ramp step crosses a lower level; a reversed burst crosses it the other way
@@ -407,6 +456,8 @@ class _TreatmentRun:
             # the signal never crossed the trigger level (no current through a lifted electrode, nothing across
             # shorted ones): record what is there, and judge the contact from the absence
             scope.force_trigger()
+            # a query after the (unanswered) force: it has been executed before the session's time moves on
+            scope.acquired()
             self._active_pacer.wait_until(self._now() + self._window_s)
             scope.wait_acquired(timeout_s=max(ctx.settings.io_timeout_s, 1.0))
         traces = scope.capture(channels=(ev_ch, cur_ch))
@@ -414,6 +465,40 @@ class _TreatmentRun:
         coarse = check_resolution(v, self.plan.scope[f"{self._view}_interval_s"])
         if coarse is not None:
             raise SessionAborted(Abort(AbortReason.INSTRUMENT_ERROR, f"{label} capture: {coarse}"))
+        parts = {1: (v, i)}
+        if wave is not None:
+            part_s, at_s = self.plan.scope["cycles_part_s"], self.plan.scope["cycles_reversed_at_s"]
+            lead_s = max(-float(v.time_s[0]), 0.0)
+            parts = {1: _part(v, i, -lead_s, part_s, 0.0), -1: _part(v, i, at_s - lead_s, at_s + part_s, at_s)}
+        measured = {half: self._measure(pv, pi, forced) for half, (pv, pi) in parts.items()}
+        measures, rates = measured[1]
+        self.captures.save(
+            label, v.time_s, v.values, i.values,
+            {"scale": scale, "measures": measures.as_dict(), "session_t_s": self._now(), "forced_trigger": forced,
+             "view": self._view, "voltage_meta": dict(v.meta), "current_meta": dict(i.meta),
+             **({} if wave is None else {"reversed_at_s": wave.half_s,
+                                         "reversed_measures": measured[-1][0].as_dict()})},
+        )
+        #: the captured burst's own rates (whole periods after the trigger), for the direct-current check
+        self._captured_rates = rates
+        if wave is not None:
+            self._reversed = measured[-1]
+        if scale > 0 and keep_rates:
+            self._rates_full = WaveformRates(rates.abs_current_A / scale, rates.mean_current_A / scale * self._polarity,
+                                             rates.square_current_A2 / scale**2, rates.power_W / scale**2)
+            # the captured burst is accounted with what it showed
+            entry.rates = self._rates_full
+            if wave is not None:
+                # the reversed half, as measured (its sign included)
+                back = measured[-1][1]
+                self._rates_reversed = WaveformRates(back.abs_current_A / scale, back.mean_current_A / scale,
+                                                     back.square_current_A2 / scale**2, back.power_W / scale**2)
+                entry.split = (wave.half_s, self._rates_reversed)
+        self._last_measures = measures
+        return measures
+
+    def _measure(self, v: Any, i: Any, forced: bool) -> tuple[CaptureMeasures, WaveformRates]:
+        """Measures and rates of one capture (or one half of an alternating burst's capture)."""
         # what the output sets: the voltage (EP; microcurrent from a generator through its resistor, whose
         # current spikes at every edge while the skin charges) or the current (a current source)
         source = self.plan.modality == "microcurrent" and self.plan.settings.get("driver") != "generator"
@@ -425,21 +510,7 @@ class _TreatmentRun:
             # the trigger's signal never reached its level at the load: no voltage across the electrodes (EP
             # triggers on it) means a short, no current through them (microcurrent triggers on it) an open
             measures = replace(measures, impedance_ohm=0.0 if self.plan.modality == "electroporation" else math.inf)
-        self.captures.save(
-            label, v.time_s, v.values, i.values,
-            {"scale": scale, "measures": measures.as_dict(), "session_t_s": self._now(), "forced_trigger": forced,
-             "view": self._view, "voltage_meta": dict(v.meta), "current_meta": dict(i.meta)},
-        )
-        rates = self._burst_rates(v, i)
-        #: the captured burst's own rates (whole periods after the trigger), for the direct-current check
-        self._captured_rates = rates
-        if scale > 0 and keep_rates:
-            self._rates_full = WaveformRates(rates.abs_current_A / scale, rates.mean_current_A / scale * self._polarity,
-                                             rates.square_current_A2 / scale**2, rates.power_W / scale**2)
-            # the captured burst is accounted with what it showed
-            entry.rates = self._rates_full
-        self._last_measures = measures
-        return measures
+        return measures, self._burst_rates(v, i)
 
     def _steady_levels(self, v: Any, i: Any, m: CaptureMeasures) -> CaptureMeasures:
         """Current and impedance of a microcurrent from its known phases (see
@@ -509,9 +580,21 @@ class _TreatmentRun:
             mask = t >= 0
         return rates_from_arrays(vv[mask], ii[mask])
 
-    def _expect(self, expected: ExpectedSignal, m: CaptureMeasures, scale: float, polarity: int = 1) -> list[Abort]:
+    def _expect(self, expected: ExpectedSignal, m: CaptureMeasures, scale: float, polarity: int = 1,
+                rates: WaveformRates | None = None) -> list[Abort]:
+        """What ``m`` breaks of ``expected`` at ``scale`` and ``polarity``; ``rates`` are the captured burst's
+        (its direct part), the last capture's by default."""
         tol = self.tol
         out: list[Abort] = []
+        rates = self._captured_rates if rates is None else rates
+        if self.plan.alternating is not None and self.plan.settings.get("waveform") in ("square", "dc"):
+            # each half of a burst that reverses within it flows its own way (faradic pulses, galvanic)
+            got = rates.mean_current_A
+            if not got * polarity > 0:
+                half = "reversed" if polarity < 0 else "forward"
+                out.append(Abort(AbortReason.DEVIATION,
+                                 f"the {half} half of the burst carried a mean current of {format_quantity(got, 'A')}, "
+                                 f"expected {'negative' if polarity < 0 else 'positive'}"))
         if expected.current_peak_A is not None:
             a = self.rules.check_deviation("peak current", m.current_peak_A, expected.current_peak_A * scale,
                                            float(tol.current_rel), unit="A")
@@ -519,7 +602,7 @@ class _TreatmentRun:
         if expected.current_mean_A is not None:
             # the direct part: off by more than the tolerance of the peak current
             want = expected.current_mean_A * scale * polarity
-            got = self._captured_rates.mean_current_A
+            got = rates.mean_current_A
             limit = float(tol.current_rel) * abs(expected.current_peak_A or expected.current_mean_A) * scale
             if not abs(got - want) <= limit:
                 out.append(Abort(AbortReason.DEVIATION, f"direct current measured {format_quantity(got, 'A')}, "
@@ -566,6 +649,17 @@ class _TreatmentRun:
                     out += [a] if a else []
         return out
 
+    def _halves(self, expected: ExpectedSignal, m: CaptureMeasures, scale: float,
+                polarity: int) -> list[tuple[str | None, CaptureMeasures, list[Abort]]]:
+        """The last capture checked against ``expected``: as a whole, or each half of an alternating burst
+        (``'forward'``, ``'reversed'``: its own level, sign and direct part)."""
+        if self.plan.alternating is None or self._reversed is None:
+            return [(None, m, self._expect(expected, m, scale, polarity))]
+        back, rates = self._reversed
+        reversed_breaks = [Abort(a.reason, f"reversed half: {a.message}")
+                           for a in self._expect(expected, back, scale, -1, rates=rates)]
+        return [("forward", m, self._expect(expected, m, scale, 1)), ("reversed", back, reversed_breaks)]
+
     def verify(self) -> None:
         plan = self.plan
         self._ask("dummy_load")
@@ -589,10 +683,11 @@ class _TreatmentRun:
         for n in range(self.ctx.settings.verify_bursts):
             self._check_stop()
             m = self._capture(f"verify-{n + 1}", 1.0)
-            breaks = self._expect(expected, m, 1.0)
-            results.append({"view": "pulse" if plan.modality == "electroporation" else "cycles",
-                            "measures": m.as_dict(), "breaks": [str(b) for b in breaks]})
-            failures += breaks
+            for half, hm, breaks in self._halves(expected, m, 1.0, 1):
+                results.append({"view": "pulse" if plan.modality == "electroporation" else "cycles",
+                                **({} if half is None else {"half": half}),
+                                "measures": hm.as_dict(), "breaks": [str(b) for b in breaks]})
+                failures += breaks
         if plan.modality == "electroporation" and plan.scope.get("train_window_s"):
             # several pulses of a train: the pulse rate
             self._configure_scope("train", electrode_V=plan.scope["electrode_V"], current_A=plan.scope["current_A"])
@@ -699,13 +794,20 @@ class _TreatmentRun:
                 current = (scale, polarity)
                 if capture_now:
                     m = self._capture("live", scale, polarity=polarity)
-                    self._record_live(t_rel, scale, m)
+                    self._record_live(t_rel, scale, m, polarity)
                     breaks = []
                     z = self.rules.check_impedance(m.impedance_ohm)
                     if z:
                         breaks.append(z)
+                    if plan.alternating is not None and self._reversed is not None:
+                        back = self._reversed[0]
+                        self._record_live(t_rel + plan.alternating.half_s, scale, back, -1)
+                        z = self.rules.check_impedance(back.impedance_ohm)
+                        if z:
+                            breaks.append(Abort(z.reason, f"reversed half: {z.message}"))
                     if not generator or not programmed_blind:
-                        breaks += self._expect(plan.expected_live, m, scale, polarity)
+                        breaks += [a for _, _, found in self._halves(plan.expected_live, m, scale, polarity)
+                                   for a in found]
                     if generator and math.isfinite(m.impedance_ohm) and m.impedance_ohm > 0:
                         # a current of a few steps of the scope's range (the first burst, set for the lowest
                         # load, into a high one) gives a rough load: set again and measured again at once,
@@ -773,9 +875,9 @@ class _TreatmentRun:
             f"answered too slowly to finish within {allowed:.1f} s of the prescribed {plan.duration_s:.0f} s",
         ))
 
-    def _record_live(self, t_rel: float, scale: float, m: CaptureMeasures) -> None:
+    def _record_live(self, t_rel: float, scale: float, m: CaptureMeasures, polarity: int = 1) -> None:
         self.live.append({
-            "t_s": round(t_rel, 6), "scale": scale,
+            "t_s": round(t_rel, 6), "scale": scale, "polarity": polarity,
             "current_rms_A": _num(m.current_rms_A), "current_on_A": _num(_on_level(m, "current")),
             "voltage_on_V": _num(_on_level(m, "voltage")), "impedance_ohm": _num(m.impedance_ohm),
             "charge_balance": _num(m.charge_balance), "resistance_drop_index": _num(m.resistance_drop_index),
@@ -871,6 +973,13 @@ class _TreatmentRun:
 
 #: a generator's load is taken as measured once the current fills this fraction of the scope's current range
 _RESOLVED_FRACTION = 0.1
+
+
+def _part(v: Any, i: Any, t0_s: float, t1_s: float, origin_s: float) -> tuple[Any, Any]:
+    """The samples of a voltage/current capture from ``t0_s`` to ``t1_s``, their time counted from
+    ``origin_s``."""
+    keep = (v.time_s >= t0_s - 1e-12) & (v.time_s < t1_s)
+    return tuple(replace(tr, time_s=tr.time_s[keep] - origin_s, values=tr.values[keep]) for tr in (v, i))
 
 
 def _on_level(m: CaptureMeasures, what: str) -> float:
