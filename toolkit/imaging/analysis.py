@@ -738,9 +738,9 @@ def analyze_photo(
     bits = frame_clipped.astype(np.uint8)
     clipped_two = ((bits & 1) + ((bits >> 1) & 1) + ((bits >> 2) & 1)) >= 2
     for n in names:
-        poly_area = int((poly_masks[n] & intended).sum())
+        poly_area = np.count_nonzero(poly_masks[n] & intended)
         mask = poly_masks[n] & measurable
-        frac = mask.sum() / poly_area if poly_area else 0.0
+        frac = np.count_nonzero(mask) / poly_area if poly_area else 0.0
         if frac < template.min_skin_fraction or not mask.any():
             not_measured.append(f"{n} ({100 * frac:.0f} % skin)")
             rows.append((np.nan,) * 6 + (frac,))

@@ -20,6 +20,7 @@ import numpy as np
 
 from toolkit.imaging.faces import FaceGeometry
 from toolkit.imaging.registration import contrast_normalised, robust_similarity
+from toolkit.imaging.skin import mask_window
 
 __all__ = ["RegionLift", "displacement_field", "measure_lift", "flow_overlay", "landmark_geometry"]
 
@@ -92,32 +93,46 @@ def measure_lift(
     if not ref.any():
         nan = float("nan")
         return {n: RegionLift(nan, nan, nan) for n in masks}, nan
-    residual = float(np.median(np.hypot(flow[..., 0][ref], flow[..., 1][ref])))
+    ref_win = mask_window(ref, 0)
+    ref_flow = flow[ref_win][ref[ref_win]]
+    residual = float(np.median(np.hypot(ref_flow[:, 0], ref_flow[:, 1])))
     # What the registration left on the reference (a few hundredths of a pixel) is a similarity: fit it
     # there and take it out everywhere. Its rotation would tilt into a false lift at the jaw corners, and
     # its scale into a false lift of the whole lower face: the registration's matching (one pyramid level
     # coarser, no presmoothing) leaves a scale error of about 0.1 %, which two inter-ocular distances
     # below the reference is 0.1 px. This flow is matched more finely, and fixes the scale to ≈0.02 %.
-    ys, xs = np.nonzero(ref)
+    ys, xs = np.nonzero(ref[ref_win])
+    ys += ref_win[0].start
+    xs += ref_win[1].start
     pts = np.column_stack([xs, ys]).astype(np.float64)
-    sim = robust_similarity(pts, flow[ys, xs].astype(np.float64))
-    hh, ww = flow.shape[:2]
-    gx = np.arange(ww, dtype=np.float32)[None, :]
-    gy = np.arange(hh, dtype=np.float32)[:, None]
+    sim = robust_similarity(pts, ref_flow.astype(np.float64))
+    # the corrected field is only read inside the masks: make it on the box that holds them all
+    wins = {name: mask_window(m, 0) for name, m in masks.items() if m.any()}
+    rows = slice(min(w[0].start for w in (ref_win, *wins.values())), max(w[0].stop for w in (ref_win, *wins.values())))
+    cols = slice(min(w[1].start for w in (ref_win, *wins.values())), max(w[1].stop for w in (ref_win, *wins.values())))
+    gx = np.arange(cols.start, cols.stop, dtype=np.float32)[None, :]
+    gy = np.arange(rows.start, rows.stop, dtype=np.float32)[:, None]
     # each component on its own, contiguous: the many masked medians below read them quickly
-    fx = flow[..., 0].astype(np.float32)
-    fy = flow[..., 1].astype(np.float32)
+    fx = flow[rows, cols, 0].astype(np.float32)
+    fy = flow[rows, cols, 1].astype(np.float32)
     fx -= (sim[0, 0] - 1.0) * gx + sim[0, 1] * gy + sim[0, 2]
     fy -= sim[1, 0] * gx + (sim[1, 1] - 1.0) * gy + sim[1, 2]
-    ref_dx = float(np.median(fx[ref]))
-    ref_dy = float(np.median(fy[ref]))
+
+    def medians(mask: np.ndarray, win: tuple[slice, slice]) -> tuple[float, float]:
+        box = (slice(win[0].start - rows.start, win[0].stop - rows.start),
+               slice(win[1].start - cols.start, win[1].stop - cols.start))
+        m = mask[win]
+        return float(np.median(fx[box][m])), float(np.median(fy[box][m]))
+
+    ref_dx, ref_dy = medians(ref, ref_win)
     out: dict[str, RegionLift] = {}
     for name, m in masks.items():
-        if not m.any():
+        if name not in wins:
             out[name] = RegionLift(float("nan"), float("nan"), float("nan"))
             continue
-        dx = float(np.median(fx[m])) - ref_dx
-        dy = float(np.median(fy[m])) - ref_dy
+        mx, my = medians(m, wins[name])
+        dx = mx - ref_dx
+        dy = my - ref_dy
         out[name] = RegionLift(lift_mm=-dy * mm_per_px, displacement_mm=math.hypot(dx, dy) * mm_per_px, dx_mm=dx * mm_per_px)
     return out, residual
 
