@@ -172,6 +172,7 @@ class _Prepared:
     texture_level: float | None = None  # skin_texture_level of its own wrinkle map, once computed
     channel_gains: tuple[float, float, float] | None = None  # of its own wrinkle map, with texture_level
     _masks: dict[str, np.ndarray] | None = None
+    _derived: dict[tuple, object] = field(default_factory=dict)
 
     def polygon_masks(self) -> dict[str, np.ndarray]:
         """Masks of :attr:`polygons` on this crop, made once (a cached baseline serves many follow-ups;
@@ -179,6 +180,13 @@ class _Prepared:
         if self._masks is None:
             self._masks = polygon_masks(self.gray.shape, self.polygons)
         return self._masks
+
+    def derived(self, key: tuple, make):
+        """``make()``, made once per key: masks and counts a cached baseline gives every follow-up alike
+        (callers must not change them in place)."""
+        if key not in self._derived:
+            self._derived[key] = make()
+        return self._derived[key]
 
 
 def _source_name(image: object) -> str:
@@ -676,7 +684,8 @@ def analyze_photo(
                     f"inter-ocular distances, limit {thresholds.max_shape_distance}): check the subject and visit")
         size = (base.gray.shape[1], base.gray.shape[0])
         base_masks = base.polygon_masks()
-        stable = np.logical_or.reduce([base_masks[n] for n in template.lift_reference]) & base.skin.oval
+        stable = base.derived(("stable", tuple(template.lift_reference)), lambda: np.logical_or.reduce(
+            [base_masks[n] for n in template.lift_reference]) & base.skin.oval)
         start = fit_similarity(base.face.mesh[list(_STABLE_VERTICES), :2], photo.face.mesh[list(_STABLE_VERTICES), :2])
         registration, reg_gray = _register(photo, base, stable, start)
         if photo.calibration.source == "inter_ocular_estimate":
@@ -689,7 +698,7 @@ def analyze_photo(
             qc.metrics.update(mm_per_px=photo.calibration.mm_per_px, calibration_source=photo.calibration.source)
         mm = base.mm_per_px
         flow = _displacement(base.gray, reg_gray, mm, max(base.source_mm_per_px, photo.source_mm_per_px))
-        lift_masks = {n: base_masks[n] & base.skin.skin for n in names}
+        lift_masks = base.derived(("lift_masks", names), lambda: {n: base_masks[n] & base.skin.skin for n in names})
         lifts, residual_px = measure_lift(flow, lift_masks, stable, mm)
         registration = Registration(**{**registration.__dict__, "residual_px": residual_px,
                                        "residual_mm": residual_px * mm})
@@ -713,7 +722,7 @@ def analyze_photo(
     if base is not None and photo.spectacles and not base.spectacles:
         measurable = measurable & ~face_qc.lens_zone(measurable.shape, base.face.mesh, base.mm_per_px)
     # what a region is meant to cover: its polygon on the face, less the eyes, brows, lips and nostrils
-    intended = frame.skin.oval & ~frame.skin.features
+    intended = frame.derived(("intended",), lambda: frame.skin.oval & ~frame.skin.features)
     if base is None:
         wmap = wrinkle_map(frame_rgb, frame.mm_per_px, params, clipped=frame_clipped, source_mm_per_px=source_mm,
                            reference=frame.skin.measurable)
@@ -737,17 +746,27 @@ def analyze_photo(
     # two or more channels clipped: a single one is made up for by the others (see wrinkles._relative_contrast)
     bits = frame_clipped.astype(np.uint8)
     clipped_two = ((bits & 1) + ((bits >> 1) & 1) + ((bits >> 2) & 1)) >= 2
+    # each region's pixels and their share of what it is meant to cover (made once for a cached baseline,
+    # unless lenses were taken out of what is measurable for this photo)
+    def region_pixels() -> dict[str, tuple[np.ndarray, float]]:
+        out = {}
+        for n in names:
+            poly_area = np.count_nonzero(poly_masks[n] & intended)
+            mask = poly_masks[n] & measurable
+            out[n] = (mask, np.count_nonzero(mask) / poly_area if poly_area else 0.0)
+        return out
+
+    pixels = (frame.derived(("region_pixels", names), region_pixels) if measurable is frame.skin.measurable
+              else region_pixels())
     for n in names:
-        poly_area = np.count_nonzero(poly_masks[n] & intended)
-        mask = poly_masks[n] & measurable
-        frac = np.count_nonzero(mask) / poly_area if poly_area else 0.0
+        mask, frac = pixels[n]
         if frac < template.min_skin_fraction or not mask.any():
             not_measured.append(f"{n} ({100 * frac:.0f} % skin)")
             rows.append((np.nan,) * 6 + (frac,))
             continue
         met, skel = measure_wrinkles(wmap, mask, texture_level=level)
         if keep_masks:
-            kept_masks[n] = mask
+            kept_masks[n] = mask.copy()
         skeleton |= skel
         rows.append((met.count, met.length_mm, met.density_mm_per_cm2, met.area_fraction, met.ridge_strength,
                      met.depth_index, frac))
