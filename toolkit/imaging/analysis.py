@@ -503,19 +503,29 @@ def _displacement(base_gray: np.ndarray, follow_gray: np.ndarray, mm_per_px: flo
     return full
 
 
-def _robust_smooth(field_: np.ndarray, mask: np.ndarray, cell_px: int) -> np.ndarray:
-    """A smooth version of a (H, W, 2) field: the median of each cell's ``mask`` pixels, interpolated.
-
-    Cells with too few mask pixels take the median of their neighbours; the cell grid is interpolated
-    back bicubically (pixel-centre convention).
-    """
+def _cells(mask: np.ndarray, cell_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """For :func:`_robust_smooth`: which cells of ``cell_px`` hold enough of ``mask`` (a quarter), and
+    those cells' mask pixels, one row per cell."""
     h, w = mask.shape
     gh, gw = -(-h // cell_px), -(-w // cell_px)
     pad = ((0, gh * cell_px - h), (0, gw * cell_px - w))
     m = np.pad(mask, pad).reshape(gh, cell_px, gw, cell_px).transpose(0, 2, 1, 3).reshape(gh, gw, -1)
-    out = np.empty((gh, gw, 2), dtype=np.float32)
     enough = m.mean(axis=2) >= 0.25
-    m_enough = m[enough]
+    return enough, m[enough]
+
+
+def _robust_smooth(field_: np.ndarray, mask: np.ndarray, cell_px: int,
+                   cells: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """A smooth version of a (H, W, 2) field: the median of each cell's ``mask`` pixels, interpolated.
+
+    Cells with too few mask pixels take the median of their neighbours; the cell grid is interpolated
+    back bicubically (pixel-centre convention). ``cells`` is :func:`_cells` of the mask, when made before.
+    """
+    h, w = mask.shape
+    gh, gw = -(-h // cell_px), -(-w // cell_px)
+    pad = ((0, gh * cell_px - h), (0, gw * cell_px - w))
+    out = np.empty((gh, gw, 2), dtype=np.float32)
+    enough, m_enough = cells if cells is not None else _cells(mask, cell_px)
     for c in range(2):
         v = np.pad(field_[..., c].astype(np.float32), pad).reshape(gh, cell_px, gw, cell_px)
         v = v.transpose(0, 2, 1, 3)[enough].reshape(-1, cell_px * cell_px)
@@ -707,7 +717,9 @@ def analyze_photo(
         table["lift_mm"] = [lifts[n].lift_mm for n in names]
         table["displacement_mm"] = [lifts[n].displacement_mm for n in names]
         # the follow-up, warped onto the baseline skin by skin: wrinkles are measured in the baseline's regions
-        smooth = _robust_smooth(flow, base.skin.oval, max(4, round(_WARP_CELL_MM / mm)))
+        cell_px = max(4, round(_WARP_CELL_MM / mm))
+        smooth = _robust_smooth(flow, base.skin.oval, cell_px,
+                                base.derived(("cells", cell_px), lambda: _cells(base.skin.oval, cell_px)))
         frame_rgb, frame_clipped = _warp_onto_baseline(photo, registration.matrix, smooth, size)
         # the baseline's resolution decides which scales are used, so both visits are filtered alike
         frame, source_mm = base, base.source_mm_per_px

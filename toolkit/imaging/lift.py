@@ -106,31 +106,26 @@ def measure_lift(
     xs += ref_win[1].start
     pts = np.column_stack([xs, ys]).astype(np.float64)
     sim = robust_similarity(pts, ref_flow.astype(np.float64))
-    # the corrected field is only read inside the masks: make it on the box that holds them all
-    wins = {name: mask_window(m, 0) for name, m in masks.items() if m.any()}
-    rows = slice(min(w[0].start for w in (ref_win, *wins.values())), max(w[0].stop for w in (ref_win, *wins.values())))
-    cols = slice(min(w[1].start for w in (ref_win, *wins.values())), max(w[1].stop for w in (ref_win, *wins.values())))
-    gx = np.arange(cols.start, cols.stop, dtype=np.float32)[None, :]
-    gy = np.arange(rows.start, rows.stop, dtype=np.float32)[:, None]
-    # each component on its own, contiguous: the many masked medians below read them quickly
-    fx = flow[rows, cols, 0].astype(np.float32)
-    fy = flow[rows, cols, 1].astype(np.float32)
-    fx -= (sim[0, 0] - 1.0) * gx + sim[0, 1] * gy + sim[0, 2]
-    fy -= sim[1, 0] * gx + (sim[1, 1] - 1.0) * gy + sim[1, 2]
+    # the corrected field is only read inside the masks: correct each mask's pixels, not the whole grid
 
-    def medians(mask: np.ndarray, win: tuple[slice, slice]) -> tuple[float, float]:
-        box = (slice(win[0].start - rows.start, win[0].stop - rows.start),
-               slice(win[1].start - cols.start, win[1].stop - cols.start))
-        m = mask[win]
-        return float(np.median(fx[box][m])), float(np.median(fy[box][m]))
+    def medians(ys: np.ndarray, xs: np.ndarray, f: np.ndarray) -> tuple[float, float]:
+        x, y = xs.astype(np.float64), ys.astype(np.float64)
+        f = f.astype(np.float32)
+        fx = (f[:, 0] - ((sim[0, 0] - 1.0) * x + sim[0, 1] * y + sim[0, 2])).astype(np.float32)
+        fy = (f[:, 1] - (sim[1, 0] * x + (sim[1, 1] - 1.0) * y + sim[1, 2])).astype(np.float32)
+        return float(np.median(fx)), float(np.median(fy))
 
-    ref_dx, ref_dy = medians(ref, ref_win)
+    ref_dx, ref_dy = medians(ys, xs, ref_flow)
     out: dict[str, RegionLift] = {}
     for name, m in masks.items():
-        if name not in wins:
+        if not m.any():
             out[name] = RegionLift(float("nan"), float("nan"), float("nan"))
             continue
-        mx, my = medians(m, wins[name])
+        win = mask_window(m, 0)
+        my_, mx_ = np.nonzero(m[win])
+        my_ += win[0].start
+        mx_ += win[1].start
+        mx, my = medians(my_, mx_, flow[my_, mx_])
         dx = mx - ref_dx
         dy = my - ref_dy
         out[name] = RegionLift(lift_mm=-dy * mm_per_px, displacement_mm=math.hypot(dx, dy) * mm_per_px, dx_mm=dx * mm_per_px)
