@@ -78,20 +78,13 @@ def test_truth_and_closed_loop_check(demo_run) -> None:
     assert all(row["estimate"] == row["estimate"] for row in result.closed_loop)  # not NaN
     covered = {(row["endpoint"], row["contrast"]): row["covered"] for row in result.closed_loop}
     # The treatments make the folds shorter and shallower and lift the lower face. Measured at 24 subjects,
-    # one seed: LIFTJAW 0.58 (0.35, 0.80) against 0.60 and 1.19 against 1.20; NLFDEPTH −620 against −617 and
-    # −281 (−397, −165) against −334. NLFLEN: EP −6.3 (−9.2, −3.5) against −9.3 and MC −1.1 (−3.9, 1.6)
-    # against −4.6: the length change of these short folds (≈ 31 mm per unit severity at 0.7 mm per pixel)
-    # is measured with a per-photo slope of about 0.55 against the drawn change, so neither interval covers
-    # the drawn change (a known miss of the length measure); each covers the drawn change scaled by the
-    # per-photo slope the measurement validation reports, so the analysis itself is unbiased.
-    for endpoint in ("LIFTJAW", "NLFDEPTH"):
-        assert all(c is True for (e, _), c in covered.items() if e == endpoint), result.closed_loop
-    validation = pd.read_csv(Path(result.report_dir) / "tables" / "measurement_validation.csv").set_index("PARAMCD")
-    slope = validation.at["NLFLEN", "slope"]
-    for row in (r for r in result.closed_loop if r["endpoint"] == "NLFLEN"):
-        assert row["ci_low"] <= slope * row["truth"] <= row["ci_high"], (slope, row)
+    # one seed: LIFTJAW 0.57 (0.34, 0.79) against 0.60 and 1.19 (0.97, 1.40) against 1.20; NLFDEPTH −476
+    # (−590, −362) against −430 and −211 (−317, −104) against −234; NLFLEN −7.7 (−10.4, −5.0) against −6.7
+    # and −1.5 (−4.2, 1.2) against −3.3 (the folds are drawn on skin free of the subject's own lines, so
+    # their change is their own; the per-photo slope of the measured against the drawn change is 1.00).
+    assert all(c is True for c in covered.values()), result.closed_loop
     nlflen_ep = next(r for r in result.closed_loop if r["endpoint"] == "NLFLEN" and r["contrast"] == "EP - SHAM")
-    assert nlflen_ep["ci_high"] < 0  # the larger effect is still detected
+    assert nlflen_ep["ci_high"] < 0  # the larger effect is detected
 
 
 def test_measurement_validation_against_the_photos_known_truth(demo_run) -> None:
@@ -100,10 +93,10 @@ def test_measurement_validation_against_the_photos_known_truth(demo_run) -> None
     _, result = demo_run
     table = pd.read_csv(Path(result.report_dir) / "tables" / "measurement_validation.csv").set_index("PARAMCD")
     assert set(table.index) == {"NLFLEN", "NLFDEPTH", "LIFTJAW"}
-    # lift and fold depth follow the truth in proportion; fold length is attenuated (see above)
+    # lift, fold depth and fold length follow the truth in proportion (per photo, against its own truth)
     assert 0.95 <= table.at["LIFTJAW", "slope"] <= 1.05 and abs(table.at["LIFTJAW", "bias"]) < 0.05
-    assert 0.85 <= table.at["NLFDEPTH", "slope"] <= 1.1
-    assert 0.3 <= table.at["NLFLEN", "slope"] <= 1.1
+    assert 0.9 <= table.at["NLFDEPTH", "slope"] <= 1.1
+    assert 0.85 <= table.at["NLFLEN", "slope"] <= 1.15
     assert (table["n"] >= 80).all()
     index = (Path(result.report_dir) / "index.html").read_text(encoding="utf-8")
     assert "Measurement validation: photo endpoints against simulated truth" in index

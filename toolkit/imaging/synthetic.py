@@ -28,7 +28,7 @@ from toolkit.errors import ConfigurationError
 from toolkit.imaging.faces import FaceGeometry, FaceMeshBackend
 from toolkit.imaging.regions import load_roi_template, polygon_masks, region_polygons
 from toolkit.imaging.skin import segment_skin, shrink
-from toolkit.imaging.wrinkles import wrinkle_map
+from toolkit.imaging.wrinkles import measure_wrinkles, wrinkle_map
 
 __all__ = ["PORTRAITS", "portrait", "PhantomLine", "render_phantom", "simulate_visit", "fold_layout", "FoldLayout",
            "draw_line", "DEFAULT_WRINKLE_REGIONS"]
@@ -244,6 +244,10 @@ def _lift_weight(face: FaceGeometry, xx: np.ndarray, yy: np.ndarray) -> np.ndarr
 _LINE_HALF_FRACTION = 0.30
 #: margin kept between a fold and the edge of its region's measurable skin (millimetres, beyond its width)
 _LINE_MARGIN_MM = 1.5
+#: two lines closer than this (millimetres, edge to edge) merge in the coarsest ridge filter (σ 1.2 mm)
+_MERGE_REACH_MM = 2.0
+#: shortest chord a fold is drawn on: at severity 1 the fold is then 60 % of it, about 8 mm long
+_MIN_CHORD_MM = 13.0
 
 
 @dataclass(frozen=True)
@@ -280,12 +284,18 @@ def _chord(mask: np.ndarray, c: np.ndarray, along: np.ndarray) -> tuple[float, f
     return float(t[run[0]]), float(t[run[-1]])
 
 
-def _chords(mask: np.ndarray, strength: np.ndarray, min_gap_px: float) -> list[tuple[np.ndarray, np.ndarray, float]]:
-    """Two parallel chords along the principal axis of a region's mask, on the smoothest skin.
+def _chords(mask: np.ndarray, busy: np.ndarray, min_gap_px: float,
+            min_chord_px: float) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Up to two parallel chords along the principal axis of a region's mask, on skin free of lines.
 
-    Candidate chords run parallel to the region's long axis at offsets across it; the two whose path
-    crosses the least existing ridge strength (the subject's own folds and lines) are kept, at least
-    ``min_gap_px`` apart, so a drawn fold adds to what is there instead of lying on top of it.
+    Candidate chords run parallel to the region's long axis at offsets across it. A fold at the largest
+    severity covers 90 % of its chord; a chord is usable only where no existing line comes within reach of
+    that stretch (``busy``: the subject's own folds and lines, widened by the distance at which the ridge
+    filter merges two lines), because a fold drawn there would merge with a line of the subject and its
+    change would not be its own. Chords shorter than ``min_chord_px`` are not used where longer ones exist
+    (a fold a few millimetres long is a dot whose ends decide its length). Among the usable ones the two
+    longest at least ``min_gap_px`` apart are kept; on skin where every chord meets a line, the two least
+    crowded.
     """
     ys, xs = np.nonzero(mask)
     if len(xs) < 20:
@@ -297,27 +307,53 @@ def _chords(mask: np.ndarray, strength: np.ndarray, min_gap_px: float) -> list[t
     across = np.array([-along[1], along[0]])
     width = float(np.ptp((pts - centroid) @ across))
     candidates = []
-    for off in np.linspace(-0.4, 0.4, 17) * width:
+    for off in np.linspace(-0.45, 0.45, 31) * width:
         c = centroid + across * off
         ext = _chord(mask, c, along)
         if ext is None or ext[1] - ext[0] <= 4:
             continue
         t0, t1 = ext
         mid = c + along * (t0 + t1) / 2
-        # the middle 60 % of the chord, where a fold of severity ≤ 1.5 lies
-        ts = np.linspace(-0.3, 0.3, 25) * (t1 - t0)
+        ts = np.linspace(-0.45, 0.45, 60) * (t1 - t0)
         q = np.round(mid + ts[:, None] * along).astype(int)
-        q[:, 0] = np.clip(q[:, 0], 0, strength.shape[1] - 1)
-        q[:, 1] = np.clip(q[:, 1], 0, strength.shape[0] - 1)
-        cost = float(np.mean(strength[q[:, 1], q[:, 0]])) - 0.5 * (t1 - t0) / max(width, 1.0)
-        candidates.append((cost, off, mid, t1 - t0))
+        q[:, 0] = np.clip(q[:, 0], 0, busy.shape[1] - 1)
+        q[:, 1] = np.clip(q[:, 1], 0, busy.shape[0] - 1)
+        candidates.append((float(busy[q[:, 1], q[:, 0]].mean()), off, mid, t1 - t0))
+    if any(c[3] >= min_chord_px for c in candidates):
+        candidates = [c for c in candidates if c[3] >= min_chord_px]
+    # free chords first, longest first; where every chord meets a line (skin crowded with lines), the
+    # least crowded ones
+    candidates.sort(key=lambda x: (x[0] > 0, x[0], -x[3]))
     chosen: list[tuple[float, float, np.ndarray, float]] = []
-    for cand in sorted(candidates, key=lambda x: x[0]):
+    for cand in candidates:
+        if chosen and (cand[0] > 0) != (chosen[0][0] > 0):
+            break  # never a crowded chord beside a free one
         if all(abs(cand[1] - c[1]) >= min_gap_px for c in chosen):
             chosen.append(cand)
         if len(chosen) == 2:
             break
     return [(mid, along, length) for _, _, mid, length in sorted(chosen, key=lambda x: x[1])]
+
+
+def _existing_lines(image: np.ndarray, mm: float, reach_mm: float) -> np.ndarray:
+    """Where the subject's own lines are, widened by ``reach_mm``, as the measurement sees them.
+
+    The image is filtered on the analysis grid of :func:`~toolkit.imaging.analyze_photo` (0.2 mm, with the
+    scales the photo resolves) and a line is what the wrinkle measurement counts there.
+    """
+    grid_mm = min(mm, 0.25)
+    k = mm / grid_mm
+    fine = cv2.resize(image, None, fx=k, fy=k, interpolation=cv2.INTER_CUBIC) if k > 1 else image
+    wm = wrinkle_map(fine, grid_mm, source_mm_per_px=mm)
+    _, centre = measure_wrinkles(wm, np.ones(wm.strength_pct.shape, dtype=bool))
+    lines = centre.astype(np.uint8)
+    r = max(1, round(reach_mm / grid_mm))
+    lines = cv2.dilate(lines, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    if k > 1:
+        # back to the image's pixels, keeping a pixel busy if any part of it is
+        lines = cv2.dilate(lines, np.ones((int(np.ceil(k)), int(np.ceil(k))), np.uint8))
+        lines = cv2.resize(lines, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST)
+    return lines.astype(bool)
 
 
 def fold_layout(base_image: np.ndarray, regions: Sequence[str] = DEFAULT_WRINKLE_REGIONS, *,
@@ -343,17 +379,14 @@ def fold_layout(base_image: np.ndarray, regions: Sequence[str] = DEFAULT_WRINKLE
     margin_px = (fold_width_mm + _LINE_MARGIN_MM) / mm
     inner = shrink(skin.measurable, margin_px)
     masks = polygon_masks(base_image.shape, {r: polys[r] for r in regions})
-    # the strongest ridge within 3 mm of each point: a fold drawn that close to one of the subject's
-    # own would merge with it in the ridge filter
-    strength = wrinkle_map(base_image, mm).strength_pct
-    reach = max(1, round(3.0 / mm))
-    strength = cv2.dilate(strength, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1)))
+    # the subject's own lines, widened by the distance within which the ridge filter merges two lines
+    busy = _existing_lines(base_image, mm, _MERGE_REACH_MM + fold_width_mm / 2)
     lines = {}
     for r in regions:
         # inside the region's measurable skin and inside its polygon, away from both outlines
         region_inner = masks[r] & inner & shrink(masks[r], margin_px)
         # far enough apart that the coarsest ridge filter sees two lines, not one wide band
-        lines[r] = _chords(region_inner, strength, max(7.0 / mm, 4 * fold_width_mm / mm))
+        lines[r] = _chords(region_inner, busy, max(7.0 / mm, 4 * fold_width_mm / mm), _MIN_CHORD_MM / mm)
     return FoldLayout(lines=lines, mm_per_px=mm, face=face)
 
 
