@@ -60,15 +60,17 @@ class Keithley6221(StimulatorDriver, _PyMeasure6221):
     def _wave_levels(self, polarity: int) -> tuple[float, float, float]:
         """(wave amplitude, offset, duty %) of the configured waveform at ``polarity``.
 
-        The 6221's square runs between offset ± amplitude, high for the duty cycle: ``'square'`` 0…±A is
-        offset ±A/2 with amplitude A/2; ``'dc'`` is the same square held high (duty 100 %) — or, reversed,
+        The 6221's square runs between offset ± amplitude, high for the duty cycle: ``'square'`` 0…A is
+        offset A/2 with amplitude A/2, high (A) for the duty cycle; reversed it is offset −A/2, its pulse
+        (−A) now the low part, so the duty becomes 1 − duty: each −A pulse lasts as long as a +A one and the
+        reversal balances the charge; ``'dc'`` is the same square held high (duty 100 %) — or, reversed,
         held low (duty 0 %); ``'biphasic'`` is ±A about the direct part ``dc_offset_A``, which reverses.
         """
         waveform, amp, dc, duty = self._wave
         if waveform == "biphasic":
             return amp, polarity * dc, 50.0
         if waveform == "square":
-            return amp / 2, polarity * amp / 2, duty * 100.0
+            return amp / 2, polarity * amp / 2, (duty if polarity > 0 else 1.0 - duty) * 100.0
         return amp / 2, polarity * amp / 2, 100.0 if polarity > 0 else 0.0
 
     def configure_current(self, channel: int, *, amplitude_A: float, waveform: CurrentWaveform,

@@ -10,6 +10,7 @@ its level must never give a completed session.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -198,3 +199,17 @@ def test_a_generator_or_a_short_burst_limit_reverses_between_bursts(demo_study, 
     slow = DeliverySettings(burst_interval_s=0.5, capture_every_s=60.0, max_burst_interval_s=1.0)
     plan = _plan(demo_study, slow)
     assert plan.alternating is None and "1 s a burst may last" in plan.settings["polarity"]
+
+
+def test_reversed_between_bursts_faradic_pulses_keep_their_width(demo_study, demo_store, twin):
+    """A 4 s polarity period (longer than a burst may last) reverses between bursts: each reversed pulse must
+    last duty × period as the forward ones do, so the session's net charge stays ≈ 0 at a duty of 0.25."""
+    # 24 s: six whole polarity periods of 4 s
+    study = _mc(short(demo_study, 0.4), ramp_up_s=0, ramp_down_s=0, polarity_period_s=4.0, duty_cycle=0.25)
+    assert _plan(study).alternating is None
+    sid = Subjects(demo_store).add("A-020", "MC")
+    rec = run_session(study, sid, 1, store=demo_store, twin=twin, settings=replace(FAST, capture_every_s=2.0))
+    assert rec.outcome == "completed", rec.summary()
+    d = rec.treatments[0].dose
+    assert d.charge_C == pytest.approx(I_A * 0.25 * 24.0, rel=0.03)
+    assert abs(d.net_charge_C) < 0.02 * d.charge_C
