@@ -61,6 +61,8 @@ class TwinCurrentSource(ScpiDevice):
         self.model = model
         self.clock = clock
         self.st = _State()
+        #: the steps of the last arbitrary waveform played, under what they were worked out from
+        self._arb_steps: tuple | None = None
         W = "[SOURce:]WAVE:"
         self.add(W + "FUNCtion", self._func)
         self.add(W + "AMPLitude", self._num("ampl_A", 2e-12, MAX_A))
@@ -189,18 +191,23 @@ class TwinCurrentSource(ScpiDevice):
         """Each point held for its share of the period, runs of equal points as one step."""
         st = self.st
         points = self._arb()
-        dt = period / len(points)
-        phases: list[tuple[float, float]] = []
-        for p in points:
-            level = st.offs_A + st.ampl_A * p
-            if phases and phases[-1][0] == level:
-                phases[-1] = (level, phases[-1][1] + dt)
-            else:
-                phases.append((level, dt))
-        block, repeats = _repeating_block(points)
-        first = next((k for k in range(1, block) if points[k] != points[0]), block)
-        self.model.start_current_phases(tuple(phases), cycles, now, compliance_V=st.compliance_V,
-                                        counted_as=(block * dt, repeats * cycles, first * dt))
+        key = (points, st.offs_A, st.ampl_A, period)
+        if self._arb_steps is None or self._arb_steps[0] != key:
+            # the same waveform is re-triggered hundreds of times: its steps are worked out once
+            dt = period / len(points)
+            phases: list[tuple[float, float]] = []
+            for p in points:
+                level = st.offs_A + st.ampl_A * p
+                if phases and phases[-1][0] == level:
+                    phases[-1] = (level, phases[-1][1] + dt)
+                else:
+                    phases.append((level, dt))
+            block, repeats = _repeating_block(points)
+            first = next((k for k in range(1, block) if points[k] != points[0]), block)
+            self._arb_steps = (key, tuple(phases), (block * dt, repeats, first * dt))
+        _, phases, (block_s, repeats, first_s) = self._arb_steps
+        self.model.start_current_phases(phases, cycles, now, compliance_V=st.compliance_V,
+                                        counted_as=(block_s, repeats * cycles, first_s))
 
     def _stop_wave(self) -> None:
         if self.st.burst_end_s > self.clock.now():
