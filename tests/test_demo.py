@@ -16,6 +16,10 @@ import pytest
 from toolkit.demo import run_demo
 from toolkit.errors import DataError
 
+#: the module builds a whole demo study in its first test (several minutes on a busy 2-core machine); the
+#: suite-wide 600 s per test would cut it off there
+pytestmark = pytest.mark.timeout(1800)
+
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory):

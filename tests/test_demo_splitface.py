@@ -11,6 +11,10 @@ import pytest
 
 from toolkit.demo import run_demo
 
+#: the module builds a whole demo study in its first test (several minutes on a busy 2-core machine); the
+#: suite-wide 600 s per test would cut it off there
+pytestmark = pytest.mark.timeout(1800)
+
 STUDY = Path(__file__).resolve().parents[1] / "studies" / "epmc-splitface"
 
 
