@@ -40,6 +40,12 @@ class WaveformRates:
         """Rates of an output that delivers nothing (sham)."""
         return cls(0.0, 0.0, 0.0, 0.0)
 
+    def at_full_amplitude(self, scale: float, polarity: int = 1) -> WaveformRates:
+        """The rates this waveform would have at full amplitude, measured at ``scale`` × it (a ramp step):
+        currents divided by ``scale``, i² and power by its square; the net current signed by ``polarity``."""
+        return WaveformRates(self.abs_current_A / scale, self.mean_current_A / scale * polarity,
+                             self.square_current_A2 / scale**2, self.power_W / scale**2)
+
 
 def rates_from_arrays(volts_V: np.ndarray, amps_A: np.ndarray) -> WaveformRates:
     """Average rates of a uniformly sampled capture.

@@ -484,15 +484,12 @@ class _TreatmentRun:
         if wave is not None:
             self._reversed = measured[-1]
         if scale > 0 and keep_rates:
-            self._rates_full = WaveformRates(rates.abs_current_A / scale, rates.mean_current_A / scale * self._polarity,
-                                             rates.square_current_A2 / scale**2, rates.power_W / scale**2)
+            self._rates_full = rates.at_full_amplitude(scale, self._polarity)
             # the captured burst is accounted with what it showed
             entry.rates = self._rates_full
             if wave is not None:
                 # the reversed half, as measured (its sign included)
-                back = measured[-1][1]
-                self._rates_reversed = WaveformRates(back.abs_current_A / scale, back.mean_current_A / scale,
-                                                     back.square_current_A2 / scale**2, back.power_W / scale**2)
+                self._rates_reversed = measured[-1][1].at_full_amplitude(scale)
                 entry.split = (wave.half_s, self._rates_reversed)
         self._last_measures = measures
         return measures

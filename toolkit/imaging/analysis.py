@@ -735,21 +735,16 @@ def analyze_photo(
         measurable = measurable & ~face_qc.lens_zone(measurable.shape, base.face.mesh, base.mm_per_px)
     # what a region is meant to cover: its polygon on the face, less the eyes, brows, lips and nostrils
     intended = frame.derived(("intended",), lambda: frame.skin.oval & ~frame.skin.features)
-    if base is None:
-        wmap = wrinkle_map(frame_rgb, frame.mm_per_px, params, clipped=frame_clipped, source_mm_per_px=source_mm,
-                           reference=frame.skin.measurable)
-        level = skin_texture_level(wmap, measurable)
-    else:
-        # the baseline's own texture sets a subject's thresholds at every visit, and its skin the colour
-        # channels' contrast gains (a brighter follow-up may clip where the baseline does not)
-        if base.texture_level is None:
-            own = wrinkle_map(base.rgb, base.mm_per_px, params, clipped=base.clipped, source_mm_per_px=source_mm,
-                              reference=base.skin.measurable)
-            base.texture_level = skin_texture_level(own, base.skin.measurable)
-            base.channel_gains = own.channel_gains
-        wmap = wrinkle_map(frame_rgb, frame.mm_per_px, params, clipped=frame_clipped, source_mm_per_px=source_mm,
-                           reference=frame.skin.measurable, channel_gains=base.channel_gains)
-        level = base.texture_level
+    # the baseline's own texture sets a subject's thresholds at every visit, and its skin the colour
+    # channels' contrast gains (a brighter follow-up may clip where the baseline does not)
+    if base is not None and base.texture_level is None:
+        own = wrinkle_map(base.rgb, base.mm_per_px, params, clipped=base.clipped, source_mm_per_px=source_mm,
+                          reference=base.skin.measurable)
+        base.texture_level = skin_texture_level(own, base.skin.measurable)
+        base.channel_gains = own.channel_gains
+    wmap = wrinkle_map(frame_rgb, frame.mm_per_px, params, clipped=frame_clipped, source_mm_per_px=source_mm,
+                       reference=frame.skin.measurable, channel_gains=None if base is None else base.channel_gains)
+    level = skin_texture_level(wmap, measurable) if base is None else base.texture_level
     qc.metrics["skin_texture_pct"] = level
     skeleton = np.zeros(frame.gray.shape, dtype=bool)
     rows = []

@@ -64,6 +64,13 @@ def displacement_field(base_gray: np.ndarray, registered_gray: np.ndarray, *, pr
     return dis.calc(b, r, None)
 
 
+def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.nonzero(mask)``, searched only within the mask's bounding box."""
+    win = mask_window(mask, 0)
+    ys, xs = np.nonzero(mask[win])
+    return ys + win[0].start, xs + win[1].start
+
+
 def measure_lift(
     flow: np.ndarray,
     masks: dict[str, np.ndarray],
@@ -93,17 +100,14 @@ def measure_lift(
     if not ref.any():
         nan = float("nan")
         return {n: RegionLift(nan, nan, nan) for n in masks}, nan
-    ref_win = mask_window(ref, 0)
-    ref_flow = flow[ref_win][ref[ref_win]]
+    ys, xs = _nonzero(ref)
+    ref_flow = flow[ys, xs]
     residual = float(np.median(np.hypot(ref_flow[:, 0], ref_flow[:, 1])))
     # What the registration left on the reference (a few hundredths of a pixel) is a similarity: fit it
     # there and take it out everywhere. Its rotation would tilt into a false lift at the jaw corners, and
     # its scale into a false lift of the whole lower face: the registration's matching (one pyramid level
     # coarser, no presmoothing) leaves a scale error of about 0.1 %, which two inter-ocular distances
     # below the reference is 0.1 px. This flow is matched more finely, and fixes the scale to ≈0.02 %.
-    ys, xs = np.nonzero(ref[ref_win])
-    ys += ref_win[0].start
-    xs += ref_win[1].start
     pts = np.column_stack([xs, ys]).astype(np.float64)
     sim = robust_similarity(pts, ref_flow.astype(np.float64))
     # the corrected field is only read inside the masks: correct each mask's pixels, not the whole grid
@@ -121,10 +125,7 @@ def measure_lift(
         if not m.any():
             out[name] = RegionLift(float("nan"), float("nan"), float("nan"))
             continue
-        win = mask_window(m, 0)
-        my_, mx_ = np.nonzero(m[win])
-        my_ += win[0].start
-        mx_ += win[1].start
+        my_, mx_ = _nonzero(m)
         mx, my = medians(my_, mx_, flow[my_, mx_])
         dx = mx - ref_dx
         dy = my - ref_dy
