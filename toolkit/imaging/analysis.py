@@ -37,7 +37,13 @@ import pandas as pd
 from toolkit.imaging import face_qc
 from toolkit.imaging.calibration import MEAN_INTER_OCULAR_MM, Calibration, detect_scale_marker, gray_world
 from toolkit.imaging.faces import FaceGeometry, FaceMeshBackend, LandmarkBackend
-from toolkit.imaging.lift import displacement_field, flow_overlay, landmark_geometry, measure_lift
+from toolkit.imaging.lift import (
+    displacement_field,
+    flow_overlay,
+    landmark_geometry,
+    mask_pixels,
+    measure_lift,
+)
 from toolkit.imaging.photo_io import PhotoRejected, as_rgb_array, load_photo
 from toolkit.imaging.qc import QCReport, QCThresholds, blur_score, clipping_fraction
 from toolkit.imaging.regions import (
@@ -708,8 +714,11 @@ def analyze_photo(
             qc.metrics.update(mm_per_px=photo.calibration.mm_per_px, calibration_source=photo.calibration.source)
         mm = base.mm_per_px
         flow = _displacement(base.gray, reg_gray, mm, max(base.source_mm_per_px, photo.source_mm_per_px))
-        lift_masks = base.derived(("lift_masks", names), lambda: {n: base_masks[n] & base.skin.skin for n in names})
-        lifts, residual_px = measure_lift(flow, lift_masks, stable, mm)
+        # the masks' pixels, found once for every follow-up of a cached baseline
+        lift_pixels = base.derived(("lift_pixels", names), lambda: {n: mask_pixels(base_masks[n] & base.skin.skin)
+                                                                     for n in names})
+        stable_pixels = base.derived(("stable_pixels", tuple(template.lift_reference)), lambda: mask_pixels(stable))
+        lifts, residual_px = measure_lift(flow, lift_pixels, stable_pixels, mm)
         registration = Registration(**{**registration.__dict__, "residual_px": residual_px,
                                        "residual_mm": residual_px * mm})
         qc.metrics["registration_residual_mm"] = registration.residual_mm

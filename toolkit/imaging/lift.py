@@ -22,7 +22,7 @@ from toolkit.imaging.faces import FaceGeometry
 from toolkit.imaging.registration import contrast_normalised, robust_similarity
 from toolkit.imaging.skin import mask_window
 
-__all__ = ["RegionLift", "displacement_field", "measure_lift", "flow_overlay", "landmark_geometry"]
+__all__ = ["RegionLift", "displacement_field", "mask_pixels", "measure_lift", "flow_overlay", "landmark_geometry"]
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,11 @@ def displacement_field(base_gray: np.ndarray, registered_gray: np.ndarray, *, pr
     return dis.calc(b, r, None)
 
 
-def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.nonzero(mask)``, searched only within the mask's bounding box."""
+def mask_pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.nonzero(mask)`` (row and column numbers, in row-major order), searched only within the mask's
+    bounding box; what :func:`measure_lift` takes in place of a mask that serves many fields."""
+    if not mask.any():
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
     win = mask_window(mask, 0)
     ys, xs = np.nonzero(mask[win])
     return ys + win[0].start, xs + win[1].start
@@ -73,8 +76,8 @@ def _nonzero(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def measure_lift(
     flow: np.ndarray,
-    masks: dict[str, np.ndarray],
-    reference_mask: np.ndarray,
+    masks: dict[str, np.ndarray | tuple[np.ndarray, np.ndarray]],
+    reference_mask: np.ndarray | tuple[np.ndarray, np.ndarray],
     mm_per_px: float,
 ) -> tuple[dict[str, RegionLift], float]:
     """Per-region lift and displacement relative to the reference regions.
@@ -83,10 +86,11 @@ def measure_lift(
     ----------
     flow : (H, W, 2) ndarray
         From :func:`displacement_field`.
-    masks : dict of str to (H, W) bool ndarray
-        Regions to measure.
-    reference_mask : (H, W) bool ndarray
-        Union of the stable reference regions.
+    masks : dict of str to (H, W) bool ndarray or (rows, columns) pair
+        Regions to measure: masks, or their pixels as :func:`mask_pixels` gives them (made once for masks
+        that serve many fields).
+    reference_mask : (H, W) bool ndarray or (rows, columns) pair
+        Union of the stable reference regions (or its :func:`mask_pixels`).
     mm_per_px : float
         Millimetres per flow pixel.
 
@@ -96,11 +100,13 @@ def measure_lift(
     residual_px : float
         Median flow magnitude on the reference (the registration's remaining error).
     """
-    ref = reference_mask & np.isfinite(flow[..., 0])
-    if not ref.any():
+    ys, xs = reference_mask if isinstance(reference_mask, tuple) else mask_pixels(reference_mask)
+    finite = np.isfinite(flow[ys, xs, 0])
+    if not finite.all():
+        ys, xs = ys[finite], xs[finite]
+    if not len(ys):
         nan = float("nan")
         return {n: RegionLift(nan, nan, nan) for n in masks}, nan
-    ys, xs = _nonzero(ref)
     ref_flow = flow[ys, xs]
     residual = float(np.median(np.hypot(ref_flow[:, 0], ref_flow[:, 1])))
     # What the registration left on the reference (a few hundredths of a pixel) is a similarity: fit it
@@ -122,10 +128,10 @@ def measure_lift(
     ref_dx, ref_dy = medians(ys, xs, ref_flow)
     out: dict[str, RegionLift] = {}
     for name, m in masks.items():
-        if not m.any():
+        my_, mx_ = m if isinstance(m, tuple) else mask_pixels(m)
+        if not len(my_):
             out[name] = RegionLift(float("nan"), float("nan"), float("nan"))
             continue
-        my_, mx_ = _nonzero(m)
         mx, my = medians(my_, mx_, flow[my_, mx_])
         dx = mx - ref_dx
         dy = my - ref_dy
