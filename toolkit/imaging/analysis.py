@@ -357,7 +357,7 @@ def _prepare(
             qc.flag("spectacles", "spectacles worn: skin behind the lenses and rims (around the eyes) is not "
                     "measured; photograph without them", fail_on=thresholds.fail_on_flags)
         # skin behind a lens is magnified and tinted and the rims draw lines across it: not measured
-        skin.measurable &= ~face_qc.lens_zone(crop.shape, face_crop.mesh, analysis_mm_per_px)
+        skin.exclude_from_measurable(lambda: face_qc.lens_zone(crop.shape, face_crop.mesh, analysis_mm_per_px))
     # which channels the camera clipped, before colour normalisation moves the clipped level off 255
     clipped = clipped_channels(crop)
     normalised = gray_world(crop, skin.skin)
@@ -558,11 +558,23 @@ def _robust_smooth(field_: np.ndarray, mask: np.ndarray, cell_px: int,
 def _masked_median_rows(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The median of each row's ``mask`` elements (float32; NaN for a row without any), as ``np.median``
     gives it: the middle element, or the mean of the two middle ones."""
-    s = np.sort(np.where(mask, values, np.float32(np.nan)), axis=1)  # NaN sorts last
-    count = np.isfinite(s).sum(axis=1)
-    rows = np.arange(len(s))
-    lo = s[rows, np.maximum(count - 1, 0) // 2]
-    hi = s[rows, np.maximum(count, 1) // 2 - (count == 0)]
+    n = values.shape[1]
+    full = mask.all(axis=1) & np.isfinite(values).all(axis=1)
+    lo = np.empty(len(values), dtype=np.float32)
+    hi = np.empty(len(values), dtype=np.float32)
+    count = np.full(len(values), n)
+    if full.any():
+        # rows whose every element counts: the two middle order statistics by partial sorting
+        part = np.partition(values[full], [(n - 1) // 2, n // 2], axis=1)
+        lo[full], hi[full] = part[:, (n - 1) // 2], part[:, n // 2]
+    rest = ~full
+    if rest.any():
+        s = np.sort(np.where(mask[rest], values[rest], np.float32(np.nan)), axis=1)  # NaN sorts last
+        c = np.isfinite(s).sum(axis=1)
+        rows = np.arange(len(s))
+        lo[rest] = s[rows, np.maximum(c - 1, 0) // 2]
+        hi[rest] = s[rows, np.maximum(c, 1) // 2 - (c == 0)]
+        count[rest] = c
     med = np.where(count % 2 == 1, lo, (lo + hi) / np.float32(2))
     return np.where(count > 0, med, np.float32(np.nan)).astype(np.float32)
 
@@ -574,9 +586,16 @@ def _warp_onto_baseline(photo: _Prepared, matrix: np.ndarray, flow: np.ndarray,
     qx = np.arange(w, dtype=np.float32)[None, :] + flow[..., 0]
     qy = np.arange(h, dtype=np.float32)[:, None] + flow[..., 1]
     m = matrix.astype(np.float32)
-    map_x = m[0, 0] * qx + m[0, 1] * qy + m[0, 2]
-    map_y = m[1, 0] * qx + m[1, 1] * qy + m[1, 2]
+    # m00·qx + m01·qy + m02 (and the same for y), operation by operation in place: the same float32 results
+    map_x = np.multiply(qx, m[0, 0])
+    map_x += np.multiply(qy, m[0, 1])
+    map_x += m[0, 2]
+    map_y = np.multiply(qx, m[1, 0])
+    map_y += np.multiply(qy, m[1, 1])
+    map_y += m[1, 2]
     rgb = cv2.remap(photo.rgb, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    if not photo.clipped.any():  # nothing clipped: nothing to carry over
+        return rgb, np.zeros((h, w), dtype=photo.clipped.dtype)
     clipped = cv2.remap(photo.clipped, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
     return rgb, clipped
 

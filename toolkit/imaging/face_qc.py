@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from toolkit.imaging import mesh_topology as topo
-from toolkit.imaging.skin import fill_polygon, grow, mask_window
+from toolkit.imaging.skin import fill_polygon, grow, grow_by_each, mask_window
 
 __all__ = ["FaceState", "Eyewear", "face_state", "eyewear", "lens_zone", "shape_distance"]
 
@@ -183,10 +183,11 @@ def eyewear(rgb: np.ndarray, mesh: np.ndarray, mm_per_px: float, cheek_mask: np.
     shape = gray.shape
     px_mm = 1.0 / mm_per_px
     cheek = float(np.median(gray[cheek_mask])) if cheek_mask.any() else float(np.median(gray))
-    ring = np.zeros(shape, dtype=bool)
-    for loop in (topo.EYE_R, topo.EYE_L):
-        eye = fill_polygon(shape, m[list(loop)])
-        ring |= grow(eye, 5.0 * px_mm)
+    # each eye filled and its distance map made once: the ring, the lower-rim band and the bridge's margin
+    # are the eye grown by 5, 14, 4 and 1.5 mm
+    eyes = [fill_polygon(shape, m[list(loop)]) for loop in (topo.EYE_R, topo.EYE_L)]
+    grown = [grow_by_each(eye, (5.0 * px_mm, 14.0 * px_mm, 4.0 * px_mm, 1.5 * px_mm)) for eye in eyes]
+    ring = grown[0][0] | grown[1][0]
     bright = float(np.median(gray[ring])) / max(cheek, 1.0) if ring.any() else float("nan")
     # edges in relative luminance (a frame is a step of several percent), lightly smoothed
     smooth = cv2.GaussianBlur(gray, (0, 0), max(0.5, 0.3 * px_mm))
@@ -194,15 +195,12 @@ def eyewear(rgb: np.ndarray, mesh: np.ndarray, mm_per_px: float, cheek_mask: np.
     ex, _ = _frame(m)
     angle = math.atan2(ex[1], ex[0])
     bridge = fill_polygon(shape, _bridge(m))
-    bridge &= ~grow(fill_polygon(shape, m[list(topo.EYE_R)]) | fill_polygon(shape, m[list(topo.EYE_L)]), 1.5 * px_mm)
+    bridge &= ~(grown[0][3] | grown[1][3])
     threshold = 0.04 / max(0.3 * px_mm, 1.0)  # 4 % step per pixel at the smoothing scale
     bridge_frac = _edge_columns(rel, bridge, angle, threshold)
     # lower rims: the band 4–14 mm below each eye's lower lid
     rims = []
-    for loop in (topo.EYE_R, topo.EYE_L):
-        eye = fill_polygon(shape, m[list(loop)])
-        low = grow(eye, 14.0 * px_mm)
-        near = grow(eye, 4.0 * px_mm)
+    for loop, (_, low, near, _) in zip((topo.EYE_R, topo.EYE_L), grown, strict=True):
         centre = m[list(loop)].mean(axis=0)
         band = low & ~near
         box, yy, xx = _box(band)

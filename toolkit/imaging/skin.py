@@ -23,14 +23,15 @@ the edge itself. Wrinkles are never measured there.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from toolkit.imaging import mesh_topology as topo
 
-__all__ = ["SkinParams", "SkinSegmentation", "segment_skin", "fill_polygon", "disk", "grow", "shrink"]
+__all__ = ["SkinParams", "SkinSegmentation", "segment_skin", "fill_polygon", "disk", "grow", "grow_by_each", "shrink"]
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ class SkinSegmentation:
     skin : (M, N) bool ndarray
         Skin pixels (inside the face outline, outside the facial features, not hair/headwear/frames …).
     measurable : (M, N) bool ndarray
-        Skin outside the anatomical edge band: where wrinkles are measured.
+        Skin outside the anatomical edge band: where wrinkles are measured. Made from ``skin`` when first
+        read (a follow-up measured in its baseline's frame never reads its own), unless given.
     features : (M, N) bool ndarray
         Eyes, eyebrows, lips and lower nose, as cut out (with their margins).
     oval : (M, N) bool ndarray
@@ -83,13 +85,39 @@ class SkinSegmentation:
     model_ok : bool
         The colour model could be fitted (enough cheek and surrounding pixels); without it only the mesh
         decides.
+    edge_band_px : float
+        Width of the anatomical edge band in pixels (what ``measurable`` leaves out along the skin's edge).
     """
 
     skin: np.ndarray
-    measurable: np.ndarray
     features: np.ndarray
     oval: np.ndarray
     model_ok: bool = True
+    edge_band_px: float = 0.0
+    _measurable: np.ndarray | None = field(default=None, repr=False)
+    _exclusions: list[Callable[[], np.ndarray]] = field(default_factory=list, repr=False)
+
+    @property
+    def measurable(self) -> np.ndarray:
+        if self._measurable is None:
+            measurable = shrink(self.skin, self.edge_band_px)
+            for make in self._exclusions:
+                measurable &= ~make()
+            self._measurable, self._exclusions = measurable, []
+        return self._measurable
+
+    @measurable.setter
+    def measurable(self, value: np.ndarray) -> None:
+        self._measurable, self._exclusions = value, []
+
+    def exclude_from_measurable(self, make: Callable[[], np.ndarray]) -> None:
+        """Take the pixels of the mask ``make()`` out of :attr:`measurable`: at once when it has been made,
+        else when it is first read (``make`` is then never called for a segmentation whose measurable skin
+        is never read)."""
+        if self._measurable is None:
+            self._exclusions.append(make)
+        else:
+            self._measurable &= ~make()
 
     @property
     def skin_fraction_of_oval(self) -> float:
@@ -132,6 +160,27 @@ def grow(mask: np.ndarray, radius_px: float) -> np.ndarray:
     dist = cv2.distanceTransform((~mask[win]).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     out = np.zeros_like(mask)
     out[win] = dist <= radius_px
+    return out
+
+
+def grow_by_each(mask: np.ndarray, radii_px: tuple[float, ...]) -> list[np.ndarray]:
+    """``[grow(mask, r) for r in radii_px]``, from one distance transform (the same masks)."""
+    mask = np.asarray(mask, dtype=bool)
+    big = [r for r in radii_px if r >= 0.5]
+    if not big or not mask.any():
+        return [mask.copy() for _ in radii_px]
+    # the box grown by the largest radius holds every pixel within any of the radii and every mask pixel:
+    # its exact distances are those of each radius's own box
+    win = mask_window(mask, int(math.ceil(max(big))) + 1)
+    dist = cv2.distanceTransform((~mask[win]).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    out = []
+    for r in radii_px:
+        if r < 0.5:
+            out.append(mask.copy())
+            continue
+        grown = np.zeros_like(mask)
+        grown[win] = dist <= r
+        out.append(grown)
     return out
 
 
@@ -296,5 +345,5 @@ def segment_skin(
         keep = stats[:, cv2.CC_STAT_AREA] >= 0.02 * stats[1:, cv2.CC_STAT_AREA].max()
         keep[0] = False
         skin = keep[labels]
-    measurable = shrink(skin, p.edge_band_mm * px_per_mm)
-    return SkinSegmentation(skin=skin, measurable=measurable, features=features, oval=oval, model_ok=model_ok)
+    return SkinSegmentation(skin=skin, features=features, oval=oval, model_ok=model_ok,
+                            edge_band_px=p.edge_band_mm * px_per_mm)
