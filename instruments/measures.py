@@ -40,7 +40,7 @@ import numpy as np
 from instruments.base import Trace
 
 __all__ = ["CaptureTooCoarse", "PulseIntegrals", "PulseShape", "WaveformMeasures", "find_pulses", "measure_pair",
-           "pulse_integrals"]
+           "pulse_integrals", "true_runs"]
 
 
 @dataclass(frozen=True)
@@ -446,7 +446,7 @@ def find_pulses(voltage: Trace) -> list[PulseShape]:
     height = float(mag.max())
     if not height > 0:
         return []
-    runs = _runs(mag > 0.5 * height)
+    runs = true_runs(mag > 0.5 * height)
     merged: list[list[int]] = []
     for a, b in runs:
         if merged:
@@ -463,7 +463,7 @@ def find_pulses(voltage: Trace) -> list[PulseShape]:
             on[pulse[k]:pulse[k + 1]] = True
         sign = np.sign(v[a:b] - base)
         sign[~on[a:b]] = 0
-        stretches = [(x, y) for x, y in _runs(sign > 0)] + [(x, y) for x, y in _runs(sign < 0)]
+        stretches = [(x, y) for x, y in true_runs(sign > 0)] + [(x, y) for x, y in true_runs(sign < 0)]
         stretches.sort()
         half_cycles = len(stretches)
         width = (b - a) * dt
@@ -479,7 +479,14 @@ def find_pulses(voltage: Trace) -> list[PulseShape]:
     return out
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Start/stop indices of the runs of True."""
-    edges = np.diff(mask.astype(np.int8), prepend=0, append=0)
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Start and stop (exclusive) indices of the runs of True in a boolean array, in order.
+
+    Found from where neighbouring samples differ (one comparison over the record, no integer copies).
+    """
+    m = np.asarray(mask, dtype=bool)
+    if not m.size:
+        return []
+    bounds = np.concatenate(([0], np.flatnonzero(m[1:] != m[:-1]) + 1, [m.size]))
+    first = 0 if m[0] else 1
+    return list(zip(bounds[first:-1:2].tolist(), bounds[first + 1::2].tolist(), strict=True))

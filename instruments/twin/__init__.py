@@ -178,9 +178,13 @@ class TwinBench:
         """Close every client connection of an instrument (it keeps listening for new ones)."""
         self._server(instrument).drop_connections()
 
-    def garble_next_reply(self, instrument: str, mode: Literal["garbage", "truncate"] = "garbage") -> None:
-        """Corrupt the instrument's next reply (``'truncate'`` cuts a binary block short)."""
-        self._server(instrument).garble_next_reply(mode)
+    def garble_next_reply(self, instrument: str,
+                          mode: Literal["garbage", "truncate", "short_block"] = "garbage", *,
+                          match: str | None = None) -> None:
+        """Corrupt the instrument's next reply, or its next reply to a message containing ``match``
+        (``'truncate'`` cuts a binary block short; ``'short_block'`` sends a well-formed block of half the
+        samples; see :meth:`ScpiServer.garble_next_reply`)."""
+        self._server(instrument).garble_next_reply(mode, match=match)
 
     def delay_replies(self, instrument: str, delay_s: float, *, match: str | None = None,
                       count: int | None = None, skip: int = 0):

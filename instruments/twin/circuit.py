@@ -212,17 +212,20 @@ class Waveform:
         hit = self._filtered.get(tau_f)
         if hit is not None:
             return hit
-        k = self.t0_s.size
-        starts = np.zeros((2, k))
         inv_f = 1.0 / tau_f
-        y = [0.0, 0.0]
-        for n in range(k):
-            starts[0, n], starts[1, n] = y
-            d = self.dur_s[n]
-            for j, (a, b) in enumerate(((self.v_inf[n], self.v_amp[n]), (self.i_inf[n], self.i_amp[n]))):
-                y[j] = float(_filtered_piece(np.array([d]), a, b, self.inv_tau[n], inv_f, y[j])[0])
-        self._filtered[tau_f] = (starts[0], starts[1])
-        return starts[0], starts[1]
+        # a recurrence over the pieces: plain floats (an array per piece cost more than the arithmetic)
+        yv = yi = 0.0
+        sv, si = [], []
+        for d, inv, av, bv, ai, bi in zip(self.dur_s.tolist(), self.inv_tau.tolist(), self.v_inf.tolist(),
+                                          self.v_amp.tolist(), self.i_inf.tolist(), self.i_amp.tolist(),
+                                          strict=True):
+            sv.append(yv)
+            si.append(yi)
+            yv = _filtered_value(d, av, bv, inv, inv_f, yv)
+            yi = _filtered_value(d, ai, bi, inv, inv_f, yi)
+        starts = (np.array(sv, dtype=float), np.array(si, dtype=float))
+        self._filtered[tau_f] = starts
+        return starts
 
     def evaluate(self, rel: np.ndarray, *, tau_filter_s: float = 0.0,
                  end_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -317,12 +320,7 @@ class Waveform:
 
             def filtered(t: float) -> float:
                 k = min(max(bisect.bisect_right(t0, t) - 1, 0), last)
-                s, a, b, inv = t - t0[k], a_all[k], b_all[k], inv_all[k]
-                ef = math.exp(-s * inv_f)
-                if abs(inv_f - inv) <= 1e-9 * inv_f:
-                    return a + b * s * inv_f * ef + (y0_all[k] - a) * ef
-                c = inv_f / (inv_f - inv)
-                return a + b * c * math.exp(-s * inv) + (y0_all[k] - a - b * c) * ef
+                return _filtered_value(t - t0[k], a_all[k], b_all[k], inv_all[k], inv_f, y0_all[k])
 
             return filtered
 
@@ -367,21 +365,23 @@ class Waveform:
         return t, v, i
 
 
-def _filtered_piece(s: np.ndarray, a: np.ndarray | float, b: np.ndarray | float, inv: np.ndarray | float,
-                    inv_f: float, y0: np.ndarray | float) -> np.ndarray:
-    """One-pole low-pass (``1/inv_f``) of ``a + b·exp(−s·inv)`` starting from ``y0``, at times ``s``.
+def _filtered_value(s: float, a: float, b: float, inv: float, inv_f: float, y0: float) -> float:
+    """One-pole low-pass (``1/inv_f``) of ``a + b·exp(−s·inv)`` starting from ``y0``, at one time ``s``.
 
     ``y = a + b·c·exp(−s·inv) + (y0 − a − b·c)·exp(−s·inv_f)`` with ``c = inv_f / (inv_f − inv)``; when the
     two time constants coincide the resonant form ``a + b·s·inv_f·exp(−s·inv_f) + (y0 − a)·exp(−s·inv_f)``.
+    The array form is :func:`_filter_terms` with :func:`_filtered_from`.
     """
-    s = np.asarray(s, dtype=float)
-    a, b, inv, y0 = (np.broadcast_to(np.asarray(x, dtype=float), s.shape) for x in (a, b, inv, y0))
-    return _filtered_from(_filter_terms(s, inv, inv_f), a, b, y0)
+    ef = math.exp(-s * inv_f)
+    if abs(inv_f - inv) <= 1e-9 * inv_f:
+        return a + b * s * inv_f * ef + (y0 - a) * ef
+    c = inv_f / (inv_f - inv)
+    return a + b * c * math.exp(-s * inv) + (y0 - a - b * c) * ef
 
 
 def _filter_terms(s: np.ndarray, inv: np.ndarray, inv_f: float) -> tuple:
-    """What :func:`_filtered_piece` needs of the times and time constants alone (shared by both outputs):
-    ``exp(−s·inv_f)``, ``exp(−s·inv)``, ``c``, where the constants coincide, ``inv_f``, and the times when
+    """What :func:`_filtered_value` needs, for arrays, of the times and time constants alone (shared by both
+    outputs): ``exp(−s·inv_f)``, ``exp(−s·inv)``, ``c``, where the constants coincide, ``inv_f``, and the times when
     the resonant form is needed."""
     ef = np.exp(-s * inv_f)
     close = np.abs(inv_f - inv) <= 1e-9 * inv_f
@@ -392,7 +392,7 @@ def _filter_terms(s: np.ndarray, inv: np.ndarray, inv_f: float) -> tuple:
 
 
 def _filtered_from(terms: tuple, a: np.ndarray, b: np.ndarray, y0: np.ndarray) -> np.ndarray:
-    """:func:`_filtered_piece` from its shared terms (see :func:`_filter_terms`)."""
+    """:func:`_filtered_value` for arrays, from its shared terms (see :func:`_filter_terms`)."""
     ef, e, c, close, inv_f, s = terms
     with np.errstate(divide="ignore", invalid="ignore"):
         general = a + b * c * e + (y0 - a - b * c) * ef

@@ -28,6 +28,7 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -155,6 +156,16 @@ def _form_pores(s: SkinParameters, p: _PoreState, v_sc: float, dt: float) -> Non
         p.long = max(p.long, p.fast * 0.8)
 
 
+@lru_cache(maxsize=64)
+def _phase_summary(phases: tuple[tuple[float, float], ...]) -> tuple[tuple[tuple[float, float], ...], float, float]:
+    """The steps of a burst that last (``dur > 0``), their period and their largest level in magnitude.
+
+    Worked out once per waveform: the delivery loop re-triggers the same bursts hundreds of times.
+    """
+    kept = tuple((float(lvl), float(dur)) for lvl, dur in phases if dur > 0)
+    return kept, sum(d for _, d in kept), max((abs(lvl) for lvl, _ in kept), default=0.0)
+
+
 @dataclass(frozen=True)
 class _Burst:
     """One delivered burst as recorded when it started: everything its waveforms depend on."""
@@ -175,6 +186,10 @@ class _Burst:
     pores_before: tuple[float, float, float]
     #: time constant of the band limit between source and load (an amplifier), seconds
     bandwidth_tau_s: float = 0.0
+    #: one period of the phases (their summed durations), seconds
+    period_s: float = 0.0
+    #: the largest level of the phases in magnitude
+    peak_level: float = 0.0
 
     @property
     def skin_connected(self) -> bool:
@@ -182,7 +197,7 @@ class _Burst:
 
     @property
     def duration_s(self) -> float:
-        return self.cycles * sum(d for _, d in self.phases)
+        return self.cycles * self.period_s
 
     def rp_ohms(self, pores: tuple[float, float, float]) -> float:
         return self.skin.rp_ohms * self.impedance_factor * 10.0 ** (-self.skin.max_drop_decades * max(pores))
@@ -425,8 +440,9 @@ class BenchModel:
         self._recover_to(t0_s)
         load_terms = self._load_terms()
         p = self._pores
+        kept, period, peak = _phase_summary(tuple(phases))
         burst = _Burst(
-            t0_s=t0_s, source=source, phases=tuple((lvl, dur) for lvl, dur in phases if dur > 0),
+            t0_s=t0_s, source=source, phases=kept, period_s=period, peak_level=peak,
             cycles=int(cycles), src_ohms=src_ohms, compliance_V=compliance_V, baseline_V=baseline_V,
             load_terms=load_terms, skin=self.skin, impedance_factor=self.impedance_factor,
             shunt_ohms=self.shunt_ohms, segments_per_phase=self.segments_per_phase,
@@ -439,8 +455,7 @@ class BenchModel:
         self._last_delivery = None
         self.deliveries += 1
         if counted_as is None:
-            counted_as = (sum(d for _, d in burst.phases), burst.cycles,
-                          burst.phases[0][1] if burst.phases else 0.0)
+            counted_as = (period, burst.cycles, burst.phases[0][1] if burst.phases else 0.0)
         self.ledger.start(source, t0_s, period_s=counted_as[0], cycles=counted_as[1], first_phase_s=counted_as[2],
                           load=self.load)
         if burst.skin_connected and not self._below_threshold(burst):
@@ -456,7 +471,7 @@ class BenchModel:
         """
         rp = b.rp_ohms(b.pores_before)
         series = b.load_terms[0]
-        peak = max((abs(lvl) for lvl, _ in b.phases), default=0.0)
+        peak = b.peak_level
         if b.source == "voltage":
             bound = peak * rp / (rp + b.src_ohms + series + b.shunt_ohms)
         elif peak * (rp + series + b.shunt_ohms) <= b.compliance_V:
@@ -542,7 +557,7 @@ class BenchModel:
 
     def _simulate_samples(self, b: _Burst, pores: _PoreState) -> Delivery:
         """Solve a burst from ``pores`` (integrated through it) into its exact waveform."""
-        period = sum(d for _, d in b.phases)
+        period = b.period_s
         pieces = self._walk(b, pores, keep=True)
         wave = Waveform.from_pieces(pieces, duration_s=b.duration_s, period_s=period)
         t, v, i = wave.samples()

@@ -63,7 +63,7 @@ class ScpiServer:
         self._stopping = threading.Event()
         #: while set, the instrument reads commands but never answers
         self.silent = threading.Event()
-        self._garble: Literal["garbage", "truncate"] | None = None
+        self._garble: tuple[str, str | None] | None = None
         #: commands received (for diagnostics)
         self.commands_seen = 0
         #: replies held back (see :meth:`delay_replies`)
@@ -114,11 +114,17 @@ class ScpiServer:
             with contextlib.suppress(OSError):
                 c.close()
 
-    def garble_next_reply(self, mode: Literal["garbage", "truncate"] = "garbage") -> None:
-        """Corrupt the next reply: replace it by garbage, or cut it (a truncated binary block)."""
-        if mode not in ("garbage", "truncate"):
-            raise ValueError(f"garble mode must be 'garbage' or 'truncate', got {mode!r}")
-        self._garble = mode
+    def garble_next_reply(self, mode: Literal["garbage", "truncate", "short_block"] = "garbage", *,
+                          match: str | None = None) -> None:
+        """Corrupt the next reply (to a message containing ``match``, case-insensitive, when given).
+
+        ``'garbage'`` replaces it; ``'truncate'`` cuts it (a binary block that stops before its announced
+        length); ``'short_block'`` sends a well-formed definite-length block holding half the samples (a
+        header that disagrees with the preamble's point count).
+        """
+        if mode not in ("garbage", "truncate", "short_block"):
+            raise ValueError(f"garble mode must be 'garbage', 'truncate' or 'short_block', got {mode!r}")
+        self._garble = (mode, None if match is None else match.upper())
 
     def delay_replies(self, delay_s: float, *, match: str | None = None, count: int | None = None,
                       skip: int = 0) -> ReplyDelay:
@@ -221,7 +227,9 @@ class ScpiServer:
             reply = self.device.execute(message)
             if reply is None or self.silent.is_set():
                 return None
-            garble, self._garble = self._garble, None
+            garble = None
+            if self._garble is not None and (self._garble[1] is None or self._garble[1] in message.upper()):
+                garble, self._garble = self._garble[0], None
             rule = self.reply_delay
             hold_s = rule.delay_s if rule is not None and rule.applies(message) else 0.0
         if hold_s > 0:
@@ -231,4 +239,9 @@ class ScpiServer:
             return b"\x15?#garbled\xff" + reply[: len(reply) // 3][::-1] + b"\n"
         if garble == "truncate":
             return reply[: max(1, len(reply) // 2)]
+        if garble == "short_block" and reply[:1] == b"#" and reply[1:2].isdigit():
+            digits = int(reply[1:2])
+            payload = reply[2 + digits:]
+            half = payload[: len(payload) // 2]
+            return b"#%d%s" % (digits, str(len(half)).zfill(digits).encode("ascii")) + half + b"\n"
         return reply + b"\n"

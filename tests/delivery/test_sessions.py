@@ -298,3 +298,31 @@ def test_ep_dose_into_a_known_resistor_matches_ohms_law(demo_study, demo_store, 
     assert dose.charge_C == pytest.approx(pulses * i_load * rx.pulse_width_s, rel=0.02)
     assert dose.energy_J == pytest.approx(pulses * v_load * i_load * rx.pulse_width_s, rel=0.03)
     assert dose.rms_current_A == pytest.approx(i_load * math.sqrt(rx.pulse_width_s * pulses / 60), rel=0.02)
+
+
+@pytest.mark.parametrize(
+    ("mode", "arm", "fragment"),
+    [
+        # a well-formed block whose length header announces half the record the preamble describes
+        ("short_block", "EP", r"CH\d block holds 30000 samples, preamble announces 60000"),
+        # a block that stops before its announced length
+        ("truncate", "MC", r"truncated block, \d+ bytes announced but the transfer stopped"),
+    ],
+)
+def test_a_wrong_waveform_block_aborts_and_is_never_stored_short(demo_study, demo_store, twin, mode, arm, fragment):
+    study = short(demo_study, 3.0)
+    sid = Subjects(demo_store).add(f"S-BLK-{mode}", arm)
+    # the next waveform data block after the first live capture is corrupted
+    rec = run_session(study, sid, 1, store=demo_store, twin=twin, settings=FAST,
+                      progress=_fault_at(1, lambda: twin.garble_next_reply("scope", mode, match=":WAV:DATA?")))
+    t = rec.treatments[0]
+    assert t.outcome == "aborted", rec.summary()
+    assert t.abort_reason is AbortReason.INSTRUMENT_ERROR, t.reason
+    # the message names the instrument, its address and what was expected of the block
+    assert "scope at " + twin.resources["scope"] in t.reason and re.search(fragment, t.reason), t.reason
+    assert not twin.true_output_state(1) and not twin.true_output_state(1, "current_source")
+    assert t.output_off["state"] == "off"
+    # every capture that was stored holds the whole record: a short one was refused, not kept
+    points = 60000 if arm == "EP" else 6000
+    stored = [load_capture(demo_store.study_dir / path, sha256=digest) for path, digest in t.waveforms]
+    assert stored and all(c["volts_V"].size == c["amps_A"].size == points for c in stored)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from instruments.base import Trace
-from instruments.measures import measure_pair
+from instruments.measures import measure_pair, true_runs
 
 
 def _trace(t: np.ndarray, y: np.ndarray, unit: str, ch: int) -> Trace:
@@ -131,3 +131,21 @@ def test_wrong_units_or_lengths_are_refused() -> None:
         measure_pair(_trace(t, z, "A", 1), _trace(t, z, "A", 2))
     with pytest.raises(ValueError, match="same length"):
         measure_pair(_trace(t, z, "V", 1), _trace(t[:5], z[:5], "A", 2))
+
+
+def test_true_runs_match_a_sample_by_sample_scan() -> None:
+    def scan(mask):
+        runs, start = [], None
+        for k, on in enumerate(mask):
+            if on and start is None:
+                start = k
+            elif not on and start is not None:
+                runs.append((start, k))
+                start = None
+        return runs + ([(start, len(mask))] if start is not None else [])
+
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 2, 7, 500):
+        for p in (0.0, 0.2, 0.5, 0.9, 1.0):
+            mask = rng.random(n) < p
+            assert true_runs(mask) == scan(mask.tolist())

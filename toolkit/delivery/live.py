@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from instruments.measures import true_runs
 from toolkit.delivery.dose import WaveformRates, rates_from_arrays
 
 __all__ = ["CaptureMeasures", "measure_capture", "phase_levels"]
@@ -75,18 +76,8 @@ class CaptureMeasures:
         return out
 
 
-def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
-    """Start/stop indices of runs of True."""
-    if not mask.any():
-        return []
-    edges = np.diff(mask.astype(np.int8), prepend=0, append=0)
-    starts = np.flatnonzero(edges == 1)
-    stops = np.flatnonzero(edges == -1)
-    return list(zip(starts.tolist(), stops.tolist(), strict=True))
-
-
 def _pulse_timing(t: np.ndarray, mask: np.ndarray) -> tuple[float, float, list[tuple[int, int]]]:
-    segs = _segments(mask)
+    segs = true_runs(mask)
     # a pulse cut by the capture window edge has no trustworthy width
     inner = [(a, b) for a, b in segs if a > 0 and b < mask.size]
     if not inner or t.size < 2:
@@ -99,21 +90,27 @@ def _pulse_timing(t: np.ndarray, mask: np.ndarray) -> tuple[float, float, list[t
 
 
 def _drop_index(v: np.ndarray, i: np.ndarray, segs: list[tuple[int, int]]) -> float:
-    ratios = []
-    for a, b in segs:
-        n = b - a
-        if n < 10:
-            continue
-        k = max(n // 5, 2)
-        early_i = np.abs(i[a : a + k]).mean()
-        late_i = np.abs(i[b - k : b]).mean()
-        if early_i <= 0 or late_i <= 0:
-            continue
-        r_early = np.abs(v[a : a + k]).mean() / early_i
-        r_late = np.abs(v[b - k : b]).mean() / late_i
-        if r_early > 0:
-            ratios.append(1.0 - r_late / r_early)
-    return float(np.median(ratios)) if ratios else math.nan
+    """Median over the runs of ``1 − R_late / R_early``: |v|/|i| over each run's last fifth against its first.
+
+    The means of all runs come from running sums of |v| and |i| (one pass over the record, not four array
+    reductions per run).
+    """
+    runs = np.array([(a, b) for a, b in segs if b - a >= 10], dtype=np.int64).reshape(-1, 2)
+    if not runs.size:
+        return math.nan
+    a, b = runs[:, 0], runs[:, 1]
+    k = np.maximum((b - a) // 5, 2)
+    sums = np.zeros((2, v.size + 1))
+    np.cumsum(np.abs(v), out=sums[0, 1:])
+    np.cumsum(np.abs(i), out=sums[1, 1:])
+    # (sum over the first k samples, sum over the last k samples) of |v| and |i|: the means' common 1/k cancels
+    v_early, i_early = sums[:, a + k] - sums[:, a]
+    v_late, i_late = sums[:, b] - sums[:, b - k]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r_early = v_early / i_early
+        r_late = v_late / i_late
+    ok = (i_early > 0) & (i_late > 0) & (r_early > 0)
+    return float(np.median(1.0 - r_late[ok] / r_early[ok])) if ok.any() else math.nan
 
 
 def _noise_floor(values: np.ndarray, t: np.ndarray, trace: Any) -> float:
@@ -160,7 +157,7 @@ def _drive_mask(abs_i: np.ndarray, peak_i: float, abs_v: np.ndarray, peak_v: flo
 def _late_samples(mask: np.ndarray) -> np.ndarray:
     """The last fifth of every run of True (at least one sample)."""
     out = np.zeros_like(mask, dtype=bool)
-    for a, b in _segments(mask):
+    for a, b in true_runs(mask):
         k = max((b - a) // 5, 1)
         out[b - k : b] = True
     return out
