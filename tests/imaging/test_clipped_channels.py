@@ -94,3 +94,33 @@ def test_a_line_shallower_in_red_keeps_its_strength_when_red_saturates() -> None
     assert peak(over, (1.0, 1.0, 1.0)) / ref > 1.08
     # with the channels' gains they stand in for the luminance
     assert peak(over, base.channel_gains) / ref == pytest.approx(1.0, abs=0.02)
+
+
+def test_gains_that_cannot_be_trusted_are_not_used() -> None:
+    """A channel whose fitted gain is outside 0.2–5 (here red, lighter along the line than beside it: a
+    negative gain), a photo without any contrast, or a reference of a few pixels give no gains (1, 1, 1),
+    and the line is then read from the unclipped channels at their own luma-weighted contrast."""
+    depths = (-0.05, 0.21, 0.23)
+    normal = _skin_with_coloured_line(1.0, depths=depths)
+    assert not clipped_channels(normal).any()
+    assert wrinkle_map(normal, 0.1, clipped=clipped_channels(normal)).channel_gains == (1.0, 1.0, 1.0)
+    # the same line in green and blue, red as deep as they are: its gains are fitted, and within range
+    plain = _skin_with_coloured_line(1.0, depths=(0.2, 0.21, 0.23))
+    assert wrinkle_map(plain, 0.1, clipped=clipped_channels(plain)).channel_gains != (1.0, 1.0, 1.0)
+    flat = np.tile(SKIN.astype(np.uint8), (160, 160, 1))
+    assert wrinkle_map(flat, 0.1, clipped=clipped_channels(flat)).channel_gains == (1.0, 1.0, 1.0)
+    few = np.zeros(plain.shape[:2], dtype=bool)
+    few[70:90, 70:90] = True  # 400 pixels, fewer than the fit needs
+    assert wrinkle_map(plain, 0.1, clipped=clipped_channels(plain), reference=few).channel_gains == (1.0, 1.0, 1.0)
+
+    over = _skin_with_coloured_line(1.12, depths=depths)  # red clipped everywhere
+    assert (clipped_channels(over) & 1).all()
+    c = over.shape[0] // 2
+
+    def peak(rgb: np.ndarray) -> float:
+        wmap = wrinkle_map(rgb, 0.1, clipped=clipped_channels(rgb), channel_gains=(1.0, 1.0, 1.0))
+        assert np.isfinite(wmap.strength_pct).all() and (wmap.strength_pct >= 0).all()
+        return float(wmap.strength_pct[c - 3 : c + 4, 40:-40].max(axis=0).mean())
+
+    gb = (0.587 * depths[1] + 0.114 * depths[2]) / (0.587 + 0.114)
+    assert peak(over) == pytest.approx(peak(_skin_with_coloured_line(1.0, depths=(gb, gb, gb))), rel=0.03)
