@@ -54,7 +54,7 @@ from toolkit.imaging.regions import (
     region_polygons,
 )
 from toolkit.imaging.registration import Registration, fit_similarity, register_to_baseline
-from toolkit.imaging.skin import SkinParams, SkinSegmentation, segment_skin
+from toolkit.imaging.skin import SkinParams, SkinSegmentation, mask_window, segment_skin
 from toolkit.imaging.wrinkles import (
     WrinkleParams,
     clipped_channels,
@@ -66,7 +66,7 @@ from toolkit.imaging.wrinkles import (
 __all__ = ["ALGORITHM_VERSION", "METRIC_COLUMNS", "PhotoAnalysis", "analyze_photo"]
 
 #: recorded with every number this module produces; bump on any change that alters results
-ALGORITHM_VERSION = "epmc-imaging 2.0.0"
+ALGORITHM_VERSION = "epmc-imaging 2.0.1"
 
 #: the per-region columns of :attr:`PhotoAnalysis.regions`
 METRIC_COLUMNS = (
@@ -88,6 +88,9 @@ _STABLE_VERTICES = face_qc._SHAPE_VERTICES
 #: pixel size at which the displacement field is matched (lift needs a tenth of a millimetre: a quarter
 #: pixel here, well within dense matching's reach, at a quarter of the full grid's cost)
 _FLOW_MM_PER_PX = 0.4
+#: margin around the face outline's box within which the displacement field is matched (the field is read
+#: on the outline only); the normalisation and smoothing before matching see the whole crop
+_FLOW_MARGIN_MM = 8.0
 #: the displacement field is reduced to the median of each cell of this size before the follow-up is
 #: warped onto the baseline: a treatment moves skin smoothly, and a median is not bent by a line that
 #: appeared or faded between the visits (dense matching pulls it towards something in the other photo)
@@ -488,20 +491,26 @@ def _register(photo: _Prepared, base: _Prepared, stable: np.ndarray,
 
 
 def _displacement(base_gray: np.ndarray, follow_gray: np.ndarray, mm_per_px: float,
-                  source_mm_per_px: float) -> np.ndarray:
+                  source_mm_per_px: float, window: tuple[slice, slice] | None = None) -> np.ndarray:
     """Dense displacement baseline → registered follow-up (baseline pixels).
 
     Matched at ``_FLOW_MM_PER_PX``, or at the photos' own pixel size when that is coarser: an enlarged
     photo has no texture finer than its pixels, and patches matched on smooth, enlarged texture drift.
+    With ``window`` (slices of the baseline grid) only that part is matched; the field is zero elsewhere.
     """
     flow_mm = max(_FLOW_MM_PER_PX, source_mm_per_px)
     k = min(1.0, mm_per_px / flow_mm)
     if k >= 0.99:
-        return displacement_field(base_gray, follow_gray, finest_level=0, normalise_px=max(3.0, 2.0 / mm_per_px))
+        return displacement_field(base_gray, follow_gray, finest_level=0, normalise_px=max(3.0, 2.0 / mm_per_px),
+                                  window=window)
     size = (max(16, round(base_gray.shape[1] * k)), max(16, round(base_gray.shape[0] * k)))
     b = cv2.resize(base_gray, size, interpolation=cv2.INTER_AREA)
     f = cv2.resize(follow_gray, size, interpolation=cv2.INTER_AREA)
-    coarse = displacement_field(b, f, finest_level=0, normalise_px=max(3.0, 2.0 / flow_mm))
+    if window is not None:
+        ky, kx = size[1] / base_gray.shape[0], size[0] / base_gray.shape[1]
+        window = (slice(int(window[0].start * ky), min(size[1], math.ceil(window[0].stop * ky))),
+                  slice(int(window[1].start * kx), min(size[0], math.ceil(window[1].stop * kx))))
+    coarse = displacement_field(b, f, finest_level=0, normalise_px=max(3.0, 2.0 / flow_mm), window=window)
     # back to the full grid: positions map by the pixel-centre convention, vectors scale by 1/k
     full = cv2.resize(coarse, (base_gray.shape[1], base_gray.shape[0]), interpolation=cv2.INTER_LINEAR)
     full[..., 0] *= base_gray.shape[1] / size[0]
@@ -732,7 +741,10 @@ def analyze_photo(
             photo.calibration = Calibration(photo.source_mm_per_px, "baseline_registration")
             qc.metrics.update(mm_per_px=photo.calibration.mm_per_px, calibration_source=photo.calibration.source)
         mm = base.mm_per_px
-        flow = _displacement(base.gray, reg_gray, mm, max(base.source_mm_per_px, photo.source_mm_per_px))
+        # the field is read on the face outline only (lift masks, reference, warp cells): matched on its box
+        flow_window = base.derived(("flow_window",), lambda: mask_window(base.skin.oval, round(_FLOW_MARGIN_MM / mm))
+                                   if base.skin.oval.any() else None)
+        flow = _displacement(base.gray, reg_gray, mm, max(base.source_mm_per_px, photo.source_mm_per_px), flow_window)
         # the masks' pixels, found once for every follow-up of a cached baseline
         lift_pixels = base.derived(("lift_pixels", names), lambda: {n: mask_pixels(base_masks[n] & base.skin.skin)
                                                                      for n in names})

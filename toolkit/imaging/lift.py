@@ -35,7 +35,8 @@ class RegionLift:
 
 
 def displacement_field(base_gray: np.ndarray, registered_gray: np.ndarray, *, presmooth_px: float = 1.0,
-                       finest_level: int = 0, normalise_px: float | None = None) -> np.ndarray:
+                       finest_level: int = 0, normalise_px: float | None = None,
+                       window: tuple[slice, slice] | None = None) -> np.ndarray:
     """Dense flow (H, W, 2) from the baseline to the registered follow-up, in baseline pixels.
 
     ``base(x) ≈ registered(x + flow(x))``: the flow is where each baseline point moved to. DIS runs on
@@ -45,6 +46,8 @@ def displacement_field(base_gray: np.ndarray, registered_gray: np.ndarray, *, pr
     refinement; 1 stops one pyramid level short (3× faster; enough when a pixel is much smaller than the
     lift to be resolved). With ``normalise_px`` both images are first divided by their local mean
     (:func:`~toolkit.imaging.registration.contrast_normalised`), so a change of exposure is not motion.
+    With ``window`` (row and column slices) only that part is matched, after the normalisation and
+    smoothing of the whole images; the field is zero outside it.
     """
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     dis.setFinestScale(finest_level)
@@ -61,7 +64,11 @@ def displacement_field(base_gray: np.ndarray, registered_gray: np.ndarray, *, pr
     if presmooth_px > 0:
         b = cv2.GaussianBlur(b, (0, 0), presmooth_px)
         r = cv2.GaussianBlur(r, (0, 0), presmooth_px)
-    return dis.calc(b, r, None)
+    if window is None:
+        return dis.calc(b, r, None)
+    out = np.zeros((*b.shape, 2), dtype=np.float32)
+    out[window] = dis.calc(np.ascontiguousarray(b[window]), np.ascontiguousarray(r[window]), None)
+    return out
 
 
 def mask_pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
