@@ -59,7 +59,7 @@ def test_count_length_area_and_depth_agree_in_every_region() -> None:
 #: known misses, with what six re-captures measured: at the astronaut's native size (1.45 mm per pixel, far
 #: coarser than any clinical photo) the median wCV sits just above the 5 % limit
 KNOWN_MISSES = {
-    ("astronaut", 1, "repeat"): "length wCV median 0.056 (depth 0.074) over 3 regions at 1.45 mm per pixel",
+    ("astronaut", 1, "repeat"): "length wCV median 0.056 (depth 0.057) over 3 regions at 1.45 mm per pixel",
 }
 
 
@@ -128,15 +128,14 @@ def test_exposure_change_alone_moves_nothing() -> None:
     defined = lengths.mean(axis=1) >= 10.0
     ratio = lengths[defined].iloc[:, 1] / lengths[defined].iloc[:, 0]
     assert (ratio - 1).abs().median() <= 0.05, ratio
-    # nor much the depth measure: at +10 % the red channel clips on the bright skin, and the lines there are
+    # nor the depth measure: at +10 % the red channel clips on the bright skin, and the lines there are
     # read from green and blue, which show a fold with more contrast than the luminance does. Without each
-    # channel's gain the median region read 13.8 % deeper; with them 6.3 % (perioral still +12.6 %): short
-    # of the 5 % asked of repeatability, and recorded as such
+    # channel's gain the median region read 13.8 % deeper; with them 3.9 % (perioral still +13 %)
     depths = pd.concat([f.wrinkle_depth_index for f in frames], axis=1)
     defined = depths.mean(axis=1) >= 100.0
     assert defined.sum() >= 3
     ratio = depths[defined].iloc[:, 1] / depths[defined].iloc[:, 0]
-    assert (ratio - 1).abs().median() <= 0.08, ratio
+    assert (ratio - 1).abs().median() <= 0.05, ratio
 
 
 @pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
