@@ -157,12 +157,13 @@ def _box(mask: np.ndarray) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray]
 
 def _edge_columns(rel: np.ndarray, mask: np.ndarray, axis_angle: float, threshold: float) -> float:
     """Fraction of the mask's extent along ``axis_angle`` where a strong edge crosses it across the axis."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) < 10:
+    if np.count_nonzero(mask) < 10:
         return float("nan")
     # the gradient on the mask's box and one pixel around it: the same differences as on the whole image
     rows, cols = mask_window(mask, 1)
     y0, x0 = rows.start, cols.start
+    ys, xs = np.nonzero(mask[rows, cols])
+    ys, xs = ys + y0, xs + x0
     win = rel[rows, cols]
     if min(win.shape) < 2:
         win, y0, x0 = rel, 0, 0

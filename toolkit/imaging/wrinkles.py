@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from toolkit.imaging.ridges import local_mean, ridge_strength
+from toolkit.imaging.skin import mask_window
 
 __all__ = [
     "WrinkleParams",
@@ -427,13 +428,13 @@ def measure_wrinkles(
         raise ValueError("this WrinkleMap has no normal_angle; build it with wrinkle_map()")
     low, high = p.thresholds(texture_level)
     mask = np.asarray(mask, dtype=bool)
-    area_px = int(mask.sum())
+    area_px = int(np.count_nonzero(mask))
     lines_full = np.zeros(mask.shape, dtype=bool)
     if area_px == 0:
         return WrinkleMetrics(0, 0.0, 0.0, 0.0, float("nan"), 0.0, 0.0), lines_full
     area_mm2 = area_px * mm * mm
-    rows, cols = np.nonzero(mask)
-    r0, r1, c0, c1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    rows, cols = mask_window(mask, 0)
+    r0, r1, c0, c1 = rows.start, rows.stop, cols.start, cols.stop
     m = mask[r0:r1, c0:c1]
     s = np.where(m, wmap.strength_pct[r0:r1, c0:c1], 0.0)
     above = s >= low
