@@ -118,8 +118,9 @@ def draw_line(image: np.ndarray, start_px: Sequence[float], end_px: Sequence[flo
     """A copy of an RGB ``uint8`` image with one dark line drawn on it.
 
     The line has a Gaussian profile of full width at half maximum ``width_px`` and darkens the image by the
-    fraction ``contrast`` at its centre (0.3 = 30 % darker), with rounded ends: it is full depth from end point to end point and fades to half depth half a width
-    beyond each, so its length at half depth is the distance between its end points plus one width.
+    fraction ``contrast`` at its centre (0.3 = 30 % darker), with rounded ends: it is full depth from end
+    point to end point and fades to half depth half a width beyond each, so its length at half depth is the
+    distance between its end points plus one width.
     """
     img = np.asarray(image, dtype=np.float32).copy()
     _draw_line(img, np.asarray(start_px, dtype=float), np.asarray(end_px, dtype=float),
