@@ -14,6 +14,9 @@ from instruments.waveform import parse_preamble, sample_times, scale_samples
 
 __all__ = ["PreambleScope", "capture_channels", "check_slope", "make_trace", "read_back_channels"]
 
+#: edge slopes as the scopes answer ``:TRIG:EDGE:SLOP?`` (short or long form)
+_SLOPES = {"POS": "POS", "POSITIVE": "POS", "NEG": "NEG", "NEGATIVE": "NEG"}
+
 
 def check_slope(resource: str, slope: str) -> str:
     """Refuse a trigger slope other than ``'rising'`` or ``'falling'`` before anything is sent."""
@@ -61,6 +64,7 @@ class PreambleScope(ScpiSession, Oscilloscope):
     def __init__(self, adapter: Any, name: str = "scope", resource: str = "") -> None:
         super().__init__(adapter, name, resource)
         self._setup: dict[int, ScopeChannel] = {}
+        self._trigger_channel = 0
 
     # ---- vendor hooks
     def _offset_command(self, ch: int, offset_V: float) -> str:
@@ -114,7 +118,44 @@ class PreambleScope(ScpiSession, Oscilloscope):
             self.compare("timebase_s_per_div", tb, back["timebase_s_per_div"], rel=1e-6)
             back.update(read_back_channels(self, channels, self.ask_float, ":CHAN{ch}:SCAL?", ":CHAN{ch}:PROB?"))
             self._setup = {c.channel: c for c in channels}
+            self._trigger_channel = trigger_channel
         return back
+
+    #: the trigger level reads back within this share of the trigger channel's V/div (scopes set the level in
+    #: steps of a fraction of a division, e.g. 0.02 div on the DS1000Z)
+    trigger_level_tolerance_div = 0.04
+
+    def set_trigger(self, *, trigger_level_V: float, trigger_slope: str) -> dict[str, Any]:
+        """Change only the edge trigger's level and slope of a configured scope, and read both back.
+
+        A ramp step or a reversed burst needs nothing else of :meth:`configure`: timebase, channels and record
+        stay as they were read back. Returns ``trigger_level_V`` and ``trigger_slope`` as read.
+
+        Raises
+        ------
+        OutOfRange
+            A slope other than ``'rising'``/``'falling'``, a level that is not finite, or a scope not
+            configured yet (before anything is sent).
+        ReadbackMismatch
+            When the level or slope does not read back as sent.
+        """
+        res = self.resource
+        slope = check_slope(res, trigger_slope)
+        level = check_range(res, "trigger_level_V", trigger_level_V, -1e5, 1e5, " V")
+        if not self._setup or self._trigger_channel not in self._setup:
+            raise OutOfRange(f"set_trigger on {res} before configure: the trigger channel is not set up",
+                             resource=res)
+        sent_slope = "POS" if slope == "rising" else "NEG"
+        with self.lock:
+            self.write(f":TRIG:EDGE:SLOP {sent_slope}")
+            self.write(f":TRIG:EDGE:LEV {level:.10g}")
+            back_level = self.ask_float(":TRIG:EDGE:LEV?")
+            back_slope = _SLOPES.get(self.ask(":TRIG:EDGE:SLOP?").upper(), "")
+            self.raise_errors("set_trigger")
+        step_V = self.trigger_level_tolerance_div * self._setup[self._trigger_channel].volts_per_div
+        self.compare("trigger level", level, back_level, rel=0.0, abs_=step_V)
+        self.compare("trigger slope", sent_slope, back_slope or "(not a slope)")
+        return {"trigger_level_V": back_level, "trigger_slope": "rising" if back_slope == "POS" else "falling"}
 
     def _check_record(self, record_points: int | None, channels: int) -> int | None:
         """Refuse, before anything is sent, a record length the scope does not offer with ``channels`` on."""

@@ -215,3 +215,55 @@ def test_a_scope_too_slow_or_too_shallow_is_refused_naming_its_limits() -> None:
     # a bench file may declare a slower scope (an older unit, a licence-limited one)
     with pytest.raises(OutOfRange, match="1e\\+06 Sa/s and 60000 points"):
         RigolDS1000Z.record_points_for(278e-6, 0.4e-6, max_sample_rate_Sa_s=1e6, max_record_points=60_000)
+
+
+def _rigol_configured(extra: list) -> tuple[RigolDS1000Z, ReplayAdapter]:
+    adapter = ReplayAdapter([*_rigol_configure(), *extra], "TCPIP0::scope::5555::SOCKET")
+    scope = RigolDS1000Z(adapter, name="scope", resource="TCPIP0::scope::5555::SOCKET")
+    scope.configure(timebase_s_per_div=1e-3, channels=CHANNELS, trigger_level_V=50.0, position_s=4e-3)
+    return scope, adapter
+
+
+def test_rigol_trigger_change_sends_level_and_slope_and_reads_both_back() -> None:
+    scope, adapter = _rigol_configured([
+        (":TRIG:EDGE:SLOP NEG", None), (":TRIG:EDGE:LEV -25", None),
+        (":TRIG:EDGE:LEV?", "-2.500000e+01"), (":TRIG:EDGE:SLOP?", "NEG"), ("SYST:ERR?", OK),
+    ])
+    back = scope.set_trigger(trigger_level_V=-25.0, trigger_slope="falling")
+    adapter.assert_done()
+    assert back == {"trigger_level_V": -25.0, "trigger_slope": "falling"}
+
+
+@pytest.mark.parametrize(("level_reply", "slope_reply", "fragment"), [
+    ("-1.500000e+01", "NEG", "trigger level read back as -15.0, sent -25"),  # off by half a division
+    ("-2.500000e+01", "POS", "trigger slope read back as 'POS', sent 'NEG'"),
+    ("-2.500000e+01", "EDGE?", "trigger slope read back as '(not a slope)'"),
+])
+def test_rigol_trigger_change_refuses_a_level_or_slope_that_reads_back_otherwise(
+        level_reply: str, slope_reply: str, fragment: str) -> None:
+    from instruments.errors import ReadbackMismatch
+
+    scope, _ = _rigol_configured([
+        (":TRIG:EDGE:SLOP NEG", None), (":TRIG:EDGE:LEV -25", None),
+        (":TRIG:EDGE:LEV?", level_reply), (":TRIG:EDGE:SLOP?", slope_reply), ("SYST:ERR?", OK),
+    ])
+    with pytest.raises(ReadbackMismatch, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        scope.set_trigger(trigger_level_V=-25.0, trigger_slope="falling")
+
+
+def test_trigger_change_within_the_level_step_passes_and_bad_requests_send_nothing() -> None:
+    # the DS1000Z sets the level in steps of a fraction of a division (CH1: 20 V/div)
+    scope, adapter = _rigol_configured([
+        (":TRIG:EDGE:SLOP POS", None), (":TRIG:EDGE:LEV 30", None),
+        (":TRIG:EDGE:LEV?", "3.040000e+01"), (":TRIG:EDGE:SLOP?", "POSITIVE"), ("SYST:ERR?", OK),
+    ])
+    with pytest.raises(OutOfRange, match="trigger_slope='up'"):
+        scope.set_trigger(trigger_level_V=30.0, trigger_slope="up")
+    with pytest.raises(OutOfRange, match="trigger_level_V"):
+        scope.set_trigger(trigger_level_V=float("nan"), trigger_slope="rising")
+    assert scope.set_trigger(trigger_level_V=30.0, trigger_slope="rising")["trigger_level_V"] == 30.4
+    adapter.assert_done()
+    fresh = RigolDS1000Z(ReplayAdapter([], "TCPIP0::scope::5555::SOCKET"), name="scope",
+                         resource="TCPIP0::scope::5555::SOCKET")
+    with pytest.raises(OutOfRange, match="before configure"):
+        fresh.set_trigger(trigger_level_V=1.0, trigger_slope="rising")

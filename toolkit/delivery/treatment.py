@@ -140,6 +140,8 @@ class _TreatmentRun:
         #: an alternating burst's reversed half in the last capture: its measures and rates
         self._reversed: tuple[CaptureMeasures, WaveformRates] | None = None
         self._scope_ranges = (0.0, 0.0)
+        #: the scope object last configured in full (a reconnected scope is configured again in full)
+        self._scope_configured: Any = None
         #: the plan's view that the live captures and the dummy-load check look at
         self._live_view = "pulse" if plan.modality == "electroporation" else "cycles"
 
@@ -366,25 +368,32 @@ class _TreatmentRun:
         """
         plan = self.plan
         bench = self.ctx.bench
-        # the view's timebase as planned for this bench's scope (a step it offers), the trigger 4.5 divisions
-        # before the screen centre
-        timebase = plan.scope[f"{view}_timebase_s"]
-        position = 4.5 * timebase
-        channels = bench.scope_channels(electrode_V=electrode_V, current_A=current_A)
         if plan.modality == "electroporation":
             trig_ch, level = bench.channels.electrode_voltage.channel, 0.3 * electrode_V
         else:
             trig_ch, level = bench.channels.current.channel, 0.3 * current_A * bench.shunt_ohms
-        self.ctx.connected.scope.configure(
-            timebase_s_per_div=timebase, channels=channels, trigger_channel=trig_ch,
-            trigger_level_V=level * polarity * scale, position_s=position,
-            record_points=int(plan.scope[f"{view}_points"]),
-            trigger_slope="rising" if polarity > 0 else "falling",
+        slope = "rising" if polarity > 0 else "falling"
+        scope = self.ctx.connected.scope
+        set_trigger = getattr(scope, "set_trigger", None)
+        if (set_trigger is not None and scope is self._scope_configured and view == self._view
+                and (electrode_V, current_A) == self._scope_ranges):
+            # only the trigger moves (a ramp step, a reversed burst): the rest stays as it was read back
+            set_trigger(trigger_level_V=level * polarity * scale, trigger_slope=slope)
+            self._scope_trigger = (scale, polarity)
+            return
+        # the view's timebase as planned for this bench's scope (a step it offers), the trigger 4.5 divisions
+        # before the screen centre
+        timebase = plan.scope[f"{view}_timebase_s"]
+        scope.configure(
+            timebase_s_per_div=timebase, channels=bench.scope_channels(electrode_V=electrode_V, current_A=current_A),
+            trigger_channel=trig_ch, trigger_level_V=level * polarity * scale, position_s=4.5 * timebase,
+            record_points=int(plan.scope[f"{view}_points"]), trigger_slope=slope,
         )
         self._window_s = plan.scope[f"{view}_after_trigger_s"]
         self._view = view
         self._scope_trigger = (scale, polarity)
         self._scope_ranges = (electrode_V, current_A)
+        self._scope_configured = scope
 
     def configure(self) -> None:
         plan = self.plan
