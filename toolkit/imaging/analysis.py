@@ -37,13 +37,7 @@ import pandas as pd
 from toolkit.imaging import face_qc
 from toolkit.imaging.calibration import MEAN_INTER_OCULAR_MM, Calibration, detect_scale_marker, gray_world
 from toolkit.imaging.faces import FaceGeometry, FaceMeshBackend, LandmarkBackend
-from toolkit.imaging.lift import (
-    displacement_field,
-    flow_overlay,
-    landmark_geometry,
-    mask_pixels,
-    measure_lift,
-)
+from toolkit.imaging.lift import displacement_field, flow_overlay, landmark_geometry, measure_lift
 from toolkit.imaging.photo_io import PhotoRejected, as_rgb_array, load_photo
 from toolkit.imaging.qc import QCReport, QCThresholds, blur_score, clipping_fraction
 from toolkit.imaging.regions import (
@@ -54,7 +48,7 @@ from toolkit.imaging.regions import (
     region_polygons,
 )
 from toolkit.imaging.registration import Registration, fit_similarity, register_to_baseline
-from toolkit.imaging.skin import SkinParams, SkinSegmentation, mask_window, segment_skin
+from toolkit.imaging.skin import SkinParams, SkinSegmentation, mask_pixels, mask_window, segment_skin
 from toolkit.imaging.wrinkles import (
     WrinkleParams,
     clipped_channels,

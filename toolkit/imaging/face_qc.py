@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from toolkit.imaging import mesh_topology as topo
-from toolkit.imaging.skin import fill_polygon, grow, grow_by_each, mask_window
+from toolkit.imaging.skin import fill_polygon, grow, grow_by_each, mask_pixels, mask_window
 
 __all__ = ["FaceState", "Eyewear", "face_state", "eyewear", "lens_zone", "shape_distance"]
 
@@ -157,13 +157,12 @@ def _box(mask: np.ndarray) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray]
 
 def _edge_columns(rel: np.ndarray, mask: np.ndarray, axis_angle: float, threshold: float) -> float:
     """Fraction of the mask's extent along ``axis_angle`` where a strong edge crosses it across the axis."""
-    if np.count_nonzero(mask) < 10:
+    ys, xs = mask_pixels(mask)
+    if len(xs) < 10:
         return float("nan")
     # the gradient on the mask's box and one pixel around it: the same differences as on the whole image
     rows, cols = mask_window(mask, 1)
     y0, x0 = rows.start, cols.start
-    ys, xs = np.nonzero(mask[rows, cols])
-    ys, xs = ys + y0, xs + x0
     win = rel[rows, cols]
     if min(win.shape) < 2:
         win, y0, x0 = rel, 0, 0

@@ -20,9 +20,9 @@ import numpy as np
 
 from toolkit.imaging.faces import FaceGeometry
 from toolkit.imaging.registration import contrast_normalised, robust_similarity
-from toolkit.imaging.skin import mask_window
+from toolkit.imaging.skin import mask_pixels
 
-__all__ = ["RegionLift", "displacement_field", "mask_pixels", "measure_lift", "flow_overlay", "landmark_geometry"]
+__all__ = ["RegionLift", "displacement_field", "measure_lift", "flow_overlay", "landmark_geometry"]
 
 
 @dataclass(frozen=True)
@@ -71,16 +71,6 @@ def displacement_field(base_gray: np.ndarray, registered_gray: np.ndarray, *, pr
     return out
 
 
-def mask_pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``np.nonzero(mask)`` (row and column numbers, in row-major order), searched only within the mask's
-    bounding box; what :func:`measure_lift` takes in place of a mask that serves many fields."""
-    if not mask.any():
-        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
-    win = mask_window(mask, 0)
-    ys, xs = np.nonzero(mask[win])
-    return ys + win[0].start, xs + win[1].start
-
-
 def measure_lift(
     flow: np.ndarray,
     masks: dict[str, np.ndarray | tuple[np.ndarray, np.ndarray]],
@@ -94,10 +84,10 @@ def measure_lift(
     flow : (H, W, 2) ndarray
         From :func:`displacement_field`.
     masks : dict of str to (H, W) bool ndarray or (rows, columns) pair
-        Regions to measure: masks, or their pixels as :func:`mask_pixels` gives them (made once for masks
+        Regions to measure: masks, or their pixels as :func:`~toolkit.imaging.skin.mask_pixels` gives them (made once for masks
         that serve many fields).
     reference_mask : (H, W) bool ndarray or (rows, columns) pair
-        Union of the stable reference regions (or its :func:`mask_pixels`).
+        Union of the stable reference regions (or its :func:`~toolkit.imaging.skin.mask_pixels`).
     mm_per_px : float
         Millimetres per flow pixel.
 

@@ -31,7 +31,8 @@ import numpy as np
 
 from toolkit.imaging import mesh_topology as topo
 
-__all__ = ["SkinParams", "SkinSegmentation", "segment_skin", "fill_polygon", "disk", "grow", "grow_by_each", "shrink"]
+__all__ = ["SkinParams", "SkinSegmentation", "segment_skin", "fill_polygon", "disk", "grow", "grow_by_each",
+           "mask_pixels", "mask_window", "shrink"]
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,17 @@ def mask_window(mask: np.ndarray, pad: int) -> tuple[slice, slice]:
     cols = np.flatnonzero(mask.any(axis=0))
     return (slice(max(0, rows[0] - pad), min(mask.shape[0], rows[-1] + pad + 1)),
             slice(max(0, cols[0] - pad), min(mask.shape[1], cols[-1] + pad + 1)))
+
+
+def mask_pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.nonzero(mask)`` (row and column numbers, in row-major order), searched only within the mask's
+    bounding box (what :func:`~toolkit.imaging.lift.measure_lift` takes in place of a mask that serves
+    many fields)."""
+    if not mask.any():
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    win = mask_window(mask, 0)
+    ys, xs = np.nonzero(mask[win])
+    return ys + win[0].start, xs + win[1].start
 
 
 def grow(mask: np.ndarray, radius_px: float) -> np.ndarray:

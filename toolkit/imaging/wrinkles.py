@@ -116,6 +116,11 @@ class WrinkleMap:
     #: each colour channel's line contrast relative to the luminance's (see ``_relative_contrast``)
     channel_gains: tuple[float, float, float] | None = None
 
+    @property
+    def largest_sigma_px(self) -> float:
+        """The largest ridge scale in pixels (from the parameters when the map does not record its scales)."""
+        return float((self.sigmas_px or self.params.sigmas_px(self.mm_per_px))[-1])
+
 
 #: Rec. 601 luma weights of R, G, B
 _LUMA = (0.299, 0.587, 0.114)
@@ -319,20 +324,20 @@ def _centreline(wmap: WrinkleMap, box: tuple[int, int, int, int], m: np.ndarray,
     ok = np.ones(rr.size, dtype=bool)
     for k in [float(j) for j in range(-reach_n, reach_n + 1) if j]:
         ok &= s32 >= sample(k * nxs, k * nys) * (1.0 - _NMS_TOL)
+    rr, cc, nx, ny, nxs, nys, xs, ys, s32 = (a[ok] for a in (rr, cc, nx, ny, nxs, nys, xs, ys, s32))
     # A line's response fades over a few sigma past its end and is half its plateau at the true end:
     # weigh each centre pixel by its strength relative to the strongest response along the line within
     # that reach (none below 30 %, full above 70 %), which ends the line where it really ends, smoothly.
     # Only points along the line's own direction are compared, so a stronger fold beside it does not
     # shorten it.
-    reach = 2.0 * (wmap.sigmas_px or wmap.params.sigmas_px(wmap.mm_per_px))[-1]
+    reach = 2.0 * wmap.largest_sigma_px
     tx, ty = -nys, nxs  # along the line
     along_peak = s32.copy()
     for k in (-1.0, -0.5, 0.5, 1.0):
         np.maximum(along_peak, sample(k * reach * tx, k * reach * ty), out=along_peak)
     w_end = np.clip((s32 / np.maximum(along_peak, 1e-6) - _END_LO) / (_END_HI - _END_LO), 0.0, 1.0)
-    rr, cc = rr[ok], cc[ok]
     centre[rr, cc] = True
-    step[rr, cc] = (1.0 / np.maximum(nx, ny))[ok] * w_end[ok]
+    step[rr, cc] = (1.0 / np.maximum(nx, ny)) * w_end
     return centre, step
 
 
@@ -362,7 +367,7 @@ def _smoothed_normal(wmap: WrinkleMap, box: tuple[int, int, int, int], rr: np.nd
     """
     r0, r1, c0, c1 = box
     H, W = wmap.strength_pct.shape
-    sig = float((wmap.sigmas_px or wmap.params.sigmas_px(wmap.mm_per_px))[-1])
+    sig = wmap.largest_sigma_px
     pad = int(math.ceil(3 * sig))
     R0, R1, C0, C1 = max(0, r0 - pad), min(H, r1 + pad), max(0, c0 - pad), min(W, c1 + pad)
     S = np.asarray(wmap.strength_pct[R0:R1, C0:C1], dtype=np.float32)
