@@ -51,9 +51,15 @@ def _with_minutes(study, minutes: float):
 def _raw_pyvisa_rate(twin, captures: int) -> float:
     """Peer: arm the scope, trigger a burst, read both channels with query_binary_values; captures per s.
 
-    The burst is the demo EP train (5 × 1 ms at 5 Hz, 70 V after the amplifier) into the skin model and
-    the scope shows one pulse, as in the runner's live captures, so the twin does the same work for both.
+    The burst is the demo EP train (5 × 1 ms at 5 Hz, 70 V after the amplifier) into the skin model and the
+    scope records what the runner's live captures record: one pulse in a 60 000-point record per channel
+    (RAW mode, read between ``:WAV:STAR`` and ``:WAV:STOP``), the edge trigger on the electrode voltage at
+    30 % of its level. Like the runner on the twin, the peer moves the twin's clock instead of waiting: past
+    the record after each trigger, then on to the next 2-second slot (a trigger during a burst is ignored),
+    so both do the same work and neither waits for simulated time in real time.
     """
+    import socket
+
     import numpy as np
     import pyvisa
 
@@ -63,27 +69,41 @@ def _raw_pyvisa_rate(twin, captures: int) -> float:
     gen = rm.open_resource(twin.resources["stimulator"], **opts)
     for res in (scope, gen):
         # the same socket tuning the delivery layer applies, so the peer is not handicapped by Nagle
-        import socket
-
         res.visalib.sessions[res.session].interface.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    gen.write("OUTP1 ON")
     twin.model.set_load("skin")
     for cmd in ("FUNC PULS", "FREQ 5", "FUNC:PULS:WIDT 0.001", "VOLT 3.5", "VOLT:OFFS 1.75", "OUTP1:LOAD INF",
                 "BURS:MODE TRIG", "BURS:NCYC 5", "TRIG1:SOUR BUS", "BURS:STAT ON"):
         gen.write(cmd)
+    gen.write("OUTP1 ON")
     gen.query("*OPC?")
-    for cmd in (":TIM:SCAL 0.000278", ":TIM:OFFS 0.00125", ":CHAN1:SCAL 11", ":CHAN2:SCAL 1.1", ":WAV:FORM BYTE",
-                ":WAV:MODE NORM"):
+    # the runner's live view of this train on the twin bench: 2.5 ms after the trigger, 70 V and the current
+    # of the lowest accepted impedance (200 ohm) on 8 divisions
+    timebase = 0.0025 / 9.0
+    points = 60_000
+    for cmd in (":STOP", f":TIM:SCAL {timebase:.10g}", f":TIM:OFFS {4.5 * timebase:.10g}", ":CHAN1:PROB 10",
+                ":CHAN1:SCAL 21.875", ":CHAN2:PROB 1", ":CHAN2:SCAL 1.09375", ":CHAN3:DISP OFF", ":CHAN4:DISP OFF",
+                ":TRIG:EDGE:SOUR CHAN1", ":TRIG:EDGE:SLOP POS", ":TRIG:EDGE:LEV 21", f":ACQ:MDEP {points}",
+                ":WAV:MODE RAW", ":WAV:FORM BYTE", ":WAV:STAR 1", f":WAV:STOP {points}"):
         scope.write(cmd)
+    scope.query("*OPC?")
+    after_trigger_s = 10.5 * timebase
     t0 = time.perf_counter()
     for _ in range(captures):
+        slot = twin.clock.now() + 2.0
         scope.write(":SING")
-        gen.write("*TRG")
-        gen.query("*OPC?")
+        error = gen.query("*TRG;SYST:ERR?")
+        if not error.startswith(("0", "+0")):
+            raise RuntimeError(f"peer: the generator refused the trigger ({error})")
+        twin.clock.advance(after_trigger_s)
+        while scope.query(":TRIG:STAT?") != "STOP":
+            twin.clock.advance(0.005)
         for ch in (1, 2):
             scope.write(f":WAV:SOUR CHAN{ch}")
             scope.query(":WAV:PRE?")
-            scope.query_binary_values(":WAV:DATA?", datatype="B", header_fmt="ieee", container=np.array)
+            data = scope.query_binary_values(":WAV:DATA?", datatype="B", header_fmt="ieee", container=np.array)
+            if data.size != points:
+                raise RuntimeError(f"peer: CH{ch} returned {data.size} points, not {points}")
+        twin.clock.advance(max(slot - twin.clock.now(), 0.0))
     rate = captures / (time.perf_counter() - t0)
     gen.write("OUTP1 OFF")
     scope.close()
