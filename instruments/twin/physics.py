@@ -33,7 +33,7 @@ from typing import Literal
 
 import numpy as np
 
-from instruments.twin.circuit import Waveform, solve_piece, voltage_driven_vc
+from instruments.twin.circuit import Waveform, solve_piece
 from instruments.twin.ledger import DeliveryLedger
 
 __all__ = ["BenchModel", "Delivery", "SkinParameters", "VoltageDrive", "CurrentDrive"]
@@ -154,6 +154,72 @@ def _form_pores(s: SkinParameters, p: _PoreState, v_sc: float, dt: float) -> Non
     p.slow = max(p.slow, s.residual_fraction * p.fast)
     if v_sc >= s.strong_pulse_V:
         p.long = max(p.long, p.fast * 0.8)
+
+
+def _walk_pores(b: _Burst, pores: _PoreState) -> None:
+    """The pore state through a voltage burst on skin, as :meth:`BenchModel._walk` integrates it, without its
+    waveform: each step's end and peak on ``Cp`` (:func:`~instruments.twin.circuit.voltage_driven_vc`) and the
+    pores it forms (:func:`_form_pores`), written out in the same arithmetic in one loop — it runs at every
+    burst start, where calling them step by step cost more than the arithmetic."""
+    series, _, cp = b.load_terms
+    s = b.skin
+    nseg = b.segments_per_phase
+    n_sim = min(b.cycles, b.max_simulated_pulses)
+    r_ext = b.src_ohms + series + b.shunt_ohms
+    rp_intact = s.rp_ohms * b.impedance_factor
+    drop = -s.max_drop_decades
+    threshold, span = s.threshold_V, s.full_breakdown_V - s.threshold_V
+    residual, strong = s.residual_fraction, s.strong_pulse_V
+    fast, slow, long = pores.fast, pores.slow, pores.long
+    exp, isfinite = math.exp, math.isfinite
+    vc = 0.0
+    peak_sc = 0.0
+    # max(a, b) and min(a, b) spelled out as the built-ins decide (b only when b > a, resp. b < a)
+    for _ in range(n_sim):
+        for level, dur in b.phases:
+            seg = dur / nseg
+            formation = exp(-seg / s.formation_tau_s)
+            done = 0
+            while done < nseg:
+                f0, s0, l0 = fast, slow, long
+                most = s0 if s0 > f0 else f0
+                most = l0 if l0 > most else most
+                rp = rp_intact * 10.0 ** (drop * most)
+                done += 1
+                # voltage_driven_vc(level, seg, vc, r_ext, rp, cp)
+                tau = cp * (rp * r_ext / (rp + r_ext))
+                if not (tau > 0 and isfinite(tau)):
+                    vc_end = vc
+                    peak = abs(vc)
+                else:
+                    vinf = level * rp / (rp + r_ext)
+                    vc_end = vinf + (vc - vinf) * exp(-seg * (1.0 / tau))
+                    a0, a1 = abs(vc), abs(vc_end)
+                    peak = a1 if a1 > a0 else a0
+                settled = vc_end == vc
+                vc = vc_end
+                if peak > peak_sc:
+                    peak_sc = peak
+                # _form_pores(s, pores, peak, seg)
+                if not peak <= threshold:
+                    target = (peak - threshold) / span
+                    target = target if target < 1.0 else 1.0
+                    if target > fast:
+                        fast = target + (fast - target) * formation
+                    kept = residual * fast
+                    if kept > slow:
+                        slow = kept
+                    if peak >= strong:
+                        kept = fast * 0.8
+                        if kept > long:
+                            long = kept
+                if settled and (fast, slow, long) == (f0, s0, l0) and done < nseg:
+                    # the rest of this phase repeats this step exactly: no change to the pores
+                    break
+    pores.fast, pores.slow, pores.long = fast, slow, long
+    # the rest of a long burst is not solved step by step: its pore effect saturates quickly
+    if b.cycles > n_sim and peak_sc > threshold:
+        _form_pores(s, pores, peak_sc, (b.cycles - n_sim) * b.phases[0][1])
 
 
 @lru_cache(maxsize=64)
@@ -515,11 +581,12 @@ class BenchModel:
         """
         series, _, cp = b.load_terms
         skin = cp is not None
+        if not keep and skin and b.source == "voltage" and math.isfinite(series):
+            # only the pore state wanted from a voltage source on skin (every burst start)
+            _walk_pores(b, pores)
+            return []
         nseg = b.segments_per_phase
         n_sim = min(b.cycles, b.max_simulated_pulses)
-        # only the pore state wanted from a voltage source on skin: each step's end and peak, no pieces
-        ends_only = not keep and skin and b.source == "voltage" and math.isfinite(series)
-        r_ext = b.src_ohms + series + b.shunt_ohms
         vc = 0.0
         peak_sc = 0.0
         pieces: list = []
@@ -531,12 +598,9 @@ class BenchModel:
                     before = (pores.fast, pores.slow, pores.long)
                     rp = b.rp_ohms(before) if skin else None
                     done += 1
-                    if ends_only:
-                        vc_end, peak = voltage_driven_vc(level, seg, vc, r_ext, rp, cp)
-                    else:
-                        step = solve_piece(level, seg, vc, source=b.source, src_ohms=b.src_ohms, series=series,
-                                           shunt_ohms=b.shunt_ohms, rp=rp, cp=cp, compliance_V=b.compliance_V)
-                        vc_end, peak = step[-1].vc_end, max(p.vc_peak for p in step)
+                    step = solve_piece(level, seg, vc, source=b.source, src_ohms=b.src_ohms, series=series,
+                                       shunt_ohms=b.shunt_ohms, rp=rp, cp=cp, compliance_V=b.compliance_V)
+                    vc_end, peak = step[-1].vc_end, max(p.vc_peak for p in step)
                     settled = vc_end == vc
                     vc = vc_end
                     if skin:

@@ -373,14 +373,20 @@ class TwinScope(ScpiDevice):
             else:
                 tip = np.zeros(n)
         physical = self.model.probe_attenuation.get(channel, 1.0)
-        shown = tip / physical * c.probe
-        shown = shown + self.rng.normal(0.0, self.noise_div * c.scale_V, n)
+        # in place, in the order of tip / physical * probe + noise, then the family's scaling
+        shown = tip / physical
+        shown *= c.probe
+        shown += self.rng.normal(0.0, self.noise_div * c.scale_V, n)
         yinc, yorigin, yref = self._y_axis(c)
         if self.family == "rigol":
-            raw = np.rint(shown / yinc + yorigin + yref)
+            shown /= yinc
+            shown += yorigin
         else:
-            raw = np.rint((shown - yorigin) / yinc + yref)
-        return np.clip(raw, 0, 255).astype(np.uint8)
+            shown -= yorigin
+            shown /= yinc
+        shown += yref
+        np.rint(shown, out=shown)
+        return np.clip(shown, 0, 255, out=shown).astype(np.uint8)
 
     #: most BYTE points one Rigol ``:WAV:DATA?`` returns
     RIGOL_MAX_BYTES = 250_000
