@@ -71,6 +71,9 @@ def _raw_pyvisa_rate(twin, captures: int) -> float:
         # the same socket tuning the delivery layer applies, so the peer is not handicapped by Nagle
         res.visalib.sessions[res.session].interface.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     twin.model.set_load("skin")
+    # from the reset state (output off, no voltage limits left by the sessions before)
+    gen.write("*RST")
+    scope.write("*RST")
     for cmd in ("FUNC PULS", "FREQ 5", "FUNC:PULS:WIDT 0.001", "VOLT 3.5", "VOLT:OFFS 1.75", "OUTP1:LOAD INF",
                 "BURS:MODE TRIG", "BURS:NCYC 5", "TRIG1:SOUR BUS", "BURS:STAT ON"):
         gen.write(cmd)

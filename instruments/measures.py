@@ -458,11 +458,12 @@ def find_pulses(voltage: Trace) -> list[PulseShape]:
     out = []
     for pulse in merged:
         a, b = pulse[0], pulse[-1]
-        on = np.zeros(v.size, dtype=bool)
+        # the pulse's own samples [a, b): above half height in its stretches, not in the dips between them
+        on = np.zeros(b - a, dtype=bool)
         for k in range(0, len(pulse), 2):
-            on[pulse[k]:pulse[k + 1]] = True
+            on[pulse[k] - a:pulse[k + 1] - a] = True
         sign = np.sign(v[a:b] - base)
-        sign[~on[a:b]] = 0
+        sign[~on] = 0
         stretches = [(x, y) for x, y in true_runs(sign > 0)] + [(x, y) for x, y in true_runs(sign < 0)]
         stretches.sort()
         half_cycles = len(stretches)
@@ -473,7 +474,7 @@ def find_pulses(voltage: Trace) -> list[PulseShape]:
             starts = np.array([x for x, _ in stretches], dtype=float)
             carrier = float(1.0 / (2 * np.median(np.diff(starts)) * dt))
         out.append(PulseShape(
-            start_s=float(t[a]), width_s=float(width), height_V=float(np.median(mag[on])),
+            start_s=float(t[a]), width_s=float(width), height_V=float(np.median(mag[a:b][on])),
             half_cycles=half_cycles, carrier_Hz=carrier, complete=a > 0 and b < v.size,
         ))
     return out

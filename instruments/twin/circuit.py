@@ -158,6 +158,11 @@ def voltage_driven_vc(level: float, dur: float, vc0: float, r_ext: float, rp: fl
     return vc_end, max(abs(vc0), abs(vc_end))
 
 
+#: samples per piece from which a record in time order is evaluated piece by piece (a few array operations
+#: per piece) rather than with every piece's constants gathered for every sample
+_SORTED_MIN_PER_PIECE = 256
+
+
 @dataclass
 class Waveform:
     """The outputs of one burst as pieces (times relative to the burst start).
@@ -246,8 +251,9 @@ class Waveform:
         i = np.zeros_like(rel)
         if not self.t0_s.size:
             return v, i
-        if rel.ndim == 1 and rel.size > 1 and bool((rel[1:] >= rel[:-1]).all()):
-            # a scope's sample instants: in order, so the burst is one stretch of them and each piece another
+        if (rel.ndim == 1 and rel.size >= _SORTED_MIN_PER_PIECE * self.t0_s.size
+                and bool((rel[1:] >= rel[:-1]).all())):
+            # a scope's record: instants in order, so the burst is one stretch of them and each piece another
             inside = slice(int(np.searchsorted(rel, 0.0, side="left")), int(np.searchsorted(rel, end, side="left")))
             if inside.start < inside.stop and self._evaluate_sorted(rel[inside], tau_filter_s, v[inside], i[inside]):
                 inside = None

@@ -89,7 +89,8 @@ class CaptureStore:
             amps_A=np.asarray(amps_A, dtype=np.float64),
             meta=np.array(json.dumps(dict(meta or {}), default=str, sort_keys=True)),
         )
-        data = buffer.getvalue()
+        # the buffer's own bytes (no copy of the ~1.4 MB of a deep record): hashed, then written
+        data = buffer.getbuffer()
         digest = hashlib.sha256(data).hexdigest()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)

@@ -89,23 +89,27 @@ def _pulse_timing(t: np.ndarray, mask: np.ndarray) -> tuple[float, float, list[t
     return width, freq, segs
 
 
-def _drop_index(v: np.ndarray, i: np.ndarray, segs: list[tuple[int, int]]) -> float:
+def _drop_index(abs_v: np.ndarray, abs_i: np.ndarray, segs: list[tuple[int, int]]) -> float:
     """Median over the runs of ``1 − R_late / R_early``: |v|/|i| over each run's last fifth against its first.
 
-    The means of all runs come from running sums of |v| and |i| (one pass over the record, not four array
-    reductions per run).
+    The sums over each run's first and last fifth are summed straight from ``abs_v`` and ``abs_i`` in one
+    ``np.add.reduceat`` pass each over just those stretches (not running sums over the whole record).
     """
     runs = np.array([(a, b) for a, b in segs if b - a >= 10], dtype=np.int64).reshape(-1, 2)
     if not runs.size:
         return math.nan
     a, b = runs[:, 0], runs[:, 1]
     k = np.maximum((b - a) // 5, 2)
-    sums = np.zeros((2, v.size + 1))
-    np.cumsum(np.abs(v), out=sums[0, 1:])
-    np.cumsum(np.abs(i), out=sums[1, 1:])
+    # a < a + k < b − k < b for each run (k is at most a fifth of it), and runs follow one another: the bounds
+    # are in order, so reduceat sums [a, a + k) and [b − k, b); the last stretch may run to the record's end
+    bounds = np.stack([a, a + k, b - k, b], axis=1).ravel()
+    if bounds[-1] >= abs_v.size:
+        bounds = bounds[:-1]
+    sv = np.add.reduceat(abs_v, bounds)
+    si = np.add.reduceat(abs_i, bounds)
     # (sum over the first k samples, sum over the last k samples) of |v| and |i|: the means' common 1/k cancels
-    v_early, i_early = sums[:, a + k] - sums[:, a]
-    v_late, i_late = sums[:, b] - sums[:, b - k]
+    v_early, v_late = sv[0::4], sv[2::4]
+    i_early, i_late = si[0::4], si[2::4]
     with np.errstate(divide="ignore", invalid="ignore"):
         r_early = v_early / i_early
         r_late = v_late / i_late
@@ -187,12 +191,13 @@ def measure_capture(voltage: Any, current: Any, *, drive: str = "current") -> Ca
         raise ValueError(f"drive must be 'current' or 'voltage', got {drive!r}")
     rates = rates_from_arrays(v, i)
     abs_i = np.abs(i)
+    abs_v = np.abs(v)
     peak_i = float(abs_i.max()) if abs_i.size else math.nan
-    peak_v = float(np.abs(v).max()) if v.size else math.nan
+    peak_v = float(abs_v.max()) if v.size else math.nan
     rms_i = math.sqrt(rates.square_current_A2)
     # impedance late in each pulse or phase (the last fifth of it), where the electrode capacitance has
     # charged: what the skin presents to a steady current, after any electroporation within the pulse
-    on_mask = _drive_mask(abs_i, peak_i, np.abs(v), peak_v, drive)
+    on_mask = _drive_mask(abs_i, peak_i, abs_v, peak_v, drive)
     late = _late_samples(on_mask)
     if late.any():
         # each signal is signed by the driven one, so scope noise on a collapsed signal (≈ 0 V across a
@@ -214,18 +219,18 @@ def measure_capture(voltage: Any, current: Any, *, drive: str = "current") -> Ca
     else:
         impedance = math.inf if peak_v > 0 else math.nan
     balance = rates.mean_current_A / rates.abs_current_A if rates.abs_current_A > 0 else math.nan
-    on = abs_i > 0.5 * peak_i if peak_i > 0 else np.zeros_like(abs_i, dtype=bool)
+    # the half-peak masks of the current and of the voltage: the driven signal's is on_mask already
+    on = on_mask if drive == "current" else _drive_mask(abs_i, peak_i, abs_v, peak_v, "current")
     if late.any():
         # the steady level late in each pulse or phase, averaged (scope noise and 8-bit steps average out;
         # charging spikes at the edges stay out)
         current_on = i_late
     else:
         current_on = float(np.median(abs_i[on])) if on.any() else 0.0
-    abs_v = np.abs(v)
-    v_on_mask = abs_v > 0.5 * peak_v if peak_v > 0 else np.zeros_like(abs_v, dtype=bool)
+    v_on_mask = on_mask if drive == "voltage" else _drive_mask(abs_i, peak_i, abs_v, peak_v, "voltage")
     voltage_on = float(np.median(abs_v[v_on_mask])) if v_on_mask.any() else 0.0
     width, freq, segs = _pulse_timing(t, on if drive == "current" else v_on_mask)
-    drop = _drop_index(v, i, segs)
+    drop = _drop_index(abs_v, abs_i, segs)
     carrier, n_pulses, shapes = None, 0, []
     if drive == "voltage":
         from instruments.measures import find_pulses
