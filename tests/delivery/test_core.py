@@ -171,6 +171,26 @@ def test_pulse_train_rms_follows_the_duty_cycle() -> None:
         rates_from_arrays(np.zeros(3), np.zeros(4))
 
 
+def test_resistance_drop_index_compares_each_runs_first_and_last_fifth() -> None:
+    from toolkit.delivery.live import _drop_index
+
+    rng = np.random.default_rng(4)
+    v = np.abs(rng.normal(10.0, 1.0, 5_000))
+    i = np.abs(rng.normal(1e-3, 1e-4, 5_000))
+    # runs at the record's start and end, short ones (k = 2), and one too short to count
+    segs = [(0, 40), (100, 112), (300, 1_000), (1_200, 1_205), (4_000, 5_000)]
+    want = []
+    for a, b in segs:
+        if b - a < 10:
+            continue
+        k = max((b - a) // 5, 2)
+        early = v[a:a + k].mean() / i[a:a + k].mean()
+        late = v[b - k:b].mean() / i[b - k:b].mean()
+        want.append(1.0 - late / early)
+    assert _drop_index(v, i, segs) == pytest.approx(float(np.median(want)), rel=1e-12)
+    assert math.isnan(_drop_index(v, i, [(5, 9)]))
+
+
 def test_captures_are_checksummed_and_never_overwritten(tmp_path) -> None:
     store = CaptureStore(tmp_path, "S/001", 3, 7)
     t = np.linspace(0, 1, 50)
