@@ -14,9 +14,10 @@ The steps, for a photo and (optionally) the subject's baseline:
    (:mod:`toolkit.imaging.skin`) minus a band along every anatomical edge.
 4. **Baseline frame**: a follow-up is registered to its baseline (a similarity from the two meshes, refined
    by dense matching on the stable upper face), then *warped onto the baseline* by the dense displacement
-   field, so each baseline pixel shows the same bit of skin in the follow-up. Lift is that displacement
-   (lower face against the stable reference, on skin); wrinkles are then measured in the baseline's regions,
-   so a lift cannot carry a line across a region boundary.
+   field, so each baseline pixel shows the same bit of skin in the follow-up (on the stable upper face the
+   registration alone aligns it). Lift is that displacement (lower face against the stable reference, on
+   skin); wrinkles are then measured in the baseline's regions, so a lift cannot carry a line across a region
+   boundary. Skin bare at baseline and covered at the follow-up (hair, headwear) is measured nowhere.
 5. **Wrinkles**: contrast-normalised Hessian ridges at scales in millimetres, thresholds relative to this
    photo's own skin texture (:mod:`toolkit.imaging.wrinkles`).
 """
@@ -48,7 +49,15 @@ from toolkit.imaging.regions import (
     region_polygons,
 )
 from toolkit.imaging.registration import Registration, fit_similarity, register_to_baseline
-from toolkit.imaging.skin import SkinParams, SkinSegmentation, mask_pixels, mask_window, segment_skin
+from toolkit.imaging.skin import (
+    SkinParams,
+    SkinSegmentation,
+    grow,
+    mask_pixels,
+    mask_window,
+    segment_skin,
+    shrink,
+)
 from toolkit.imaging.wrinkles import (
     WrinkleParams,
     clipped_channels,
@@ -60,7 +69,7 @@ from toolkit.imaging.wrinkles import (
 __all__ = ["ALGORITHM_VERSION", "METRIC_COLUMNS", "PhotoAnalysis", "analyze_photo"]
 
 #: recorded with every number this module produces; bump on any change that alters results
-ALGORITHM_VERSION = "epmc-imaging 2.1.0"
+ALGORITHM_VERSION = "epmc-imaging 2.2.0"
 
 #: the per-region columns of :attr:`PhotoAnalysis.regions`
 METRIC_COLUMNS = (
@@ -90,6 +99,20 @@ _FLOW_MARGIN_MM = 8.0
 #: warped onto the baseline: a treatment moves skin smoothly, and a median is not bent by a line that
 #: appeared or faded between the visits (dense matching pulls it towards something in the other photo)
 _WARP_CELL_MM = 10.0
+#: the warp field fades in over this distance below the stable upper face (see _outside_stable)
+_STABLE_FEATHER_MM = 6.0
+#: skin covered at a follow-up counts where it is wider than this (the visits' skin masks differ by a
+#: pixel or two along every boundary: that is not a cover)
+_COVERED_MIN_MM = 2.5
+#: ... and where the follow-up looks different from the baseline: its brightness (relative to the skin's)
+#: changed by more than this (log ratio; exposure is divided out, a fold or a shadow changes it less) or its
+#: chromaticity by more than this (a cap, a scarf, hair of another hue)
+_COVERED_LOG_LUMINANCE = 0.3
+_COVERED_CHROMA = 0.03
+#: ... or its fine texture (detail finer than ``_COVERED_TEXTURE_MM``, relative to the brightness) grew by
+#: more than this log ratio: hair of the skin's own colour is strands, skin is smooth at that scale
+_COVERED_LOG_TEXTURE = 1.0
+_COVERED_TEXTURE_MM = 0.3
 
 
 @dataclass
@@ -173,6 +196,7 @@ class _Prepared:
     state: face_qc.FaceState
     spectacles: bool
     polygons: dict[str, np.ndarray]  # every region and reference polygon, crop pixels
+    jpeg_quality: int | None = None  # of a JPEG file (IJG-equivalent), None for other files and arrays
     texture_level: float | None = None  # skin_texture_level of its own wrinkle map, once computed
     channel_gains: tuple[float, float, float] | None = None  # of its own wrinkle map, with texture_level
     _masks: dict[str, np.ndarray] | None = None
@@ -276,11 +300,22 @@ def _prepare(
     skin_params: SkinParams,
 ) -> _Prepared | None:
     prefix = "" if role == "photo" else "baseline: "
+    jpeg_q = None
     try:
-        rgb = load_photo(image)[0] if isinstance(image, str | Path) else as_rgb_array(image)
+        if isinstance(image, str | Path):
+            rgb, header = load_photo(image)
+            jpeg_q = header.jpeg_quality
+        else:
+            rgb = as_rgb_array(image)
     except PhotoRejected as exc:
         qc.fail(f"{prefix}{exc.reason}", f"{prefix}{exc.message}")
         return None
+    if role == "photo" and jpeg_q is not None:
+        qc.metrics["jpeg_quality"] = jpeg_q
+        if jpeg_q < thresholds.min_jpeg_quality:
+            qc.flag("jpeg_quality", f"strong JPEG compression (quality {jpeg_q}, limit {thresholds.min_jpeg_quality}): "
+                    "it smooths fine lines and adds block texture; save photos at the camera's highest quality",
+                    fail_on=thresholds.fail_on_flags)
     search = backend.detect(rgb)
     if not search.faces:
         if search.profile_seen:
@@ -362,7 +397,8 @@ def _prepare(
     gray = cv2.cvtColor(normalised, cv2.COLOR_RGB2GRAY)
     return _Prepared(rgb=normalised, gray=gray, face=face_crop, face_original=face, matrix=matrix,
                      mm_per_px=analysis_mm_per_px, source_mm_per_px=cal.mm_per_px, calibration=cal, skin=skin,
-                     clipped=clipped, state=state, spectacles=wear.spectacles, polygons=polygons)
+                     clipped=clipped, state=state, spectacles=wear.spectacles, polygons=polygons,
+                     jpeg_quality=jpeg_q)
 
 
 #: prepared baselines of this process, most recent last (a subject's follow-ups share one baseline)
@@ -406,8 +442,11 @@ def _prepare_baseline(baseline: str | Path | np.ndarray, *, default_backend: boo
 
 
 def _check_against_baseline(qc: QCReport, registration: Registration, photo: _Prepared, base: _Prepared,
-                            thresholds: QCThresholds) -> None:
-    """Pose, scale, expression and identity against the baseline."""
+                            thresholds: QCThresholds, covered: bool = False,
+                            lower_lift_mm: float = float("nan")) -> None:
+    """Pose, scale, expression and identity against the baseline (``covered``: some of the baseline's skin
+    is hidden at this visit, see :func:`_covered_at_visit`; ``lower_lift_mm``: the median lift of the regions
+    outside the stable reference)."""
     droll = registration.rotation_deg
     # the face's size in the follow-up's own pixels over its size in the baseline's: the registration's
     # scale (crop pixels per crop pixel) times the two crops' resampling factors
@@ -418,6 +457,24 @@ def _check_against_baseline(qc: QCReport, registration: Registration, photo: _Pr
     if abs(dscale) > thresholds.max_scale_change:
         qc.fail("scale", f"face size differs from baseline by {100 * dscale:+.1f} % "
                 f"(limit ±{100 * thresholds.max_scale_change:.0f} %)")
+    if photo.jpeg_quality is not None and base.jpeg_quality is not None:
+        dq = photo.jpeg_quality - base.jpeg_quality
+        if abs(dq) > thresholds.max_jpeg_quality_change:
+            qc.flag("compression_change", f"JPEG compression differs from the baseline's (quality {photo.jpeg_quality} "
+                    f"against {base.jpeg_quality}, limit ±{thresholds.max_jpeg_quality_change}): wrinkle measures shift "
+                    "with compression; keep the camera's settings between visits", fail_on=thresholds.fail_on_flags)
+    mesh_f, mesh_b = photo.face_original.mesh, base.face_original.mesh
+    if mesh_f is not None and mesh_b is not None and mesh_f.shape[1] >= 3 and mesh_b.shape[1] >= 3:
+        dpitch = face_qc.head_rotation(mesh_b, mesh_f)[0]
+        qc.metrics["pitch_change_deg"] = dpitch
+        # a nod moves the lower face the way its sign says (down tips it up in the photo); a true lift reads on
+        # the mesh as a small nod the other way, so a large responder is not failed for the lift itself
+        nod_like = not np.isfinite(lower_lift_mm) or dpitch * lower_lift_mm >= 0
+        if abs(dpitch) > thresholds.max_pitch_change_deg and nod_like:
+            moved = f" (the lower face moved {lower_lift_mm:+.1f} mm with it)" if np.isfinite(lower_lift_mm) else ""
+            qc.fail("pose", f"head tipped {'down' if dpitch > 0 else 'up'} by {abs(dpitch):.1f}° against the baseline "
+                    f"(limit ±{thresholds.max_pitch_change_deg}°){moved}: a nod moves the lower face in the photo and "
+                    "reads as lift; align the head as at baseline (Frankfort plane level)")
     dyaw = photo.state.yaw_index - base.state.yaw_index
     qc.metrics["yaw_index_change"] = dyaw
     if abs(dyaw) > thresholds.max_yaw_index_change:
@@ -430,8 +487,11 @@ def _check_against_baseline(qc: QCReport, registration: Registration, photo: _Pr
         qc.fail("expression", f"expression differs from baseline (smile index {dsmile:+.2f}, mouth opening "
                 f"{dmouth:+.2f}; limit ±{thresholds.max_expression_change}): wrinkles change with expression")
     if not (registration.residual_mm <= thresholds.max_registration_residual_mm):
+        why = ("; skin bare at baseline is hidden at this visit (hair or headwear over it, or the head turned) and "
+               "moves the stable upper face with it: photograph the face uncovered and posed as at baseline"
+               if covered else "")
         qc.fail("registration", f"registration to baseline failed: {registration.residual_mm:.2f} mm left on the "
-                f"stable regions (limit {thresholds.max_registration_residual_mm} mm)")
+                f"stable regions (limit {thresholds.max_registration_residual_mm} mm){why}")
 
 
 def _resolve_template(regions: RoiTemplate | str | Path | Sequence[str] | None) -> tuple[RoiTemplate, tuple[str, ...]]:
@@ -559,6 +619,13 @@ def _robust_smooth(field_: np.ndarray, mask: np.ndarray, cell_px: int,
     return full[:h, :w]
 
 
+def _outside_stable(stable: np.ndarray, feather_px: float) -> np.ndarray:
+    """Weight of the warp field: 0 on the stable reference and at its edge, rising smoothly to 1 at
+    ``feather_px`` away from it (float32)."""
+    near = cv2.GaussianBlur(stable.astype(np.float32), (0, 0), feather_px / 2)
+    return (1.0 - np.minimum(1.0, 2.0 * near)).astype(np.float32)
+
+
 def _masked_median_rows(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The median of each row's ``mask`` elements (float32; NaN for a row without any), as ``np.median``
     gives it: the middle element, or the mean of the two middle ones."""
@@ -584,8 +651,9 @@ def _masked_median_rows(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _warp_onto_baseline(photo: _Prepared, matrix: np.ndarray, flow: np.ndarray,
-                        size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The follow-up's analysis crop resampled so each baseline pixel x shows follow-up point S(x + flow(x))."""
+                        size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The follow-up's analysis crop resampled so each baseline pixel x shows follow-up point S(x + flow(x)),
+    with its clipped channels and its skin mask carried the same way."""
     h, w = size[1], size[0]
     qx = np.arange(w, dtype=np.float32)[None, :] + flow[..., 0]
     qy = np.arange(h, dtype=np.float32)[:, None] + flow[..., 1]
@@ -598,10 +666,59 @@ def _warp_onto_baseline(photo: _Prepared, matrix: np.ndarray, flow: np.ndarray,
     map_y += np.multiply(qy, m[1, 1])
     map_y += m[1, 2]
     rgb = cv2.remap(photo.rgb, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    # what lies outside the follow-up's crop is not known to be skin
+    skin = cv2.remap(photo.skin.skin.view(np.uint8), map_x, map_y, cv2.INTER_NEAREST,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=0).view(bool)
     if not photo.clipped.any():  # nothing clipped: nothing to carry over
-        return rgb, np.zeros((h, w), dtype=photo.clipped.dtype)
+        return rgb, np.zeros((h, w), dtype=photo.clipped.dtype), skin
     clipped = cv2.remap(photo.clipped, map_x, map_y, cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
-    return rgb, clipped
+    return rgb, clipped, skin
+
+
+def _covered_at_visit(base: _Prepared, warped_rgb: np.ndarray, warped_skin: np.ndarray) -> np.ndarray | None:
+    """Baseline skin that the follow-up (warped onto it) covers: hair, headwear or a hand over it since the
+    baseline. Such skin is no longer skin by the follow-up's own skin model *and* looks different from the
+    baseline (brightness, hue or fine texture, beyond what exposure and capture change): where the two visits'
+    skin models merely disagree (along the hairline, at the temples) the skin looks the same in both. Only what
+    is wider than ``_COVERED_MIN_MM`` counts, and it takes its own edge band with it (a new hairline is an edge,
+    not a wrinkle). None when nothing is covered."""
+    r = 0.5 * _COVERED_MIN_MM / base.mm_per_px
+
+    def wide(mask: np.ndarray) -> np.ndarray:
+        return grow(shrink(mask, r), r) & mask
+
+    lost = base.skin.skin & ~warped_skin
+    if not lost.any():
+        return None
+    lost = wide(lost)  # the two visits' masks differ along every boundary by a pixel or two: not a cover
+    if not lost.any():
+        return None
+    win = mask_window(lost, round(4 * r))
+    common = (base.skin.skin & warped_skin)[win]
+    fine = max(0.7, _COVERED_TEXTURE_MM / base.mm_per_px)
+
+    def look(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Log-luminance relative to the common skin's median, chromaticity (r, g) and the log of the fine
+        texture's amplitude relative to the luminance, smoothed."""
+        f = rgb[win].astype(np.float32) + 1.0
+        total = f.sum(axis=2)
+        level = float(np.median(total[common])) if common.any() else float(np.median(total))
+        sub = cv2.GaussianBlur(f, (0, 0), r)
+        t = sub.sum(axis=2)
+        detail = total - cv2.GaussianBlur(total, (0, 0), fine)
+        texture = np.sqrt(cv2.GaussianBlur(detail * detail, (0, 0), r)) / t
+        return np.log(t / level), sub[..., :2] / t[..., None], np.log(texture + 1e-4)
+
+    lum_b, chroma_b, tex_b = look(base.rgb)
+    lum_f, chroma_f, tex_f = look(warped_rgb)
+    changed = ((np.abs(lum_f - lum_b) > _COVERED_LOG_LUMINANCE)
+               | (np.linalg.norm(chroma_f - chroma_b, axis=2) > _COVERED_CHROMA)
+               | (tex_f - tex_b > _COVERED_LOG_TEXTURE))
+    out = np.zeros_like(lost)
+    out[win] = wide(lost[win] & changed)
+    if not out.any():
+        return None
+    return grow(out, base.skin.edge_band_px) & base.skin.skin
 
 
 def _overlay(rgb: np.ndarray, skin: np.ndarray, measurable: np.ndarray, polys: dict[str, np.ndarray],
@@ -713,6 +830,7 @@ def analyze_photo(
     table = _empty_regions(names)
     out_overlays: dict[str, np.ndarray] = {}
     registration = None
+    covered = None
     if base is None:
         frame_rgb, frame_clipped, frame, source_mm = photo.rgb, photo.clipped, photo, photo.source_mm_per_px
     else:
@@ -740,22 +858,33 @@ def analyze_photo(
         flow_window = base.derived(("flow_window",), lambda: mask_window(base.skin.oval, round(_FLOW_MARGIN_MM / mm))
                                    if base.skin.oval.any() else None)
         flow = _displacement(base.gray, reg_gray, mm, max(base.source_mm_per_px, photo.source_mm_per_px), flow_window)
-        # the masks' pixels, found once for every follow-up of a cached baseline
-        lift_pixels = base.derived(("lift_pixels", names), lambda: {n: mask_pixels(base_masks[n] & base.skin.skin)
-                                                                     for n in names})
-        stable_pixels = base.derived(("stable_pixels", tuple(template.lift_reference)), lambda: mask_pixels(stable))
-        lifts, residual_px = measure_lift(flow, lift_pixels, stable_pixels, mm)
-        registration = Registration(**{**registration.__dict__, "residual_px": residual_px,
-                                       "residual_mm": residual_px * mm})
-        qc.metrics["registration_residual_mm"] = registration.residual_mm
-        _check_against_baseline(qc, registration, photo, base, thresholds)
-        table["lift_mm"] = [lifts[n].lift_mm for n in names]
-        table["displacement_mm"] = [lifts[n].displacement_mm for n in names]
         # the follow-up, warped onto the baseline skin by skin: wrinkles are measured in the baseline's regions
         cell_px = max(4, round(_WARP_CELL_MM / mm))
         smooth = _robust_smooth(flow, base.skin.oval, cell_px,
                                 base.derived(("cells", cell_px), lambda: _cells(base.skin.oval, cell_px)))
-        frame_rgb, frame_clipped = _warp_onto_baseline(photo, registration.matrix, smooth, size)
+        # the stable upper face is aligned by the registration itself: no field there (dense matching there
+        # follows what moved over the skin, a fringe or a cap pulled lower, and would stretch the skin after it)
+        smooth *= base.derived(("warp_weight", tuple(template.lift_reference)),
+                               lambda: _outside_stable(stable, _STABLE_FEATHER_MM / mm))[..., None]
+        frame_rgb, frame_clipped, warped_skin = _warp_onto_baseline(photo, registration.matrix, smooth, size)
+        covered = _covered_at_visit(base, frame_rgb, warped_skin)
+        # the masks' pixels, found once for every follow-up of a cached baseline
+        lift_pixels = base.derived(("lift_pixels", names), lambda: {n: mask_pixels(base_masks[n] & base.skin.skin)
+                                                                     for n in names})
+        stable_pixels = base.derived(("stable_pixels", tuple(template.lift_reference)), lambda: mask_pixels(stable))
+        if covered is not None:
+            # skin covered at this visit does not move with the face: its field follows the cover
+            lift_pixels = {n: mask_pixels(base_masks[n] & base.skin.skin & ~covered) for n in names}
+            stable_pixels = mask_pixels(stable & ~covered)
+        lifts, residual_px = measure_lift(flow, lift_pixels, stable_pixels, mm)
+        registration = Registration(**{**registration.__dict__, "residual_px": residual_px,
+                                       "residual_mm": residual_px * mm})
+        qc.metrics["registration_residual_mm"] = registration.residual_mm
+        lower = [lifts[n].lift_mm for n in names if n not in template.lift_reference]
+        lower_lift = float(np.nanmedian(lower)) if np.isfinite(lower).any() else float("nan")
+        _check_against_baseline(qc, registration, photo, base, thresholds, covered is not None, lower_lift)
+        table["lift_mm"] = [lifts[n].lift_mm for n in names]
+        table["displacement_mm"] = [lifts[n].displacement_mm for n in names]
         # the baseline's resolution decides which scales are used, so both visits are filtered alike
         frame, source_mm = base, base.source_mm_per_px
         if overlays:
@@ -770,6 +899,15 @@ def analyze_photo(
         measurable = measurable & ~face_qc.lens_zone(measurable.shape, base.face.mesh, base.mm_per_px)
     # what a region is meant to cover: its polygon on the face, less the eyes, brows, lips and nostrils
     intended = frame.derived(("intended",), lambda: frame.skin.oval & ~frame.skin.features)
+    covered_share = {}
+    if covered is not None:
+        # a region measured at baseline that lost more than a few of its pixels at this visit is not
+        # comparable with its baseline
+        for n in names:
+            was = np.count_nonzero(poly_masks[n] & measurable)
+            if was and was >= template.min_skin_fraction * np.count_nonzero(poly_masks[n] & intended):
+                covered_share[n] = np.count_nonzero(poly_masks[n] & measurable & covered) / was
+        measurable = measurable & ~covered
     # the baseline's own texture sets a subject's thresholds at every visit, and its skin the colour
     # channels' contrast gains (a brighter follow-up may clip where the baseline does not)
     if base is not None and base.texture_level is None:
@@ -800,8 +938,13 @@ def analyze_photo(
 
     pixels = (frame.derived(("region_pixels", names), region_pixels) if measurable is frame.skin.measurable
               else region_pixels())
+    covered_regions = []
     for n in names:
         mask, frac = pixels[n]
+        if covered_share.get(n, 0.0) > thresholds.max_region_covered_fraction:
+            covered_regions.append(f"{n} ({100 * covered_share[n]:.0f} %)")
+            rows.append((np.nan,) * 6 + (frac,))
+            continue
         if frac < template.min_skin_fraction or not mask.any():
             not_measured.append(f"{n} ({100 * frac:.0f} % skin)")
             rows.append((np.nan,) * 6 + (frac,))
@@ -816,6 +959,10 @@ def analyze_photo(
         if clip_frac > thresholds.max_region_clipped_fraction:
             qc.flag("region_clipping", f"{n}: {100 * clip_frac:.0f} % of its skin is clipped by the exposure; "
                     "lines there may be lost", fail_on=thresholds.fail_on_flags)
+    if covered_regions:
+        qc.flag("skin_covered", "skin measured at baseline is covered at this visit (hair, headwear or a hand over "
+                "it), so these regions are not measured: " + ", ".join(covered_regions) + f" of their baseline skin "
+                f"(limit {100 * thresholds.max_region_covered_fraction:.0f} %)", fail_on=thresholds.fail_on_flags)
     if not_measured:
         qc.notes.append("not measured, too little visible skin (hair, headwear, eyebrows or spectacles cover it): "
                         + ", ".join(not_measured))
@@ -824,7 +971,9 @@ def analyze_photo(
                              "wrinkle_area_fraction", "ridge_strength", "wrinkle_depth_index", "skin_fraction")):
         table[col] = arr[:, j]
     if overlays:
-        out_overlays["wrinkles"] = _overlay(frame_rgb, frame.skin.skin, measurable, polys, skeleton)
+        # skin covered at this visit is shown as what it now is: not skin
+        shown_skin = frame.skin.skin if covered is None else frame.skin.skin & ~covered
+        out_overlays["wrinkles"] = _overlay(frame_rgb, shown_skin, measurable, polys, skeleton)
     return PhotoAnalysis(
         source=src,
         qc=qc,

@@ -112,6 +112,32 @@ def shape_distance(mesh_a: np.ndarray, mesh_b: np.ndarray) -> float:
     return float(np.sqrt(((fitted - b0) ** 2).sum(axis=1).mean())) / max(iod, 1e-9)
 
 
+def head_rotation(mesh_from: np.ndarray, mesh_to: np.ndarray) -> tuple[float, float, float]:
+    """How the head turned between two photos, from their 3-D meshes: (pitch, yaw, roll) in degrees.
+
+    The rotation is the least-squares similarity (Umeyama 1991, doi:10.1109/34.88573) that carries the bony
+    face's vertices of ``mesh_from`` onto those of ``mesh_to`` (x right, y down, z away from the camera, all
+    in pixels), taken apart as R = Rz(roll) · Ry(yaw) · Rx(pitch). Pitch is a nod about the horizontal axis,
+    ``y' = y cos θ - z sin θ``: positive when the face tips down (the forehead comes towards the camera, the
+    nose tip drops). A change of pitch moves the lower face up or down against the eyes in the photo (its
+    parts lie in front of and behind the eyes), which reads as lift.
+    """
+    a = np.asarray(mesh_from, dtype=float)
+    b = np.asarray(mesh_to, dtype=float)
+    if a.shape[1] < 3 or b.shape[1] < 3:
+        raise ValueError("head_rotation needs meshes with depth (468, 3)")
+    a = a[list(_SHAPE_VERTICES), :3]
+    b = b[list(_SHAPE_VERTICES), :3]
+    a0, b0 = a - a.mean(axis=0), b - b.mean(axis=0)
+    u, _, vt = np.linalg.svd(b0.T @ a0)
+    d = np.diag([1.0, 1.0, 1.0 if np.linalg.det(u @ vt) > 0 else -1.0])
+    r = u @ d @ vt
+    pitch = math.degrees(math.atan2(r[2, 1], r[2, 2]))
+    yaw = math.degrees(math.asin(max(-1.0, min(1.0, -r[2, 0]))))
+    roll = math.degrees(math.atan2(r[1, 0], r[0, 0]))
+    return pitch, yaw, roll
+
+
 @dataclass(frozen=True)
 class Eyewear:
     """What the pixels around the eyes say about eyewear.

@@ -27,6 +27,7 @@ __all__ = [
     "PhotoHeader",
     "PhotoRejected",
     "read_photo_header",
+    "jpeg_quality",
     "verify_photo_file",
     "load_photo",
     "as_rgb_array",
@@ -70,11 +71,44 @@ class PhotoHeader:
     format: str
     #: EXIF orientation tag (1 = upright; 1..8)
     orientation: int
+    #: for a JPEG, the IJG quality (1..100) whose luminance table is nearest the file's (see :func:`jpeg_quality`)
+    jpeg_quality: int | None = None
 
     @property
     def pixels(self) -> int:
         """Number of pixels (width × height)."""
         return self.width * self.height
+
+
+#: the example luminance quantisation table of the JPEG standard (ITU-T T.81, Annex K, Table K.1), which the
+#: IJG library scales by its quality setting
+_ANNEX_K_LUMINANCE = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=np.int64)
+
+
+def _ijg_tables() -> np.ndarray:
+    """(100, 64): the IJG luminance table at each quality 1..100, its entries sorted."""
+    q = np.arange(1, 101)[:, None]
+    scale = np.where(q < 50, 5000 // q, 200 - 2 * q)
+    return np.sort(np.clip((_ANNEX_K_LUMINANCE[None, :] * scale + 50) // 100, 1, 255), axis=1)
+
+
+_IJG_SORTED = _ijg_tables()
+
+
+def jpeg_quality(luminance_table) -> int:
+    """The IJG quality setting (1..100) that gives the luminance quantisation table nearest this one.
+
+    Exact for files written by libjpeg (OpenCV, Pillow and most software: the quality they were saved at); for
+    a camera's own tables it is the equivalent quality. The entries are compared sorted, so the order the
+    table is stored in (zig-zag or natural) does not matter.
+    """
+    table = np.sort(np.asarray(list(luminance_table), dtype=np.int64).ravel())
+    if table.size != 64:
+        raise ValueError(f"a JPEG quantisation table has 64 entries, not {table.size}")
+    return int(np.argmin(np.abs(_IJG_SORTED - table[None, :]).sum(axis=1))) + 1
 
 
 def sha256_file(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
@@ -107,12 +141,14 @@ def read_photo_header(path: str | Path) -> PhotoHeader:
                 orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
             except Exception:  # a damaged EXIF block must not hide a readable photo
                 orientation = 1
+            tables = getattr(im, "quantization", None) if im.format == "JPEG" else None
             return PhotoHeader(
                 width=int(im.width),
                 height=int(im.height),
                 mode=str(im.mode),
                 format=str(im.format or "unknown"),
                 orientation=orientation if 1 <= orientation <= 8 else 1,
+                jpeg_quality=jpeg_quality(tables[min(tables)]) if tables else None,
             )
     except UnidentifiedImageError as exc:
         raise PhotoRejected(

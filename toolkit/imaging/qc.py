@@ -22,6 +22,12 @@ class QCThresholds:
         Fraction of skin pixels clipped (all channels ≤ 2, or two or more ≥ 254).
     max_roll_deg, max_scale_change, max_yaw_index_change : float
         Allowed pose and scale deviation from the subject's baseline.
+    max_pitch_change_deg : float
+        Largest nod (head tipped up or down) from the baseline, from the two 3-D face meshes. A nod moves the
+        lower face up or down in the photo (about 0.6 mm per degree at the jawline), which reads as lift. The
+        mesh reads a true lift as a small nod the other way (a 2 mm lift as about −1.6°), so the photo fails
+        only when the lower face moved the way the nod moves it. Re-captures without a nod read up to about
+        1.8° on the shipped portraits: smaller nods than the limit are not caught.
     max_yaw_index : float
         Eye-midpoint offset from the face centre (face widths) beyond which the view is not frontal.
     require_marker : bool
@@ -49,8 +55,19 @@ class QCThresholds:
         and its baseline; beyond it the baseline shows another person.
     max_region_clipped_fraction : float
         A region with more clipped skin than this is flagged (its wrinkles may be lost in the highlight).
+    max_region_covered_fraction : float
+        A follow-up's region in which more than this share of the skin measured at baseline is covered at
+        this visit (hair, headwear, a hand grown over it) is not measured (it would read shorter wrinkles
+        only because less skin shows), and the photo is flagged ``skin_covered``.
+    min_jpeg_quality : int
+        A JPEG saved at a lower quality (the IJG-equivalent setting read from its quantisation tables) is
+        flagged ``jpeg_quality``: strong compression smooths fine lines and adds block texture.
+    max_jpeg_quality_change : int
+        A follow-up whose JPEG quality differs from its baseline's by more than this is flagged
+        ``compression_change``: the wrinkle measures shift with the compression.
     fail_on_flags : tuple of str
-        Flag codes (``smile``, ``spectacles``, ``region_clipping``) that a study wants to fail instead.
+        Flag codes (``smile``, ``spectacles``, ``region_clipping``, ``skin_covered``, ``jpeg_quality``,
+        ``compression_change``) that a study wants to fail instead.
     """
 
     min_blur_score: float = 20.0
@@ -58,6 +75,7 @@ class QCThresholds:
     max_roll_deg: float = 5.0
     max_scale_change: float = 0.10
     max_yaw_index_change: float = 0.08
+    max_pitch_change_deg: float = 2.0
     max_yaw_index: float = 0.12
     require_marker: bool = False
     max_registration_residual_mm: float = 0.5
@@ -70,6 +88,9 @@ class QCThresholds:
     max_outside_fraction: float = 0.02
     max_shape_distance: float = 0.015
     max_region_clipped_fraction: float = 0.10
+    max_region_covered_fraction: float = 0.10
+    min_jpeg_quality: int = 85
+    max_jpeg_quality_change: int = 10
     fail_on_flags: tuple[str, ...] = ()
 
 

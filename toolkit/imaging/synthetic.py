@@ -31,7 +31,7 @@ from toolkit.imaging.skin import segment_skin, shrink
 from toolkit.imaging.wrinkles import measure_wrinkles, wrinkle_map
 
 __all__ = ["PORTRAITS", "portrait", "PhantomLine", "render_phantom", "simulate_visit", "fold_layout", "FoldLayout",
-           "draw_line", "DEFAULT_WRINKLE_REGIONS"]
+           "draw_line", "tilt_head", "DEFAULT_WRINKLE_REGIONS"]
 
 #: names accepted by :func:`portrait`
 PORTRAITS = ("astronaut", "grace_hopper")
@@ -552,3 +552,52 @@ def simulate_visit(
         "jpeg_quality": quality,
     }
     return out, truth
+
+
+def tilt_head(image: np.ndarray, *, pitch_deg: float = 0.0, yaw_deg: float = 0.0,
+              face: FaceGeometry | None = None) -> np.ndarray:
+    """The photo with the head turned in depth: its own 3-D face mesh rotated and the skin carried with it.
+
+    Each triangle of the mesh (Delaunay, on the photo's vertices) is moved by the affine map that takes its
+    corners to where the rotation R = Ry(yaw) · Rx(pitch) about the mesh's centre puts them (orthographic
+    view; nearer triangles drawn last, so the nose hides what it should). Outside the face outline the photo is
+    unchanged. The sign convention is that of :func:`~toolkit.imaging.face_qc.head_rotation`: a positive
+    pitch tips the face down. What a nod does to lift can be measured with it: analyse the tilted photo
+    against the untilted one.
+
+    Parameters
+    ----------
+    image : (M, N, 3) uint8 ndarray
+    pitch_deg, yaw_deg : float
+    face : FaceGeometry, optional
+        The face with its 3-D mesh (found with :class:`FaceMeshBackend` when omitted).
+    """
+    from scipy.spatial import Delaunay
+
+    if face is None:
+        found = FaceMeshBackend().detect(image).faces
+        if len(found) != 1 or found[0].mesh is None:
+            raise ValueError(f"tilt_head needs exactly one face with a mesh; found {len(found)}")
+        face = found[0]
+    p = np.asarray(face.mesh, dtype=np.float64)[:, :3]
+    c = p.mean(axis=0)
+    a, b = math.radians(pitch_deg), math.radians(yaw_deg)
+    rx = np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
+    ry = np.array([[math.cos(b), 0, math.sin(b)], [0, 1, 0], [-math.sin(b), 0, math.cos(b)]])
+    q = (p - c) @ (ry @ rx).T + c
+    triangles = Delaunay(p[:, :2]).simplices
+    out = image.copy()
+    h_img, w_img = image.shape[:2]
+    for t in triangles[np.argsort(-q[triangles, 2].mean(axis=1))]:  # farthest first
+        dst = q[t, :2].astype(np.float32)
+        x, y, w, h = cv2.boundingRect(dst)
+        x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, w_img), min(y + h, h_img)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        m = cv2.getAffineTransform(p[t, :2].astype(np.float32), dst - np.float32([x0, y0]))
+        patch = cv2.warpAffine(image, m, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+        inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        cv2.fillConvexPoly(inside, np.round((dst - [x0, y0]) * 16).astype(np.int32), 1, cv2.LINE_8, shift=4)
+        sub = inside.astype(bool)
+        out[y0:y1, x0:x1][sub] = patch[sub]
+    return out
