@@ -203,19 +203,29 @@ class Deliveries(Subjects, Signatures):
         self._require("read_allocation", "see delivery records (arms, doses, settings)")
         import pandas as pd
 
+        mine = m.SubjectRow.study_id == self.study_id
+        if subject_id is not None:
+            mine = mine & (m.SubjectRow.subject_id == subject_id)
         stmt = (
             select(m.DeliveryRow, m.SubjectRow.subject_id)
             .join(m.SubjectRow, m.SubjectRow.id == m.DeliveryRow.subject_pk)
-            .where(m.SubjectRow.study_id == self.study_id)
+            .where(mine)
             .order_by(m.DeliveryRow.id)
         )
-        if subject_id is not None:
-            stmt = stmt.where(m.SubjectRow.subject_id == subject_id)
+        w = m.WaveformFileRow
+        # the files of these deliveries only (not every file of the database)
+        files = (
+            select(w.delivery_id, w.path, w.sha256)
+            .join(m.DeliveryRow, m.DeliveryRow.id == w.delivery_id)
+            .join(m.SubjectRow, m.SubjectRow.id == m.DeliveryRow.subject_pk)
+            .where(mine)
+            .order_by(w.id)
+        )
         with self.reading() as s:
             rows = s.execute(stmt).all()
             waves = {}
-            for w in s.scalars(select(m.WaveformFileRow).order_by(m.WaveformFileRow.id)):
-                waves.setdefault(w.delivery_id, []).append({"path": w.path, "sha256": w.sha256})
+            for delivery_id, path, digest in s.execute(files):
+                waves.setdefault(delivery_id, []).append({"path": path, "sha256": digest})
         columns = [
             "delivery_id", "subject_id", "session_number", "arm_id", "side", "status", "reason", "started_at",
             "ended_at", "resumed_from", "prescription", "bench", "instruments", "settings", "dose",
