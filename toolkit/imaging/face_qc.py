@@ -94,21 +94,30 @@ def face_state(mesh: np.ndarray, image_shape: tuple[int, ...]) -> FaceState:
                      smile_index=smile, yaw_index=yaw, outside_fraction=outside)
 
 
+def _bony_similarity(mesh_a: np.ndarray, mesh_b: np.ndarray,
+                     dims: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The least-squares similarity (Umeyama 1991, doi:10.1109/34.88573) carrying the bony face's vertices of
+    ``mesh_a`` onto those of ``mesh_b`` in their first ``dims`` coordinates: both vertex sets centred, the
+    rotation (no reflection) and the scale, with ``b0 ≈ scale · a0 @ rotation.T``."""
+    a = np.asarray(mesh_a, dtype=float)[list(_SHAPE_VERTICES), :dims]
+    b = np.asarray(mesh_b, dtype=float)[list(_SHAPE_VERTICES), :dims]
+    a0, b0 = a - a.mean(axis=0), b - b.mean(axis=0)
+    u, s, vt = np.linalg.svd(b0.T @ a0)
+    d = np.ones(dims)
+    d[-1] = 1.0 if np.linalg.det(u @ vt) > 0 else -1.0
+    scale = float((s * d).sum() / max((a0**2).sum(), 1e-12))
+    return a0, b0, (u * d) @ vt, scale
+
+
 def shape_distance(mesh_a: np.ndarray, mesh_b: np.ndarray) -> float:
     """RMS distance between two faces' shapes after the best similarity fit, in inter-ocular distances.
 
     Uses vertices that follow the bony face (nose, eye corners, upper outline), so a change of expression
     moves it little and another person's face moves it a lot.
     """
-    a = np.asarray(mesh_a, dtype=float)[list(_SHAPE_VERTICES), :2]
-    b = np.asarray(mesh_b, dtype=float)[list(_SHAPE_VERTICES), :2]
-    a0, b0 = a - a.mean(axis=0), b - b.mean(axis=0)
-    u, s, vt = np.linalg.svd(b0.T @ a0)
-    d = np.diag([1.0, 1.0 if np.linalg.det(u @ vt) > 0 else -1.0])
-    rot = u @ d @ vt
-    k = float(np.trace(np.diag(s) @ d) / max((a0**2).sum(), 1e-12))
+    a0, b0, rot, k = _bony_similarity(mesh_a, mesh_b, 2)
     fitted = k * a0 @ rot.T
-    iod = float(np.linalg.norm(b[12] - b[14]))  # outer canthi in _SHAPE_VERTICES order: 33 and 263
+    iod = float(np.linalg.norm(b0[12] - b0[14]))  # outer canthi in _SHAPE_VERTICES order: 33 and 263
     return float(np.sqrt(((fitted - b0) ** 2).sum(axis=1).mean())) / max(iod, 1e-9)
 
 
@@ -122,16 +131,9 @@ def head_rotation(mesh_from: np.ndarray, mesh_to: np.ndarray) -> tuple[float, fl
     nose tip drops). A change of pitch moves the lower face up or down against the eyes in the photo (its
     parts lie in front of and behind the eyes), which reads as lift.
     """
-    a = np.asarray(mesh_from, dtype=float)
-    b = np.asarray(mesh_to, dtype=float)
-    if a.shape[1] < 3 or b.shape[1] < 3:
+    if np.shape(mesh_from)[1] < 3 or np.shape(mesh_to)[1] < 3:
         raise ValueError("head_rotation needs meshes with depth (468, 3)")
-    a = a[list(_SHAPE_VERTICES), :3]
-    b = b[list(_SHAPE_VERTICES), :3]
-    a0, b0 = a - a.mean(axis=0), b - b.mean(axis=0)
-    u, _, vt = np.linalg.svd(b0.T @ a0)
-    d = np.diag([1.0, 1.0, 1.0 if np.linalg.det(u @ vt) > 0 else -1.0])
-    r = u @ d @ vt
+    r = _bony_similarity(mesh_from, mesh_to, 3)[2]
     pitch = math.degrees(math.atan2(r[2, 1], r[2, 2]))
     yaw = math.degrees(math.asin(max(-1.0, min(1.0, -r[2, 0]))))
     roll = math.degrees(math.atan2(r[1, 0], r[0, 0]))
