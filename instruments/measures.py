@@ -214,7 +214,9 @@ def measure_pair(voltage: Trace, current: Trace, *, level_fraction: float = 0.5)
         mid = -mid
         above = ~above
     n_above = int(np.count_nonzero(above))
-    # state levels as medians (edges and overshoot barely move them), each from at most ~20 000 samples
+    # state levels as medians (edges and overshoot barely move them) of a strided subset: every sample of a
+    # record below 100 000 points, else every (n // 50 000)-th (50 000 to 100 000 samples); each level's
+    # median is of the subset's samples on its side of the mid level (a 60 000-point record: all of them)
     step = max(1, sig.size // 50_000)
     sub = sig[::step]
     sub_above = sub > mid
