@@ -103,3 +103,49 @@ def test_cli_deliver_prints_each_note_once(repo_root, demo_store, tmp_path, caps
     text = " ".join((out + err).split())
     assert text.count("no twin was listening") == 1, text
     assert "COMPLETED" in text
+
+
+def test_a_capture_modified_on_disk_before_the_record_closes_is_refused_at_once(demo_study, demo_store, twin):
+    """A capture changed on disk between its write and the record's close fails the record's checksum check;
+    the record goes beside the data after one attempt (a changed file does not change back), output off."""
+    import json
+
+    from toolkit.errors import StoreError
+
+    study = short(demo_study, 1.0)
+    sid = Subjects(demo_store).add("S-031", "EP")
+    folder = demo_store.study_dir / "waveforms" / sid
+    tampered: list = []
+
+    def tamper(event) -> None:
+        if event.phase == "capture" and not tampered:
+            newest = max(folder.rglob("*.npz"), key=lambda p: p.stat().st_mtime_ns)
+            with open(newest, "r+b") as fh:
+                fh.seek(200)
+                byte = fh.read(1)
+                fh.seek(200)
+                fh.write(bytes([byte[0] ^ 0xFF]))
+            tampered.append(newest)
+
+    attempts: list[int] = []
+    finish = demo_store.finish_delivery
+
+    def counted(delivery_id, **kwargs):
+        attempts.append(delivery_id)
+        return finish(delivery_id, **kwargs)
+
+    demo_store.finish_delivery = counted
+    try:
+        with pytest.raises(StoreError, match="SHA-256") as info:
+            run_session(study, sid, 1, store=demo_store, twin=twin, settings=FAST, progress=tamper)
+    finally:
+        del demo_store.finish_delivery
+    assert tampered and len(attempts) == 1
+    assert not twin.any_output_on()
+    fallback = demo_store.study_dir / "deliveries-unrecorded" / f"delivery-{attempts[0]}.json"
+    assert str(fallback) in str(info.value)
+    kept = json.loads(fallback.read_text(encoding="utf-8"))
+    assert kept["outcome"] == "completed" and kept["dose"]["pulse_count"] > 0
+    assert str(tampered[0]) in {path for path, _ in kept["waveforms"]}
+    # the store never recorded the session as ended
+    assert demo_store.deliveries(sid).iloc[-1]["status"] == "in_progress"

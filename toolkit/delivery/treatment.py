@@ -38,7 +38,7 @@ from toolkit.delivery.settings import DeliverySettings
 from toolkit.delivery.state import SessionState, SessionStateMachine
 from toolkit.delivery.stop import StopToken
 from toolkit.delivery.views import check_resolution
-from toolkit.errors import StoreError, ToolkitError
+from toolkit.errors import DataError, StoreError, ToolkitError
 
 __all__ = ["SessionContext", "run_treatment"]
 
@@ -1133,7 +1133,12 @@ def _outcome(run: _TreatmentRun, abort: Abort | None,
 
 def _finish(ctx: SessionContext, run: _TreatmentRun, outcome: str, reason: str | None, dose: Any,
             waves: list[tuple[str, str]], ended: Any) -> None:
-    """Close the record; a failing store is retried, then the record is written beside the data and raised."""
+    """Close the record; a failing store is retried, then the record is written beside the data and raised.
+
+    A record the store refuses for its content (:class:`~toolkit.errors.DataError`: a capture file that no
+    longer matches its checksum, i.e. modified on disk since it was written) is refused the same way on every
+    attempt: it goes beside the data at once, without retrying.
+    """
     import json
     import time
 
@@ -1145,9 +1150,13 @@ def _finish(ctx: SessionContext, run: _TreatmentRun, outcome: str, reason: str |
                 verification=run.verification, waveforms=[(Path(p), h) for p, h in waves], ended_at=ended,
             )
             return
+        except DataError as exc:
+            last = exc
+            break
         except ToolkitError as exc:
             last = exc
-            time.sleep(0.2 * (attempt + 1))
+            if attempt < 2:
+                time.sleep(0.2 * (attempt + 1))
     fallback = ctx.store.study_dir / "deliveries-unrecorded" / f"delivery-{run.delivery_id}.json"
     fallback.parent.mkdir(parents=True, exist_ok=True)
     fallback.write_text(json.dumps({
