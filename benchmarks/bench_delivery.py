@@ -3,8 +3,9 @@ raw PyVISA captures (the peer, measured in the same run).
 
 The 20-minute sessions run with the demo's settings (a capture every 300 s) and are compared with the floor
 of the same number of bare ``*TRG;*OPC?`` round trips over raw PyVISA to the same twin: the ratio says how
-much a session costs beyond one exchange per burst. Both are the best of three runs (the twin and the
-session share the machine's cores with whatever else runs; the best run is the one least disturbed).
+much a session costs beyond one exchange per burst. Both are the best of their runs (the twin and the
+session share the machine's cores with whatever else runs; the best run is the one least disturbed), and their
+runs are interleaved, a peer run after each session, so both sample the same stretch of the machine's time.
 
 Run: ``.venv/bin/python benchmarks/bench_delivery.py`` (about a minute). Figures are ratios within this run,
 so they hold on a slower or busier machine.
@@ -13,14 +14,15 @@ so they hold on a slower or busier machine.
 from __future__ import annotations
 
 import os
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-#: runs of each 20-minute session and of the peer's round trips; the best of them is reported
-_REPEATS = 3
+#: runs of each 20-minute session, each followed by a run of the peer's round trips; the best of each is reported
+_SESSION_REPEATS = 5
 
 
 def _subject(store, arm_id: str, n: int) -> str:
@@ -197,28 +199,44 @@ def main() -> int:
                              sum(t.dose.bursts for t in rec.treatments),
                              sum(len(t.waveforms) for t in rec.treatments), time.perf_counter() - t0))
             peer_rate = _raw_pyvisa_rate(twin, 200)
-        # 20-minute sessions as the demo delivers them, and the peer: bare trigger round trips; each the best of
-        # a few runs, so a busy machine (other jobs on its cores) slows neither side's figure alone
-        demo_rows = []
+        # 20-minute sessions as the demo delivers them, and the peer: bare trigger round trips. The runs are
+        # interleaved (each session is followed by a peer run on the same twin), so both sides sample the same
+        # stretch of time on the machine; each side is the best of its runs, so a busy machine (other jobs on
+        # its cores) slows neither side's figure alone
+        arms = ("EP", "MC", "SHAM")
+        walls: dict[str, list[float]] = {arm: [] for arm in arms}
+        pairs: dict[str, list[float]] = {arm: [] for arm in arms}
+        outcomes: dict[str, list[str]] = {arm: [] for arm in arms}
+        bursts: dict[str, int] = {}
+        sims = dict.fromkeys(arms, 0)
+        peers: list[float] = []
         with TwinBench(speed=1.0, seed=1) as twin:
             twin.model.max_simulated_pulses = 1  # as start_twin_for does
             with open_store(demo) as store:
                 run_session(_with_minutes(demo, 1.0), _subject(store, "EP", 300), 1, store=store, twin=twin,
                             settings=DeliverySettings(capture_every_s=300.0))
-                for arm in ("EP", "MC", "SHAM"):
-                    walls, outcomes = [], []
-                    for rep in range(_REPEATS):
-                        sid = _subject(store, arm, 310 + 10 * len(demo_rows) + rep)
+                _raw_trigger_floor(twin, 100)  # the peer's connection path warmed up like the sessions'
+                for rep in range(_SESSION_REPEATS):
+                    for a, arm in enumerate(arms):
+                        sid = _subject(store, arm, 310 + 10 * a + rep)
                         sims0 = twin.model.bursts_simulated
                         t0 = time.perf_counter()
                         rec = run_session(_with_minutes(demo, 20.0), sid, 1, store=store, twin=twin,
                                           settings=DeliverySettings(capture_every_s=300.0))
-                        walls.append(time.perf_counter() - t0)
-                        outcomes.append(rec.outcome)
-                    # every run must have completed; otherwise the first that did not is shown
-                    outcome = next((o for o in outcomes if o != "completed"), "completed")
-                    demo_rows.append((arm, outcome, rec.dose.bursts, min(walls), twin.model.bursts_simulated - sims0))
-            floor_per_trigger = min(_raw_trigger_floor(twin, 600) for _ in range(_REPEATS))
+                        wall = time.perf_counter() - t0
+                        sims[arm] = twin.model.bursts_simulated - sims0
+                        peer = _raw_trigger_floor(twin, 600)
+                        walls[arm].append(wall)
+                        peers.append(peer)
+                        pairs[arm].append(wall / (rec.dose.bursts * peer))
+                        outcomes[arm].append(rec.outcome)
+                        bursts[arm] = rec.dose.bursts
+        demo_rows = []
+        for arm in arms:
+            # every run must have completed; otherwise the first that did not is shown
+            outcome = next((o for o in outcomes[arm] if o != "completed"), "completed")
+            demo_rows.append((arm, outcome, bursts[arm], min(walls[arm]), sims[arm], statistics.median(pairs[arm])))
+        floor_per_trigger = min(peers)
         ours_rate = n_every / wall_every
         print("Simulated sessions on the twin (pyvisa-py over loopback), capture every 60 s simulated:")
         print(f"  {'session':<44}{'outcome':>10}{'bursts':>8}{'captures':>10}{'wall s':>9}{'sim/wall':>10}")
@@ -226,13 +244,17 @@ def main() -> int:
             sim = 3600.0 if "2 ×" in label else 1800.0
             print(f"  {label:<44}{outcome:>10}{bursts:>8}{caps:>10}{wall:>9.2f}{sim / wall:>9.0f}x")
         print()
-        print(f"20-minute sessions with the demo settings (capture every 300 s), best of {_REPEATS}; peer: the same")
-        print(f"number of bare *TRG;*OPC? round trips over raw pyvisa to the same twin, best of {_REPEATS} × 600 "
-              f"({floor_per_trigger * 1e6:.1f} µs each); load average {os.getloadavg()[0]:.2f}:")
-        print(f"  {'arm':<6}{'outcome':>10}{'bursts':>8}{'simulated':>11}{'wall s':>9}{'peer s':>8}{'ratio':>7}")
-        for arm, outcome, bursts, wall, sims in demo_rows:
+        print(f"20-minute sessions with the demo settings (capture every 300 s), best of {_SESSION_REPEATS}; peer: "
+              "the same number of")
+        print(f"bare *TRG;*OPC? round trips over raw pyvisa to the same twin, 600 after each session, best of "
+              f"{len(peers)} ({floor_per_trigger * 1e6:.1f} µs each, median {statistics.median(peers) * 1e6:.1f} µs); "
+              f"load average {os.getloadavg()[0]:.2f}:")
+        print(f"  {'arm':<6}{'outcome':>10}{'bursts':>8}{'simulated':>11}{'wall s':>9}{'peer s':>8}{'ratio':>7}"
+              f"{'each run / its peer, median':>30}")
+        for arm, outcome, bursts, wall, sims, pair in demo_rows:
             peer = bursts * floor_per_trigger
-            print(f"  {arm:<6}{outcome:>10}{bursts:>8}{sims:>11}{wall:>9.3f}{peer:>8.3f}{wall / peer:>6.1f}x")
+            print(f"  {arm:<6}{outcome:>10}{bursts:>8}{sims:>11}{wall:>9.3f}{peer:>8.3f}{wall / peer:>6.1f}x"
+                  f"{pair:>29.1f}x")
         print()
         print("Captures verified per second (arm, trigger a burst, read 2 channels, measure, check, store .npz):")
         print(f"  delivery runner, in the delivery loop: {ours_rate:7.1f} /s  ({n_every} captures in {wall_every:.2f} s)")
