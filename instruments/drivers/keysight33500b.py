@@ -234,8 +234,13 @@ class Keysight33500B(StimulatorDriver):
                                f"({exc})", resource=self.resource) from None
 
     def _check_armed(self, channel: int) -> None:
-        back = self._read_settings(self._ch(channel))
-        state = {k: back[k] for k in ("burst_enabled", "burst_mode", "trigger_source")}
+        # the three settings that make a finite bus-triggered burst, read back (configure read back the rest)
+        c = self._ch(channel)
+        try:
+            state = {"burst_mode": c.burst_mode, "trigger_source": c.trigger_source, "burst_enabled": c.burst_enabled}
+        except (KeyError, ValueError, IndexError) as exc:
+            raise GarbledReply(f"{self.name} at {self.resource}: unexpected reply while reading the burst state "
+                               f"back ({exc})", resource=self.resource) from None
         if state != {"burst_enabled": True, "burst_mode": "TRIG", "trigger_source": "BUS"}:
             raise InstrumentError(f"{self.name} at {self.resource}: channel {channel} is not a finite "
                                   f"bus-triggered burst (read back {state}); configure it first",

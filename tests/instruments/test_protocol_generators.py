@@ -138,10 +138,8 @@ def test_keysight_readback_mismatch_is_refused() -> None:
 
 
 def test_keysight_output_on_requires_arm_and_reads_back() -> None:
-    armed = [("SOUR1:FUNC?", "PULS"), ("SOUR1:FREQ?", "100"), ("SOUR1:FUNC:PULS:WIDT?", "0.001"),
-             ("SOUR1:VOLT?", "5"), ("SOUR1:VOLT:OFFS?", "2.5"), ("SOUR1:VOLT:LIM:HIGH?", "6"),
-             ("SOUR1:VOLT:LIM:LOW?", "-6"), ("SOUR1:VOLT:LIM:STAT?", "1"), ("SOUR1:BURS:MODE?", "TRIG"),
-             ("SOUR1:BURS:NCYC?", "+5"), ("TRIG1:SOUR?", "BUS"), ("SOUR1:BURS:STAT?", "1")]
+    # arming reads back the three settings of a finite bus-triggered burst
+    armed = [("SOUR1:BURS:MODE?", "TRIG"), ("TRIG1:SOUR?", "BUS"), ("SOUR1:BURS:STAT?", "1")]
     gen, adapter = _ks([*armed, ("OUTP1 ON", None), ("*OPC?", "1"), ("OUTP1?", "1"), ("SYST:ERR?", OK),
                         ("*TRG;SYST:ERR?", OK)])
     with pytest.raises(InstrumentError, match="not armed"):
@@ -153,10 +151,10 @@ def test_keysight_output_on_requires_arm_and_reads_back() -> None:
 
 
 def test_keysight_arm_refuses_continuous_output() -> None:
-    gen, _ = _ks([("SOUR1:FUNC?", "PULS"), ("SOUR1:FREQ?", "100"), ("SOUR1:FUNC:PULS:WIDT?", "0.001"),
-                  ("SOUR1:VOLT?", "5"), ("SOUR1:VOLT:OFFS?", "2.5"), ("SOUR1:VOLT:LIM:HIGH?", "6"),
-                  ("SOUR1:VOLT:LIM:LOW?", "-6"), ("SOUR1:VOLT:LIM:STAT?", "1"), ("SOUR1:BURS:MODE?", "TRIG"),
-                  ("SOUR1:BURS:NCYC?", "+5"), ("TRIG1:SOUR?", "IMM"), ("SOUR1:BURS:STAT?", "1")])
+    gen, _ = _ks([("SOUR1:BURS:MODE?", "TRIG"), ("TRIG1:SOUR?", "IMM"), ("SOUR1:BURS:STAT?", "1")])
+    with pytest.raises(InstrumentError, match="not a finite bus-triggered burst"):
+        gen.arm(1)
+    gen, _ = _ks([("SOUR1:BURS:MODE?", "TRIG"), ("TRIG1:SOUR?", "BUS"), ("SOUR1:BURS:STAT?", "0")])
     with pytest.raises(InstrumentError, match="not a finite bus-triggered burst"):
         gen.arm(1)
 
