@@ -161,9 +161,16 @@ def test_tektronix_capture_signed_bytes_exact_protocol() -> None:
     assert tr.time_s == pytest.approx([-1e-6, 0.0, 1e-6])
 
 
-def test_rigol_deep_record_is_read_in_250k_windows() -> None:
-    n = 600_000
+@pytest.mark.parametrize("n", [600_000, 60_000])
+def test_rigol_deep_record_is_read_in_250k_windows(n: int) -> None:
     raw = (np.arange(n) % 256).astype(np.uint8).tobytes()
+    windows = []
+    for start in range(1, n + 1, 250_000):
+        stop = min(start + 249_999, n)
+        block = b"#9" + str(stop - start + 1).zfill(9).encode() + raw[start - 1:stop]
+        windows += [(f":WAV:STAR {start}", None), (f":WAV:STOP {stop}", None), (":WAV:DATA?", block)]
+    # after several windows the start goes back to the first point (one window started there)
+    reset = [(":WAV:STAR 1", None)] if n > 250_000 else []
     chans = [ScopeChannel(1, volts_per_div=1.0), ScopeChannel(2, volts_per_div=1.0)]
     adapter = ReplayAdapter([
         (":STOP", None), (":TIM:SCAL 0.001", None), (":TIM:OFFS 0", None),
@@ -171,16 +178,12 @@ def test_rigol_deep_record_is_read_in_250k_windows() -> None:
         (":CHAN2:DISP ON", None), (":CHAN2:PROB 1", None), (":CHAN2:SCAL 1", None), (":CHAN2:OFFS -0", None),
         (":CHAN3:DISP OFF", None), (":CHAN4:DISP OFF", None),
         (":TRIG:EDGE:SOUR CHAN1", None), (":TRIG:EDGE:SLOP POS", None), (":TRIG:EDGE:LEV 0", None),
-        (":ACQ:MDEP 600000", None), (":WAV:MODE RAW", None), (":WAV:FORM BYTE", None),
+        (f":ACQ:MDEP {n}", None), (":WAV:MODE RAW", None), (":WAV:FORM BYTE", None),
         ("*OPC?", "1"), ("SYST:ERR?", OK), (":TIM:SCAL?", "1e-3"), (":CHAN1:SCAL?", "1"), (":CHAN1:PROB?", "1"),
         (":CHAN2:SCAL?", "1"), (":CHAN2:PROB?", "1"),
         (":WAV:SOUR CHAN1", None),
         (":WAV:PRE?", f"0,2,{n},1,2.0e-08,-6.0e-03,0,4.0e-02,0,127"),
-        (":WAV:STAR 1", None), (":WAV:STOP 250000", None), (":WAV:DATA?", b"#9000250000" + raw[:250_000]),
-        (":WAV:STAR 250001", None), (":WAV:STOP 500000", None),
-        (":WAV:DATA?", b"#9000250000" + raw[250_000:500_000]),
-        (":WAV:STAR 500001", None), (":WAV:STOP 600000", None), (":WAV:DATA?", b"#9000100000" + raw[500_000:]),
-        (":WAV:STAR 1", None),
+        *windows, *reset,
     ], "TCPIP0::scope::5555::SOCKET")
     scope = RigolDS1000Z(adapter, name="scope", resource="TCPIP0::scope::5555::SOCKET")
     scope.configure(timebase_s_per_div=1e-3, channels=chans, record_points=n)
