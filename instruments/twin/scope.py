@@ -376,7 +376,11 @@ class TwinScope(ScpiDevice):
         # in place, in the order of tip / physical * probe + noise, then the family's scaling
         shown = tip / physical
         shown *= c.probe
-        shown += self.rng.normal(0.0, self.noise_div * c.scale_V, n)
+        # the noise as rng.normal(0, σ, n) draws it, bit for bit (the same standard normals, each times σ), without
+        # its per-sample location and scale handling
+        noise = self.rng.standard_normal(n)
+        noise *= self.noise_div * c.scale_V
+        shown += noise
         yinc, yorigin, yref = self._y_axis(c)
         if self.family == "rigol":
             shown /= yinc
