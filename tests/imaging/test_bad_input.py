@@ -19,8 +19,8 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def _huge_png_header(path: Path, width: int = 8200, height: int = 6150) -> None:
-    """A valid PNG header announcing 50 MP, with a tiny (incomplete) pixel stream: nothing big is allocated."""
+def _huge_png_header(path: Path, width: int = 14200, height: int = 10600) -> None:
+    """A valid PNG header announcing 150 MP, with a tiny (incomplete) pixel stream: nothing big is allocated."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 1024)
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b""))
@@ -71,7 +71,7 @@ def test_each_bad_photo_is_a_qc_failure_with_its_reason(bad_files: dict[str, Pat
 
 
 def test_size_guard_refuses_before_decoding(bad_files: dict[str, Path]) -> None:
-    with pytest.raises(PhotoRejected, match=r"50\.4 MP exceeds") as info:
+    with pytest.raises(PhotoRejected, match=r"150\.5 MP exceeds the 120 MP limit") as info:
         load_photo(bad_files["too_large"])
     assert info.value.reason == "too_large"
 

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from toolkit.imaging import face_qc
+from toolkit.imaging import mesh_topology as topo
 from toolkit.imaging.calibration import MEAN_INTER_OCULAR_MM, Calibration, detect_scale_marker, gray_world
 from toolkit.imaging.faces import FaceGeometry, FaceMeshBackend, LandmarkBackend
 from toolkit.imaging.lift import displacement_field, flow_overlay, landmark_geometry, measure_lift
@@ -52,6 +53,7 @@ from toolkit.imaging.registration import Registration, fit_similarity, register_
 from toolkit.imaging.skin import (
     SkinParams,
     SkinSegmentation,
+    fill_polygon,
     grow,
     mask_pixels,
     mask_window,
@@ -63,13 +65,14 @@ from toolkit.imaging.wrinkles import (
     clipped_channels,
     measure_wrinkles,
     skin_texture_level,
+    suppress_parallel,
     wrinkle_map,
 )
 
 __all__ = ["ALGORITHM_VERSION", "METRIC_COLUMNS", "PhotoAnalysis", "analyze_photo"]
 
 #: recorded with every number this module produces; bump on any change that alters results
-ALGORITHM_VERSION = "epmc-imaging 2.2.0"
+ALGORITHM_VERSION = "epmc-imaging 2.3.0"
 
 #: the per-region columns of :attr:`PhotoAnalysis.regions`
 METRIC_COLUMNS = (
@@ -86,6 +89,11 @@ METRIC_COLUMNS = (
 
 #: margin around the face mesh kept in the analysis crop (room for the skin model's outer ring)
 _CROP_MARGIN_MM = 18.0
+#: ridges along the lips' outline this near it are their border (see _lips_and_mouth_corners)
+_LIP_REACH_MM = 5.0
+#: mesh vertices of the mouth's corners (right, left), and how far around them lines are never the lips' border
+_MOUTH_CORNERS = (61, 291)
+_MOUTH_CORNER_MM = 8.0
 #: mesh vertices that follow the bony upper face: the start of the registration
 _STABLE_VERTICES = face_qc._SHAPE_VERTICES
 #: pixel size at which the follow-up is registered and its displacement field matched (lift needs a tenth
@@ -650,6 +658,23 @@ def _masked_median_rows(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(count > 0, med, np.float32(np.nan)).astype(np.float32)
 
 
+def _lips_and_mouth_corners(frame: _Prepared) -> tuple[np.ndarray, np.ndarray]:
+    """The lips (analysis grid), and the mouth corners' surroundings (``_MOUTH_CORNER_MM``).
+
+    A ridge running along the lips' outline within ``_LIP_REACH_MM`` of it is their border (the vermilion edge,
+    the shadow under the lower lip), which the mesh places up to a millimetre or two inside, depending on how the
+    face sits in the frame (see :func:`~toolkit.imaging.wrinkles.suppress_parallel`). Around the corners the
+    nasolabial folds end and the marionette lines begin, and a shorter fold is shorter at that end: nothing
+    there is taken for the lips' border.
+    """
+    mesh = frame.face.mesh[:, :2]
+    shape = frame.gray.shape
+    corners = np.zeros(shape, dtype=np.uint8)
+    for v in _MOUTH_CORNERS:
+        cv2.circle(corners, (round(mesh[v, 0]), round(mesh[v, 1])), round(_MOUTH_CORNER_MM / frame.mm_per_px), 1, -1)
+    return fill_polygon(shape, mesh[list(topo.LIPS_OUTER)]), corners.astype(bool)
+
+
 def _warp_onto_baseline(photo: _Prepared, matrix: np.ndarray, flow: np.ndarray,
                         size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The follow-up's analysis crop resampled so each baseline pixel x shows follow-up point S(x + flow(x)),
@@ -918,6 +943,9 @@ def analyze_photo(
     wmap = wrinkle_map(frame_rgb, frame.mm_per_px, params, clipped=frame_clipped, source_mm_per_px=source_mm,
                        reference=frame.skin.measurable, channel_gains=None if base is None else base.channel_gains)
     level = skin_texture_level(wmap, measurable) if base is None else base.texture_level
+    # the lips' own border (the vermilion edge, the shadow under the lower lip) is anatomy, not a perioral line
+    lips, corners = frame.derived(("lips",), lambda: _lips_and_mouth_corners(frame))
+    wmap = suppress_parallel(wmap, lips, _LIP_REACH_MM / frame.mm_per_px, spare=corners)
     qc.metrics["skin_texture_pct"] = level
     skeleton = np.zeros(frame.gray.shape, dtype=bool)
     rows = []

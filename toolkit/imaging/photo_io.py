@@ -34,8 +34,9 @@ __all__ = [
     "sha256_file",
 ]
 
-#: largest decoded size accepted (pixels); 50 MP camera files are refused before decoding
-MAX_PIXELS = 40_000_000
+#: largest decoded size accepted (pixels): full-frame 45–61 MP and medium-format 100 MP camera files (11648×8736)
+#: are measured as they are (a decoded 120 MP photo holds 360 MB); anything larger is refused before decoding
+MAX_PIXELS = 120_000_000
 #: file suffixes accepted by ingest (case-insensitive)
 SUPPORTED_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 

@@ -24,13 +24,13 @@ is proportional to the contrast of a line, which under fixed lighting follows it
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
 from toolkit.imaging.ridges import local_mean, ridge_strength
-from toolkit.imaging.skin import mask_window
+from toolkit.imaging.skin import grow, mask_window
 
 __all__ = [
     "WrinkleParams",
@@ -264,6 +264,38 @@ def wrinkle_map(image: np.ndarray, mm_per_px: float, params: WrinkleParams | Non
         strength[:, -edge:] = 0
     return WrinkleMap(strength_pct=strength, mm_per_px=float(mm_per_px), params=params, normal_angle=normal,
                       sigmas_px=sigmas, channel_gains=gains)
+
+
+def suppress_parallel(wmap: WrinkleMap, feature: np.ndarray, reach_px: float, max_angle_deg: float = 35.0,
+                      spare: np.ndarray | None = None) -> WrinkleMap:
+    """``wmap`` without the ridges that run along the outline of ``feature`` within ``reach_px`` of it.
+
+    A feature's own border (the lip's vermilion edge and the shadow under the lower lip) is a line parallel to
+    the feature's outline, a few millimetres from it where the face mesh places the outline a little inside;
+    the lines of the skin around it (perioral lines) run across it. A ridge counts as the border where its
+    normal points at the feature within ``max_angle_deg``; nothing in ``spare`` is taken for a border.
+    """
+    if wmap.normal_angle is None or not feature.any():
+        return wmap
+    outside = (~feature).astype(np.uint8)
+    rows, cols = mask_window(grow(feature, reach_px + 2), 1)
+    dist = cv2.distanceTransform(outside[rows, cols], cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    near = (dist > 0) & (dist <= reach_px)
+    if not near.any():
+        return wmap
+    # the direction away from the feature: the distance's gradient
+    gx = cv2.Sobel(dist, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(dist, cv2.CV_32F, 0, 1, ksize=3)
+    normal = wmap.normal_angle[rows, cols]
+    along = np.abs(np.cos(normal) * gx + np.sin(normal) * gy) >= math.cos(math.radians(max_angle_deg)) * np.hypot(gx, gy)
+    drop = near & along
+    if spare is not None:
+        drop &= ~spare[rows, cols]
+    if not drop.any():
+        return wmap
+    strength = wmap.strength_pct.copy()
+    strength[rows, cols][drop] = 0.0
+    return replace(wmap, strength_pct=strength)
 
 
 def _centreline(wmap: WrinkleMap, box: tuple[int, int, int, int], m: np.ndarray,
