@@ -94,6 +94,9 @@ _LIP_REACH_MM = 5.0
 #: mesh vertices of the mouth's corners (right, left), and how far around them lines are never the lips' border
 _MOUTH_CORNERS = (61, 291)
 _MOUTH_CORNER_MM = 8.0
+#: detail finer than this (a Gaussian's sigma), or than the photos' pixels, is what focus and sharpening change
+#: (see _check_sharpness)
+_DETAIL_MM = 0.4
 #: mesh vertices that follow the bony upper face: the start of the registration
 _STABLE_VERTICES = face_qc._SHAPE_VERTICES
 #: pixel size at which the follow-up is registered and its displacement field matched (lift needs a tenth
@@ -658,6 +661,48 @@ def _masked_median_rows(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.where(count > 0, med, np.float32(np.nan)).astype(np.float32)
 
 
+def _fine_detail(frame: _Prepared, rgb: np.ndarray, exclude: np.ndarray, detail_mm: float) -> float:
+    """Relative r.m.s. of the detail finer than ``detail_mm`` of ``rgb`` (on ``frame``'s grid) around the eyes and
+    brows: the lashes, lids, iris and brow hairs, which no treatment of the skin changes but focus, camera
+    sharpening and compression do. Pixels in ``exclude`` (clipped highlights) are left out. NaN without any."""
+    mask = frame.derived(("eye_detail_mask",), lambda: _eye_detail_mask(frame))
+    win = mask_window(mask, round(3 * detail_mm / frame.mm_per_px)) if mask.any() else None
+    if win is None:
+        return float("nan")
+    gray = cv2.cvtColor(np.ascontiguousarray(rgb[win]), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    detail = gray - cv2.GaussianBlur(gray, (0, 0), detail_mm / frame.mm_per_px)
+    use = mask[win] & ~exclude[win]
+    if not use.any():
+        return float("nan")
+    return float(np.sqrt(np.mean(detail[use] ** 2)) / max(float(np.mean(gray[use])), 1.0))
+
+
+def _eye_detail_mask(frame: _Prepared) -> np.ndarray:
+    mesh = frame.face.mesh[:, :2]
+    shape = frame.gray.shape
+    out = np.zeros(shape, dtype=bool)
+    for loop, grow_mm in ((topo.EYE_R, 3.0), (topo.EYE_L, 3.0), (topo.BROW_R, 1.0), (topo.BROW_L, 1.0)):
+        out |= grow(fill_polygon(shape, mesh[list(loop)]), grow_mm / frame.mm_per_px)
+    return out
+
+
+def _check_sharpness(qc: QCReport, photo: _Prepared, base: _Prepared, warped_rgb: np.ndarray,
+                     warped_clipped: np.ndarray, thresholds: QCThresholds) -> None:
+    """Flag a follow-up softer or sharper than its baseline (see ``QCThresholds.max_sharpness_change``); both are
+    read on the baseline's grid, the follow-up warped onto it, at the finest detail both photos resolve."""
+    detail_mm = max(_DETAIL_MM, base.source_mm_per_px, photo.source_mm_per_px)
+    clipped = (base.clipped > 0) | (warped_clipped > 0)
+    before = base.derived(("fine_detail", detail_mm), lambda: _fine_detail(base, base.rgb, base.clipped > 0, detail_mm))
+    ratio = _fine_detail(base, warped_rgb, clipped, detail_mm) / before if before > 0 else float("nan")
+    qc.metrics["sharpness_ratio"] = ratio
+    limit = thresholds.max_sharpness_change
+    if math.isfinite(ratio) and abs(math.log(ratio)) > math.log1p(limit):
+        qc.flag("sharpness_change", f"the follow-up is {100 * abs(ratio - 1):.0f} % {'softer' if ratio < 1 else 'sharper'} "
+                f"than its baseline (fine detail around the eyes, limit ±{100 * limit:.0f} %): a softer photo reads as "
+                "fewer and shallower lines, a sharper one as more; keep the focus and the camera's sharpening setting "
+                "between visits", fail_on=thresholds.fail_on_flags)
+
+
 def _lips_and_mouth_corners(frame: _Prepared) -> tuple[np.ndarray, np.ndarray]:
     """The lips (analysis grid), and the mouth corners' surroundings (``_MOUTH_CORNER_MM``).
 
@@ -893,6 +938,7 @@ def analyze_photo(
                                lambda: _outside_stable(stable, _STABLE_FEATHER_MM / mm))[..., None]
         frame_rgb, frame_clipped, warped_skin = _warp_onto_baseline(photo, registration.matrix, smooth, size)
         covered = _covered_at_visit(base, frame_rgb, warped_skin)
+        _check_sharpness(qc, photo, base, frame_rgb, frame_clipped, thresholds)
         # the masks' pixels, found once for every follow-up of a cached baseline
         lift_pixels = base.derived(("lift_pixels", names), lambda: {n: mask_pixels(base_masks[n] & base.skin.skin)
                                                                      for n in names})

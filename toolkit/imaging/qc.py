@@ -65,9 +65,14 @@ class QCThresholds:
     max_jpeg_quality_change : int
         A follow-up whose JPEG quality differs from its baseline's by more than this is flagged
         ``compression_change``: the wrinkle measures shift with the compression.
+    max_sharpness_change : float
+        A follow-up whose fine detail around the eyes and brows (which no treatment of the skin changes) is
+        softer or sharper than its baseline's by more than this fraction is flagged ``sharpness_change``: a
+        slightly defocused photo reads as fewer and shallower lines, in-camera sharpening as more, by about as
+        much as the detail changed.
     fail_on_flags : tuple of str
         Flag codes (``smile``, ``spectacles``, ``region_clipping``, ``skin_covered``, ``jpeg_quality``,
-        ``compression_change``) that a study wants to fail instead.
+        ``compression_change``, ``sharpness_change``) that a study wants to fail instead.
     """
 
     min_blur_score: float = 20.0
@@ -91,6 +96,7 @@ class QCThresholds:
     max_region_covered_fraction: float = 0.10
     min_jpeg_quality: int = 85
     max_jpeg_quality_change: int = 10
+    max_sharpness_change: float = 0.10
     fail_on_flags: tuple[str, ...] = ()
 
 
