@@ -760,7 +760,7 @@ class _Builder:
         chg = data["CHG"] if "CHG" in data else pd.Series(np.nan, index=data.index)
         data["MEASURED"] = chg.where(chg.notna(), data["AVAL"])
         side = pick_column(bds, ("SIDE",))
-        if side is not None and bds[side].fillna("").astype(str).str.strip().ne("").any():
+        if side is not None and bds[side].astype("string").fillna("").str.strip().ne("").any():
             return  # split-face rows are per side; the truth is per face
         merged = truth.merge(data, on=keys, how="inner").dropna(subset=["MEASURED", "TRUE_CHG"])
         if merged.empty:
