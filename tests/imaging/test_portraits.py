@@ -152,10 +152,14 @@ def test_a_known_lift_at_the_jaw_is_recovered(name: str) -> None:
 
 
 def test_follow_up_without_its_own_scale_takes_the_baseline_scale() -> None:
-    # a follow-up taken 3 % further away: its pixels are 1/0.97 times larger in millimetres
+    # a follow-up taken 3 % further away: the same frame with the face 3 % smaller, so its pixels are 1/0.97
+    # times larger in millimetres (resizing the whole photo instead is another image size of the same frame,
+    # see test_resolution_change)
     base = portrait("grace_hopper")
     baseline_cal = analyze_photo(base, overlays=False).calibration
-    far = cv2.resize(base, None, fx=0.97, fy=0.97, interpolation=cv2.INTER_AREA)
+    h, w = base.shape[:2]
+    far = cv2.warpAffine(base, cv2.getRotationMatrix2D((w / 2, h / 2), 0.0, 0.97), (w, h), flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REFLECT)
     res = analyze_photo(far, baseline=base, overlays=False)
     assert res.qc.passed, res.qc.reasons
     assert res.calibration.source == "baseline_registration"

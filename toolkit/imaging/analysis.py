@@ -97,6 +97,8 @@ _MOUTH_CORNER_MM = 8.0
 #: detail finer than this (a Gaussian's sigma), or than the photos' pixels, is what focus and sharpening change
 #: (see _check_sharpness)
 _DETAIL_MM = 0.4
+#: a follow-up with more than this fraction more or fewer pixels across the baseline's frame is flagged
+_RESOLUTION_CHANGE = 0.10
 #: mesh vertices that follow the bony upper face: the start of the registration
 _STABLE_VERTICES = face_qc._SHAPE_VERTICES
 #: pixel size at which the follow-up is registered and its displacement field matched (lift needs a tenth
@@ -207,6 +209,7 @@ class _Prepared:
     state: face_qc.FaceState
     spectacles: bool
     polygons: dict[str, np.ndarray]  # every region and reference polygon, crop pixels
+    frame_shape: tuple[int, int] = (0, 0)  # (height, width) of the whole photo, upright
     jpeg_quality: int | None = None  # of a JPEG file (IJG-equivalent), None for other files and arrays
     texture_level: float | None = None  # skin_texture_level of its own wrinkle map, once computed
     channel_gains: tuple[float, float, float] | None = None  # of its own wrinkle map, with texture_level
@@ -409,7 +412,7 @@ def _prepare(
     return _Prepared(rgb=normalised, gray=gray, face=face_crop, face_original=face, matrix=matrix,
                      mm_per_px=analysis_mm_per_px, source_mm_per_px=cal.mm_per_px, calibration=cal, skin=skin,
                      clipped=clipped, state=state, spectacles=wear.spectacles, polygons=polygons,
-                     jpeg_quality=jpeg_q)
+                     frame_shape=(int(rgb.shape[0]), int(rgb.shape[1])), jpeg_quality=jpeg_q)
 
 
 #: prepared baselines of this process, most recent last (a subject's follow-ups share one baseline)
@@ -452,6 +455,18 @@ def _prepare_baseline(baseline: str | Path | np.ndarray, *, default_backend: boo
     return out
 
 
+def _same_framing_resized(photo_shape: tuple[int, int], base_shape: tuple[int, int]) -> float | None:
+    """How many times the baseline's pixels the photo has across the same frame, when the two frames differ in
+    size but not in shape (aspect ratios within 0.5 %); None when they are the same size or shaped differently
+    (a crop, another sensor), where pixels are compared as they are."""
+    (hp, wp), (hb, wb) = photo_shape, base_shape
+    if min(hp, wp, hb, wb) <= 0 or (hp, wp) == (hb, wb):
+        return None
+    if abs((wp / hp) / (wb / hb) - 1.0) > 0.005:
+        return None
+    return math.sqrt((wp * hp) / (wb * hb))
+
+
 def _check_against_baseline(qc: QCReport, registration: Registration, photo: _Prepared, base: _Prepared,
                             thresholds: QCThresholds, covered: bool = False,
                             lower_lift_mm: float = float("nan")) -> None:
@@ -462,6 +477,16 @@ def _check_against_baseline(qc: QCReport, registration: Registration, photo: _Pr
     # the face's size in the follow-up's own pixels over its size in the baseline's: the registration's
     # scale (crop pixels per crop pixel) times the two crops' resampling factors
     dscale = registration.scale * base.matrix[0, 0] / photo.matrix[0, 0] - 1.0
+    resized = _same_framing_resized(photo.frame_shape, base.frame_shape)
+    if resized is not None:
+        # the same frame at another pixel count (the camera's image-size setting, another body of the same
+        # kind): what the distance or zoom changed is the face's size relative to the frame
+        dscale = (1.0 + dscale) / resized - 1.0
+        if abs(resized - 1.0) > _RESOLUTION_CHANGE:
+            qc.flag("resolution_change", f"the photo has {resized:.2f}× the baseline's pixels across the same frame "
+                    f"({photo.frame_shape[1]}×{photo.frame_shape[0]} against {base.frame_shape[1]}×{base.frame_shape[0]}"
+                    "): fine lines are resolved differently and the wrinkle measures shift by several per cent; keep "
+                    "the camera's image size between visits", fail_on=thresholds.fail_on_flags)
     qc.metrics.update(roll_change_deg=droll, scale_change=dscale)
     if abs(droll) > thresholds.max_roll_deg:
         qc.fail("pose", f"head roll differs from baseline by {droll:+.1f}° (limit ±{thresholds.max_roll_deg}°)")

@@ -21,7 +21,9 @@ class QCThresholds:
     max_clipped_fraction : float
         Fraction of skin pixels clipped (all channels ≤ 2, or two or more ≥ 254).
     max_roll_deg, max_scale_change, max_yaw_index_change : float
-        Allowed pose and scale deviation from the subject's baseline.
+        Allowed pose and scale deviation from the subject's baseline. The scale is the face's size in pixels, or,
+        when the follow-up's frame has the baseline's shape at another pixel count (the camera's image-size
+        setting), its size relative to the frame; such a follow-up is flagged ``resolution_change``.
     max_pitch_change_deg : float
         Largest nod (head tipped up or down) from the baseline, from the two 3-D face meshes. A nod moves the
         lower face up or down in the photo (about 0.6 mm per degree at the jawline), which reads as lift. The
@@ -72,7 +74,7 @@ class QCThresholds:
         much as the detail changed.
     fail_on_flags : tuple of str
         Flag codes (``smile``, ``spectacles``, ``region_clipping``, ``skin_covered``, ``jpeg_quality``,
-        ``compression_change``, ``sharpness_change``) that a study wants to fail instead.
+        ``compression_change``, ``sharpness_change``, ``resolution_change``) that a study wants to fail instead.
     """
 
     min_blur_score: float = 20.0
