@@ -47,6 +47,17 @@ def _nonskin_truth(name: str, shape: tuple[int, int], to_grid: np.ndarray, scale
     return out
 
 
+def _face_truth(res) -> np.ndarray:
+    """The mesh's face outline less its eyes, brows and lips, on the analysis grid of ``res`` (analysed with
+    ``keep_masks=True``)."""
+    shape = next(iter(res.region_masks.values())).shape
+    mesh = res.face.mesh[:, :2] @ res.grid_matrix[:, :2].T + res.grid_matrix[:, 2]
+    features = np.zeros(shape, bool)
+    for loop in (topo.EYE_R, topo.EYE_L, topo.BROW_R, topo.BROW_L, topo.LIPS_OUTER):
+        features |= _fill(shape, mesh[list(loop)])
+    return _fill(shape, mesh[list(topo.FACE_OVAL)]) & ~features
+
+
 @pytest.fixture(scope="module", params=[(n, s) for n in ("astronaut", "grace_hopper") for s in SCALES],
                 ids=lambda p: f"{p[0]}@{p[1]}x")
 def analysed(request):
@@ -56,13 +67,8 @@ def analysed(request):
         img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
     res = analyze_photo(img, overlays=False, keep_masks=True)
     assert res.qc.codes == [], res.qc.reasons
-    shape = next(iter(res.region_masks.values())).shape
-    mesh = res.face.mesh[:, :2] @ res.grid_matrix[:, :2].T + res.grid_matrix[:, 2]
-    features = np.zeros(shape, bool)
-    for loop in (topo.EYE_R, topo.EYE_L, topo.BROW_R, topo.BROW_L, topo.LIPS_OUTER):
-        features |= _fill(shape, mesh[list(loop)])
-    face = _fill(shape, mesh[list(topo.FACE_OVAL)]) & ~features
-    nonskin = _nonskin_truth(name, shape, res.grid_matrix, scale)
+    face = _face_truth(res)
+    nonskin = _nonskin_truth(name, face.shape, res.grid_matrix, scale)
     return name, scale, res, face, nonskin
 
 

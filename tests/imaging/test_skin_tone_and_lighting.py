@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.imaging.test_regions_on_skin import ANNOTATIONS, _fill, _nonskin_truth
+from tests.imaging.test_regions_on_skin import ANNOTATIONS, _face_truth, _nonskin_truth
 from toolkit.imaging import analyze_photo
 from toolkit.imaging import mesh_topology as topo
 from toolkit.imaging.synthetic import fold_layout, portrait, simulate_visit
@@ -76,13 +76,8 @@ def test_darker_skin_is_measured_on_skin_and_alike(originals, name: str, tone: s
     assert res.qc.passed, res.qc.reasons
     assert res.qc.flag_codes == originals[name].qc.flag_codes
     # every region on skin by the hand-drawn outlines (as test_regions_on_skin checks the originals)
-    shape = next(iter(res.region_masks.values())).shape
-    mesh = res.face.mesh[:, :2] @ res.grid_matrix[:, :2].T + res.grid_matrix[:, 2]
-    features = np.zeros(shape, bool)
-    for loop in (topo.EYE_R, topo.EYE_L, topo.BROW_R, topo.BROW_L, topo.LIPS_OUTER):
-        features |= _fill(shape, mesh[list(loop)])
-    truth = _fill(shape, mesh[list(topo.FACE_OVAL)]) & ~features
-    truth &= ~np.logical_or.reduce(list(_nonskin_truth(name, shape, res.grid_matrix, SCALE).values()))
+    truth = _face_truth(res)
+    truth &= ~np.logical_or.reduce(list(_nonskin_truth(name, truth.shape, res.grid_matrix, SCALE).values()))
     on_skin = {r: float(truth[m].mean()) for r, m in res.region_masks.items() if m.any()}
     assert min(on_skin.values()) >= 0.90, {r: round(f, 3) for r, f in on_skin.items() if f < 0.9}
     # the same regions measured (at most one more or fewer, where a region's skin share sits at the limit)

@@ -55,6 +55,7 @@ from toolkit.imaging.skin import (
     SkinSegmentation,
     fill_polygon,
     grow,
+    grown_loops,
     mask_pixels,
     mask_window,
     segment_skin,
@@ -703,12 +704,9 @@ def _fine_detail(frame: _Prepared, rgb: np.ndarray, exclude: np.ndarray, detail_
 
 
 def _eye_detail_mask(frame: _Prepared) -> np.ndarray:
-    mesh = frame.face.mesh[:, :2]
-    shape = frame.gray.shape
-    out = np.zeros(shape, dtype=bool)
-    for loop, grow_mm in ((topo.EYE_R, 3.0), (topo.EYE_L, 3.0), (topo.BROW_R, 1.0), (topo.BROW_L, 1.0)):
-        out |= grow(fill_polygon(shape, mesh[list(loop)]), grow_mm / frame.mm_per_px)
-    return out
+    return grown_loops(frame.gray.shape, frame.face.mesh[:, :2],
+                       ((topo.EYE_R, 3.0), (topo.EYE_L, 3.0), (topo.BROW_R, 1.0), (topo.BROW_L, 1.0)),
+                       1.0 / frame.mm_per_px)
 
 
 def _check_sharpness(qc: QCReport, photo: _Prepared, base: _Prepared, warped_rgb: np.ndarray,

@@ -31,7 +31,7 @@ import numpy as np
 
 from toolkit.imaging import mesh_topology as topo
 
-__all__ = ["SkinParams", "SkinSegmentation", "segment_skin", "fill_polygon", "disk", "grow", "grow_by_each",
+__all__ = ["SkinParams", "SkinSegmentation", "segment_skin", "fill_polygon", "disk", "grow", "grow_by_each", "grown_loops",
            "mask_pixels", "mask_window", "shrink"]
 
 
@@ -210,13 +210,20 @@ def shrink(mask: np.ndarray, radius_px: float) -> np.ndarray:
     return out
 
 
-def _feature_mask(shape: tuple[int, int], mesh_xy: np.ndarray, px_per_mm: float, p: SkinParams) -> np.ndarray:
+def grown_loops(shape: tuple[int, int], mesh_xy: np.ndarray, loops_mm, px_per_mm: float) -> np.ndarray:
+    """Union of mesh contours (``(loop, margin_mm)`` pairs of vertex indices), each filled and grown by its
+    margin."""
     out = np.zeros(shape, dtype=bool)
-    for loop, margin in ((topo.EYE_R, p.eye_margin_mm), (topo.EYE_L, p.eye_margin_mm),
-                         (topo.BROW_R, p.brow_margin_mm), (topo.BROW_L, p.brow_margin_mm),
-                         (topo.LIPS_OUTER, p.lip_margin_mm), (topo.NOSE_LOWER, p.nose_margin_mm)):
+    for loop, margin in loops_mm:
         out |= grow(fill_polygon(shape, mesh_xy[list(loop)]), margin * px_per_mm)
     return out
+
+
+def _feature_mask(shape: tuple[int, int], mesh_xy: np.ndarray, px_per_mm: float, p: SkinParams) -> np.ndarray:
+    return grown_loops(shape, mesh_xy, ((topo.EYE_R, p.eye_margin_mm), (topo.EYE_L, p.eye_margin_mm),
+                                        (topo.BROW_R, p.brow_margin_mm), (topo.BROW_L, p.brow_margin_mm),
+                                        (topo.LIPS_OUTER, p.lip_margin_mm), (topo.NOSE_LOWER, p.nose_margin_mm)),
+                       px_per_mm)
 
 
 def _features(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
