@@ -73,7 +73,7 @@ from toolkit.imaging.wrinkles import (
 __all__ = ["ALGORITHM_VERSION", "METRIC_COLUMNS", "PhotoAnalysis", "analyze_photo"]
 
 #: recorded with every number this module produces; bump on any change that alters results
-ALGORITHM_VERSION = "epmc-imaging 2.3.0"
+ALGORITHM_VERSION = "epmc-imaging 2.3.1"
 
 #: the per-region columns of :attr:`PhotoAnalysis.regions`
 METRIC_COLUMNS = (
@@ -100,6 +100,11 @@ _MOUTH_CORNER_MM = 8.0
 _DETAIL_MM = 0.4
 #: a follow-up with more than this fraction more or fewer pixels across the baseline's frame is flagged
 _RESOLUTION_CHANGE = 0.10
+#: below this spread of the channels (95th percentile of the largest difference between two channels over the
+#: face crop, in 8-bit levels) a photo is grayscale: 0 for a grayscale export stored as RGB; 54–164 for the shipped
+#: portraits under casts of ±25 % per channel, 36–67 half desaturated, 63–77 for the demo's photos. A toned
+#: monochrome (sepia, 28–31) is not caught
+_MIN_COLOUR_SPREAD = 8.0
 #: mesh vertices that follow the bony upper face: the start of the registration
 _STABLE_VERTICES = face_qc._SHAPE_VERTICES
 #: pixel size at which the follow-up is registered and its displacement field matched (lift needs a tenth
@@ -366,6 +371,14 @@ def _prepare(
 
     matrix, size = _crop_matrix(face, rgb.shape, cal.mm_per_px, analysis_mm_per_px)
     crop = _resample(rgb, matrix, size)
+    spread = colour_spread(crop)
+    if role == "photo":
+        qc.metrics["colour_spread"] = spread
+    if spread < _MIN_COLOUR_SPREAD:
+        qc.fail(f"{prefix}grayscale", f"{prefix}grayscale image stored as colour (its channels differ by "
+                f"{spread:.0f} levels or less over 95 % of the face; a colour photo's by tens): a colour photo is required, skin is "
+                "told from hair, headwear, lips and background by its colour; take and export photos in colour")
+        return None
     face_crop = face.transformed(matrix)
     polygons = region_polygons(face_crop.mesh, template, template.all_names)
     skin = segment_skin(crop, face_crop.mesh[:, :2], analysis_mm_per_px,
@@ -454,6 +467,15 @@ def _prepare_baseline(baseline: str | Path | np.ndarray, *, default_backend: boo
         while len(_BASELINE_CACHE) > _BASELINE_CACHE_SIZE:
             _BASELINE_CACHE.popitem(last=False)
     return out
+
+
+def colour_spread(image: np.ndarray) -> float:
+    """How much colour an RGB image has: the 95th percentile, over its pixels, of the largest difference
+    between two of its channels (8-bit levels). 0 for a grayscale image stored as three channels."""
+    a = np.asarray(image)[::2, ::2].astype(np.int16)
+    r, g, b = a[..., 0], a[..., 1], a[..., 2]
+    worst = np.maximum(np.maximum(np.abs(r - g), np.abs(g - b)), np.abs(r - b))
+    return float(np.percentile(worst, 95))
 
 
 def _same_framing_resized(photo_shape: tuple[int, int], base_shape: tuple[int, int]) -> float | None:
