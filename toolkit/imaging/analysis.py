@@ -105,6 +105,13 @@ _RESOLUTION_CHANGE = 0.10
 #: portraits under casts of ±25 % per channel, 36–67 half desaturated, 63–77 for the demo's photos. A toned
 #: monochrome (sepia, 28–31) is not caught
 _MIN_COLOUR_SPREAD = 8.0
+#: a follow-up is a mirror image of its baseline when, flipped, it matches the baseline better than as it is by
+#: more than this correlation (see _check_mirrored: re-captures 0.83-0.98 as they are against 0.34-0.48 flipped;
+#: mirrored ones 0.37-0.47 against 0.62-0.88)
+_MIRROR_MARGIN = 0.10
+#: the match is compared on a 0.4 mm grid, in detail between 0.4 and 2 mm (features and lines, not shading)
+_MIRROR_MM = 0.4
+_MIRROR_BAND_MM = (0.4, 2.0)
 #: mesh vertices that follow the bony upper face: the start of the registration
 _STABLE_VERTICES = face_qc._SHAPE_VERTICES
 #: pixel size at which the follow-up is registered and its displacement field matched (lift needs a tenth
@@ -488,6 +495,67 @@ def _same_framing_resized(photo_shape: tuple[int, int], base_shape: tuple[int, i
     if abs((wp / hp) / (wb / hb) - 1.0) > 0.005:
         return None
     return math.sqrt((wp * hp) / (wb * hb))
+
+
+def _band(gray: np.ndarray, mm_per_px: float) -> np.ndarray:
+    """Detail between the two scales of _MIRROR_BAND_MM (a difference of Gaussians): features and lines, no shading."""
+    g = gray.astype(np.float32)
+    fine, coarse = (s / mm_per_px for s in _MIRROR_BAND_MM)
+    return cv2.GaussianBlur(g, (0, 0), fine) - cv2.GaussianBlur(g, (0, 0), coarse)
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a - a.mean(), b - b.mean()
+    den = float(np.sqrt(np.dot(a, a) * np.dot(b, b)))
+    return float(np.dot(a, b)) / den if den > 0 else 0.0
+
+
+def _check_mirrored(qc: QCReport, photo: _Prepared, base: _Prepared) -> None:
+    """Fail a follow-up that is a mirror image of its baseline (left and right swapped).
+
+    A front camera's selfie view or an editor's flip saves a face mirrored. The mesh then names the subject's
+    right side on the image's left as usual, so every left and right region, and the side a split-face study
+    treated, would be swapped without any other sign: a face is nearly symmetric. Its details are not (moles,
+    lines, the hair's parting, the light): the follow-up is aligned on the baseline twice, as it is (each mesh
+    vertex onto the same vertex) and flipped (onto the mirror vertex), and its detail compared with the
+    baseline's. A baseline that is itself mirrored is found the same way; a whole series saved mirrored is not.
+    """
+    k = base.mm_per_px / _MIRROR_MM
+
+    def small(gray: np.ndarray) -> np.ndarray:
+        return cv2.resize(gray, (max(1, round(gray.shape[1] * k)), max(1, round(gray.shape[0] * k))),
+                          interpolation=cv2.INTER_AREA)
+
+    def reference() -> tuple[np.ndarray, np.ndarray]:
+        band = _band(small(base.gray), _MIRROR_MM)
+        oval = cv2.resize(base.skin.oval.astype(np.uint8), (band.shape[1], band.shape[0]),
+                          interpolation=cv2.INTER_NEAREST)
+        inner = cv2.erode(oval, np.ones((3, 3), np.uint8), iterations=max(1, round(2.0 / _MIRROR_MM))) > 0
+        return band, inner
+
+    base_band, inner = base.derived(("mirror_reference",), reference)
+    if inner.sum() < 100:
+        return
+    gray = small(photo.gray)
+    mesh_p = photo.face.mesh[:, :2].astype(np.float64) * k
+    mesh_b = base.face.mesh[:, :2].astype(np.float64) * k
+    flipped = mesh_p.copy()
+    flipped[:, 0] = gray.shape[1] - 1 - flipped[:, 0]
+    size = (base_band.shape[1], base_band.shape[0])
+    ref = base_band[inner]
+    matches = []
+    for image, matrix in ((gray, fit_similarity(mesh_b, mesh_p)),
+                          (np.ascontiguousarray(gray[:, ::-1]), fit_similarity(mesh_b[list(topo.MIRROR)], flipped))):
+        aligned = cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                 borderMode=cv2.BORDER_REFLECT)
+        matches.append(_correlation(_band(aligned, _MIRROR_MM)[inner], ref))
+    as_is, mirrored = matches
+    qc.metrics.update(baseline_match=as_is, baseline_match_mirrored=mirrored)
+    if mirrored > as_is + _MIRROR_MARGIN:
+        qc.fail("mirrored", f"the photo is a mirror image of its baseline: flipped left to right it matches the "
+                f"baseline (correlation {mirrored:.2f}) better than as it is ({as_is:.2f}). A front camera's selfie "
+                "view or an editor saved one of the two mirrored, which would swap every left and right region "
+                "(and a split-face study's sides); save both as the camera sees the face")
 
 
 def _check_against_baseline(qc: QCReport, registration: Registration, photo: _Prepared, base: _Prepared,
@@ -954,6 +1022,7 @@ def analyze_photo(
         if distance > thresholds.max_shape_distance:
             qc.fail("baseline_mismatch", f"the baseline shows another face (face-shape distance {distance:.3f} "
                     f"inter-ocular distances, limit {thresholds.max_shape_distance}): check the subject and visit")
+        _check_mirrored(qc, photo, base)
         size = (base.gray.shape[1], base.gray.shape[0])
         base_masks = base.polygon_masks()
         stable = base.derived(("stable", tuple(template.lift_reference)), lambda: np.logical_or.reduce(

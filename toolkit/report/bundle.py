@@ -769,11 +769,14 @@ class _Builder:
         rows = []
         for param, g in merged.groupby("PARAMCD", sort=False):
             level = float(g["BASE"].mean()) if "BASE" in g and g["BASE"].notna().any() else None
-            res = measurement_agreement(g, truth="TRUE_CHG", measured="MEASURED", level=level)
+            # a subject's follow-ups share one baseline photo and its error: the bias's interval is per subject
+            res = measurement_agreement(g, truth="TRUE_CHG", measured="MEASURED", level=level,
+                                        cluster="USUBJID" if g["USUBJID"].nunique() >= 2 else None)
             rows.append(res.assign(PARAMCD=param, level=level))
         self.measurement_validation = pd.concat(rows, ignore_index=True)[
-            ["PARAMCD", "n", "slope", "slope_ci_low", "slope_ci_high", "bias", "relative_bias", "error_sd", "wsd",
-             "rc", "wcv", "r", "level"]]
+            ["PARAMCD", "n", "slope", "slope_ci_low", "slope_ci_high", "bias", "bias_ci_low", "bias_ci_high",
+             "relative_bias", "relative_bias_ci_low", "relative_bias_ci_high", "error_sd", "wsd", "rc", "wcv", "r",
+             "level"]]
         path = self.work / "tables" / "measurement_validation.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         self.measurement_validation.to_csv(path, index=False)
@@ -819,17 +822,21 @@ def _validation_html(table: pd.DataFrame | None) -> str:
     parts = ["<h2>Measurement validation: photo endpoints against simulated truth</h2>",
              "<p>Every follow-up photo of the simulated study has a known true change (fold length and depth "
              "drawn, lift applied). Measured against true change per photo: the slope of a least-squares fit "
-             "(1 = proportional), the mean error (bias) and the repeatability of one measurement (within-subject "
-             "SD, RC = 2.77 · wSD; wCV relative to the mean baseline value) "
+             "(1 = proportional), the mean error (bias; its 95 % CI counts each subject once, as a subject's "
+             "follow-ups share one baseline photo) and the repeatability of one measurement (within-subject SD, "
+             "RC = 2.77 · wSD; wCV relative to the mean baseline value). The relative bias is the bias over the mean "
+             "true change. A treatment contrast compares arms measured alike, so an error common to every photo "
+             "cancels in it; what reaches the contrast is the slope "
              "(<a href='tables/measurement_validation.csv'>CSV</a>).</p><table class='data'><tr>"
-             + "".join(f"<th>{_esc(c)}</th>" for c in ("endpoint", "photos", "slope (95% CI)", "bias",
-                                                       "relative bias", "wSD", "RC", "wCV", "r")) + "</tr>"]
+             + "".join(f"<th>{_esc(c)}</th>" for c in ("endpoint", "photos", "slope (95% CI)", "bias (95% CI)",
+                                                       "relative bias (95% CI)", "wSD", "RC", "wCV", "r")) + "</tr>"]
     for r in table.itertuples(index=False):
         wcv = "" if pd.isna(r.wcv) else f"{100 * r.wcv:.1f} %"
-        rel = "" if pd.isna(r.relative_bias) else f"{100 * r.relative_bias:+.1f} %"
+        rel = ("" if pd.isna(r.relative_bias) else
+               f"{100 * r.relative_bias:+.1f} % ({100 * r.relative_bias_ci_low:+.1f}, {100 * r.relative_bias_ci_high:+.1f})")
         parts.append(f"<tr><td>{_esc(r.PARAMCD)}</td><td>{r.n}</td><td>{r.slope:.3f} ({r.slope_ci_low:.3f}, "
-                     f"{r.slope_ci_high:.3f})</td><td>{r.bias:+.3g}</td><td>{rel}</td><td>{r.wsd:.3g}</td>"
-                     f"<td>{r.rc:.3g}</td><td>{wcv}</td><td>{r.r:.3f}</td></tr>")
+                     f"{r.slope_ci_high:.3f})</td><td>{r.bias:+.3g} ({r.bias_ci_low:+.3g}, {r.bias_ci_high:+.3g})</td>"
+                     f"<td>{rel}</td><td>{r.wsd:.3g}</td><td>{r.rc:.3g}</td><td>{wcv}</td><td>{r.r:.3f}</td></tr>")
     parts.append("</table>")
     return "\n".join(parts)
 
