@@ -816,6 +816,23 @@ def _check_sharpness(qc: QCReport, photo: _Prepared, base: _Prepared, warped_rgb
                 "between visits", fail_on=thresholds.fail_on_flags)
 
 
+def _check_skin_texture(qc: QCReport, level: float, base_level: float, thresholds: QCThresholds) -> None:
+    """Flag a follow-up whose skin texture differs from its baseline's (see
+    ``QCThresholds.max_skin_texture_change``): on re-captures of an unchanged face the ratio is 0.97-1.06, with
+    every fold half as deep and a 2 mm lift 0.95-1.01; a camera's mild skin smoothing gives 0.70-0.89."""
+    ratio = level / base_level if base_level > 0 else float("nan")
+    qc.metrics["skin_texture_ratio"] = ratio
+    limit = thresholds.max_skin_texture_change
+    if math.isfinite(ratio) and abs(math.log(ratio)) > math.log1p(limit):
+        cause = ("a camera's skin-smoothing (beauty) mode, noise reduction or retouching, which reads as fewer and "
+                 "shallower lines; switch it off" if ratio < 1 else
+                 "sensor noise (high ISO, dim light), sharpening or compression, which reads as more lines; "
+                 "keep the light and the camera's settings")
+        qc.flag("skin_texture_change", f"the skin's fine texture is {100 * abs(ratio - 1):.0f} % "
+                f"{'weaker' if ratio < 1 else 'stronger'} than at baseline (limit ±{100 * limit:.0f} %): {cause} "
+                "between visits", fail_on=thresholds.fail_on_flags)
+
+
 def _lips_and_mouth_corners(frame: _Prepared) -> tuple[np.ndarray, np.ndarray]:
     """The lips (analysis grid), and the mouth corners' surroundings (``_MOUTH_CORNER_MM``).
 
@@ -1103,6 +1120,8 @@ def analyze_photo(
     wmap = wrinkle_map(frame_rgb, frame.mm_per_px, params, clipped=frame_clipped, source_mm_per_px=source_mm,
                        reference=frame.skin.measurable, channel_gains=None if base is None else base.channel_gains)
     level = skin_texture_level(wmap, measurable) if base is None else base.texture_level
+    if base is not None:
+        _check_skin_texture(qc, skin_texture_level(wmap, measurable), level, thresholds)
     # the lips' own border (the vermilion edge, the shadow under the lower lip) is anatomy, not a perioral line
     lips, corners = frame.derived(("lips",), lambda: _lips_and_mouth_corners(frame))
     wmap = suppress_parallel(wmap, lips, _LIP_REACH_MM / frame.mm_per_px, spare=corners)

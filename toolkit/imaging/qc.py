@@ -72,9 +72,16 @@ class QCThresholds:
         softer or sharper than its baseline's by more than this fraction is flagged ``sharpness_change``: a
         slightly defocused photo reads as fewer and shallower lines, in-camera sharpening as more, by about as
         much as the detail changed.
+    max_skin_texture_change : float
+        A follow-up whose skin texture (the 75th percentile of the ridge strength over its skin, warped onto
+        the baseline) is weaker or stronger than its baseline's by more than this fraction is flagged
+        ``skin_texture_change``: a camera's skin-smoothing ("beauty") mode, noise reduction or retouching weakens
+        it and reads as fewer and shallower lines, while the detail around the eyes, which the sharpness check
+        reads, stays; sensor noise (high ISO) and compression strengthen it.
     fail_on_flags : tuple of str
         Flag codes (``smile``, ``spectacles``, ``region_clipping``, ``skin_covered``, ``jpeg_quality``,
-        ``compression_change``, ``sharpness_change``, ``resolution_change``) that a study wants to fail instead.
+        ``compression_change``, ``sharpness_change``, ``skin_texture_change``, ``resolution_change``) that a
+        study wants to fail instead.
     """
 
     min_blur_score: float = 20.0
@@ -99,6 +106,7 @@ class QCThresholds:
     min_jpeg_quality: int = 85
     max_jpeg_quality_change: int = 10
     max_sharpness_change: float = 0.10
+    max_skin_texture_change: float = 0.10
     fail_on_flags: tuple[str, ...] = ()
 
 
