@@ -305,35 +305,49 @@ class Waveform:
 
     def _pieces_into(self, rel: np.ndarray, lows: list[int], highs: list[int], tau_filter_s: float,
                      outputs: tuple) -> None:
-        """Each piece's samples ``rel[lows[j]:highs[j]]`` into the (array, X∞, X_amp) ``outputs``."""
+        """Each piece's samples ``rel[lo:hi]`` into the (array, X∞, X_amp) ``outputs``.
+
+        The formulas of :func:`_filtered_value` (and ``a + b·exp(−s·inv)`` without a filter), each operation
+        written into the output or a scratch buffer reused from piece to piece instead of a new temporary: a
+        record's pieces run to tens of thousands of samples, where fresh arrays cost as much as the arithmetic.
+        Products and sums are taken with their operands swapped where that saves a copy (exact in floating
+        point), so every sample is the same float as the expression gives.
+        """
         inv_all = self.inv_tau.tolist()
         t0_all = self.t0_s.tolist()
         if tau_filter_s > 0:
             yv0, yi0 = self._piece_starts(tau_filter_s)
             inv_f = 1.0 / tau_filter_s
             starts = (yv0.tolist(), yi0.tolist())
+        longest = max((hi - lo for lo, hi in zip(lows, highs, strict=True)), default=0)
+        s_buf, e_buf, ef_buf, tmp_buf = (np.empty(longest) for _ in range(4))
         for j, (lo, hi) in enumerate(zip(lows, highs, strict=True)):
             if lo >= hi:
                 continue
-            s = rel[lo:hi] - t0_all[j]
+            n = hi - lo
+            s = np.subtract(rel[lo:hi], t0_all[j], out=s_buf[:n])
             inv = inv_all[j]
+            # exp(−s·inv): s·(−inv) is the same float as (−s)·inv
+            e = np.exp(np.multiply(s, -inv, out=e_buf[:n]), out=e_buf[:n])
             if tau_filter_s > 0:
-                ef = np.exp(-s * inv_f)
-                close = abs(inv_f - inv) <= 1e-9 * inv_f
-                if close:
+                ef = np.exp(np.multiply(s, -inv_f, out=ef_buf[:n]), out=ef_buf[:n])
+                if abs(inv_f - inv) <= 1e-9 * inv_f:
                     for (out, a_all, b_all), y0_all in zip(outputs, starts, strict=True):
                         a, b, y0 = a_all[j], b_all[j], y0_all[j]
                         out[lo:hi] = a + b * s * inv_f * ef + (y0 - a) * ef
                     continue
                 c = inv_f / (inv_f - inv)
-                e = np.exp(-s * inv)
+                tmp = tmp_buf[:n]
                 for (out, a_all, b_all), y0_all in zip(outputs, starts, strict=True):
                     a, b, y0 = a_all[j], b_all[j], y0_all[j]
-                    out[lo:hi] = a + b * c * e + (y0 - a - b * c) * ef
+                    # a + b·c·e + (y0 − a − b·c)·ef
+                    dst = np.multiply(e, b * c, out=out[lo:hi])
+                    dst += a
+                    dst += np.multiply(ef, y0 - a - b * c, out=tmp)
             else:
-                e = np.exp(-s * inv)
                 for out, a_all, b_all in outputs:
-                    out[lo:hi] = a_all[j] + b_all[j] * e
+                    dst = np.multiply(e, b_all[j], out=out[lo:hi])
+                    dst += a_all[j]
 
     def crossings(self, level: float, *, rising: bool, signal: str, tau_filter_s: float = 0.0,
                   limit: int = 64, start_s: float = 0.0) -> np.ndarray:

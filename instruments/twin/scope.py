@@ -352,7 +352,13 @@ class TwinScope(ScpiDevice):
         cached = getattr(self, "_signals", None)
         if cached is not None and cached[0] == key:
             return cached[1]
-        t_rel = xorigin + np.arange(n) * xinc
+        grid = getattr(self, "_grid", None)
+        if grid is None or grid[0] != (n, xinc, xorigin):
+            # the sample instants of a record, the same while the timebase and depth stay (a session's captures)
+            grid = ((n, xinc, xorigin), xorigin + np.arange(n) * xinc)
+            grid[1].setflags(write=False)
+            self._grid = grid if n <= self.SCRATCH_MAX_POINTS else None
+        t_rel = grid[1]
         # the circuit's exact waveform through the amplifier's and this scope's bandwidth, at the sample
         # instants (no anti-alias filter: a transient between two samples is missed, as on a real scope)
         signals = self.model.render(self.captured_t0_s + t_rel, scope_bandwidth_Hz=_BANDWIDTH_HZ[self.family])
@@ -361,24 +367,22 @@ class TwinScope(ScpiDevice):
 
     def _render(self, channel: int, n: int, xinc: float, xorigin: float, key: tuple) -> np.ndarray:
         c = self.ch[channel]
-        if self.captured_t0_s is None:
-            tip = np.zeros(n)
-        else:
-            v_el, i = self._signals_at(n, xinc, xorigin, key)
-            what = self.signals.get(channel)
-            if what == "electrode":
-                tip = v_el
-            elif what == "shunt":
-                tip = i * self.model.shunt_ohms
-            else:
-                tip = np.zeros(n)
         physical = self.model.probe_attenuation.get(channel, 1.0)
+        shown, noise = self._scratch(n)
         # in place, in the order of tip / physical * probe + noise, then the family's scaling
-        shown = tip / physical
+        what = None if self.captured_t0_s is None else self.signals.get(channel)
+        if what == "electrode":
+            np.divide(self._signals_at(n, xinc, xorigin, key)[0], physical, out=shown)
+        elif what == "shunt":
+            np.multiply(self._signals_at(n, xinc, xorigin, key)[1], self.model.shunt_ohms, out=shown)
+            shown /= physical
+        else:
+            shown.fill(0.0)
+            shown /= physical
         shown *= c.probe
         # the noise as rng.normal(0, σ, n) draws it, bit for bit (the same standard normals, each times σ), without
         # its per-sample location and scale handling
-        noise = self.rng.standard_normal(n)
+        self.rng.standard_normal(out=noise)
         noise *= self.noise_div * c.scale_V
         shown += noise
         yinc, yorigin, yref = self._y_axis(c)
@@ -391,6 +395,19 @@ class TwinScope(ScpiDevice):
         shown += yref
         np.rint(shown, out=shown)
         return np.clip(shown, 0, 255, out=shown).astype(np.uint8)
+
+    #: records up to this many points are rendered in two float buffers kept from one record to the next
+    SCRATCH_MAX_POINTS = 1_000_000
+
+    def _scratch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Two float buffers of ``n`` samples for rendering a channel (kept for the next record of that length:
+        fresh arrays of a deep record cost the process new memory pages at every capture)."""
+        held = getattr(self, "_scratch_buffers", None)
+        if held is not None and held[0].size == n:
+            return held
+        pair = (np.empty(n), np.empty(n))
+        self._scratch_buffers = pair if n <= self.SCRATCH_MAX_POINTS else None
+        return pair
 
     #: most BYTE points one Rigol ``:WAV:DATA?`` returns
     RIGOL_MAX_BYTES = 250_000

@@ -240,3 +240,39 @@ def test_a_coarse_capture_samples_the_circuit_not_an_interpolation_of_it() -> No
     after = t >= 1.05e-3
     assert np.all(i[during][1:] > 4e-4) and i[during][-1] > 4e-3  # rising as the skin electroporates
     assert np.max(np.abs(i[after])) < 1e-6 and np.max(np.abs(v[after])) < 1e-3
+
+
+def test_scope_records_rendered_in_kept_buffers_are_the_bytes_of_fresh_ones() -> None:
+    """The scope renders records of one length into buffers it keeps from one record to the next; every record
+    is still the bytes a scope rendering into new arrays gives (same seed, same bursts), both channels, and a
+    record read before is not changed by the ones after it."""
+    from instruments.twin.clock import SimClock
+    from instruments.twin.scope import TwinScope
+
+    model = BenchModel(load="skin", max_simulated_pulses=1)
+    clock = SimClock(1.0)
+    kept, fresh = (TwinScope(model, clock, seed=11) for _ in range(2))
+    fresh.SCRATCH_MAX_POINTS = 0  # never keeps a buffer
+    setup = (":CHAN3:DISP OFF", ":CHAN4:DISP OFF", ":TIM:SCAL 2.7777777778e-4", ":TIM:OFFS 1.25e-3",
+             ":CHAN1:PROB 10", ":CHAN1:SCAL 21.875", ":CHAN2:SCAL 1.09375", ":TRIG:EDGE:LEV 21", ":ACQ:MDEP 60000",
+             ":WAV:MODE RAW")
+    for scope in (kept, fresh):
+        for command in setup:
+            scope.execute(command)
+    drive = VoltageDrive(high_V=3.5, low_V=0.0, pulse_width_s=1e-3, period_s=0.2, pulses=5)
+    earlier: list[tuple[np.ndarray, np.ndarray]] = []
+    for _ in range(3):
+        for scope in (kept, fresh):
+            scope.execute(":SING")
+        model.start_voltage_burst(drive, clock.now())
+        clock.advance(0.01)
+        for scope in (kept, fresh):
+            assert scope.execute(":TRIG:STAT?") == b"STOP"
+        records = [(scope.sample(1), scope.sample(2)) for scope in (kept, fresh)]
+        assert all(r.size == 60_000 for pair in records for r in pair)
+        assert np.array_equal(records[0][0], records[1][0]) and np.array_equal(records[0][1], records[1][1])
+        assert np.ptp(records[0][0]) > 50 and np.ptp(records[0][1]) > 20  # a pulse on both channels
+        earlier.append((records[0][0], records[0][0].copy()))
+        clock.advance(2.0)
+    assert all(np.array_equal(seen, copy) for seen, copy in earlier)
+    assert kept._scratch_buffers is not None and getattr(fresh, "_scratch_buffers", None) is None
