@@ -158,7 +158,7 @@ def test_a_repeated_program_message_runs_as_the_first_time() -> None:
 def test_open_adapter_switches_nagle_off_and_one_round_trip_triggers_a_burst() -> None:
     import socket
 
-    from instruments.transport import no_delay, open_adapter
+    from instruments.transport import RECEIVE_BYTES, no_delay, open_adapter, receive_in_large_reads
 
     with TwinBench() as twin:
         adapter = open_adapter(twin.resources["stimulator"], timeout_s=2.0)
@@ -166,6 +166,9 @@ def test_open_adapter_switches_nagle_off_and_one_round_trip_triggers_a_burst() -
             conn = adapter.connection
             sock = conn.visalib.sessions[conn.session].interface
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+            # a 60 000-point scope block arrives in one read, not in 4 KiB pieces
+            assert conn.visalib.sessions[conn.session].max_recv_size == RECEIVE_BYTES >= 60_002
+            assert conn.chunk_size == RECEIVE_BYTES
             for cmd in ("FUNC PULS", "FREQ 5", "FUNC:PULS:WIDT 0.001", "VOLT 1", "VOLT:OFFS 0.5", "BURS:MODE TRIG",
                         "BURS:NCYC 5", "TRIG1:SOUR BUS", "BURS:STAT ON", "OUTP1 ON"):
                 adapter.write(cmd)
@@ -177,3 +180,4 @@ def test_open_adapter_switches_nagle_off_and_one_round_trip_triggers_a_burst() -
             adapter.write("OUTP1 OFF")
             adapter.close()
     assert no_delay(object()) is False  # anything but a pyvisa-py socket is left alone
+    assert receive_in_large_reads(object()) is False
