@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from decimal import ROUND_HALF_UP, Decimal
@@ -102,8 +103,15 @@ def test_measurement_validation_against_the_photos_known_truth(demo_run) -> None
     assert 0.9 <= table.at["NLFDEPTH", "slope"] <= 1.1
     assert 0.85 <= table.at["NLFLEN", "slope"] <= 1.15
     assert (table["n"] >= 80).all()
+    # the bias with its interval (a subject's follow-ups share one baseline: clustered by subject)
+    assert (table["bias_ci_low"] < table["bias"]).all() and (table["bias"] < table["bias_ci_high"]).all()
     index = (Path(result.report_dir) / "index.html").read_text(encoding="utf-8")
     assert "Measurement validation: photo endpoints against simulated truth" in index
+    # each row reads e.g. "+23.3 (+3.2, +43.5)": one number of decimals for the bias and its interval
+    row = re.search(r"<td>NLFDEPTH</td><td>\d+</td><td>[^<]+</td><td>([^<]+)</td><td>([^<]+)</td>", index)
+    assert row, index[index.find("Measurement validation"):][:2000]
+    assert re.fullmatch(r"[+-]\d+\.\d \([+-]\d+\.\d, [+-]\d+\.\d\)", row.group(1)), row.group(1)
+    assert re.fullmatch(r"[+-]\d+\.\d % \([+-]\d+\.\d, [+-]\d+\.\d\)", row.group(2)), row.group(2)
 
 
 def test_report_bundle_is_complete(demo_run) -> None:

@@ -815,6 +815,15 @@ def _norm(text: object) -> str:
     return re.sub(r"[\s_]+", " ", re.sub(r"\s*(-|vs\.?|versus)\s*", " - ", str(text).strip().lower()))
 
 
+def _with_interval(value: float, low: float, high: float) -> str:
+    """``+0.34 (-0.69, +1.37)``: three significant digits of the largest of the three, the same decimals for all."""
+    if not np.isfinite([value, low, high]).all():
+        return "" if not np.isfinite(value) else f"{value:+.3g}"
+    top = max(abs(value), abs(low), abs(high))
+    decimals = max(0, 2 - int(np.floor(np.log10(top)))) if top > 0 else 2
+    return " ".join([f"{value:+.{decimals}f}", f"({low:+.{decimals}f}, {high:+.{decimals}f})"])
+
+
 def _validation_html(table: pd.DataFrame | None) -> str:
     """The measurement-validation section of the index (nothing for a study without known truth)."""
     if table is None:
@@ -835,7 +844,7 @@ def _validation_html(table: pd.DataFrame | None) -> str:
         rel = ("" if pd.isna(r.relative_bias) else
                f"{100 * r.relative_bias:+.1f} % ({100 * r.relative_bias_ci_low:+.1f}, {100 * r.relative_bias_ci_high:+.1f})")
         parts.append(f"<tr><td>{_esc(r.PARAMCD)}</td><td>{r.n}</td><td>{r.slope:.3f} ({r.slope_ci_low:.3f}, "
-                     f"{r.slope_ci_high:.3f})</td><td>{r.bias:+.3g} ({r.bias_ci_low:+.3g}, {r.bias_ci_high:+.3g})</td>"
+                     f"{r.slope_ci_high:.3f})</td><td>{_with_interval(r.bias, r.bias_ci_low, r.bias_ci_high)}</td>"
                      f"<td>{rel}</td><td>{r.wsd:.3g}</td><td>{r.rc:.3g}</td><td>{wcv}</td><td>{r.r:.3f}</td></tr>")
     parts.append("</table>")
     return "\n".join(parts)
