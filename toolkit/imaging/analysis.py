@@ -105,6 +105,13 @@ _RESOLUTION_CHANGE = 0.10
 #: portraits under casts of ±25 % per channel, 36–67 half desaturated, 63–77 for the demo's photos. A toned
 #: monochrome (sepia, 28–31) is not caught
 _MIN_COLOUR_SPREAD = 8.0
+#: an eye line further than this from the frame's horizontal: the photo is sideways (see _orientation_problem)
+_MAX_FRAME_ROLL_DEG = 30.0
+#: below this face presence the mesh may have been fitted to an upside-down face: BlazeFace is asked both ways
+#: (upright faces 0.999999+, also blurred or dark; upside-down ones 0.94-0.9994), and a face found with this
+#: score turned 180° and 0.1 more than as it is shows the photo upside down
+_UPRIGHT_PRESENCE = 0.999999
+_UPRIGHT_SCORE = 0.8
 #: a follow-up is a mirror image of its baseline when, flipped, it matches the baseline better than as it is by
 #: more than this correlation (see _check_mirrored: re-captures 0.83-0.98 as they are against 0.34-0.48 flipped;
 #: mirrored ones 0.37-0.47 against 0.62-0.88)
@@ -279,6 +286,34 @@ def _check_face(qc: QCReport, face: FaceGeometry, shape: tuple[int, ...], prefix
     return state
 
 
+def _orientation_problem(rgb: np.ndarray, face: FaceGeometry, blazeface: bool) -> str | None:
+    """Why the photo is not upright, or None.
+
+    Sideways: the eye line lies more than ``_MAX_FRAME_ROLL_DEG`` from the frame's horizontal (the detector and
+    the mesh follow a face at any roll, so a sideways photo would be measured, with the lift read across the
+    face). Upside down: the mesh model is unsure of its crop (presence below ``_UPRIGHT_PRESENCE``; an upright
+    face reads 0.999999 or more) and BlazeFace finds the face far more surely with the photo turned 180°.
+    """
+    (xr, yr), (xl, yl) = face.eye_right, face.eye_left
+    roll = math.degrees(math.atan2(yl - yr, xl - xr))
+    if abs(roll) > _MAX_FRAME_ROLL_DEG:
+        way = "upside down" if abs(roll) > 135 else ("turned a quarter clockwise" if roll > 0 else
+                                                       "turned a quarter anticlockwise")
+        return f"the photo is {way} (the eye line lies {roll:+.0f}° from the frame's horizontal)"
+    if not blazeface or not face.presence < _UPRIGHT_PRESENCE:
+        return None
+    from toolkit.imaging.facemesh import detect_faces
+
+    k = min(1.0, 512 / max(rgb.shape[:2]))
+    small = cv2.resize(rgb, None, fx=k, fy=k, interpolation=cv2.INTER_AREA) if k < 1 else rgb
+    as_is = max((d.score for d in detect_faces(small)), default=0.0)
+    turned = max((d.score for d in detect_faces(cv2.rotate(small, cv2.ROTATE_180))), default=0.0)
+    if turned >= _UPRIGHT_SCORE and turned > as_is + 0.1:
+        return (f"the photo is upside down (a face is found with score {turned:.2f} when it is turned 180°, "
+                f"{as_is:.2f} as it is)")
+    return None
+
+
 def _crop_matrix(face: FaceGeometry, shape: tuple[int, ...], source_mm: float,
                  analysis_mm: float) -> tuple[np.ndarray, tuple[int, int]]:
     """Affine (original -> crop) and crop size: the mesh's box plus a margin, at ``analysis_mm`` per pixel."""
@@ -360,6 +395,11 @@ def _prepare(
         return None
     if search.ignored_detections:
         qc.notes.append(f"{prefix}{search.ignored_detections} unconfirmed face detection(s) ignored")
+    turned = _orientation_problem(rgb, face, isinstance(backend, FaceMeshBackend))
+    if turned:
+        qc.fail(f"{prefix}orientation", f"{prefix}{turned}: the camera's orientation tag was lost, ignored or applied "
+                "twice; save the photo upright (the regions' sides and the lift's direction follow the frame)")
+        return None
     state = _check_face(qc, face, rgb.shape, prefix, thresholds, role)
     if any(c.endswith(("partial_face", "profile_view")) for c in qc.codes):
         return None
