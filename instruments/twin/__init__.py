@@ -47,7 +47,9 @@ class TwinBench:
     speed : float
         Simulated seconds per real second of :attr:`clock`.
     seed : int
-        Seed of the scope noise (same seed, same captures).
+        Seed of the scope noise: the same seed draws the same noise. The captures also follow the simulated time
+        between commands, which runs with the real clock (``speed``): the skin recovers between bursts for as
+        long as the host took, so two runs give identical captures only with identical timing.
     ports : dict, optional
         Port per role (``'stimulator'``, ``'scope'``, ``'current_source'``); missing roles or ``None``
         get free ports. :data:`DEFAULT_PORTS` are the ports of ``twin.yaml``.

@@ -106,7 +106,7 @@ class QCThresholds:
     min_jpeg_quality: int = 85
     max_jpeg_quality_change: int = 10
     max_sharpness_change: float = 0.10
-    max_skin_texture_change: float = 0.10
+    max_skin_texture_change: float = 0.15
     fail_on_flags: tuple[str, ...] = ()
 
 
