@@ -69,3 +69,20 @@ def test_rater_agreement_is_tidy_and_names_no_rater():
     assert inter["n_sets"].tolist() == [30, 30] and (inter["estimate"] > 0.7).all()
     intra = out[out["agreement"] == "intra-rater"]
     assert len(intra) == 4 and np.allclose(intra["estimate"], 1.0)  # the repeats equal the first grades
+
+
+def test_icc_of_targets_that_do_not_differ_has_no_interval_and_no_warning():
+    import warnings
+
+    # every target has the same mean and so has every rater (the raters disagree in opposite directions): the
+    # between-target and between-rater mean squares are 0, so no Satterthwaite df and no interval exist
+    y = np.array([[1.0, 5.0], [5.0, 1.0], [1.0, 5.0], [5.0, 1.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = icc(_long(y), target="t", rater="j", score="x")
+    assert np.isnan(res.ci_low) and np.isnan(res.ci_high) and res.icc < 0
+    # one target apart: the interval exists again
+    shifted = y.copy()
+    shifted[0] += 3.0
+    ok = icc(_long(shifted), target="t", rater="j", score="x")
+    assert np.isfinite(ok.ci_low) and np.isfinite(ok.ci_high) and ok.ci_low <= ok.icc <= ok.ci_high

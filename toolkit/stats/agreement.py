@@ -98,7 +98,10 @@ def weighted_kappa(
         table[index[u], index[v]] += 1
     if np.all(x == y) and len(set(x)) == 1:
         return KappaResult(float("nan"), float("nan"), float("nan"), float("nan"), len(x))
-    res = cohens_kappa(table) if weights == "none" else cohens_kappa(table, weights=levels, wt=weights)
+    # statsmodels also forms a z test against kappa = 0, which is not used here; its null SE is 0 when each rater
+    # gives one grade throughout (the table has one cell), and the division would warn about a number nobody reads
+    with np.errstate(divide="ignore", invalid="ignore"):
+        res = cohens_kappa(table) if weights == "none" else cohens_kappa(table, weights=levels, wt=weights)
     z = stats.norm.ppf(1 - alpha / 2)
     se = float(res.std_kappa)
     return KappaResult(float(res.kappa), se, float(res.kappa) - z * se, float(res.kappa) + z * se, len(x))
@@ -167,11 +170,17 @@ def icc(
         value = (bms - ems) / (bms + (k - 1) * ems + k * (jms - ems) / n)
         a = k * value / (n * (1 - value))
         b = 1 + k * value * (n - 1) / (n * (1 - value))
-        v = (a * jms + b * ems) ** 2 / ((a * jms) ** 2 / (k - 1) + (b * ems) ** 2 / ((n - 1) * (k - 1)))
-        f_u = stats.f.ppf(1 - alpha / 2, n - 1, v)
-        f_l = stats.f.ppf(1 - alpha / 2, v, n - 1)
-        low = n * (bms - f_u * ems) / (f_u * (k * jms + (k * n - k - n) * ems) + n * bms)
-        high = n * (f_l * bms - ems) / (k * jms + (k * n - k - n) * ems + n * f_l * bms)
+        spread = (a * jms) ** 2 / (k - 1) + (b * ems) ** 2 / ((n - 1) * (k - 1))
+        if not spread > 0:
+            # neither the targets nor the raters differ (a = 0 or b = 0 against zero mean squares): the
+            # Satterthwaite degrees of freedom, and so the interval, do not exist
+            low = high = float("nan")
+        else:
+            v = (a * jms + b * ems) ** 2 / spread
+            f_u = stats.f.ppf(1 - alpha / 2, n - 1, v)
+            f_l = stats.f.ppf(1 - alpha / 2, v, n - 1)
+            low = n * (bms - f_u * ems) / (f_u * (k * jms + (k * n - k - n) * ems) + n * bms)
+            high = n * (f_l * bms - ems) / (k * jms + (k * n - k - n) * ems + n * f_l * bms)
     return ICCResult(float(value), float(low), float(high), float(f), df1, df2, p, n, k)
 
 
