@@ -12,19 +12,16 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.imaging.portraits import portrait_at, with_baseline
 from toolkit.imaging import analyze_photo
-from toolkit.imaging.synthetic import fold_layout, portrait, simulate_visit
+from toolkit.imaging.synthetic import simulate_visit
 
 
 @pytest.fixture(scope="module", params=[("astronaut", 1), ("astronaut", 2), ("grace_hopper", 1), ("grace_hopper", 2)],
                 ids=lambda p: f"{p[0]}@{p[1]}x")
 def visits(request) -> dict[str, np.ndarray]:
-    name, factor = request.param
-    img = portrait(name)
-    if factor != 1:
-        img = cv2.resize(img, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
-    layout = fold_layout(img)
-    baseline, _ = simulate_visit(img, wrinkle_change={}, seed=100, layout=layout)
+    img = portrait_at(*request.param)
+    layout, baseline = with_baseline(img)
     again, _ = simulate_visit(img, wrinkle_change={}, seed=1, layout=layout)
     treated, _ = simulate_visit(img, wrinkle_change={"nasolabial_l": -0.4, "nasolabial_r": -0.4}, lift_mm=1.5,
                                 seed=2, layout=layout)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.imaging.portraits import portrait_at
 from toolkit.imaging import analyze_photo
 from toolkit.imaging.synthetic import portrait
 
@@ -27,9 +28,7 @@ TURNS = {"clockwise": (cv2.ROTATE_90_CLOCKWISE, "a quarter clockwise"),
 @pytest.fixture(scope="module", params=[("astronaut", 1), ("astronaut", 2), ("grace_hopper", 1), ("grace_hopper", 2)],
                 ids=lambda p: f"{p[0]}@{p[1]}x")
 def face(request) -> np.ndarray:
-    name, factor = request.param
-    img = portrait(name)
-    return cv2.resize(img, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC) if factor != 1 else img
+    return portrait_at(*request.param)
 
 
 @pytest.mark.parametrize("turn", list(TURNS))

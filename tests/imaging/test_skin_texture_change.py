@@ -17,20 +17,16 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.imaging.portraits import portrait_at, with_baseline
 from toolkit.imaging import analyze_photo
 from toolkit.imaging.qc import QCThresholds
-from toolkit.imaging.synthetic import DEFAULT_WRINKLE_REGIONS, fold_layout, portrait, simulate_visit
+from toolkit.imaging.synthetic import DEFAULT_WRINKLE_REGIONS, simulate_visit
 
 
 @pytest.fixture(scope="module", params=[("astronaut", 1), ("grace_hopper", 2)], ids=lambda p: f"{p[0]}@{p[1]}x")
 def case(request):
-    name, factor = request.param
-    img = portrait(name)
-    if factor != 1:
-        img = cv2.resize(img, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
-    layout = fold_layout(img)
-    baseline, _ = simulate_visit(img, wrinkle_change={}, seed=100, layout=layout)
-    return img, layout, baseline, factor
+    img = portrait_at(*request.param)
+    return (img, *with_baseline(img), request.param[1])
 
 
 def _follow_up(case, seed: int, **change) -> np.ndarray:

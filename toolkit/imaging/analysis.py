@@ -841,6 +841,11 @@ def _eye_detail_mask(frame: _Prepared) -> np.ndarray:
                        1.0 / frame.mm_per_px)
 
 
+def _beyond(ratio: float, limit: float) -> bool:
+    """A follow-up-to-baseline ratio outside ±``limit``, symmetric in log (1.1 and 1/1.1 alike); NaN never is."""
+    return math.isfinite(ratio) and abs(math.log(ratio)) > math.log1p(limit)
+
+
 def _check_sharpness(qc: QCReport, photo: _Prepared, base: _Prepared, warped_rgb: np.ndarray,
                      warped_clipped: np.ndarray, thresholds: QCThresholds) -> None:
     """Flag a follow-up softer or sharper than its baseline (see ``QCThresholds.max_sharpness_change``); both are
@@ -851,7 +856,7 @@ def _check_sharpness(qc: QCReport, photo: _Prepared, base: _Prepared, warped_rgb
     ratio = _fine_detail(base, warped_rgb, clipped, detail_mm) / before if before > 0 else float("nan")
     qc.metrics["sharpness_ratio"] = ratio
     limit = thresholds.max_sharpness_change
-    if math.isfinite(ratio) and abs(math.log(ratio)) > math.log1p(limit):
+    if _beyond(ratio, limit):
         qc.flag("sharpness_change", f"the follow-up is {100 * abs(ratio - 1):.0f} % {'softer' if ratio < 1 else 'sharper'} "
                 f"than its baseline (fine detail around the eyes, limit ±{100 * limit:.0f} %): a softer photo reads as "
                 "fewer and shallower lines, a sharper one as more; keep the focus and the camera's sharpening setting "
@@ -866,7 +871,7 @@ def _check_skin_texture(qc: QCReport, level: float, base_level: float, threshold
     ratio = level / base_level if base_level > 0 else float("nan")
     qc.metrics["skin_texture_ratio"] = ratio
     limit = thresholds.max_skin_texture_change
-    if math.isfinite(ratio) and abs(math.log(ratio)) > math.log1p(limit):
+    if _beyond(ratio, limit):
         cause = ("a camera's skin-smoothing (beauty) mode, noise reduction or retouching, which reads as fewer and "
                  "shallower lines; switch it off" if ratio < 1 else
                  "sensor noise (high ISO, dim light), sharpening or compression, which reads as more lines; "
@@ -1162,9 +1167,10 @@ def analyze_photo(
         base.channel_gains = own.channel_gains
     wmap = wrinkle_map(frame_rgb, frame.mm_per_px, params, clipped=frame_clipped, source_mm_per_px=source_mm,
                        reference=frame.skin.measurable, channel_gains=None if base is None else base.channel_gains)
-    level = skin_texture_level(wmap, measurable) if base is None else base.texture_level
+    own_level = skin_texture_level(wmap, measurable)
+    level = own_level if base is None else base.texture_level
     if base is not None:
-        _check_skin_texture(qc, skin_texture_level(wmap, measurable), level, thresholds)
+        _check_skin_texture(qc, own_level, level, thresholds)
     # the lips' own border (the vermilion edge, the shadow under the lower lip) is anatomy, not a perioral line
     lips, corners = frame.derived(("lips",), lambda: _lips_and_mouth_corners(frame))
     wmap = suppress_parallel(wmap, lips, _LIP_REACH_MM / frame.mm_per_px, spare=corners)

@@ -78,15 +78,15 @@ def measurement_agreement(frame: pd.DataFrame, *, truth: str, measured: str, by:
             slope = lo = hi = icpt = r = float("nan")
         scale = float(np.mean(np.abs(x)))
         sd = float(np.std(err, ddof=1))
+        bias = float(np.mean(err))
         b_lo, b_hi = _mean_interval(err, g[cluster].to_numpy() if cluster else None, alpha,
                                     f"measurement agreement{f' of {key}' if by else ''}")
+        rel_lo, rel, rel_hi = (v / scale for v in (b_lo, bias, b_hi)) if scale > 0 else (float("nan"),) * 3
         wsd = sd / np.sqrt(2.0)
         ref = level if level is not None else scale
         row = {"n": len(x), "slope": slope, "slope_ci_low": lo, "slope_ci_high": hi, "intercept": icpt,
-               "bias": float(np.mean(err)), "bias_ci_low": b_lo, "bias_ci_high": b_hi,
-               "relative_bias": float(np.mean(err)) / scale if scale > 0 else float("nan"),
-               "relative_bias_ci_low": b_lo / scale if scale > 0 else float("nan"),
-               "relative_bias_ci_high": b_hi / scale if scale > 0 else float("nan"),
+               "bias": bias, "bias_ci_low": b_lo, "bias_ci_high": b_hi, "relative_bias": rel,
+               "relative_bias_ci_low": rel_lo, "relative_bias_ci_high": rel_hi,
                "error_sd": sd, "wsd": wsd, "rc": 2.77 * wsd, "wcv": wsd / ref if ref else float("nan"), "r": r}
         rows.append({by: key, **row} if by else row)
     return pd.DataFrame(rows)
