@@ -161,6 +161,8 @@ def voltage_driven_vc(level: float, dur: float, vc0: float, r_ext: float, rp: fl
 #: samples per piece from which a record in time order is evaluated piece by piece (a few array operations
 #: per piece) rather than with every piece's constants gathered for every sample
 _SORTED_MIN_PER_PIECE = 256
+#: pieces of the first stretch :meth:`Waveform.crossings` evaluates (each further stretch is twice as long)
+_CROSSING_PIECES = 8
 
 
 @dataclass
@@ -362,25 +364,43 @@ class Waveform:
         u = np.concatenate(([0.0], np.geomspace(1e-9, 1.0, 48)))
         # only the pieces that end at or after start_s (and the one before, whose end may cross)
         first = max(int(np.searchsorted(self.t0_s, start_s, side="right")) - 2, 0)
-        t = (self.t0_s[first:, None] + self.dur_s[first:, None] * u[None, :]).ravel()
-        t = np.minimum(t, np.nextafter(self.resolved_s, 0.0))
+        ceiling = np.nextafter(self.resolved_s, 0.0)
         which = 0 if signal == "electrode" else 1
-        y = self.evaluate(t, tau_filter_s=tau_filter_s)[which] - level
         sign = -1.0 if not rising else 1.0
-        up = np.flatnonzero((sign * y[:-1] <= 0) & (sign * y[1:] > 0) & (t[1:] >= start_s))[:limit + 1]
-        out = []
+        # the grid is evaluated a stretch of pieces at a time, growing, until enough crossings are found (an
+        # edge trigger wants the first, near the start of a burst of hundreds of pieces); each stretch starts
+        # with the last point of the one before, so the pairs of neighbouring points are those of the whole
+        # grid, and every point is the same value as in one evaluation of it (evaluate works point by point).
+        # Of the first limit + 1 pairs that straddle the level, each is placed by bisection in turn; only the
+        # first can place its crossing before start_s, so once limit are kept the rest would change nothing
+        out: list[float] = []
+        placed = 0
         value_at = self._scalar(which, tau_filter_s)
-        for j in up:
-            lo, hi = float(t[j]), float(t[j + 1])
-            for _ in range(40):
-                mid = 0.5 * (lo + hi)
-                if sign * (value_at(mid) - level) > 0:
-                    hi = mid
-                else:
-                    lo = mid
-            if hi >= start_s:
-                out.append(hi)
-        return np.array(out[:limit])
+        t_prev = y_prev = None
+        lo_piece, count = first, _CROSSING_PIECES
+        while lo_piece < k and placed <= limit and len(out) < limit:
+            hi_piece = min(lo_piece + count, k)
+            t = (self.t0_s[lo_piece:hi_piece, None] + self.dur_s[lo_piece:hi_piece, None] * u[None, :]).ravel()
+            t = np.minimum(t, ceiling)
+            y = self.evaluate(t, tau_filter_s=tau_filter_s)[which] - level
+            if t_prev is not None:
+                t, y = np.concatenate(([t_prev], t)), np.concatenate(([y_prev], y))
+            for j in np.flatnonzero((sign * y[:-1] <= 0) & (sign * y[1:] > 0) & (t[1:] >= start_s)).tolist():
+                lo, hi = float(t[j]), float(t[j + 1])
+                for _ in range(40):
+                    mid = 0.5 * (lo + hi)
+                    if sign * (value_at(mid) - level) > 0:
+                        hi = mid
+                    else:
+                        lo = mid
+                placed += 1
+                if hi >= start_s:
+                    out.append(hi)
+                if placed > limit or len(out) == limit:
+                    break
+            t_prev, y_prev = t[-1], y[-1]
+            lo_piece, count = hi_piece, 2 * count
+        return np.array(out)
 
     def _scalar(self, which: int, tau_filter_s: float) -> Callable[[float], float]:
         """``evaluate`` at one instant inside the solved pieces (``0 <= t < resolved_s``) in plain float
