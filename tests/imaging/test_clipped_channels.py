@@ -124,3 +124,57 @@ def test_gains_that_cannot_be_trusted_are_not_used() -> None:
 
     gb = (0.587 * depths[1] + 0.114 * depths[2]) / (0.587 + 0.114)
     assert peak(over) == pytest.approx(peak(_skin_with_coloured_line(1.0, depths=(gb, gb, gb))), rel=0.03)
+
+
+def test_gains_are_fitted_when_red_is_clipped_in_specks_all_over_the_skin() -> None:
+    """Bright skin clips its red channel here and there everywhere (pores' highlights, a sheen): the gains
+    are fitted on the pixels away from the specks, as on the same skin without them. (Demanding a
+    neighbourhood free of any clipping left nothing to fit on, and the gains fell back to one.)"""
+    size, depths = 240, (0.14, 0.21, 0.23)
+    y = np.arange(size, dtype=np.float64)[:, None]
+    ripple = 0.5 + 0.5 * np.cos(2 * np.pi * y / 12.0)  # lines every 12 px: texture to fit the gains on
+    img = np.stack([SKIN[c] * (1.0 - depths[c] * ripple) * np.ones((1, size)) for c in range(3)], axis=-1)
+    clean = np.clip(np.round(img), 0, 255).astype(np.uint8)
+    specked = clean.copy()
+    rng = np.random.default_rng(5)
+    specks = rng.random((size, size)) < 0.06
+    specked[..., 0][specks] = 255
+    assert 0.05 < (clipped_channels(specked) & 1).mean() < 0.07 and not clipped_channels(clean).any()
+    want = wrinkle_map(clean, 0.1, clipped=clipped_channels(clean)).channel_gains
+    got = wrinkle_map(specked, 0.1, clipped=clipped_channels(specked)).channel_gains
+    assert want != (1.0, 1.0, 1.0)
+    assert got == pytest.approx(want, abs=0.05)
+
+
+def _cast(rgb: np.ndarray, gains: tuple[float, float, float]) -> np.ndarray:
+    """The photo under other light: each channel scaled in linear light (sRGB-like gamma 2.2), clipped."""
+    lin = (rgb / 255.0) ** 2.2 * np.asarray(gains)
+    return np.clip(255 * np.clip(lin, 0, 1) ** (1 / 2.2), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("factor", [1, 2])
+def test_a_follow_up_reads_alike_under_brighter_or_warmer_light_against_a_bright_baseline(factor: int) -> None:
+    """Grace Hopper's pale face, a baseline whose red channel is clipped on about two fifths of the forehead:
+    one follow-up shown as it is, a fifth brighter, and with a strong warm cast (red up 30 %, blue down
+    20 %), so more and more of its red clips. The face and its noise are the same in all three; each
+    region's wrinkle length stays within 15 % of the others (it spread by 18-32 % when the baseline's
+    channel gains fell back to one)."""
+    from tests.imaging.portraits import portrait_at, with_baseline
+    from toolkit.imaging import analyze_photo
+    from toolkit.imaging.synthetic import simulate_visit
+
+    img = portrait_at("grace_hopper", factor)
+    layout, baseline = with_baseline(img)
+    follow, _ = simulate_visit(img, wrinkle_change={}, seed=1, layout=layout)
+    lengths = []
+    for light in ((1.0, 1.0, 1.0), (1.2, 1.2, 1.2), (1.3, 1.0, 0.8)):
+        shown = _cast(follow, light)
+        res = analyze_photo(shown, baseline=baseline, overlays=False)
+        assert res.qc.passed, res.qc.reasons
+        lengths.append(res.regions.set_index("region")["wrinkle_length_mm"])
+    assert (_cast(follow, (1.3, 1.0, 0.8))[..., 0] >= 250).mean() > 2 * (follow[..., 0] >= 250).mean()
+    measured = lengths[0][lengths[0] > 25].index
+    assert len(measured) >= 6
+    for region in measured:
+        values = [float(ln[region]) for ln in lengths]
+        assert max(values) / min(values) - 1 < 0.15, (region, values)

@@ -73,7 +73,7 @@ from toolkit.imaging.wrinkles import (
 __all__ = ["ALGORITHM_VERSION", "METRIC_COLUMNS", "PhotoAnalysis", "analyze_photo"]
 
 #: recorded with every number this module produces; bump on any change that alters results
-ALGORITHM_VERSION = "epmc-imaging 2.3.1"
+ALGORITHM_VERSION = "epmc-imaging 2.3.2"
 
 #: the per-region columns of :attr:`PhotoAnalysis.regions`
 METRIC_COLUMNS = (

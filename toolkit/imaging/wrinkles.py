@@ -182,7 +182,7 @@ def _relative_contrast(image: np.ndarray, bg_sigma: float, clipped: np.ndarray |
     num = np.zeros(img.shape[:2], dtype=np.float32)
     den = np.zeros(img.shape[:2], dtype=np.float32)
     if gains is None:
-        gains = _channel_gains(rel, keep, reference)
+        gains = _channel_gains(rel, keep, reference, clipped)
     if all(isinstance(k, float) for k in keep):
         for c, luma in enumerate(_LUMA):
             weight = luma * np.maximum(keep[c], floor)
@@ -197,19 +197,30 @@ def _relative_contrast(image: np.ndarray, bg_sigma: float, clipped: np.ndarray |
 
 
 def _channel_gains(rel: list[np.ndarray], keep: list[np.ndarray | float],
-                   reference: np.ndarray | None) -> tuple[float, float, float]:
+                   reference: np.ndarray | None, clipped: np.ndarray | None = None) -> tuple[float, float, float]:
     """Each channel's contrast relative to the luminance's: slope of (channel − 100) on (luma − 100).
 
     Fitted on ``reference`` pixels (every pixel when None) whose three channels are (nearly) fully usable, on a
-    sparse grid; (1, 1, 1) when fewer than 500 such pixels are left or the fit is degenerate.
+    sparse grid. Bright skin can have its red channel clipped in specks all over the face, so that no
+    neighbourhood is free of clipping; the fit then takes the pixels with no channel clipped at or next to
+    them and on less than an eighth of their neighbourhood (without it, the gains fell back to one, and every
+    line read without red was about a tenth stronger). (1, 1, 1) when fewer than 500 such pixels are left
+    or the fit is degenerate.
     """
-    usable = np.ones(rel[0].shape, dtype=bool)
-    for k in keep:
-        if not isinstance(k, float):
-            usable &= k >= 0.95
-    if reference is not None:
-        usable &= np.asarray(reference, dtype=bool)
-    usable = usable[::3, ::3]
+    reference = None if reference is None else np.asarray(reference, dtype=bool)
+
+    def pixels(min_keep: float, clear: bool) -> np.ndarray:
+        usable = np.ones(rel[0].shape, dtype=bool) if reference is None else reference.copy()
+        for k in keep:
+            if not isinstance(k, float):
+                usable &= k >= min_keep
+        if clear and clipped is not None:
+            usable &= cv2.dilate((clipped > 0).view(np.uint8), np.ones((5, 5), np.uint8)) == 0
+        return usable[::3, ::3]
+
+    usable = pixels(0.95, clear=False)
+    if int(usable.sum()) < 500 and clipped is not None and clipped.any():
+        usable = pixels(0.5, clear=True)
     if int(usable.sum()) < 500:
         return (1.0, 1.0, 1.0)
     dev = [r[::3, ::3][usable].astype(np.float64) - 100.0 for r in rel]
