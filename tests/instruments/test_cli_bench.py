@@ -73,12 +73,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_bench_twin_serves_until_interrupted() -> None:
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+@pytest.mark.parametrize(("how", "started_ignoring_sigint"), [("SIGINT", False), ("SIGINT", True), ("SIGTERM", False)])
+def test_bench_twin_serves_until_interrupted(how: str, started_ignoring_sigint: bool) -> None:
+    """Ctrl+C stops the twin, also when it was started in a script's background (SIGINT ignored on entry);
+    SIGTERM stops it as cleanly."""
     ports = [_free_port() for _ in range(3)]
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if started_ignoring_sigint else None
     proc = subprocess.Popen(
         [sys.executable, "-m", "toolkit", "bench", "twin", "--stimulator-port", str(ports[0]),
          "--scope-port", str(ports[1]), "--current-source-port", str(ports[2])],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ignore)
     try:
         deadline = time.monotonic() + 60
         line = ""
@@ -88,11 +93,16 @@ def test_bench_twin_serves_until_interrupted() -> None:
         with socket.create_connection(("127.0.0.1", ports[0]), timeout=5) as s:
             s.sendall(b"*IDN?\n")
             assert s.recv(200).startswith(b"Keysight")
-    finally:
-        proc.send_signal(signal.SIGINT)
+        # the handlers are set before the ports are printed: the signal cannot arrive before them
+        proc.send_signal(getattr(signal, how))
         out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+    assert "twin stopped" in out
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX signals")

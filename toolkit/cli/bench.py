@@ -17,7 +17,9 @@ def twin(
     scope_family: str = typer.Option("rigol", help="Oscilloscope to impersonate: rigol or keysight."),
     load: str = typer.Option("dummy", help="Load on the electrodes: dummy or skin."),
 ) -> None:
-    """Serve the digital twin bench on loopback TCP until Ctrl+C (ports match instruments/benches/twin.yaml)."""
+    """Serve the digital twin bench on loopback TCP until Ctrl+C or SIGTERM (ports match
+    instruments/benches/twin.yaml)."""
+    import signal
     import time
 
     from rich.console import Console
@@ -30,6 +32,14 @@ def twin(
     if load not in ("dummy", "skin"):
         raise BenchFileError(f"--load {load!r}: accepted values are 'dummy' and 'skin'")
     console = Console()
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    # Ctrl+C stops it even when it was started in the background of a script, where SIGINT arrives ignored;
+    # SIGTERM (kill, a service manager) stops it as cleanly
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, stop)
     bench = TwinBench(speed=speed, seed=seed, scope_family=scope_family,  # type: ignore[arg-type]
                       ports={"stimulator": stimulator_port, "scope": scope_port,
                              "current_source": current_source_port})
@@ -38,7 +48,7 @@ def twin(
     try:
         for role, resource in bench.resources.items():
             console.print(f"{role:15s} {resource}", highlight=False)
-        console.print(f"load: {load}; clock speed ×{speed:g}. Press Ctrl+C to stop.")
+        console.print(f"load: {load}; clock speed ×{speed:g}. Press Ctrl+C (or send SIGTERM) to stop.")
         while True:
             time.sleep(0.5)
     except KeyboardInterrupt:
