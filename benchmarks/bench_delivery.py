@@ -6,6 +6,8 @@ of the same number of bare ``*TRG;*OPC?`` round trips over raw PyVISA to the sam
 much a session costs beyond one exchange per burst. Both are the best of their runs (the twin and the
 session share the machine's cores with whatever else runs; the best run is the one least disturbed), and their
 runs are interleaved, a peer run after each session, so both sample the same stretch of the machine's time.
+The bare round trip runs with the generator's output off, so the twin simulates nothing; for reference the
+sessions are also compared with the raw exchange that starts a burst as they do (output on, the burst simulated).
 
 Run: ``.venv/bin/python benchmarks/bench_delivery.py`` (about a minute). Figures are ratios within this run,
 so they hold on a slower or busier machine.
@@ -135,6 +137,42 @@ def _raw_trigger_floor(twin, n: int) -> float:
     return per
 
 
+def _burst_start_exchange(twin, arm: str, n: int) -> float | None:
+    """For reference: seconds per raw pyvisa exchange that starts one burst the way a session does, output on,
+    so the twin simulates the burst (EP: ``*TRG;SYST:ERR?`` to the generator; MC: ``:SOUR:WAVE:INIT;:SYST:ERR?``
+    to the current source), the instrument left configured by the session just run. None for other arms."""
+    import socket
+
+    import pyvisa
+
+    role, on, start, off = {
+        "EP": ("stimulator", ("OUTP1 ON",), "*TRG;SYST:ERR?", ("OUTP1 OFF",)),
+        "MC": ("current_source", (":OUTP ON", ":SOUR:WAVE:ARM"), ":SOUR:WAVE:INIT;:SYST:ERR?",
+               (":SOUR:WAVE:ABOR", ":OUTP OFF")),
+    }.get(arm, (None, (), "", ()))
+    if role is None:
+        return None
+    rm = pyvisa.ResourceManager("@py")
+    inst = rm.open_resource(twin.resources[role], read_termination="\n", write_termination="\n", timeout=2000)
+    inst.visalib.sessions[inst.session].interface.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        for cmd in on:
+            inst.write(cmd)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            twin.clock.advance(2.0)  # the next burst's time, as the runner moves the twin's clock
+            reply = inst.query(start)
+        per = (time.perf_counter() - t0) / n
+        if not reply.startswith(("0", "+0")):
+            raise RuntimeError(f"reference exchange: the {role} refused the burst start ({reply})")
+        return per
+    finally:
+        for cmd in off:
+            inst.write(cmd)
+        inst.query("*OPC?")
+        inst.close()
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["TOOLKIT_DATA_DIR"] = tmp
@@ -210,6 +248,7 @@ def main() -> int:
         bursts: dict[str, int] = {}
         sims = dict.fromkeys(arms, 0)
         peers: list[float] = []
+        exchanges: dict[str, list[float]] = {arm: [] for arm in arms}
         with TwinBench(speed=1.0, seed=1) as twin:
             twin.model.max_simulated_pulses = 1  # as start_twin_for does
             with open_store(demo) as store:
@@ -226,6 +265,9 @@ def main() -> int:
                         wall = time.perf_counter() - t0
                         sims[arm] = twin.model.bursts_simulated - sims0
                         peer = _raw_trigger_floor(twin, 600)
+                        own = _burst_start_exchange(twin, arm, 600)
+                        if own is not None:
+                            exchanges[arm].append(own)
                         walls[arm].append(wall)
                         peers.append(peer)
                         pairs[arm].append(wall / (rec.dose.bursts * peer))
@@ -255,6 +297,13 @@ def main() -> int:
             peer = bursts * floor_per_trigger
             print(f"  {arm:<6}{outcome:>10}{bursts:>8}{sims:>11}{wall:>9.3f}{peer:>8.3f}{wall / peer:>6.1f}x"
                   f"{pair:>29.1f}x")
+        print("  for reference, against the raw exchange that starts a burst as the session does, output on (the twin")
+        print("  simulates each burst), 600 after each session, best of each:")
+        for arm, _outcome, bursts, wall, _sims, _pair in demo_rows:
+            if exchanges[arm]:
+                own = min(exchanges[arm])
+                print(f"  {arm:<6}{own * 1e6:8.1f} µs each, {bursts * own:.3f} s for the session's bursts: "
+                      f"ratio {wall / (bursts * own):.1f}x")
         print()
         print("Captures verified per second (arm, trigger a burst, read 2 channels, measure, check, store .npz):")
         print(f"  delivery runner, in the delivery loop: {ours_rate:7.1f} /s  ({n_every} captures in {wall_every:.2f} s)")
