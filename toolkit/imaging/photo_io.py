@@ -48,7 +48,7 @@ _RGB_JPEG_MODES = ("RGB", "YCbCr")
 class PhotoRejected(DataError):
     """A photo that cannot be analysed; ``reason`` is a short machine-readable code.
 
-    Codes: ``missing``, ``corrupt``, ``not_an_image``, ``too_large``, ``grayscale``, ``bit_depth``,
+    Codes: ``missing``, ``corrupt``, ``not_an_image``, ``too_large``, ``grayscale``, ``palette``, ``bit_depth``,
     ``bad_array``.
     """
 
@@ -203,6 +203,13 @@ def _check_mode(mode: str, where: str) -> None:
             "and colour normalisation",
             reason="grayscale",
         )
+    if mode in {"P", "PA"}:
+        raise PhotoRejected(
+            f"{where}: indexed-colour image (mode {mode}: at most 256 colours, as GIF and PNG-8 exports store "
+            "them); the quantisation draws false texture and colour steps across the skin, which read as wrinkles; "
+            "export the camera's JPEG or a full-colour (24-bit) PNG or TIFF",
+            reason="palette",
+        )
     if mode.startswith("I;16") or mode in {"I", "F", "RGB;16", "RGBA;16"} or "16" in mode:
         raise PhotoRejected(
             f"{where}: {mode} image with more than 8 bits per channel; export 8-bit sRGB (JPEG, PNG or TIFF)",
@@ -287,7 +294,7 @@ def load_photo(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> tuple[np.nd
     ------
     PhotoRejected
         With ``reason`` set: ``missing``, ``not_an_image``, ``corrupt`` (also a file cut short or damaged
-        inside), ``too_large``, ``grayscale``, ``bit_depth``.
+        inside), ``too_large``, ``grayscale``, ``palette``, ``bit_depth``.
     """
     header = read_photo_header(path)
     if header.pixels > max_pixels:
