@@ -121,3 +121,39 @@ def test_a_batch_of_bad_photos_completes(bad_files: dict[str, Path], tmp_path: P
     assert [r.photo for r in results] == items
     assert [r.qc["passed"] for r in results] == [False] * len(bad_files) + [True]
     assert [r.qc["codes"][0] for r in results[:-1]] == list(bad_files)
+
+
+@pytest.mark.parametrize("colours", [64, 256])
+def test_a_palette_export_saved_again_in_full_colour_fails_qc(tmp_path: Path, colours: int) -> None:
+    """The same quantisation, hidden in a 24-bit PNG (a GIF opened and saved again): the face's few distinct
+    colours give it away; a real photo's face, even dark and small, shows thousands."""
+    from PIL import Image
+
+    img = portrait("astronaut")
+    path = tmp_path / "resaved.png"
+    Image.fromarray(img).quantize(colours).convert("RGB").save(path)
+    result = analyze_photo(path)
+    assert result.qc.codes == ["palette"], result.qc.reasons
+    assert "distinct colours" in result.qc.reasons[0] and "original colour file" in result.qc.reasons[0]
+    assert result.regions.iloc[:, 1:].isna().all().all()
+    # as a baseline, it makes the follow-up unusable for comparison, with the reason
+    follow = analyze_photo(img, baseline=path)
+    assert follow.qc.codes == ["baseline_unusable"] and "distinct colours" in " ".join(follow.qc.reasons)
+    # the real photo, even at a third of its exposure, passes this check
+    dark = (img.astype(np.float32) * 0.33).astype(np.uint8)
+    assert "palette" not in analyze_photo(dark).qc.codes
+
+
+def test_a_sepia_toned_monochrome_saved_losslessly_fails_qc(tmp_path: Path) -> None:
+    """A monochrome photo toned sepia has colour (so it is not refused as grayscale) but one colour per grey
+    level: its skin model would separate nothing by colour. Saved as a PNG it fails as a palette image;
+    as a JPEG, compression adds colours and it is not caught (said in the README)."""
+    from PIL import Image
+
+    grey = cv2.cvtColor(portrait("grace_hopper"), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    sepia = np.clip(np.stack([grey * 1.07, grey * 0.74 + 20, grey * 0.43 + 10], axis=-1), 0, 255).astype(np.uint8)
+    path = tmp_path / "sepia.png"
+    Image.fromarray(sepia).save(path)
+    result = analyze_photo(path)
+    assert result.qc.codes == ["palette"], result.qc.reasons
+    assert "sepia" in result.qc.reasons[0]

@@ -103,8 +103,11 @@ _RESOLUTION_CHANGE = 0.10
 #: below this spread of the channels (95th percentile of the largest difference between two channels over the
 #: face crop, in 8-bit levels) a photo is grayscale: 0 for a grayscale export stored as RGB; 54–164 for the shipped
 #: portraits under casts of ±25 % per channel, 36–67 half desaturated, 63–77 for the demo's photos. A toned
-#: monochrome (sepia, 28–31) is not caught
+#: monochrome (sepia, 28–31) is not caught here (saved losslessly, the face colour count below catches it)
 _MIN_COLOUR_SPREAD = 8.0
+#: fewest distinct colours in the face's box: a photo's face shows thousands (2 900 on a 100-px face at a third of
+#: its exposure); one reduced to a palette (GIF, PNG-8) and saved in full colour again shows at most 256
+_MIN_FACE_COLOURS = 512
 #: an eye line further than this from the frame's horizontal: the photo is sideways (see _orientation_problem)
 _MAX_FRAME_ROLL_DEG = 30.0
 #: below this face presence the mesh may have been fitted to an upside-down face: BlazeFace is asked both ways
@@ -314,6 +317,18 @@ def _orientation_problem(rgb: np.ndarray, face: FaceGeometry, blazeface: bool) -
     return None
 
 
+def _face_colours(rgb: np.ndarray, box: tuple[float, float, float, float],
+                  samples: int = 16384) -> tuple[int, np.ndarray]:
+    """Distinct RGB colours in the face's box, on a regular subsample of at most ``samples`` pixels (returned
+    too, as an image)."""
+    x, y, w, h = (int(round(v)) for v in box)
+    sub = rgb[max(0, y):max(0, y + h), max(0, x):max(0, x + w)]
+    step = max(1, math.ceil(math.sqrt(sub.shape[0] * sub.shape[1] / samples)))
+    sub = sub[::step, ::step]
+    px = sub.reshape(-1, 3).astype(np.uint32)
+    return int(np.unique((px[:, 0] << 16) | (px[:, 1] << 8) | px[:, 2]).size), sub
+
+
 def _crop_matrix(face: FaceGeometry, shape: tuple[int, ...], source_mm: float,
                  analysis_mm: float) -> tuple[np.ndarray, tuple[int, int]]:
     """Affine (original -> crop) and crop size: the mesh's box plus a margin, at ``analysis_mm`` per pixel."""
@@ -402,6 +417,14 @@ def _prepare(
         return None
     state = _check_face(qc, face, rgb.shape, prefix, thresholds, role)
     if any(c.endswith(("partial_face", "profile_view")) for c in qc.codes):
+        return None
+    colours, face_px = _face_colours(rgb, face.box)
+    # a grayscale image has as few colours, and is told so below
+    if colours < _MIN_FACE_COLOURS and colour_spread(face_px) >= _MIN_COLOUR_SPREAD:
+        qc.fail(f"{prefix}palette", f"{prefix}the face shows only {colours} distinct colours (a photo shows thousands, "
+                f"limit {_MIN_FACE_COLOURS}): the image was reduced to a palette (a GIF or PNG-8 export) or toned "
+                "from a monochrome one (sepia), and saved in full colour again; the quantisation draws false texture "
+                "and colour steps across the skin, which read as wrinkles; use the camera's original colour file")
         return None
 
     # calibration in original pixels
