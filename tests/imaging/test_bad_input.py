@@ -157,3 +157,21 @@ def test_a_sepia_toned_monochrome_saved_losslessly_fails_qc(tmp_path: Path) -> N
     result = analyze_photo(path)
     assert result.qc.codes == ["palette"], result.qc.reasons
     assert "sepia" in result.qc.reasons[0]
+
+
+@pytest.mark.parametrize(("brand", "named"), [(b"heic", "HEIC"), (b"mif1", "HEIF"), (b"avif", "AVIF")])
+def test_a_phone_s_heic_photo_is_refused_with_what_to_do(tmp_path: Path, brand: bytes, named: str) -> None:
+    """An iPhone saves HEIC by default: the refusal names the format and the camera setting to change."""
+    path = tmp_path / "IMG_0001.HEIC"
+    # an ISO base media file: an ftyp box with the major brand, then the start of a meta box
+    path.write_bytes(struct.pack(">I", 24) + b"ftyp" + brand + b"\x00\x00\x00\x00" + b"mif1heic" + b"\x00" * 64)
+    with pytest.raises(PhotoRejected, match=rf"{named} photo, a format not read here.*JPEG") as info:
+        load_photo(path)
+    assert info.value.reason == "not_an_image"
+    result = analyze_photo(path)
+    assert result.qc.codes == ["not_an_image"] and "Most Compatible" in result.qc.reasons[0]
+    # any other unreadable file keeps the plain message
+    other = tmp_path / "notes.jpg"
+    other.write_bytes(b"not a photo at all" * 10)
+    with pytest.raises(PhotoRejected, match=r"not an image file \(accepted: JPEG, PNG, TIFF\)"):
+        load_photo(other)

@@ -58,3 +58,16 @@ def test_a_file_from_the_raw_store_keeps_its_name(data_root: Path, tmp_path: Pat
     shutil.copyfile(first.path, renamed)
     assert store_raw_photo(renamed, study_id="copy-c", subject_id="S-1", visit_id="V1").path.name == (
         f"{first.sha256[:12]}-other-name.jpg")
+
+
+def test_an_iphone_heic_photo_is_refused_at_ingest_with_the_camera_setting(study, data_root: Path,
+                                                                           tmp_path: Path) -> None:
+    from toolkit.store import open_store
+
+    heic = tmp_path / "IMG_0002.HEIC"
+    heic.write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64)
+    with open_store(study) as store:
+        with pytest.raises(ToolkitError, match=r"an HEIC photo, a format not read here.*'Most Compatible'"):
+            ingest_photo(store, study, heic, subject_id="S-001", visit_id="BASELINE")
+        assert not (data_root / study.id / "photos" / "raw" / "S-001").exists()
+        assert store.photos() == []

@@ -24,6 +24,8 @@ from toolkit.errors import DataError
 __all__ = [
     "MAX_PIXELS",
     "SUPPORTED_SUFFIXES",
+    "heif_advice",
+    "heif_brand",
     "PhotoHeader",
     "PhotoRejected",
     "read_photo_header",
@@ -152,6 +154,9 @@ def read_photo_header(path: str | Path) -> PhotoHeader:
                 jpeg_quality=jpeg_quality(tables[min(tables)]) if tables else None,
             )
     except UnidentifiedImageError as exc:
+        heif = heif_brand(path)
+        if heif:
+            raise PhotoRejected(f"{path}: {heif_advice(heif)}", reason="not_an_image") from exc
         raise PhotoRejected(
             f"{path}: not an image file (accepted: JPEG, PNG, TIFF)", reason="not_an_image"
         ) from exc
@@ -160,6 +165,30 @@ def read_photo_header(path: str | Path) -> PhotoHeader:
         problem = _problem_from_signature(path)
         detail = f"incomplete or damaged file: {problem}" if problem else f"unreadable image header ({exc})"
         raise PhotoRejected(f"{path}: {detail}", reason="corrupt") from exc
+
+
+#: ISO base media file brands of HEIF images (HEIC, AVIF)
+_HEIF_BRANDS = {b"heic": "an HEIC", b"heix": "an HEIC", b"heim": "an HEIC", b"heis": "an HEIC",
+                b"hevc": "an HEIC", b"hevx": "an HEIC", b"mif1": "a HEIF", b"msf1": "a HEIF", b"avif": "an AVIF",
+                b"avis": "an AVIF"}
+
+
+def heif_advice(kind: str) -> str:
+    """What to say of a HEIF-family photo (``kind`` from :func:`heif_brand`)."""
+    return (f"{kind} photo, a format not read here (a phone's default: HEIC on iPhones); set the camera to JPEG "
+            "('Most Compatible' on an iPhone) or export the photo as JPEG")
+
+
+def heif_brand(path: str | Path) -> str | None:
+    """"an HEIC", "a HEIF" or "an AVIF" for a file that starts with such an ``ftyp`` box, else None."""
+    try:
+        with Path(path).open("rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return None
+    if len(head) < 12 or head[4:8] != b"ftyp":
+        return None
+    return _HEIF_BRANDS.get(head[8:12])
 
 
 def _problem_from_signature(path: Path) -> str | None:
