@@ -52,6 +52,19 @@ def _with_minutes(study, minutes: float):
     return study.model_copy(update={"arms": arms})
 
 
+def _raw(twin, role: str):
+    """A raw pyvisa resource to one of the twin's instruments, with the socket tuning the delivery layer
+    applies (Nagle off), so the peer is not handicapped by it."""
+    import socket
+
+    import pyvisa
+
+    res = pyvisa.ResourceManager("@py").open_resource(twin.resources[role], read_termination="\n",
+                                                      write_termination="\n", timeout=2000)
+    res.visalib.sessions[res.session].interface.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return res
+
+
 def _raw_pyvisa_rate(twin, captures: int) -> float:
     """Peer: arm the scope, trigger a burst, read both channels with query_binary_values; captures per s.
 
@@ -62,18 +75,9 @@ def _raw_pyvisa_rate(twin, captures: int) -> float:
     the record after each trigger, then on to the next 2-second slot (a trigger during a burst is ignored),
     so both do the same work and neither waits for simulated time in real time.
     """
-    import socket
-
     import numpy as np
-    import pyvisa
 
-    rm = pyvisa.ResourceManager("@py")
-    opts = {"read_termination": "\n", "write_termination": "\n", "timeout": 2000}
-    scope = rm.open_resource(twin.resources["scope"], **opts)
-    gen = rm.open_resource(twin.resources["stimulator"], **opts)
-    for res in (scope, gen):
-        # the same socket tuning the delivery layer applies, so the peer is not handicapped by Nagle
-        res.visalib.sessions[res.session].interface.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    scope, gen = _raw(twin, "scope"), _raw(twin, "stimulator")
     twin.model.set_load("skin")
     # from the reset state (output off, no voltage limits left by the sessions before)
     gen.write("*RST")
@@ -120,14 +124,7 @@ def _raw_pyvisa_rate(twin, captures: int) -> float:
 
 def _raw_trigger_floor(twin, n: int) -> float:
     """Peer: seconds per bare ``*TRG;*OPC?`` round trip over raw pyvisa (Nagle off), generator output off."""
-    import socket
-
-    import pyvisa
-
-    rm = pyvisa.ResourceManager("@py")
-    gen = rm.open_resource(twin.resources["stimulator"], read_termination="\n", write_termination="\n",
-                           timeout=2000)
-    gen.visalib.sessions[gen.session].interface.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    gen = _raw(twin, "stimulator")
     gen.query("*TRG;*OPC?")
     t0 = time.perf_counter()
     for _ in range(n):
@@ -141,10 +138,6 @@ def _burst_start_exchange(twin, arm: str, n: int) -> float | None:
     """For reference: seconds per raw pyvisa exchange that starts one burst the way a session does, output on,
     so the twin simulates the burst (EP: ``*TRG;SYST:ERR?`` to the generator; MC: ``:SOUR:WAVE:INIT;:SYST:ERR?``
     to the current source), the instrument left configured by the session just run. None for other arms."""
-    import socket
-
-    import pyvisa
-
     role, on, start, off = {
         "EP": ("stimulator", ("OUTP1 ON",), "*TRG;SYST:ERR?", ("OUTP1 OFF",)),
         "MC": ("current_source", (":OUTP ON", ":SOUR:WAVE:ARM"), ":SOUR:WAVE:INIT;:SYST:ERR?",
@@ -152,9 +145,7 @@ def _burst_start_exchange(twin, arm: str, n: int) -> float | None:
     }.get(arm, (None, (), "", ()))
     if role is None:
         return None
-    rm = pyvisa.ResourceManager("@py")
-    inst = rm.open_resource(twin.resources[role], read_termination="\n", write_termination="\n", timeout=2000)
-    inst.visalib.sessions[inst.session].interface.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    inst = _raw(twin, role)
     try:
         for cmd in on:
             inst.write(cmd)

@@ -24,8 +24,7 @@ from toolkit.errors import DataError
 __all__ = [
     "MAX_PIXELS",
     "SUPPORTED_SUFFIXES",
-    "heif_advice",
-    "heif_brand",
+    "heif_photo",
     "PhotoHeader",
     "PhotoRejected",
     "read_photo_header",
@@ -154,9 +153,9 @@ def read_photo_header(path: str | Path) -> PhotoHeader:
                 jpeg_quality=jpeg_quality(tables[min(tables)]) if tables else None,
             )
     except UnidentifiedImageError as exc:
-        heif = heif_brand(path)
+        heif = heif_photo(path)
         if heif:
-            raise PhotoRejected(f"{path}: {heif_advice(heif)}", reason="not_an_image") from exc
+            raise PhotoRejected(f"{path}: {heif}", reason="not_an_image") from exc
         raise PhotoRejected(
             f"{path}: not an image file (accepted: JPEG, PNG, TIFF)", reason="not_an_image"
         ) from exc
@@ -173,22 +172,19 @@ _HEIF_BRANDS = {b"heic": "an HEIC", b"heix": "an HEIC", b"heim": "an HEIC", b"he
                 b"avis": "an AVIF"}
 
 
-def heif_advice(kind: str) -> str:
-    """What to say of a HEIF-family photo (``kind`` from :func:`heif_brand`)."""
-    return (f"{kind} photo, a format not read here (a phone's default: HEIC on iPhones); set the camera to JPEG "
-            "('Most Compatible' on an iPhone) or export the photo as JPEG")
-
-
-def heif_brand(path: str | Path) -> str | None:
-    """"an HEIC", "a HEIF" or "an AVIF" for a file that starts with such an ``ftyp`` box, else None."""
+def heif_photo(path: str | Path) -> str | None:
+    """What to say of a file that starts with the ``ftyp`` box of an HEIC, HEIF or AVIF photo; None for any
+    other file."""
     try:
         with Path(path).open("rb") as fh:
             head = fh.read(12)
     except OSError:
         return None
-    if len(head) < 12 or head[4:8] != b"ftyp":
+    kind = _HEIF_BRANDS.get(head[8:12]) if len(head) == 12 and head[4:8] == b"ftyp" else None
+    if kind is None:
         return None
-    return _HEIF_BRANDS.get(head[8:12])
+    return (f"{kind} photo, a format not read here (a phone's default: HEIC on iPhones); set the camera to JPEG "
+            "('Most Compatible' on an iPhone) or export the photo as JPEG")
 
 
 def _problem_from_signature(path: Path) -> str | None:

@@ -17,13 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from toolkit.errors import DataError
-from toolkit.imaging.photo_io import (
-    SUPPORTED_SUFFIXES,
-    heif_advice,
-    heif_brand,
-    sha256_file,
-    verify_photo_file,
-)
+from toolkit.imaging.photo_io import SUPPORTED_SUFFIXES, heif_photo, sha256_file, verify_photo_file
 from toolkit.paths import study_data_dir
 
 __all__ = ["StoredPhoto", "raw_photo_dir", "store_raw_photo"]
@@ -68,10 +62,10 @@ def store_raw_photo(
     source = Path(source)
     if not source.is_file():
         raise DataError(f"photo file not found: {source}")
-    heif = heif_brand(source)
-    if heif:
-        raise DataError(f"{source}: {heif_advice(heif)}")
     if source.suffix.lower() not in SUPPORTED_SUFFIXES:
+        # (an HEIC under a supported name is told by verify_photo_file's header read)
+        if heif := heif_photo(source):
+            raise DataError(f"{source}: {heif}")
         raise DataError(f"{source}: unsupported file type {source.suffix!r}; accepted: {', '.join(SUPPORTED_SUFFIXES)}")
     header = verify_photo_file(source)  # a file cut short or damaged never enters the raw store
     digest = sha256_file(source)
