@@ -32,7 +32,7 @@ resistance_drop_fraction
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -65,7 +65,9 @@ class WaveformMeasures:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict; the impedance trend as a list of floats."""
-        d = asdict(self)
+        # the fields as they are (numbers), not dataclasses.asdict's deep copies: its copies of the two trend
+        # arrays, replaced by lists just below, cost more than the rest of the dict
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["impedance_trend_ohms"] = [float(x) for x in self.impedance_trend_ohms]
         d["resistance_drop_trend"] = [float(x) for x in self.resistance_drop_trend]
         return d
@@ -361,7 +363,9 @@ def pulse_integrals(voltage: Trace, current: Trace, *, min_samples: int = 20) ->
     dt = voltage.sample_interval_s
     pre = v[t < 0]
     base = float(np.median(pre)) if pre.size >= 4 else float(np.median(v[: max(v.size // 20, 2)]))
-    mag = np.abs(v - base)
+    # |v − base| in the difference's own array (one record-long array, not two)
+    mag = np.subtract(v, base)
+    np.abs(mag, out=mag)
     height = float(mag.max())
     if not height > 0:
         raise ValueError("no pulse in the record (the electrode voltage never leaves its baseline)")
@@ -444,7 +448,9 @@ def find_pulses(voltage: Trace) -> list[PulseShape]:
     dt = voltage.sample_interval_s
     pre = v[t < 0]
     base = float(np.median(pre)) if pre.size >= 4 else float(np.median(v))
-    mag = np.abs(v - base)
+    # |v − base| in the difference's own array (one record-long array, not two)
+    mag = np.subtract(v, base)
+    np.abs(mag, out=mag)
     height = float(mag.max())
     if not height > 0:
         return []

@@ -257,8 +257,9 @@ class Waveform:
                 and bool((rel[1:] >= rel[:-1]).all())):
             # a scope's record: instants in order, so the burst is one stretch of them and each piece another
             inside = slice(int(np.searchsorted(rel, 0.0, side="left")), int(np.searchsorted(rel, end, side="left")))
-            if inside.start < inside.stop and self._evaluate_sorted(rel[inside], tau_filter_s, v[inside], i[inside]):
-                inside = None
+            if inside.start < inside.stop:
+                self._evaluate_sorted(rel[inside], tau_filter_s, v[inside], i[inside])
+            inside = None
         else:
             inside = (rel >= 0) & (rel < end)
         if inside is not None and rel[inside].size:
@@ -287,15 +288,29 @@ class Waveform:
                 i[after] = i_end[0] * decay
         return v, i
 
-    def _evaluate_sorted(self, rel: np.ndarray, tau_filter_s: float, v: np.ndarray, i: np.ndarray) -> bool:
+    def _evaluate_sorted(self, rel: np.ndarray, tau_filter_s: float, v: np.ndarray, i: np.ndarray) -> None:
         """:meth:`evaluate` of times in order inside the burst, piece by piece into ``v`` and ``i`` (views).
 
         The same formulas with each piece's constants as scalars (the same operations in the same order, so
-        the same values) instead of gathered for every sample. False, and nothing written, when the times
-        run past the solved pieces (a long burst folds back onto its last period): the general path does it.
+        the same values) instead of gathered for every sample. Times past the solved pieces (a long burst
+        repeats its last period) are folded back as :meth:`_fold` does: each repeat of the period is a stretch
+        of folded times in order (from one fall of the folded times to the next), evaluated the same way.
         """
-        if rel[-1] >= self.resolved_s and self.duration_s > self.resolved_s + 1e-15 and self.period_s > 0:
-            return False
+        resolved = self.resolved_s
+        split = rel.size
+        if rel[-1] >= resolved and self.duration_s > resolved + 1e-15 and self.period_s > 0:
+            split = int(np.searchsorted(rel, resolved, side="left"))
+            folded = self._fold(rel[split:])
+            restarts = (np.flatnonzero(folded[1:] < folded[:-1]) + 1).tolist()
+            for lo, hi in zip([0, *restarts], [*restarts, folded.size], strict=True):
+                self._evaluate_stretch(folded[lo:hi], tau_filter_s, v[split + lo:split + hi],
+                                       i[split + lo:split + hi])
+        if split:
+            self._evaluate_stretch(rel[:split], tau_filter_s, v[:split], i[:split])
+
+    def _evaluate_stretch(self, rel: np.ndarray, tau_filter_s: float, v: np.ndarray, i: np.ndarray) -> None:
+        """Times in order within the solved pieces (earlier than the first piece: the first; later than the
+        last: the last, as :meth:`evaluate`'s piece index clips them), piece by piece into ``v`` and ``i``."""
         t0 = self.t0_s
         # samples of piece j: from the first at or after its start (before piece 0: none inside the burst)
         bounds = np.searchsorted(rel, t0[1:], side="left").tolist()
@@ -303,7 +318,6 @@ class Waveform:
         outputs = ((v, self.v_inf.tolist(), self.v_amp.tolist()), (i, self.i_inf.tolist(), self.i_amp.tolist()))
         with np.errstate(divide="ignore", invalid="ignore"):
             self._pieces_into(rel, lows, highs, tau_filter_s, outputs)
-        return True
 
     def _pieces_into(self, rel: np.ndarray, lows: list[int], highs: list[int], tau_filter_s: float,
                      outputs: tuple) -> None:
@@ -330,9 +344,9 @@ class Waveform:
             s = np.subtract(rel[lo:hi], t0_all[j], out=s_buf[:n])
             inv = inv_all[j]
             # exp(−s·inv): s·(−inv) is the same float as (−s)·inv
-            e = np.exp(np.multiply(s, -inv, out=e_buf[:n]), out=e_buf[:n])
+            e = _exp_decay(s, inv, e_buf[:n])
             if tau_filter_s > 0:
-                ef = np.exp(np.multiply(s, -inv_f, out=ef_buf[:n]), out=ef_buf[:n])
+                ef = _exp_decay(s, inv_f, ef_buf[:n])
                 if abs(inv_f - inv) <= 1e-9 * inv_f:
                     for (out, a_all, b_all), y0_all in zip(outputs, starts, strict=True):
                         a, b, y0 = a_all[j], b_all[j], y0_all[j]
@@ -459,6 +473,23 @@ class Waveform:
         t = np.append(t, self.resolved_s * (1 - 1e-12)) if t.size else t
         v, i = self.evaluate(t)
         return t, v, i
+
+
+#: exp(x) is 0.0 for every x below this (it is 0.0 from x ≈ −745.13, where the result would be under half the
+#: smallest subnormal); costlier than a normal exp there, so those samples are not evaluated
+_EXP_ZERO_BELOW = -760.0
+
+
+def _exp_decay(s: np.ndarray, inv: float, out: np.ndarray) -> np.ndarray:
+    """``exp(s·(−inv))`` into ``out`` for times ``s`` in order (``inv >= 0``): the same floats as ``np.exp`` of
+    them; where ``s·inv`` is beyond ~745 the result is 0.0, which is written without evaluating ``exp``
+    (most of a long piece after a fast edge, where exp of such arguments costs several times more)."""
+    np.multiply(s, -inv, out=out)
+    # s·(−inv) falls as s grows: from the first s beyond 760/inv on every argument is below −760·(1 − 2⁻⁵²)
+    cut = int(np.searchsorted(s, -_EXP_ZERO_BELOW / inv, side="left")) if 0.0 < inv < math.inf else s.size
+    np.exp(out[:cut], out=out[:cut])
+    out[cut:] = 0.0
+    return out
 
 
 def _filtered_value(s: float, a: float, b: float, inv: float, inv_f: float, y0: float) -> float:

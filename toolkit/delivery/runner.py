@@ -26,6 +26,7 @@ from instruments.transport import listening
 from toolkit.delivery.clock import Clock, SimulatedClock, WallClock
 from toolkit.delivery.deliverable import SafetyRefusal, plan_arm
 from toolkit.delivery.eligibility import NotEligible, check_eligibility
+from toolkit.delivery.heap import keep_freed_memory
 from toolkit.delivery.operator import ConfirmCallback, ConfirmRequest, TwinOperator
 from toolkit.delivery.plan import TreatmentPlan
 from toolkit.delivery.progress import ProgressCallback
@@ -174,6 +175,8 @@ def run_session(
         A second Ctrl+C, after the outputs were switched off and the record closed.
     """
     settings = settings or DeliverySettings()
+    # captures allocate and free record-sized arrays: keep the freed memory for the next one (no new pages)
+    keep_freed_memory()
     study = _resolve_study(study)
     bench_cfg = _resolve_bench(bench, twin)
     notes: list[str] = []
