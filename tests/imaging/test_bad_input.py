@@ -173,5 +173,5 @@ def test_a_phone_s_heic_photo_is_refused_with_what_to_do(tmp_path: Path, brand: 
     # any other unreadable file keeps the plain message
     other = tmp_path / "notes.jpg"
     other.write_bytes(b"not a photo at all" * 10)
-    with pytest.raises(PhotoRejected, match=r"not an image file \(accepted: JPEG, PNG, TIFF\)"):
+    with pytest.raises(PhotoRejected, match=r"not an image file \(accepted: JPEG, PNG, TIFF; WebP and BMP are read too\)"):
         load_photo(other)

@@ -157,7 +157,7 @@ def read_photo_header(path: str | Path) -> PhotoHeader:
         if heif:
             raise PhotoRejected(f"{path}: {heif}", reason="not_an_image") from exc
         raise PhotoRejected(
-            f"{path}: not an image file (accepted: JPEG, PNG, TIFF)", reason="not_an_image"
+            f"{path}: not an image file (accepted: JPEG, PNG, TIFF; WebP and BMP are read too)", reason="not_an_image"
         ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         # a file cut short inside its headers: say so rather than repeat Pillow's terse complaint
