@@ -178,3 +178,61 @@ def test_a_follow_up_reads_alike_under_brighter_or_warmer_light_against_a_bright
     for region in measured:
         values = [float(ln[region]) for ln in lengths]
         assert max(values) / min(values) - 1 < 0.15, (region, values)
+
+
+def _camera_jpeg(rgb: np.ndarray, gain: float) -> np.ndarray:
+    """``rgb`` exposed ``gain`` times brighter and saved as most cameras save it: JPEG, quality 80, colour at half
+    resolution (4:2:0)."""
+    import cv2
+
+    shown = np.clip(np.rint(rgb.astype(np.float32) * gain), 0, 255).astype(np.uint8)
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(shown, cv2.COLOR_RGB2BGR),
+                            [cv2.IMWRITE_JPEG_QUALITY, 80, cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+                             cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420])
+    assert ok
+    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def test_a_follow_up_whose_red_clips_on_much_more_skin_than_at_baseline_is_flagged() -> None:
+    """Grace Hopper's pale face at 2x, the same visit saved as a camera JPEG at the baseline's exposure, 3 %
+    darker and 15 % brighter. At +15 % red clips on three quarters of her forehead (a tenth at baseline); her
+    faint forehead lines, read from green and blue whose detail the JPEG's half-resolution colour blurs, came
+    out 27 % shorter with no word said. It is now flagged, naming the region and the channel; the photo still
+    passes (a warning), and the two photos near the baseline's exposure are not flagged."""
+    from tests.imaging.portraits import portrait_at
+    from toolkit.imaging import analyze_photo
+    from toolkit.imaging.synthetic import fold_layout, simulate_visit
+
+    img = portrait_at("grace_hopper", 2)
+    visit, _ = simulate_visit(img, wrinkle_change={}, perturb=False, layout=fold_layout(img))
+    baseline = _camera_jpeg(visit, 1.0)
+    for gain in (1.0, 0.97):
+        res = analyze_photo(_camera_jpeg(visit, gain), baseline=baseline, overlays=False)
+        assert res.qc.passed and "channel_clipped" not in res.qc.flag_codes, (gain, res.qc.flags)
+    res = analyze_photo(_camera_jpeg(visit, 1.15), baseline=baseline, overlays=False)
+    assert res.qc.passed, res.qc.reasons
+    assert "channel_clipped" in res.qc.flag_codes
+    said = res.qc.flags[res.qc.flag_codes.index("channel_clipped")]
+    assert "forehead (red clipped on" in said and "at baseline" in said, said
+
+
+def test_strong_lines_are_not_flagged_when_red_clips_over_them() -> None:
+    """The astronaut's lines are four to six times stronger than her skin's texture: at 10 % more exposure than
+    a 10 % darker baseline, red clips on about half of her right under-eye skin (none at baseline), yet every
+    the regions it clips on keep their length within 8 %; nothing is flagged."""
+    from tests.imaging.portraits import portrait_at
+    from toolkit.imaging import analyze_photo
+    from toolkit.imaging.synthetic import fold_layout, simulate_visit
+
+    img = portrait_at("astronaut", 2)
+    visit, _ = simulate_visit(img, wrinkle_change={}, perturb=False, layout=fold_layout(img))
+    baseline = _camera_jpeg(visit, 0.9)
+    follow = _camera_jpeg(visit, 1.1)
+    assert (follow[..., 0] >= 250).mean() > 3 * (baseline[..., 0] >= 250).mean()
+    before = analyze_photo(baseline, overlays=False).regions.set_index("region").wrinkle_length_mm
+    res = analyze_photo(follow, baseline=baseline, overlays=False)
+    assert res.qc.passed and "channel_clipped" not in res.qc.flag_codes, res.qc.flags
+    after = res.regions.set_index("region").wrinkle_length_mm
+    lined = ["under_eye_r", "nasolabial_l", "nasolabial_r"]
+    assert (before[lined] > 10).all(), before[lined]
+    assert ((after[lined] / before[lined] - 1).abs() < 0.08).all(), (after[lined] / before[lined] - 1).round(3)

@@ -992,6 +992,24 @@ def _covered_at_visit(base: _Prepared, warped_rgb: np.ndarray, warped_skin: np.n
     return grow(out, base.skin.edge_band_px) & base.skin.skin
 
 
+_CHANNEL_NAMES = ("red", "green", "blue")
+
+
+def _channel_clipped_change(visit: np.ndarray, baseline: np.ndarray, thresholds: QCThresholds) -> str | None:
+    """For one region's pixels (clipped-channel bits at this visit and at baseline): the channel whose clipped
+    share differs most between the visits, described, when that share is large at either visit and differs
+    by more than the limit; None otherwise."""
+    worst, text = 0.0, None
+    for c, name in enumerate(_CHANNEL_NAMES):
+        now = float(((visit >> c) & 1).mean()) if visit.size else 0.0
+        then = float(((baseline >> c) & 1).mean()) if baseline.size else 0.0
+        change = abs(now - then)
+        if (max(now, then) > thresholds.region_channel_clipped_fraction
+                and change > thresholds.max_region_channel_clipped_change and change > worst):
+            worst, text = change, f"{name} clipped on {100 * now:.0f} % of its skin, {100 * then:.0f} % at baseline"
+    return text
+
+
 def _overlay(rgb: np.ndarray, skin: np.ndarray, measurable: np.ndarray, polys: dict[str, np.ndarray],
              skeleton: np.ndarray) -> np.ndarray:
     """Measured skin shown as is, non-skin dimmed and tinted blue, skin not measured (edge bands, lenses)
@@ -1205,21 +1223,21 @@ def analyze_photo(
     # two or more channels clipped: a single one is made up for by the others (see wrinkles._relative_contrast)
     bits = frame_clipped.astype(np.uint8)
     clipped_two = ((bits & 1) + ((bits >> 1) & 1) + ((bits >> 2) & 1)) >= 2
-    # each region's pixels and their share of what it is meant to cover (made once for a cached baseline,
-    # unless lenses were taken out of what is measurable for this photo)
-    def region_pixels() -> dict[str, tuple[np.ndarray, float]]:
+    # each region's pixels (as a mask and as flat indices) and their share of what it is meant to cover (made
+    # once for a cached baseline, unless lenses were taken out of what is measurable for this photo)
+    def region_pixels() -> dict[str, tuple[np.ndarray, float, np.ndarray]]:
         out = {}
         for n in names:
             poly_area = np.count_nonzero(poly_masks[n] & intended)
             mask = poly_masks[n] & measurable
-            out[n] = (mask, np.count_nonzero(mask) / poly_area if poly_area else 0.0)
+            out[n] = (mask, np.count_nonzero(mask) / poly_area if poly_area else 0.0, np.flatnonzero(mask))
         return out
 
     pixels = (frame.derived(("region_pixels", names), region_pixels) if measurable is frame.skin.measurable
               else region_pixels())
-    covered_regions = []
+    covered_regions, channel_clipped = [], []
     for n in names:
-        mask, frac = pixels[n]
+        mask, frac, index = pixels[n]
         if covered_share.get(n, 0.0) > thresholds.max_region_covered_fraction:
             covered_regions.append(f"{n} ({100 * covered_share[n]:.0f} %)")
             rows.append((np.nan,) * 6 + (frac,))
@@ -1234,10 +1252,23 @@ def analyze_photo(
         skeleton |= skel
         rows.append((met.count, met.length_mm, met.density_mm_per_cm2, met.area_fraction, met.ridge_strength,
                      met.depth_index, frac))
-        clip_frac = float(clipped_two[mask].mean())
+        clip_frac = float(clipped_two.ravel()[index].mean())
         if clip_frac > thresholds.max_region_clipped_fraction:
             qc.flag("region_clipping", f"{n}: {100 * clip_frac:.0f} % of its skin is clipped by the exposure; "
                     "lines there may be lost", fail_on=thresholds.fail_on_flags)
+        # faint lines only: a line read from fewer channels at one visit keeps its length when it is well above
+        # the detection thresholds
+        if base is not None and met.count and met.ridge_strength < thresholds.faint_line_contrast * level:
+            changed = _channel_clipped_change(frame_clipped.ravel()[index], base.clipped.ravel()[index], thresholds)
+            if changed:
+                channel_clipped.append(f"{n} ({changed})")
+    if channel_clipped:
+        qc.flag("channel_clipped", "one colour channel is clipped on much more (or much less) of these regions' skin "
+                "than at baseline, and their lines are faint: " + "; ".join(channel_clipped) + ". Their lines are "
+                "read from the other channels at one visit only, and in a JPEG that stores colour at half resolution "
+                "(most cameras' default) those lose part of a line's detail: faint forehead lines read 11-27 % "
+                "shorter or longer on a pale face; photograph with the baseline's exposure and lights, or compare "
+                "these regions with care", fail_on=thresholds.fail_on_flags)
     if covered_regions:
         qc.flag("skin_covered", "skin measured at baseline is covered at this visit (hair, headwear or a hand over "
                 "it), so these regions are not measured: " + ", ".join(covered_regions) + f" of their baseline skin "

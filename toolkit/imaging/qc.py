@@ -57,6 +57,13 @@ class QCThresholds:
         and its baseline; beyond it the baseline shows another person.
     max_region_clipped_fraction : float
         A region with more clipped skin than this is flagged (its wrinkles may be lost in the highlight).
+    region_channel_clipped_fraction, max_region_channel_clipped_change, faint_line_contrast : float
+        A follow-up's region whose lines are faint (their mean contrast below ``faint_line_contrast`` times the
+        skin's texture level) and in which one colour channel is clipped on more than the
+        first share of its skin at either visit, and on a share that differs from the baseline's by more than
+        the second, is flagged ``channel_clipped``: its lines are read from the other channels at one visit and
+        not at the other, and faint lines then cross the detection thresholds differently (stronger lines keep
+        their length).
     max_region_covered_fraction : float
         A follow-up's region in which more than this share of the skin measured at baseline is covered at
         this visit (hair, headwear, a hand grown over it) is not measured (it would read shorter wrinkles
@@ -79,8 +86,8 @@ class QCThresholds:
         it and reads as fewer and shallower lines, while the detail around the eyes, which the sharpness check
         reads, stays; sensor noise (high ISO) and compression strengthen it.
     fail_on_flags : tuple of str
-        Flag codes (``smile``, ``spectacles``, ``region_clipping``, ``skin_covered``, ``jpeg_quality``,
-        ``compression_change``, ``sharpness_change``, ``skin_texture_change``, ``resolution_change``) that a
+        Flag codes (``smile``, ``spectacles``, ``region_clipping``, ``channel_clipped``, ``skin_covered``,
+        ``jpeg_quality``, ``compression_change``, ``sharpness_change``, ``skin_texture_change``, ``resolution_change``) that a
         study wants to fail instead.
     """
 
@@ -102,6 +109,9 @@ class QCThresholds:
     max_outside_fraction: float = 0.02
     max_shape_distance: float = 0.015
     max_region_clipped_fraction: float = 0.10
+    region_channel_clipped_fraction: float = 0.25
+    max_region_channel_clipped_change: float = 0.15
+    faint_line_contrast: float = 2.5
     max_region_covered_fraction: float = 0.10
     min_jpeg_quality: int = 85
     max_jpeg_quality_change: int = 10
