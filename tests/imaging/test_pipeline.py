@@ -95,3 +95,46 @@ def test_ingest_and_analyze_pending_on_sqlite(study, photo_files: dict[str, Path
     wide = m.pivot_table(index=["visit_id", "region"], columns="metric", values="value", dropna=False)
     shown = wide.skin_fraction >= 0.35
     assert shown.sum() >= 14 and wide.wrinkle_length_mm[shown].notna().all()
+
+
+def test_a_study_that_forbids_spectacles_fails_those_photos(tmp_path: Path, provision,
+                                                            photo_files: dict[str, Path]) -> None:
+    """Grace Hopper wears spectacles: by default a warning on photos that pass; a study whose ``study.yaml``
+    lists ``spectacles`` under ``photo_qc.fail_on_flags`` fails them, with the flag's code and message, and
+    ``photos qc`` lists them as failed."""
+    from toolkit.imaging.qc_listing import qc_listing
+    from toolkit.store import open_store
+    from toolkit.study import load_study
+
+    dest = tmp_path / "epmc-demo"
+    shutil.copytree(REPO / "studies" / "epmc-demo", dest)
+    text = (dest / "study.yaml").read_text(encoding="utf-8")
+    assert text.count("  fail_on_flags: []") == 1
+    (dest / "study.yaml").write_text(text.replace("  fail_on_flags: []", "  fail_on_flags: [spectacles]"),
+                                     encoding="utf-8")
+    st = load_study(dest)
+    provision(st)
+    with open_store(st) as store:
+        store.enroll_subject("S-001", age=52, sex="F", fitzpatrick="II", strata={"age_group": "ge45"})
+        ingest_photo(store, st, photo_files["baseline"], subject_id="S-001", visit_id="BASELINE")
+        ingest_photo(store, st, photo_files["visit"], subject_id="S-001", visit_id="S12")
+        counts = analyze_pending(store, st, executor="serial", progress=False, overlays=False)
+        listing = qc_listing(store, st)
+    assert counts["analysed"] == 2 and counts["failed"] == 2, counts
+    assert list(listing.status) == ["failed", "failed"]
+    for codes, reasons, flag_codes in zip(listing.codes, listing.reasons, listing.flag_codes, strict=True):
+        assert "spectacles" in codes and "spectacles" not in flag_codes
+        assert any("spectacles" in r or "glasses" in r for r in reasons), reasons
+
+
+def test_the_study_schema_knows_every_flag_the_analysis_raises() -> None:
+    """``photo_qc.fail_on_flags`` accepts exactly the flag codes the imaging code raises (read from its source,
+    so a new flag that is not added to ``PHOTO_QC_FLAGS`` fails here)."""
+    import re
+
+    from toolkit.study import PHOTO_QC_FLAGS
+
+    raised = set()
+    for path in (REPO / "toolkit" / "imaging").glob("*.py"):
+        raised |= set(re.findall(r'\bqc\.flag\(\s*"([a-z_]+)"', path.read_text(encoding="utf-8")))
+    assert raised == set(PHOTO_QC_FLAGS)

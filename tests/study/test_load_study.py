@@ -345,3 +345,17 @@ def test_shape_mistakes(write_study, demo_text, old, new, field, words) -> None:
     match = [i for i in issues if i.field == field]
     assert match, [str(i) for i in issues]
     assert words in match[0].message
+
+
+def test_photo_qc_policy_makes_warnings_failures(write_study, demo_text) -> None:
+    assert load_study(DEMO).photo_qc.fail_on_flags == ()  # by default every flag is a warning
+    anchor = "  fail_on_flags: []"
+    study = load_study(write_study(replace_once(demo_text, anchor, "  fail_on_flags: [spectacles, channel_clipped]")))
+    assert study.photo_qc.fail_on_flags == ("spectacles", "channel_clipped")
+    # a misspelt flag is named with the list of flags; an unknown key is refused; each with its line
+    issues = issues_of(write_study(replace_once(demo_text, anchor, "  fail_on_flags: [spectacles, chanel_clipped]")))
+    match = [i for i in issues if i.field.startswith("photo_qc.fail_on_flags")]
+    assert match and "'chanel_clipped'" in match[0].message and "channel_clipped" in match[0].message.split(";")[1]
+    assert match[0].line is not None
+    issues = issues_of(write_study(replace_once(demo_text, anchor, "  fail_on: [smile]")))
+    assert [i.field for i in issues] == ["photo_qc.fail_on"], [str(i) for i in issues]

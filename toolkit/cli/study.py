@@ -210,6 +210,8 @@ def _render(study, *, detailed: bool) -> None:
         )
         limits = "; ".join(f"{name} ≤ {_fmt(value)} {unit}" for name, value, unit in study.envelope.limits())
         console.print(f"Safety envelope: {limits}; no current path across the eyes", markup=False)
+        failing = ", ".join(study.photo_qc.fail_on_flags) or "none (every photo QC flag is a warning)"
+        console.print(f"Photo QC: flags that fail a photo: {failing}", markup=False)
 
 
 def _report(path: Path) -> tuple[dict, int]:

@@ -207,7 +207,8 @@ def analyze_pending(
 
     Follow-up photos are registered to the subject's baseline photo (lift needs it); a photo that fails QC is
     recorded with its reasons and never stops the batch. A study may keep its own ROI template in
-    ``studies/<id>/roi_template.yaml``.
+    ``studies/<id>/roi_template.yaml``, and make some of the analysis's warnings failures in its
+    ``study.yaml`` (``photo_qc: {fail_on_flags: [...]}``).
 
     Results are stored in batches, each one audited transaction with one anchor
     (:meth:`~toolkit.store.Store.add_measurement_runs`): every :data:`WRITE_BATCH_PHOTOS` photos or
@@ -235,6 +236,12 @@ def analyze_pending(
         options["mm_per_px"] = mm_per_px
     if marker_side_mm:
         options["marker_side_mm"] = marker_side_mm
+    fail_on = tuple(getattr(getattr(study, "photo_qc", None), "fail_on_flags", ()))
+    if fail_on:
+        # the study's protocol makes these warnings failures (study.yaml, photo_qc.fail_on_flags)
+        from toolkit.imaging.qc import QCThresholds
+
+        options["qc_thresholds"] = QCThresholds(fail_on_flags=fail_on)
     pending = store.pending_photos()
     counts = {"analysed": 0, "passed": 0, "failed": 0, "overlays": 0, "overlays_failed": 0}
     if not pending:

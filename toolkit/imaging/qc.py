@@ -87,8 +87,9 @@ class QCThresholds:
         reads, stays; sensor noise (high ISO) and compression strengthen it.
     fail_on_flags : tuple of str
         Flag codes (``smile``, ``spectacles``, ``region_clipping``, ``channel_clipped``, ``skin_covered``,
-        ``jpeg_quality``, ``compression_change``, ``sharpness_change``, ``skin_texture_change``, ``resolution_change``) that a
-        study wants to fail instead.
+        ``jpeg_quality``, ``compression_change``, ``sharpness_change``, ``skin_texture_change``,
+        ``resolution_change``: :data:`toolkit.study.PHOTO_QC_FLAGS`) that a study wants to fail instead; a
+        study's pipeline takes them from ``photo_qc.fail_on_flags`` in its ``study.yaml``.
     """
 
     min_blur_score: float = 20.0

@@ -41,6 +41,7 @@ from toolkit.study.envelope import SafetyEnvelope, Violation
 from toolkit.study.estimands import Estimand, EventStrategy, Sensitivity
 from toolkit.study.loader import StudyIssue, StudyValidationError, load_study, study_from_yaml
 from toolkit.study.model import Arm, Study
+from toolkit.study.photo_qc import PHOTO_QC_FLAGS, PhotoQC
 from toolkit.study.placement import ElectrodePair, Placement
 from toolkit.study.prescription import (
     ElectroporationPrescription,
@@ -67,7 +68,9 @@ __all__ = [
     "Margin",
     "MicrocurrentPrescription",
     "Multiplicity",
+    "PHOTO_QC_FLAGS",
     "PhotoEndpoint",
+    "PhotoQC",
     "Placement",
     "PlannedAnalysis",
     "Population",

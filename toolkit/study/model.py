@@ -12,6 +12,7 @@ from toolkit.study.analysis import AnalysisPlan
 from toolkit.study.eligibility import Eligibility
 from toolkit.study.endpoints import Endpoint, PhotoEndpoint
 from toolkit.study.envelope import SafetyEnvelope
+from toolkit.study.photo_qc import PhotoQC
 from toolkit.study.prescription import Prescription
 from toolkit.study.problems import Problem, raise_problems
 from toolkit.study.randomization import RandomizationPlan
@@ -83,6 +84,8 @@ class Study(BaseModel):
     randomization: RandomizationPlan
     #: safety limits (defaults of IEC 60601-2-10; may only be tightened)
     envelope: SafetyEnvelope = SafetyEnvelope()
+    #: photo QC policy: which warnings of the photo analysis fail a photo instead
+    photo_qc: PhotoQC = PhotoQC()
     #: adverse-event dictionary (verbatim → preferred term → system organ class): a CSV path relative to the
     #: study folder, or ``starter`` for the toolkit's starter dictionary of local reactions
     ae_dictionary: str | None = None
