@@ -118,7 +118,8 @@ def test_a_study_that_forbids_spectacles_fails_those_photos(tmp_path: Path, prov
         store.enroll_subject("S-001", age=52, sex="F", fitzpatrick="II", strata={"age_group": "ge45"})
         ingest_photo(store, st, photo_files["baseline"], subject_id="S-001", visit_id="BASELINE")
         ingest_photo(store, st, photo_files["visit"], subject_id="S-001", visit_id="S12")
-        counts = analyze_pending(store, st, executor="serial", progress=False, overlays=False)
+        # in worker processes, as `photos analyze` runs it: the policy travels with each photo
+        counts = analyze_pending(store, st, executor="processes", workers=2, progress=False, overlays=False)
         listing = qc_listing(store, st)
     assert counts["analysed"] == 2 and counts["failed"] == 2, counts
     assert list(listing.status) == ["failed", "failed"]
