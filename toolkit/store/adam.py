@@ -71,8 +71,10 @@ def completed_sessions(rec: StudyRecords) -> dict[str, int]:
 
 
 def _photo_visits(rec: StudyRecords) -> set[tuple[str, str]]:
-    """(subject, visit) pairs with at least one measured photo."""
+    """(subject, visit) pairs with at least one measured photo that passed QC."""
     meas = rec.measurements
+    if not meas.empty and rec.failed_photos:
+        meas = meas[~meas["photo_id"].isin(list(rec.failed_photos))]
     if meas.empty:
         return set()
     return set(zip(meas["subject_id"].astype(str), meas["visit_id"].astype(str), strict=True))
@@ -86,7 +88,7 @@ def per_protocol_rule_text(rule: dict | None) -> str:
     if rule.get("min_sessions"):
         parts.append(f">= {rule['min_sessions']} completed sessions")
     if rule.get("photos_at"):
-        parts.append("measured photo at " + ", ".join(rule["photos_at"]))
+        parts.append("photo measured and passing QC at " + ", ".join(rule["photos_at"]))
     if rule.get("no_major_deviation"):
         parts.append("no major deviation")
     return "Derived (study.yaml PP rule): " + ", ".join(parts)
@@ -338,6 +340,8 @@ def endpoint_values(rec: StudyRecords, endpoint: EndpointInfo) -> pd.DataFrame:
     parts = []
     if endpoint.kind == "photo":
         meas = rec.metric_values(endpoint.metric)
+        if not meas.empty and rec.failed_photos:  # a photo that failed QC gives no endpoint value
+            meas = meas[~meas["photo_id"].isin(list(rec.failed_photos))]
         if meas.empty:
             return pd.DataFrame(columns=["subject_id", "side", "visit_id", "AVAL"])
         for side in sides:

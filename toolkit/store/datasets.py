@@ -215,6 +215,25 @@ class StudyRecords:
         with self.store.connect() as conn:
             return self._frame(conn, stmt)
 
+    @cached_property
+    def failed_photos(self) -> dict[int, str]:
+        """Photos whose newest analysis failed QC (another person, a nod, blur, a flag the study fails ...),
+        with their failure codes (comma-separated).
+
+        Their measurements stay in :attr:`measurements` and in the store, but no endpoint value and no
+        population flag may rest on them, and the findings domain reports them as not done. A run stored
+        without a QC verdict counts as passed.
+        """
+        stmt = (
+            select(m.MeasurementRunRow.photo_id, m.MeasurementRunRow.qc)
+            .join(m.PhotoRow, m.PhotoRow.id == m.MeasurementRunRow.photo_id)
+            .join(m.SubjectRow, m.SubjectRow.id == m.PhotoRow.subject_pk)
+            .where(m.SubjectRow.study_id == self.study_id, m.MeasurementRunRow.id.in_(self._latest_runs()))
+        )
+        with self.store.connect() as conn:
+            return {int(pid): ", ".join(map(str, qc.get("codes") or ())) or "unknown"
+                    for pid, qc in conn.execute(stmt) if isinstance(qc, dict) and qc.get("passed") is False}
+
     def metric_values(self, metric: str) -> pd.DataFrame:
         """Values of one metric (newest run per photo): subject_id, visit_id, photo_id, region, value."""
         if "measurements" in self.__dict__:

@@ -260,6 +260,9 @@ def xf_domain(rec: StudyRecords) -> Dataset:
     frames = []
     meas = rec.measurements
     if not meas.empty:
+        # a photo whose analysis failed QC was not measured validly: its findings are not done, with the reason
+        failed = rec.failed_photos
+        f_codes = [failed.get(int(p)) for p in meas["photo_id"]]
         f = pd.DataFrame(
             {
                 "USUBJID": [rec.usubjid(s) for s in meas["subject_id"]],
@@ -268,8 +271,9 @@ def xf_domain(rec: StudyRecords) -> Dataset:
                 "XFTEST": [x.replace("_", " ")[:40] for x in meas["metric"]],
                 "XFLOC": meas["region"].str.upper(),
                 "XFLAT": [_SIDE.get(r[-2:]) for r in meas["region"]],
-                "XFSTRESN": meas["value"].astype(float),
+                "XFSTRESN": [float("nan") if c else float(v) for v, c in zip(meas["value"], f_codes, strict=True)],
                 "XFSTRESU": meas["unit"],
+                "XFREASND": [f"PHOTO FAILED QC: {c.upper()}" if c else None for c in f_codes],
                 "XFMETHOD": meas["algorithm_version"],
                 "XFEVAL": "IMAGE ANALYSIS",
                 "XFREFID": [f"PHOTO {p} {v}" for p, v in zip(meas["photo_id"], meas["view"], strict=True)],
@@ -291,6 +295,7 @@ def xf_domain(rec: StudyRecords) -> Dataset:
                     "XFLAT": [_SIDE.get(str(s).lower()) if s else None for s in ass["side"]],
                     "XFSTRESN": ass["score"].astype(float),
                     "XFSTRESU": None,
+                    "XFREASND": None,
                     "XFMETHOD": None,
                     "XFEVAL": ass["assessor"],
                     # a grade of the rating station names its photo set, and a blind re-grade says so
@@ -331,6 +336,7 @@ def xf_domain(rec: StudyRecords) -> Dataset:
         Variable("XFSTRESN", "Numeric Result in Standard Units", "Num", origin="Image analysis / CRF"),
         Variable("XFSTRESU", "Standard Units", origin="Image analysis"),
         Variable("XFSTAT", "Completion Status", codelist="NOT DONE", origin="Derived"),
+        Variable("XFREASND", "Reason Not Done", origin="Derived (photo QC)"),
         Variable("XFMETHOD", "Method (algorithm version)", origin="Image analysis"),
         Variable("XFEVAL", "Evaluator", origin="CRF"),
         Variable("XFREFID", "Reference ID (photo or rating set)", origin="Assigned"),

@@ -30,7 +30,7 @@ class PopulationRule(BaseModel):
     """The computable part of a population's definition (used for the per-protocol set).
 
     A subject belongs when every stated condition holds: at least ``min_sessions`` completed sessions,
-    a measured photo at each visit of ``photos_at``, and (``no_major_deviation``) no major protocol
+    a measured photo that passed QC at each visit of ``photos_at``, and (``no_major_deviation``) no major protocol
     deviation on record.
     """
 
