@@ -996,13 +996,12 @@ _CHANNEL_NAMES = ("red", "green", "blue")
 
 
 def _channel_clipped_change(visit: np.ndarray, baseline: np.ndarray, thresholds: QCThresholds) -> str | None:
-    """For one region's pixels (clipped-channel bits at this visit and at baseline): the channel whose clipped
-    share differs most between the visits, described, when that share is large at either visit and differs
-    by more than the limit; None otherwise."""
+    """For one region's pixels (clipped-channel bits at this visit and at baseline, at least one pixel): the
+    channel whose clipped share differs most between the visits, described, when that share is large at either
+    visit and differs by more than the limit; None otherwise."""
     worst, text = 0.0, None
     for c, name in enumerate(_CHANNEL_NAMES):
-        now = float(((visit >> c) & 1).mean()) if visit.size else 0.0
-        then = float(((baseline >> c) & 1).mean()) if baseline.size else 0.0
+        now, then = float(((visit >> c) & 1).mean()), float(((baseline >> c) & 1).mean())
         change = abs(now - then)
         if (max(now, then) > thresholds.region_channel_clipped_fraction
                 and change > thresholds.max_region_channel_clipped_change and change > worst):

@@ -72,9 +72,7 @@ def completed_sessions(rec: StudyRecords) -> dict[str, int]:
 
 def _photo_visits(rec: StudyRecords) -> set[tuple[str, str]]:
     """(subject, visit) pairs with at least one measured photo that passed QC."""
-    meas = rec.measurements
-    if not meas.empty and rec.failed_photos:
-        meas = meas[~meas["photo_id"].isin(list(rec.failed_photos))]
+    meas = rec.passed_qc(rec.measurements)
     if meas.empty:
         return set()
     return set(zip(meas["subject_id"].astype(str), meas["visit_id"].astype(str), strict=True))
@@ -339,9 +337,7 @@ def endpoint_values(rec: StudyRecords, endpoint: EndpointInfo) -> pd.DataFrame:
     sides = list(_SIDES) if split else [None]
     parts = []
     if endpoint.kind == "photo":
-        meas = rec.metric_values(endpoint.metric)
-        if not meas.empty and rec.failed_photos:  # a photo that failed QC gives no endpoint value
-            meas = meas[~meas["photo_id"].isin(list(rec.failed_photos))]
+        meas = rec.passed_qc(rec.metric_values(endpoint.metric))  # a photo that failed QC gives no value
         if meas.empty:
             return pd.DataFrame(columns=["subject_id", "side", "visit_id", "AVAL"])
         for side in sides:

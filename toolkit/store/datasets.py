@@ -234,6 +234,12 @@ class StudyRecords:
             return {int(pid): ", ".join(map(str, qc.get("codes") or ())) or "unknown"
                     for pid, qc in conn.execute(stmt) if isinstance(qc, dict) and qc.get("passed") is False}
 
+    def passed_qc(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``frame`` (with a ``photo_id`` column) whose photo did not fail QC."""
+        if frame.empty or not self.failed_photos:
+            return frame
+        return frame[~frame["photo_id"].isin(list(self.failed_photos))]
+
     def metric_values(self, metric: str) -> pd.DataFrame:
         """Values of one metric (newest run per photo): subject_id, visit_id, photo_id, region, value."""
         if "measurements" in self.__dict__:
