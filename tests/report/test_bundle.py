@@ -125,6 +125,22 @@ def test_malformed_inputs_are_reported_not_fatal(small) -> None:
     assert any(f.number == "14.1.1" for f in bundle.figures)  # the rest of the report is there
 
 
+def test_a_dataset_without_rows_in_xpt_is_read(small) -> None:
+    """A study without adverse events, exported as XPT only: the report reads the empty dataset (columns, no
+    rows) instead of failing the whole build."""
+    from toolkit.report.inputs import read_table
+    from toolkit.store.xpt import write_xpt
+
+    empty = pd.DataFrame({"USUBJID": pd.Series([], dtype=str), "TRTA": pd.Series([], dtype=str),
+                          "AEDECOD": pd.Series([], dtype=str), "AESEQ": pd.Series([], dtype=float)})
+    path = write_xpt(empty, small / "analysis" / "adae.xpt", name="ADAE", label="Adverse Events Analysis",
+                     labels={"USUBJID": "Subject", "TRTA": "Actual Treatment", "AEDECOD": "Term", "AESEQ": "Seq"})
+    frame = read_table(path)
+    assert frame.empty and list(frame.columns) == ["USUBJID", "TRTA", "AEDECOD", "AESEQ"]
+    bundle = build_report(small.name, static=False)
+    assert any(f.number == "14.1.1" for f in bundle.figures)
+
+
 def test_rebuild_replaces_the_report_atomically(small) -> None:
     study = small
     first = build_report(study.name, static=False)

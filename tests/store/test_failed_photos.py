@@ -3,7 +3,10 @@ are reported as not done, with the reason."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pandas as pd
+import pytest
 
 from toolkit.store import open_store
 from toolkit.store.adam import _photo_visits, endpoint_values
@@ -20,18 +23,26 @@ FAILED = {"passed": False, "codes": ["baseline_mismatch"],
           "reasons": ["the baseline shows another face (face-shape distance 0.031 inter-ocular distances)"]}
 
 
+def _two_subjects_one_failed(store, photo_file) -> dict[tuple[str, str], int]:
+    """S-001 and S-002 photographed at baseline and S12, each measured; S-001's S12 photo failed QC."""
+    ids = {}
+    for sid in ("S-001", "S-002"):
+        enrol_eligible(store, sid)
+        store.allocate(sid)
+        for visit in ("BASELINE", "S12"):
+            path, sha = photo_file(f"{sid}-{visit}")
+            ids[sid, visit] = store.add_photo(sid, visit_id=visit, path=path, sha256=sha,
+                                              captured_at=datetime(2026, 3 if visit == "BASELINE" else 6, 2, 9, 30,
+                                                                   tzinfo=UTC))
+    store.add_measurement_runs([(pid, FOLD, FAILED if key == ("S-001", "S12") else PASSED)
+                                for key, pid in ids.items()], algorithm_version="t")
+    return ids
+
+
 def test_a_photo_that_failed_qc_gives_no_endpoint_value(demo_study, randomized, photo_file) -> None:
     randomized(demo_study, 3)
     with open_store(demo_study) as store:
-        ids = {}
-        for sid in ("S-001", "S-002"):
-            enrol_eligible(store, sid)
-            store.allocate(sid)
-            for visit in ("BASELINE", "S12"):
-                path, sha = photo_file(f"{sid}-{visit}")
-                ids[sid, visit] = store.add_photo(sid, visit_id=visit, path=path, sha256=sha)
-        store.add_measurement_runs([(pid, FOLD, FAILED if key == ("S-001", "S12") else PASSED)
-                                    for key, pid in ids.items()], algorithm_version="t")
+        ids = _two_subjects_one_failed(store, photo_file)
         rec = StudyRecords(store)
         assert rec.failed_photos == {ids["S-001", "S12"]: "baseline_mismatch"}
         # the findings keep what was measured on it ...
@@ -51,3 +62,50 @@ def test_a_photo_that_failed_qc_gives_no_endpoint_value(demo_study, randomized, 
         assert (xf.loc[mine, "XFREASND"] == "PHOTO FAILED QC: BASELINE_MISMATCH").all()
         assert xf.loc[~mine, "XFSTRESN"].notna().all() and xf.loc[~mine, "XFSTAT"].isna().all()
         assert xf.loc[~mine, "XFREASND"].isna().all()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xpt"])
+def test_the_report_lists_the_photos_that_failed_qc(demo_study, randomized, photo_file, fmt) -> None:
+    """Exported, then read by the report as a regulatory writer gets it: a listing names the photo left out of
+    the photo endpoints, its visit and the failed check in words, with the count of photos analysed."""
+    from toolkit.report import build_report
+    from toolkit.store.export import export_datasets
+
+    randomized(demo_study, 3)
+    with open_store(demo_study) as store:
+        ids = _two_subjects_one_failed(store, photo_file)
+        export_datasets(store, formats=fmt)
+        study_id, data_dir = store.study_id, store.study_dir
+    bundle = build_report(study_id, static=False)
+    listing = next(t for t in bundle.tables if "failed quality control" in t.title)
+    assert listing.number.startswith("16.2.")
+    rows = pd.read_csv(bundle.root / next(f for f in listing.files if f.endswith(".csv")))
+    assert rows.to_dict("records") == [{
+        "Subject": f"{study_id}-S-001", "Visit": "After session 12", "Photograph": f"PHOTO {ids['S-001', 'S12']} frontal",
+        "Captured": "2026-06-02T09:30:00", "Failed check(s)": "baseline mismatch"}]
+    index = bundle.index.read_text(encoding="utf-8")
+    assert "1 of 4 analysed photograph(s) failed quality control" in index
+    assert f"toolkit photos qc --study {study_id}" in index
+    assert not [m for m in bundle.missing if "photo quality control" in m], bundle.missing
+    assert (data_dir / "report" / "index.html").is_file()
+
+
+def test_the_report_says_no_photo_failed_and_reports_an_unusable_xf(data_root) -> None:
+    from toolkit.report import build_report
+
+    folder = data_root / "QC-1" / "analysis"
+    folder.mkdir(parents=True)
+    xf = pd.DataFrame({"USUBJID": ["QC-1-S-001"] * 2, "XFCAT": "PHOTO METRIC", "XFREFID": ["PHOTO 1 frontal",
+                       "PHOTO 2 frontal"], "XFREASND": None, "VISIT": ["Baseline", "After session 12"],
+                       "VISITNUM": [0, 12], "XFSTRESN": [40.0, 38.0]})
+    xf.to_csv(folder / "xf.csv", index=False)
+    bundle = build_report("QC-1", static=False)
+    listing = next(t for t in bundle.tables if "failed quality control" in t.title)
+    rows = pd.read_csv(bundle.root / next(f for f in listing.files if f.endswith(".csv")))
+    assert rows["Subject"].tolist() == ["(none)"]
+    assert "0 of 2 analysed photograph(s) failed quality control" in bundle.index.read_text(encoding="utf-8")
+    # findings written by something else, without the reference of the photo: said, and the report still built
+    xf.drop(columns="XFREFID").to_csv(folder / "xf.csv", index=False)
+    bundle = build_report("QC-1", static=False)
+    assert not [t for t in bundle.tables if "failed quality control" in t.title]
+    assert any("photo quality control" in m and "XFREFID" in m for m in bundle.missing), bundle.missing

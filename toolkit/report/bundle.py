@@ -17,6 +17,7 @@ Inputs (all optional; ``<d>`` is the study data folder):
 ``<d>/analysis/adex.*``                     dose per session
 ``<d>/analysis/results/*.csv|json``         results tables (stats vocabulary) and subgroup forest plots
 ``<d>/photos/derived/<subject>/*.png|jpg``  photo panels (overlays as the imaging step drew them)
+``<d>/analysis/xf.*``                       listing of photographs that failed QC (metrics NOT DONE)
 ``<d>/waveforms/**/*.npz``                  delivered waveforms (``time_s``, ``volts_V``/``amps_A``)
 ``<d>/truth.json``                          closed-loop check of estimates against simulated truth
 ``<d>/photo-truth.csv``                     measurement validation: each photo's measured change against its
@@ -687,6 +688,50 @@ class _Builder:
                 d, number=self.fig_number("14.2"), title=f"Photographs with overlays ({Path(r).name})",
                 source=r)))
 
+    def photo_qc(self) -> None:
+        """Listing of the photographs whose analysis failed QC, from XF (their metrics are NOT DONE with the
+        reason): a reader sees which photos the photo endpoints left out, and why."""
+        path = find_dataset(self.analysis, ("xf",))
+        if path is None:
+            return  # a study without photo findings (or outputs without XF): nothing to list
+        xf = read_table(path)
+        if "XFCAT" not in xf.columns:
+            raise DataError(f"{path.name}: no XFCAT column; export the findings with `toolkit data export`")
+        photos = xf[xf["XFCAT"].astype(str) == "PHOTO METRIC"]
+        if photos.empty:
+            return
+        need = ["USUBJID", "XFREFID", "XFREASND", "VISIT"]
+        if missing := [c for c in need if c not in photos.columns]:
+            raise DataError(f"{path.name}: photo findings without {', '.join(missing)}; export the findings "
+                            "with `toolkit data export`")
+        reason = photos["XFREASND"].astype("string").fillna("")
+        failed = photos[reason.str.startswith(_QC_FAILED)].drop_duplicates(["USUBJID", "XFREFID"])
+        n_all = photos.drop_duplicates(["USUBJID", "XFREFID"]).shape[0]
+        body = pd.DataFrame({
+            "USUBJID": failed["USUBJID"].astype(str),
+            "VISITNUM": pd.to_numeric(failed["VISITNUM"], errors="coerce") if "VISITNUM" in failed else np.nan,
+            "VISIT": failed["VISIT"].astype(str),
+            "XFREFID": failed["XFREFID"].astype(str),
+            "XFDTC": failed["XFDTC"].astype("string").fillna("") if "XFDTC" in failed else "",
+            "REASON": [_qc_reason_words(r) for r in failed["XFREASND"].astype(str)],
+        })
+        if body.empty:
+            body = pd.DataFrame({"USUBJID": ["(none)"], "VISITNUM": [np.nan], "VISIT": [""], "XFREFID": [""],
+                                 "XFDTC": [""], "REASON": [""]})
+        notes = [
+            f"{len(failed)} of {n_all} analysed photograph(s) failed quality control. Their metrics are not used: "
+            "no endpoint value rests on them and they do not count as the measured photo a per-protocol rule "
+            "asks for; XF reports them as not done (XFSTAT = NOT DONE, reason in XFREASND).",
+            f"Every photo's QC status with the full reasons: toolkit photos qc --study {self.study_id}",
+        ]
+        self.add_table(listing_table(body, columns={"USUBJID": "Subject", "VISIT": "Visit", "XFREFID": "Photograph",
+                                                    "XFDTC": "Captured", "REASON": "Failed check(s)"},
+                                     sort_by=("USUBJID", "VISITNUM", "XFREFID"),
+                                     number=self.numbers.next("table", "16.2"),
+                                     title="Listing of photographs excluded from the photo endpoints (failed "
+                                           "quality control)", source=path.name.split(".")[0].upper(),
+                                     footnotes=notes), landscape=True)
+
     def waveforms(self) -> None:
         if self.privacy.blinded:
             self.missing.append(
@@ -795,6 +840,15 @@ class _Builder:
         for p in picked:
             shutil.copy2(p, target / p.name)
             self.datasets.append(ReportItem("dataset", "", p.name, [f"datasets/{p.name}"]))
+
+
+_QC_FAILED = "PHOTO FAILED QC:"
+
+
+def _qc_reason_words(reason: str) -> str:
+    """'PHOTO FAILED QC: BLUR, BASELINE_MISMATCH' -> 'blur; baseline mismatch'."""
+    codes = reason.removeprefix(_QC_FAILED).split(",")
+    return "; ".join(c.strip().lower().replace("_", " ") for c in codes if c.strip())
 
 
 def _num_or_blank(value: object) -> str:
@@ -947,6 +1001,7 @@ def build_report(
         b.attempt("measurement validation", b.validation)
         b.attempt("rater agreement", b.rater_agreement)
         b.attempt("photos", b.photos)
+        b.attempt("photo quality control", b.photo_qc)
         b.attempt("safety", b.safety)
         b.attempt("dose", b.dose)
         b.attempt("waveforms", b.waveforms)

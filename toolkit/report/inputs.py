@@ -25,8 +25,12 @@ def read_table(path: Path) -> pd.DataFrame:
         if path.suffix.lower() == ".parquet":
             return pd.read_parquet(path)
         if path.suffix.lower() == ".xpt":
-            frame = pd.read_sas(path, format="xport", encoding="utf-8")
-            return frame
+            try:
+                return pd.read_sas(path, format="xport", encoding="utf-8")
+            except StopIteration:  # pandas' reader cannot read a dataset without rows (a study without AEs)
+                import pyreadstat
+
+                return pyreadstat.read_xport(str(path), metadataonly=True)[0]
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise DataError(f"{path}: not a readable {path.suffix.lstrip('.').upper()} table: {exc}") from None
     raise DataError(f"{path}: unsupported table format (accepted: .csv, .parquet, .xpt)")
