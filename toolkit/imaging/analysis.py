@@ -73,7 +73,7 @@ from toolkit.imaging.wrinkles import (
 __all__ = ["ALGORITHM_VERSION", "METRIC_COLUMNS", "PhotoAnalysis", "analyze_photo"]
 
 #: recorded with every number this module produces; bump on any change that alters results
-ALGORITHM_VERSION = "epmc-imaging 2.3.2"
+ALGORITHM_VERSION = "epmc-imaging 2.3.3"
 
 #: the per-region columns of :attr:`PhotoAnalysis.regions`
 METRIC_COLUMNS = (
@@ -98,6 +98,8 @@ _MOUTH_CORNER_MM = 8.0
 #: detail finer than this (a Gaussian's sigma), or than the photos' pixels, is what focus and sharpening change
 #: (see _check_sharpness)
 _DETAIL_MM = 0.4
+#: how far beyond skin covered at a visit the sharpness check leaves out (the brows under a fringe)
+_COVER_REACH_MM = 4.0
 #: a follow-up with more than this fraction more or fewer pixels across the baseline's frame is flagged
 _RESOLUTION_CHANGE = 0.10
 #: below this spread of the channels (95th percentile of the largest difference between two channels over the
@@ -478,8 +480,11 @@ def _prepare(
                           iris_contrast=wear.iris_contrast)
     if (not wear.sunglasses and wear.iris_contrast < thresholds.min_iris_contrast
             and not any(c.endswith("eyes_closed") for c in qc.codes)):
+        # a photo out of focus blurs the iris into the eye's white as well (the astronaut at 1x, defocused by
+        # 1.5 px: iris contrast below the limit, the blur check still passing); the reason names both
         qc.fail(f"{prefix}eyes_closed", f"{prefix}eyes closed: no iris visible (iris contrast {wear.iris_contrast:.2f}, "
-                f"limit {thresholds.min_iris_contrast}); eyes closed change the wrinkles around them")
+                f"limit {thresholds.min_iris_contrast}); eyes closed change the wrinkles around them (if the eyes "
+                "were open, the photo is out of focus: retake it sharp)")
     if wear.sunglasses:
         qc.fail(f"{prefix}sunglasses", f"{prefix}sunglasses (the skin around the eyes is "
                 f"{100 * wear.periorbital_brightness:.0f} % as bright as the cheeks): the eye regions cannot be seen")
@@ -870,20 +875,37 @@ def _beyond(ratio: float, limit: float) -> bool:
 
 
 def _check_sharpness(qc: QCReport, photo: _Prepared, base: _Prepared, warped_rgb: np.ndarray,
-                     warped_clipped: np.ndarray, thresholds: QCThresholds) -> None:
-    """Flag a follow-up softer or sharper than its baseline (see ``QCThresholds.max_sharpness_change``); both are
-    read on the baseline's grid, the follow-up warped onto it, at the finest detail both photos resolve."""
+                     warped_clipped: np.ndarray, covered: np.ndarray | None, thresholds: QCThresholds) -> None:
+    """Flag a follow-up softer or sharper than its baseline (see ``QCThresholds.max_sharpness_change``), and fail
+    it beyond ``max_sharpness_change_measured``; both are read on the baseline's grid, the follow-up warped onto
+    it, at the finest detail both photos resolve, without what is covered at the visit (a fringe over the brows
+    and its surroundings: hair is detail of its own)."""
     detail_mm = max(_DETAIL_MM, base.source_mm_per_px, photo.source_mm_per_px)
     clipped = (base.clipped > 0) | (warped_clipped > 0)
-    before = base.derived(("fine_detail", detail_mm), lambda: _fine_detail(base, base.rgb, base.clipped > 0, detail_mm))
+    if covered is None:
+        before = base.derived(("fine_detail", detail_mm),
+                              lambda: _fine_detail(base, base.rgb, base.clipped > 0, detail_mm))
+    else:
+        clipped |= grow(covered, _COVER_REACH_MM / base.mm_per_px)
+        before = _fine_detail(base, base.rgb, clipped, detail_mm)
     ratio = _fine_detail(base, warped_rgb, clipped, detail_mm) / before if before > 0 else float("nan")
     qc.metrics["sharpness_ratio"] = ratio
     limit = thresholds.max_sharpness_change
-    if _beyond(ratio, limit):
-        qc.flag("sharpness_change", f"the follow-up is {100 * abs(ratio - 1):.0f} % {'softer' if ratio < 1 else 'sharper'} "
-                f"than its baseline (fine detail around the eyes, limit ±{100 * limit:.0f} %): a softer photo reads as "
-                "fewer and shallower lines, a sharper one as more; keep the focus and the camera's sharpening setting "
-                "between visits", fail_on=thresholds.fail_on_flags)
+    if not _beyond(ratio, limit):
+        return
+    what = (f"the follow-up is {100 * abs(ratio - 1):.0f} % {'softer' if ratio < 1 else 'sharper'} than its baseline "
+            "(fine detail around the eyes")
+    cure = "keep the focus and the camera's sharpening setting between visits"
+    worst = thresholds.max_sharpness_change_measured
+    # the wrinkle measures moved with the photo by more than a treatment's effect (read on a follow-up aligned
+    # with its baseline: one whose registration failed is compared nowhere, and fails for that)
+    if _beyond(ratio, worst) and "registration" not in qc.codes:
+        qc.fail("sharpness_change", f"{what}, limit ±{100 * worst:.0f} %): its wrinkle measures cannot be compared "
+                f"with the baseline's ({'fewer and shallower' if ratio < 1 else 'more and deeper'} lines read); "
+                f"retake it, and {cure}")
+        return
+    qc.flag("sharpness_change", f"{what}, limit ±{100 * limit:.0f} %): a softer photo reads as fewer and shallower "
+            f"lines, a sharper one as more; {cure}", fail_on=thresholds.fail_on_flags)
 
 
 def _check_skin_texture(qc: QCReport, level: float, base_level: float, thresholds: QCThresholds) -> None:
@@ -902,6 +924,15 @@ def _check_skin_texture(qc: QCReport, level: float, base_level: float, threshold
         qc.flag("skin_texture_change", f"the skin's fine texture is {100 * abs(ratio - 1):.0f} % "
                 f"{'weaker' if ratio < 1 else 'stronger'} than at baseline (limit ±{100 * limit:.0f} %): {cause} "
                 "between visits", fail_on=thresholds.fail_on_flags)
+        sharp = qc.metrics.get("sharpness_ratio", math.nan)
+        if (_beyond(sharp, thresholds.max_sharpness_change) and (sharp > 1) == (ratio > 1)
+                and not {"sharpness_change", "registration"} & set(qc.codes)):
+            # the eyes' detail and the skin's texture moved together: the focus or the sharpening changed, and
+            # the wrinkle measures with it (Grace Hopper 1x sharpened: +15 % and +18 %, 24 % more wrinkle length)
+            qc.fail("sharpness_change", f"the fine detail around the eyes ({100 * (sharp - 1):+.0f} %) and the "
+                    f"skin's texture ({100 * (ratio - 1):+.0f} %) both changed from the baseline's: the focus or the "
+                    f"sharpening changed, and the wrinkle measures read {'fewer' if ratio < 1 else 'more'} lines "
+                    "with it; retake the photo, and keep the focus and the camera's settings between visits")
 
 
 def _lips_and_mouth_corners(frame: _Prepared) -> tuple[np.ndarray, np.ndarray]:
@@ -1157,7 +1188,6 @@ def analyze_photo(
                                lambda: _outside_stable(stable, _STABLE_FEATHER_MM / mm))[..., None]
         frame_rgb, frame_clipped, warped_skin = _warp_onto_baseline(photo, registration.matrix, smooth, size)
         covered = _covered_at_visit(base, frame_rgb, warped_skin)
-        _check_sharpness(qc, photo, base, frame_rgb, frame_clipped, thresholds)
         # the masks' pixels, found once for every follow-up of a cached baseline
         lift_pixels = base.derived(("lift_pixels", names), lambda: {n: mask_pixels(base_masks[n] & base.skin.skin)
                                                                      for n in names})
@@ -1173,6 +1203,7 @@ def analyze_photo(
         lower = [lifts[n].lift_mm for n in names if n not in template.lift_reference]
         lower_lift = float(np.nanmedian(lower)) if np.isfinite(lower).any() else float("nan")
         _check_against_baseline(qc, registration, photo, base, thresholds, covered is not None, lower_lift)
+        _check_sharpness(qc, photo, base, frame_rgb, frame_clipped, covered, thresholds)
         table["lift_mm"] = [lifts[n].lift_mm for n in names]
         table["displacement_mm"] = [lifts[n].displacement_mm for n in names]
         # the baseline's resolution decides which scales are used, so both visits are filtered alike
