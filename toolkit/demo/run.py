@@ -192,7 +192,7 @@ def run_demo(
     completed, not_completed = _deliver_all(st, cohort, console, notes, workers, logins["demo-operator"])
 
     steps.start("photos", "3/6  Make and analyse each visit's photos (real portraits, known change)")
-    n_photos, n_failed, truth_rows = _photos(st, cohort, truth, seed, workers, console, logins)
+    n_photos, n_failed, truth_rows = _photos(st, cohort, truth, seed, workers, console, logins, notes)
 
     if st.design == "split-face":  # the station grades whole faces; a per-side scale comes from the site's CSV
         steps.start("records", "4/6  Import ratings and adverse events; sign causality; lock; unblind; export")
@@ -418,7 +418,8 @@ def _visit_day(st, subj: DemoSubject, visit) -> date:
     return subj.first_session + timedelta(days=day - 1)
 
 
-def _photos(st, cohort, truth: TrueEffects, seed: int, workers: int, console, logins) -> tuple[int, int, list[dict]]:
+def _photos(st, cohort, truth: TrueEffects, seed: int, workers: int, console, logins,
+            notes: list[str]) -> tuple[int, int, list[dict]]:
     import cv2
 
     from toolkit.imaging.pipeline import analyze_pending, ingest_photo
@@ -431,6 +432,11 @@ def _photos(st, cohort, truth: TrueEffects, seed: int, workers: int, console, lo
     n_photos = 0
     with tempfile.TemporaryDirectory(prefix="demo-photos-") as tmp, _open_as(st, logins["demo-operator"]) as store:
         todo = [(s, v) for s in cohort for v in st.visits if _attended(s, v)]
+        mixed_up = _mixed_up_photo(st, todo)
+        if mixed_up is not None:
+            notes.append(f"the photo filed for {mixed_up[0]} at {mixed_up[1]} shows another person (a mix-up the demo "
+                         "makes on purpose): it fails QC, gives no endpoint value and is listed in the report; "
+                         f"`toolkit photos qc --study {st.id}` says why")
         with _progress(console) as bar:
             task = bar.add_task("photos taken (simulated capture)", total=len(todo))
             for subj, visit in todo:
@@ -440,6 +446,10 @@ def _photos(st, cohort, truth: TrueEffects, seed: int, workers: int, console, lo
                 # a treatment makes the folds shorter and shallower at once, and lifts the lower face
                 img, t = simulate_visit(bases[subj.portrait], lift_mm=state["lift_mm"], wrinkle_change=change,
                                         seed=int(rng.integers(2**31)), layout=layouts[subj.portrait])
+                if (subj.subject_id, visit.id) == mixed_up:
+                    # a mix-up at the photo station: another person's photo filed under this subject and visit;
+                    # its analysis fails QC (not the subject's face) and no endpoint value rests on it
+                    img, _ = simulate_visit(_other_person(bases), seed=int(rng.integers(2**31)))
                 src = Path(tmp) / f"{subj.subject_id}_{visit.id}.jpg"
                 cv2.imwrite(str(src), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
                 # taken before the day's session at baseline (sessions start at 09:00), after it otherwise
@@ -460,6 +470,23 @@ def _photos(st, cohort, truth: TrueEffects, seed: int, workers: int, console, lo
                 bar.advance(task)
         summary = analyze_pending(store, st, workers=workers, progress=console is not None)
     return n_photos, int(summary.get("failed", 0)), rows
+
+
+def _mixed_up_photo(st, todo: list) -> tuple[str, str] | None:
+    """The one photo the demo files under the wrong subject: the first subject's photo at the second visit after
+    baseline (an interim visit, so the primary visit's per-protocol photo is not affected), if it is taken."""
+    if len(st.visits) < 4:
+        return None
+    visit = st.visits[2].id
+    return next(((s.subject_id, v.id) for s, v in todo if v.id == visit), None)
+
+
+def _other_person(bases: dict) -> np.ndarray:
+    """A portrait of someone none of the demo's subjects is made from."""
+    from toolkit.imaging.synthetic import portrait
+
+    other = next(n for n in ("grace_hopper", "astronaut") if n not in bases)
+    return portrait(other, long_side_px=PHOTO_LONG_SIDE_PX)
 
 
 # ------------------------------------------------------------------------------------ ratings and events
