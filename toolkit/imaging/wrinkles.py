@@ -131,6 +131,8 @@ _END_LO, _END_HI = 0.3, 0.7
 #: a centre pixel is within this fraction of the highest strength along its normal within the reach
 _NMS_TOL = 0.05
 _NMS_REACH_MM = 0.4
+#: rows per strip in which pixel-by-pixel arithmetic on whole maps is done (its temporaries stay in the cache)
+_STRIP_ROWS = 64
 
 
 def clipped_channels(rgb: np.ndarray, *, low: int = 3, high: int = 250) -> np.ndarray:
@@ -162,38 +164,54 @@ def _relative_contrast(image: np.ndarray, bg_sigma: float, clipped: np.ndarray |
     for themselves. Where no channel is clipped the result is the relative luminance exactly (the
     luma-weighted slopes sum to one). Returns the contrast and the gains (None for a grayscale image).
     """
-    img = np.asarray(image, dtype=np.float32)
+    img = np.asarray(image)
     if img.ndim == 2:
+        img = np.asarray(img, dtype=np.float32)
         return 100.0 * img / np.maximum(local_mean(img, bg_sigma), 4.0), None
-    # keep[c]: 1 where channel c is usable, falling to 0 where a quarter of its neighbourhood is clipped
-    keep: list[np.ndarray | float] = []
+    # each channel's local mean, and that of its clipped pixels where it has any, over the whole image; the
+    # rest is pixel by pixel, worked out in strips of rows (the same arithmetic in a fraction of the memory)
+    means = [local_mean(np.asarray(img[..., c], dtype=np.float32), bg_sigma) for c in range(3)]
+    clipped_near: list[np.ndarray | None] = [None, None, None]
     for c in range(3):
         bit = ((clipped >> c) & 1) if clipped is not None else None
-        if bit is None or not bit.any():
-            keep.append(1.0)
-        else:
-            frac = local_mean(bit.astype(np.float32), bg_sigma)
-            keep.append(np.clip(1.0 - frac / _CLIPPED_NEIGHBOURHOOD_CUTOFF, 0.0, 1.0))
-    rel = [100.0 * (ch := np.ascontiguousarray(img[..., c])) / np.maximum(local_mean(ch, bg_sigma), 4.0)
-           for c in range(3)]
-    # where every channel is clipped (a white collar, a specular highlight) nothing is usable: fall back
-    # to the plain luma weights there, so the weights never all vanish
-    floor = 1.0 - np.maximum(np.maximum(keep[0], keep[1]), keep[2])
-    num = np.zeros(img.shape[:2], dtype=np.float32)
-    den = np.zeros(img.shape[:2], dtype=np.float32)
-    if gains is None:
-        gains = _channel_gains(rel, keep, reference, clipped)
-    if all(isinstance(k, float) for k in keep):
+        if bit is not None and bit.any():
+            clipped_near[c] = local_mean(bit.astype(np.float32), bg_sigma)
+
+    def contrast_and_keep(rows: slice) -> tuple[list[np.ndarray], list[np.ndarray | float]]:
+        # keep[c]: 1 where channel c is usable, falling to 0 where a quarter of its neighbourhood is clipped
+        keep = [1.0 if near is None else np.clip(1.0 - near[rows] / _CLIPPED_NEIGHBOURHOOD_CUTOFF, 0.0, 1.0)
+                for near in clipped_near]
+        rel = [100.0 * np.asarray(img[rows, :, c], dtype=np.float32) / np.maximum(means[c][rows], 4.0)
+               for c in range(3)]
+        return rel, keep
+
+    def combined(rel: list[np.ndarray], keep: list[np.ndarray | float]) -> np.ndarray:
+        # where every channel is clipped (a white collar, a specular highlight) nothing is usable: fall back
+        # to the plain luma weights there, so the weights never all vanish
+        floor = 1.0 - np.maximum(np.maximum(keep[0], keep[1]), keep[2])
+        num = np.zeros(rel[0].shape, dtype=np.float32)
+        den = np.zeros(rel[0].shape, dtype=np.float32)
+        if all(isinstance(k, float) for k in keep):
+            for c, luma in enumerate(_LUMA):
+                weight = luma * np.maximum(keep[c], floor)
+                num += weight * rel[c]
+                den += weight
+            return num / den
         for c, luma in enumerate(_LUMA):
             weight = luma * np.maximum(keep[c], floor)
-            num += weight * rel[c]
-            den += weight
-        return num / den, gains
-    for c, luma in enumerate(_LUMA):
-        weight = luma * np.maximum(keep[c], floor)
-        num += weight * (rel[c] - 100.0)
-        den += weight * np.float32(gains[c])
-    return 100.0 + num / den, gains
+            num += weight * (rel[c] - 100.0)
+            den += weight * np.float32(gains[c])
+        return 100.0 + num / den
+
+    if gains is None:
+        rel, keep = contrast_and_keep(slice(None))
+        gains = _channel_gains(rel, keep, reference, clipped)
+        return combined(rel, keep), gains
+    out = np.empty(img.shape[:2], dtype=np.float32)
+    for r0 in range(0, out.shape[0], _STRIP_ROWS):
+        rows = slice(r0, min(out.shape[0], r0 + _STRIP_ROWS))
+        out[rows] = combined(*contrast_and_keep(rows))
+    return out, gains
 
 
 def _channel_gains(rel: list[np.ndarray], keep: list[np.ndarray | float],
@@ -333,6 +351,8 @@ def _centreline(wmap: WrinkleMap, box: tuple[int, int, int, int], m: np.ndarray,
 
     def shifted(dr: int, dc: int) -> np.ndarray:
         # S[r + dr, c + dc] over the box, edge values repeated outside the image
+        if r0 + dr >= 0 and r1 + dr <= H and c0 + dc >= 0 and c1 + dc <= W:
+            return S[r0 + dr:r1 + dr, c0 + dc:c1 + dc]  # all inside: a view
         rr = np.clip(np.arange(r0, r1) + dr, 0, H - 1)
         cc = np.clip(np.arange(c0, c1) + dc, 0, W - 1)
         return S[np.ix_(rr, cc)]
