@@ -818,9 +818,11 @@ def _robust_smooth(field_: np.ndarray, mask: np.ndarray, cell_px: int,
 
 def _outside_stable(stable: np.ndarray, feather_px: float) -> np.ndarray:
     """Weight of the warp field: 0 on the stable reference and at its edge, rising smoothly to 1 at
-    ``feather_px`` away from it (float32)."""
+    ``feather_px`` away from it (float32, (H, W, 2): the same weight for both components of a field, so the
+    field is weighed by one plain element-wise product)."""
     near = cv2.GaussianBlur(stable.astype(np.float32), (0, 0), feather_px / 2)
-    return (1.0 - np.minimum(1.0, 2.0 * near)).astype(np.float32)
+    weight = (1.0 - np.minimum(1.0, 2.0 * near)).astype(np.float32)
+    return np.repeat(weight[..., None], 2, axis=2)
 
 
 def _masked_median_rows(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -1185,7 +1187,7 @@ def analyze_photo(
         # the stable upper face is aligned by the registration itself: no field there (dense matching there
         # follows what moved over the skin, a fringe or a cap pulled lower, and would stretch the skin after it)
         smooth *= base.derived(("warp_weight", tuple(template.lift_reference)),
-                               lambda: _outside_stable(stable, _STABLE_FEATHER_MM / mm))[..., None]
+                               lambda: _outside_stable(stable, _STABLE_FEATHER_MM / mm))
         frame_rgb, frame_clipped, warped_skin = _warp_onto_baseline(photo, registration.matrix, smooth, size)
         covered = _covered_at_visit(base, frame_rgb, warped_skin)
         # the masks' pixels, found once for every follow-up of a cached baseline

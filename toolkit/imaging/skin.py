@@ -358,11 +358,13 @@ def segment_skin(
     else:
         excluded = np.zeros(shape, dtype=bool)
     skin = oval & ~features & ~excluded
-    # skin islands cut off from the face by hair or frames are not measured
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(skin.astype(np.uint8), connectivity=8)
+    # skin islands cut off from the face by hair or frames are not measured (all skin lies in the outline's box)
+    box = mask_window(oval, 1) if oval.any() else (slice(0, shape[0]), slice(0, shape[1]))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(skin[box].view(np.uint8), connectivity=8)
     if n > 2:
         keep = stats[:, cv2.CC_STAT_AREA] >= 0.02 * stats[1:, cv2.CC_STAT_AREA].max()
         keep[0] = False
-        skin = keep[labels]
+        skin = np.zeros(shape, dtype=bool)
+        skin[box] = keep[labels]
     return SkinSegmentation(skin=skin, features=features, oval=oval, model_ok=model_ok,
                             edge_band_px=p.edge_band_mm * px_per_mm)
