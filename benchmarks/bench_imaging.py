@@ -150,8 +150,8 @@ def bench_analyze(tmp: Path) -> None:
           "already mapped (best of 15): ratios use the faster")
     print("    (the peer's 36 MB result costs ~9000 page faults when the allocator hands it fresh pages, which "
           "depends on what ran before it)")
-    print(f"  both decoded    {a:5.2f} s | ratio {a / d:4.1f}× one decode | QC {'pass' if res.qc.passed else res.qc.reasons}")
-    print(f"  baseline cached {w:5.2f} s | ratio {w / d:4.1f}× one decode (the subject's next follow-up in this worker)")
+    print(f"  both decoded    {a:5.3f} s | ratio {a / d:4.1f}× one decode | QC {'pass' if res.qc.passed else res.qc.reasons}")
+    print(f"  baseline cached {w:5.3f} s | ratio {w / d:4.1f}× one decode (the subject's next follow-up in this worker)")
 
 
 def _imread_premapped_s(path: Path, runs: int = 15) -> float:
