@@ -19,8 +19,10 @@ FOLD = pd.DataFrame({"region": ["nasolabial_l", "nasolabial_r"], "metric": ["wri
                      "value": [40.0, 44.0]})
 PASSED = {"passed": True, "codes": [], "reasons": []}
 #: as the analysis stores it for a follow-up of another person: its numbers were computed, the photo failed
-FAILED = {"passed": False, "codes": ["baseline_mismatch"],
-          "reasons": ["the baseline shows another face (face-shape distance 0.031 inter-ocular distances)"]}
+FAILED = {"passed": False, "codes": ["baseline_mismatch", "pose", "pose"],
+          "reasons": ["the baseline shows another face (face-shape distance 0.031 inter-ocular distances)",
+                      "head roll differs from baseline by -9.0° (limit ±5.0°)",
+                      "the head is nodded 3.1° from the baseline (limit ±2°)"]}
 
 
 def _two_subjects_one_failed(store, photo_file) -> dict[tuple[str, str], int]:
@@ -44,7 +46,7 @@ def test_a_photo_that_failed_qc_gives_no_endpoint_value(demo_study, randomized, 
     with open_store(demo_study) as store:
         ids = _two_subjects_one_failed(store, photo_file)
         rec = StudyRecords(store)
-        assert rec.failed_photos == {ids["S-001", "S12"]: "baseline_mismatch"}
+        assert rec.failed_photos == {ids["S-001", "S12"]: "baseline_mismatch, pose"}  # each check once
         # the findings keep what was measured on it ...
         assert set(rec.measurements["photo_id"]) == set(ids.values())
         # ... but the endpoint has no value at that visit, and the visit has no measured photo
@@ -59,7 +61,7 @@ def test_a_photo_that_failed_qc_gives_no_endpoint_value(demo_study, randomized, 
         mine = xf["XFREFID"].str.startswith(f"PHOTO {ids['S-001', 'S12']} ")
         assert mine.sum() == 2 and (~mine).sum() == 6
         assert (xf.loc[mine, "XFSTAT"] == "NOT DONE").all() and xf.loc[mine, "XFSTRESN"].isna().all()
-        assert (xf.loc[mine, "XFREASND"] == "PHOTO FAILED QC: BASELINE_MISMATCH").all()
+        assert (xf.loc[mine, "XFREASND"] == "PHOTO FAILED QC: BASELINE_MISMATCH, POSE").all()
         assert xf.loc[~mine, "XFSTRESN"].notna().all() and xf.loc[~mine, "XFSTAT"].isna().all()
         assert xf.loc[~mine, "XFREASND"].isna().all()
 
@@ -82,7 +84,7 @@ def test_the_report_lists_the_photos_that_failed_qc(demo_study, randomized, phot
     rows = pd.read_csv(bundle.root / next(f for f in listing.files if f.endswith(".csv")))
     assert rows.to_dict("records") == [{
         "Subject": f"{study_id}-S-001", "Visit": "After session 12", "Photograph": f"PHOTO {ids['S-001', 'S12']} frontal",
-        "Captured": "2026-06-02T09:30:00", "Failed check(s)": "baseline mismatch"}]
+        "Captured": "2026-06-02T09:30:00", "Failed check(s)": "baseline mismatch; pose"}]
     index = bundle.index.read_text(encoding="utf-8")
     assert "1 of 4 analysed photograph(s) failed quality control" in index
     assert f"toolkit photos qc --study {study_id}" in index
@@ -104,6 +106,12 @@ def test_the_report_says_no_photo_failed_and_reports_an_unusable_xf(data_root) -
     rows = pd.read_csv(bundle.root / next(f for f in listing.files if f.endswith(".csv")))
     assert rows["Subject"].tolist() == ["(none)"]
     assert "0 of 2 analysed photograph(s) failed quality control" in bundle.index.read_text(encoding="utf-8")
+    # findings exported before each code was written once: the listing names each check once
+    xf.assign(XFREASND=[None, "PHOTO FAILED QC: POSE, BLUR, POSE"]).to_csv(folder / "xf.csv", index=False)
+    bundle = build_report("QC-1", static=False)
+    listing = next(t for t in bundle.tables if "failed quality control" in t.title)
+    rows = pd.read_csv(bundle.root / next(f for f in listing.files if f.endswith(".csv")))
+    assert rows["Failed check(s)"].tolist() == ["pose; blur"] and rows["Visit"].tolist() == ["After session 12"]
     # findings written by something else, without the reference of the photo: said, and the report still built
     xf.drop(columns="XFREFID").to_csv(folder / "xf.csv", index=False)
     bundle = build_report("QC-1", static=False)

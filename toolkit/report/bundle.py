@@ -846,9 +846,9 @@ _QC_FAILED = "PHOTO FAILED QC:"
 
 
 def _qc_reason_words(reason: str) -> str:
-    """'PHOTO FAILED QC: BLUR, BASELINE_MISMATCH' -> 'blur; baseline mismatch'."""
-    codes = reason.removeprefix(_QC_FAILED).split(",")
-    return "; ".join(c.strip().lower().replace("_", " ") for c in codes if c.strip())
+    """'PHOTO FAILED QC: BLUR, BASELINE_MISMATCH' -> 'blur; baseline mismatch' (each check once)."""
+    codes = (c.strip().lower().replace("_", " ") for c in reason.removeprefix(_QC_FAILED).split(","))
+    return "; ".join(dict.fromkeys(c for c in codes if c))
 
 
 def _num_or_blank(value: object) -> str:

@@ -231,7 +231,8 @@ class StudyRecords:
             .where(m.SubjectRow.study_id == self.study_id, m.MeasurementRunRow.id.in_(self._latest_runs()))
         )
         with self.store.connect() as conn:
-            return {int(pid): ", ".join(map(str, qc.get("codes") or ())) or "unknown"
+            # a check may fail twice (the head's roll and its nod are both 'pose'): each code once
+            return {int(pid): ", ".join(dict.fromkeys(map(str, qc.get("codes") or ()))) or "unknown"
                     for pid, qc in conn.execute(stmt) if isinstance(qc, dict) and qc.get("passed") is False}
 
     def passed_qc(self, frame: pd.DataFrame) -> pd.DataFrame:
