@@ -114,7 +114,10 @@ def test_ridge_strength_matches_the_masked_update():
         normal[better] = (0.5 * np.arctan2(2.0 * dxy, dxx - dyy))[better]
     got_best, got_index = ridge_strength(img, sigmas)
     got_best2, got_normal = ridge_strength(img, sigmas, return_normal=True)
-    assert np.array_equal(got_best, best) and np.array_equal(got_best2, best)
+    # to float32 rounding: cv2.magnitude's SIMD and scalar paths round a few elements one step apart depending on
+    # where an array sits in memory (up to 2 of 25,500 pixels, 2.3e-7 relative, over 100 runs)
+    for got in (got_best, got_best2):
+        np.testing.assert_allclose(got, best, rtol=1e-6, atol=1e-6 * float(best.max()))
     assert np.array_equal(got_index, index)
     assert np.array_equal(got_normal, normal)
     assert (index >= 0).mean() > 0.2  # the test image has ridges at every scale
