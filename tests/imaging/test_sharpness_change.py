@@ -120,3 +120,15 @@ def test_a_photo_whose_wrinkle_measures_moved_with_its_focus_fails(name: str, sc
         if moved > 0.20:
             assert not res.qc.passed, (label, moved, res.qc.metrics["sharpness_ratio"])
     assert "blur 1.0 mm" in failed  # the series reaches a photo no one would measure
+
+
+def test_follow_ups_of_a_soft_baseline_fail_naming_the_baseline() -> None:
+    """A baseline photo out of focus makes every sharp follow-up read more lines: they fail, and the reason points
+    at the baseline, which no retake of the follow-up can mend."""
+    _, _, base, follow = _visits("astronaut", 2)
+    mm = analyze_photo(base, overlays=False).calibration.mm_per_px
+    soft = cv2.GaussianBlur(base, (0, 0), 0.6 / mm)
+    res = analyze_photo(follow, baseline=soft, overlays=False)
+    assert "sharpness_change" in res.qc.codes, res.qc.metrics["sharpness_ratio"]
+    reason = next(r for r in res.qc.reasons if "retake" in r)
+    assert "sharper than its baseline" in reason and "baseline photo itself is out of focus" in reason, reason

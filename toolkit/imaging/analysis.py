@@ -904,7 +904,7 @@ def _check_sharpness(qc: QCReport, photo: _Prepared, base: _Prepared, warped_rgb
     if _beyond(ratio, worst) and "registration" not in qc.codes:
         qc.fail("sharpness_change", f"{what}, limit ±{100 * worst:.0f} %): its wrinkle measures cannot be compared "
                 f"with the baseline's ({'fewer and shallower' if ratio < 1 else 'more and deeper'} lines read); "
-                f"retake it, and {cure}")
+                f"retake it, and {cure}{_soft_baseline_hint(ratio)}")
         return
     qc.flag("sharpness_change", f"{what}, limit ±{100 * limit:.0f} %): a softer photo reads as fewer and shallower "
             f"lines, a sharper one as more; {cure}", fail_on=thresholds.fail_on_flags)
@@ -934,7 +934,15 @@ def _check_skin_texture(qc: QCReport, level: float, base_level: float, threshold
             qc.fail("sharpness_change", f"the fine detail around the eyes ({100 * (sharp - 1):+.0f} %) and the "
                     f"skin's texture ({100 * (ratio - 1):+.0f} %) both changed from the baseline's: the focus or the "
                     f"sharpening changed, and the wrinkle measures read {'fewer' if ratio < 1 else 'more'} lines "
-                    "with it; retake the photo, and keep the focus and the camera's settings between visits")
+                    "with it; retake the photo, and keep the focus and the camera's settings between visits"
+                    f"{_soft_baseline_hint(sharp)}")
+
+
+def _soft_baseline_hint(ratio: float) -> str:
+    """For a follow-up sharper than its baseline: the baseline may be the soft one (no retake of a follow-up
+    mends that)."""
+    return "" if ratio < 1 else ("; if every follow-up of this subject reads sharper, the baseline photo itself is "
+                                 "out of focus")
 
 
 def _lips_and_mouth_corners(frame: _Prepared) -> tuple[np.ndarray, np.ndarray]:
