@@ -73,7 +73,7 @@ from toolkit.imaging.wrinkles import (
 __all__ = ["ALGORITHM_VERSION", "METRIC_COLUMNS", "PhotoAnalysis", "analyze_photo"]
 
 #: recorded with every number this module produces; bump on any change that alters results
-ALGORITHM_VERSION = "epmc-imaging 2.3.3"
+ALGORITHM_VERSION = "epmc-imaging 2.3.4"
 
 #: the per-region columns of :attr:`PhotoAnalysis.regions`
 METRIC_COLUMNS = (
@@ -391,7 +391,11 @@ def _prepare(
         return None
     if role == "photo" and jpeg_q is not None:
         qc.metrics["jpeg_quality"] = jpeg_q
-        if jpeg_q < thresholds.min_jpeg_quality:
+        if jpeg_q < thresholds.min_jpeg_quality_measured:
+            qc.fail("jpeg_quality", f"JPEG compression too strong to measure lines on (quality {jpeg_q}, limit "
+                    f"{thresholds.min_jpeg_quality_measured}): its blocks read as lines or smooth them away; save the "
+                    "camera's original file at its highest quality (not a copy sent through a messaging app)")
+        elif jpeg_q < thresholds.min_jpeg_quality:
             qc.flag("jpeg_quality", f"strong JPEG compression (quality {jpeg_q}, limit {thresholds.min_jpeg_quality}): "
                     "it smooths fine lines and adds block texture; save photos at the camera's highest quality",
                     fail_on=thresholds.fail_on_flags)
