@@ -704,8 +704,10 @@ class _Builder:
         if missing := [c for c in need if c not in photos.columns]:
             raise DataError(f"{path.name}: photo findings without {', '.join(missing)}; export the findings "
                             "with `toolkit data export`")
+        from toolkit.store.sdtm import XF_QC_FAILED
+
         reason = photos["XFREASND"].astype("string").fillna("")
-        failed = photos[reason.str.startswith(_QC_FAILED)].drop_duplicates(["USUBJID", "XFREFID"])
+        failed = photos[reason.str.startswith(XF_QC_FAILED)].drop_duplicates(["USUBJID", "XFREFID"])
         n_all = photos.drop_duplicates(["USUBJID", "XFREFID"]).shape[0]
         body = pd.DataFrame({
             "USUBJID": failed["USUBJID"].astype(str),
@@ -713,7 +715,7 @@ class _Builder:
             "VISIT": failed["VISIT"].astype(str),
             "XFREFID": failed["XFREFID"].astype(str),
             "XFDTC": failed["XFDTC"].astype("string").fillna("") if "XFDTC" in failed else "",
-            "REASON": [_qc_reason_words(r) for r in failed["XFREASND"].astype(str)],
+            "REASON": [_qc_reason_words(r.removeprefix(XF_QC_FAILED)) for r in failed["XFREASND"].astype(str)],
         })
         if body.empty:
             body = pd.DataFrame({"USUBJID": ["(none)"], "VISITNUM": [np.nan], "VISIT": [""], "XFREFID": [""],
@@ -842,12 +844,9 @@ class _Builder:
             self.datasets.append(ReportItem("dataset", "", p.name, [f"datasets/{p.name}"]))
 
 
-_QC_FAILED = "PHOTO FAILED QC:"
-
-
-def _qc_reason_words(reason: str) -> str:
-    """'PHOTO FAILED QC: BLUR, BASELINE_MISMATCH' -> 'blur; baseline mismatch' (each check once)."""
-    codes = (c.strip().lower().replace("_", " ") for c in reason.removeprefix(_QC_FAILED).split(","))
+def _qc_reason_words(codes_text: str) -> str:
+    """'BLUR, BASELINE_MISMATCH' (XF's failed QC codes) -> 'blur; baseline mismatch' (each check once)."""
+    codes = (c.strip().lower().replace("_", " ") for c in codes_text.split(","))
     return "; ".join(dict.fromkeys(c for c in codes if c))
 
 

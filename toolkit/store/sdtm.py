@@ -16,7 +16,7 @@ import pandas as pd
 
 from toolkit.store.datasets import Dataset, StudyRecords, Variable, variable_name
 
-__all__ = ["ae_domain", "dm_domain", "ds_domain", "dv_domain", "ex_domain", "sdtm_domains", "test_code", "xf_domain"]
+__all__ = ["XF_QC_FAILED", "ae_domain", "dm_domain", "ds_domain", "dv_domain", "ex_domain", "sdtm_domains", "test_code", "xf_domain"]
 
 _YN = "Y; N"
 _PHOTO_TESTCD = {
@@ -253,6 +253,10 @@ def _upper(value: object) -> str | None:
     return str(value).upper()
 
 
+#: start of XFREASND for the metrics of a photo whose analysis failed QC (followed by its codes, comma-separated)
+XF_QC_FAILED = "PHOTO FAILED QC: "
+
+
 def xf_domain(rec: StudyRecords) -> Dataset:
     """Facial skin findings: photo metrics (per photo, region, metric) and clinician scale scores."""
     codes: dict[str, str] = {}
@@ -273,7 +277,7 @@ def xf_domain(rec: StudyRecords) -> Dataset:
                 "XFLAT": [_SIDE.get(r[-2:]) for r in meas["region"]],
                 "XFSTRESN": [float("nan") if c else float(v) for v, c in zip(meas["value"], f_codes, strict=True)],
                 "XFSTRESU": meas["unit"],
-                "XFREASND": [f"PHOTO FAILED QC: {c.upper()}" if c else None for c in f_codes],
+                "XFREASND": [f"{XF_QC_FAILED}{c.upper()}" if c else None for c in f_codes],
                 "XFMETHOD": meas["algorithm_version"],
                 "XFEVAL": "IMAGE ANALYSIS",
                 "XFREFID": [f"PHOTO {p} {v}" for p, v in zip(meas["photo_id"], meas["view"], strict=True)],
