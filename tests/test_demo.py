@@ -127,8 +127,12 @@ def test_the_demo_photos_pass_qc_without_a_capture_fault(demo_run) -> None:
     assert len(failed) == 1 and "baseline_mismatch" in failed[0]["codes"], [r["reasons"] for r in failed][:3]
     runs = [r for r in runs if r["passed"]]
     # the astronaut smiles a little at every visit; nothing else (orientation, mirroring, colour, texture,
-    # sharpness, compression) is raised on the simulated re-captures
-    assert {c for r in runs for c in r["flag_codes"]} <= {"smile"}
+    # sharpness, compression) is raised on the simulated re-captures, but for the one photo on which the demo
+    # draws red dots after a session
+    assert {c for r in runs for c in r["flag_codes"]} <= {"smile", "new_spots"}
+    spotted = [r for r in runs if "new_spots" in r["flag_codes"]]
+    assert len(spotted) == 1, [r["metrics"].get("spots") for r in spotted]
+    assert spotted[0]["metrics"]["spots"] >= spotted[0]["metrics"]["spots_at_baseline"] + 10
     follow_ups = [r["metrics"] for r in runs if "skin_texture_ratio" in r["metrics"]]
     assert len(follow_ups) >= 80
     assert all(m["baseline_match"] > m["baseline_match_mirrored"] + 0.3 for m in follow_ups)
@@ -161,6 +165,18 @@ def test_the_mixed_up_photo_is_left_out_of_the_endpoints_and_listed_in_the_repor
     assert "baseline mismatch" in rows.at[0, "Failed check(s)"]
     photos = xf.loc[xf["XFCAT"] == "PHOTO METRIC", "XFREFID"].nunique()
     assert f"1 of {photos} analysed photograph(s) failed quality control" in index
+
+
+def test_red_dots_after_a_session_are_flagged_and_left_out_of_the_wrinkles(demo_run) -> None:
+    _, result = demo_run
+    note = next(n for n in result.notes if "red dots" in n)
+    subject, visit = re.search(r"the photo of (\S+) at (.+?) shows red dots", note).groups()
+    assert "new_spots" in note
+    analysis = result.data_dir / "analysis"
+    # the photo passes QC and gives its endpoint values, read without the dots
+    adeff = pd.read_csv(analysis / "adeff.csv")
+    mine = adeff[(adeff["USUBJID"].astype(str).str.endswith(subject)) & (adeff["AVISIT"] == visit)]
+    assert not mine.empty and mine["AVAL"].notna().all(), mine[["PARAMCD", "AVISIT", "AVAL"]]
 
 
 def test_report_bundle_is_complete(demo_run) -> None:

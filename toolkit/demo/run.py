@@ -437,6 +437,13 @@ def _photos(st, cohort, truth: TrueEffects, seed: int, workers: int, console, lo
             notes.append(f"the photo filed for {mixed_up[0]} at {mixed_up[1]} shows another person (a mix-up the demo "
                          "makes on purpose): it fails QC, gives no endpoint value and is listed in the report; "
                          f"`toolkit photos qc --study {st.id}` says why")
+        reaction = _reaction_photo(st, todo, exclude=mixed_up)
+        if reaction is not None:
+            visit_name = next(v.name for v in st.visits if v.id == reaction[1])
+            notes.append(f"the photo of {reaction[0]} at {visit_name} shows red dots on the cheeks and forehead (a skin "
+                         "reaction after the session, which the demo draws on purpose): the dots are left out of the "
+                         "wrinkle measures and the photo is flagged new_spots; `toolkit photos qc --study "
+                         f"{st.id}` lists it")
         with _progress(console) as bar:
             task = bar.add_task("photos taken (simulated capture)", total=len(todo))
             for subj, visit in todo:
@@ -446,6 +453,8 @@ def _photos(st, cohort, truth: TrueEffects, seed: int, workers: int, console, lo
                 # a treatment makes the folds shorter and shallower at once, and lifts the lower face
                 img, t = simulate_visit(bases[subj.portrait], lift_mm=state["lift_mm"], wrinkle_change=change,
                                         seed=int(rng.integers(2**31)), layout=layouts[subj.portrait])
+                if (subj.subject_id, visit.id) == reaction:
+                    img = _red_dots(img, bases[subj.portrait], rng)
                 if (subj.subject_id, visit.id) == mixed_up:
                     # a mix-up at the photo station: another person's photo filed under this subject and visit;
                     # its analysis fails QC (not the subject's face) and no endpoint value rests on it
@@ -479,6 +488,35 @@ def _mixed_up_photo(st, todo: list) -> tuple[str, str] | None:
         return None
     visit = st.visits[2].id
     return next(((s.subject_id, v.id) for s, v in todo if v.id == visit), None)
+
+
+def _reaction_photo(st, todo: list, exclude: tuple[str, str] | None) -> tuple[str, str] | None:
+    """The one photo on which the demo draws a skin reaction: the first electroporation subject's photo at the
+    first visit after baseline (sessions there can leave red dots), if it is taken."""
+    if len(st.visits) < 2:
+        return None
+    visit = st.visits[1].id
+    return next(((s.subject_id, v.id) for s, v in todo
+                 if v.id == visit and s.arm_id == "EP" and (s.subject_id, v.id) != exclude), None)
+
+
+def _red_dots(img: np.ndarray, base: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``img`` with 24 red dots of 1-2.5 mm on the skin of the cheeks and forehead (found on ``base``, the
+    portrait the photo is made from)."""
+    from toolkit.imaging import analyze_photo
+    from toolkit.imaging.synthetic import draw_spots
+
+    ref = analyze_photo(base, overlays=False, keep_masks=True)
+    to_photo = np.linalg.inv(np.vstack([ref.grid_matrix, [0.0, 0.0, 1.0]]))
+    centres = []
+    for region in ("cheek_l", "cheek_r", "forehead"):
+        if region not in ref.region_masks:
+            continue
+        ys, xs = np.nonzero(ref.region_masks[region])
+        k = rng.choice(len(xs), min(8, len(xs)), replace=False)
+        centres += list((to_photo @ np.stack([xs[k], ys[k], np.ones(len(k))]))[:2].T)
+    diameters = rng.uniform(1.0, 2.5, len(centres)) / ref.calibration.mm_per_px
+    return draw_spots(img, centres, diameters, contrast=0.3, red=True)
 
 
 def _other_person(bases: dict) -> np.ndarray:

@@ -61,6 +61,8 @@ from toolkit.imaging.skin import (
     segment_skin,
     shrink,
 )
+from toolkit.imaging.spots import MIN_CONTRAST as SPOT_MIN_CONTRAST
+from toolkit.imaging.spots import Spots, find_spots, without_spots
 from toolkit.imaging.wrinkles import (
     WrinkleParams,
     clipped_channels,
@@ -73,7 +75,7 @@ from toolkit.imaging.wrinkles import (
 __all__ = ["ALGORITHM_VERSION", "METRIC_COLUMNS", "PhotoAnalysis", "analyze_photo"]
 
 #: recorded with every number this module produces; bump on any change that alters results
-ALGORITHM_VERSION = "epmc-imaging 2.3.4"
+ALGORITHM_VERSION = "epmc-imaging 2.4.0"
 
 #: the per-region columns of :attr:`PhotoAnalysis.regions`
 METRIC_COLUMNS = (
@@ -1055,15 +1057,18 @@ def _channel_clipped_change(visit: np.ndarray, baseline: np.ndarray, thresholds:
 
 
 def _overlay(rgb: np.ndarray, skin: np.ndarray, measurable: np.ndarray, polys: dict[str, np.ndarray],
-             skeleton: np.ndarray) -> np.ndarray:
+             skeleton: np.ndarray, spots: Spots | None = None) -> np.ndarray:
     """Measured skin shown as is, non-skin dimmed and tinted blue, skin not measured (edge bands, lenses)
-    tinted olive; regions outlined in yellow; wrinkles in red."""
+    tinted olive; regions outlined in yellow; wrinkles in red; spots left out of the wrinkles ringed in cyan."""
     out = rgb.copy()
     cv2.copyTo(_OVERLAY_OFF_SKIN(rgb), (~skin).view(np.uint8), out)
     cv2.copyTo(_OVERLAY_EDGE_BAND(rgb), (skin & ~measurable).view(np.uint8), out)
     for poly in polys.values():
         cv2.polylines(out, [np.round(poly * 4).astype(np.int32)], True, (255, 220, 0), 1, cv2.LINE_AA, shift=2)
     out[cv2.dilate(skeleton.astype(np.uint8), np.ones((2, 2), np.uint8)).astype(bool)] = (255, 30, 30)
+    for (x, y), r in zip(() if spots is None else spots.xy, () if spots is None else spots.radius_px, strict=True):
+        cv2.circle(out, (int(round(x * 4)), int(round(y * 4))), int(round(max(3.0, 1.5 * r) * 4)), (0, 230, 255), 1,
+                   cv2.LINE_AA, shift=2)
     return out
 
 
@@ -1259,6 +1264,34 @@ def analyze_photo(
     # the lips' own border (the vermilion edge, the shadow under the lower lip) is anatomy, not a perioral line
     lips, corners = frame.derived(("lips",), lambda: _lips_and_mouth_corners(frame))
     wmap = suppress_parallel(wmap, lips, _LIP_REACH_MM / frame.mm_per_px, spare=corners)
+    # spots (freckles, moles, pimples, a treatment's red dots) ring the ridge filter like short curled lines
+    frame_gray = frame.gray if frame_rgb is frame.rgb else cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2GRAY)
+    # a spot stands out from the skin's own texture at least as much as its typical ridge does (the texture
+    # level, percent): on mottled skin the blotches of its pigment are not spots
+    spot_contrast = max(SPOT_MIN_CONTRAST, level / 100.0 if np.isfinite(level) else 0.0)
+    # the mouth's corners are dark dimples where the folds end: anatomy, not spots
+    spots = find_spots(frame_gray, frame.mm_per_px, measurable & ~corners, source_mm_per_px=source_mm,
+                       min_contrast=spot_contrast)
+    qc.metrics["spots"] = len(spots)
+    removed = spots
+    if len(spots):
+        qc.notes.append(f"{len(spots)} spot(s) on the skin (freckles, moles, pimples, red dots) left out of the wrinkle "
+                        "measures: ringed in cyan in the overlay")
+    if base is not None:
+        at_baseline = base.derived(("spots", spot_contrast), lambda: find_spots(
+            base.gray, base.mm_per_px, base.skin.measurable & ~corners, source_mm_per_px=source_mm,
+            min_contrast=spot_contrast))
+        before = len(at_baseline)
+        qc.metrics["spots_at_baseline"] = before
+        if len(spots) - before >= max(thresholds.max_new_spots, before):
+            qc.flag("new_spots", f"{len(spots)} spots on the skin at this visit, {before} at baseline (limit "
+                    f"{thresholds.max_new_spots} more): red dots after a session, a breakout or a rash; the wrinkle "
+                    "measures leave them out, but look at the photo and record any adverse event",
+                    fail_on=thresholds.fail_on_flags)
+        # a spot of the baseline's is left out at every visit, so a spot near the detection limit that one
+        # re-capture finds and the next does not still reads alike (in the baseline's frame, which this is)
+        removed = spots.joined(at_baseline)
+    wmap = without_spots(wmap, removed, level)
     qc.metrics["skin_texture_pct"] = level
     skeleton = np.zeros(frame.gray.shape, dtype=bool)
     rows = []
@@ -1327,7 +1360,7 @@ def analyze_photo(
     if overlays:
         # skin covered at this visit is shown as what it now is: not skin
         shown_skin = frame.skin.skin if covered is None else frame.skin.skin & ~covered
-        out_overlays["wrinkles"] = _overlay(frame_rgb, shown_skin, measurable, polys, skeleton)
+        out_overlays["wrinkles"] = _overlay(frame_rgb, shown_skin, measurable, polys, skeleton, spots)
     return PhotoAnalysis(
         source=src,
         qc=qc,

@@ -93,10 +93,15 @@ class QCThresholds:
         ``skin_texture_change``: a camera's skin-smoothing ("beauty") mode, noise reduction or retouching weakens
         it and reads as fewer and shallower lines, while the detail around the eyes, which the sharpness check
         reads, stays; sensor noise (high ISO) and compression strengthen it.
+    max_new_spots : int
+        A follow-up with this many more spots on its measured skin than its baseline (and at least twice as
+        many) is flagged ``new_spots``: red dots after a session, a breakout or a rash. The wrinkle measures
+        leave every spot out (:mod:`toolkit.imaging.spots`), but the skin has changed: look at the photo and
+        record any adverse event.
     fail_on_flags : tuple of str
         Flag codes (``smile``, ``spectacles``, ``region_clipping``, ``channel_clipped``, ``skin_covered``,
         ``jpeg_quality``, ``compression_change``, ``sharpness_change``, ``skin_texture_change``,
-        ``resolution_change``: :data:`toolkit.study.PHOTO_QC_FLAGS`) that a study wants to fail instead; a
+        ``resolution_change``, ``new_spots``: :data:`toolkit.study.PHOTO_QC_FLAGS`) that a study wants to fail instead; a
         study's pipeline takes them from ``photo_qc.fail_on_flags`` in its ``study.yaml``.
     """
 
@@ -128,6 +133,7 @@ class QCThresholds:
     max_sharpness_change: float = 0.10
     max_sharpness_change_measured: float = 0.15
     max_skin_texture_change: float = 0.15
+    max_new_spots: int = 10
     fail_on_flags: tuple[str, ...] = ()
 
 

@@ -31,7 +31,7 @@ from toolkit.imaging.skin import segment_skin, shrink
 from toolkit.imaging.wrinkles import measure_wrinkles, wrinkle_map
 
 __all__ = ["PORTRAITS", "portrait", "PhantomLine", "render_phantom", "simulate_visit", "fold_layout", "FoldLayout",
-           "draw_line", "tilt_head", "DEFAULT_WRINKLE_REGIONS"]
+           "draw_line", "draw_spots", "tilt_head", "DEFAULT_WRINKLE_REGIONS"]
 
 #: names accepted by :func:`portrait`
 PORTRAITS = ("astronaut", "grace_hopper")
@@ -126,6 +126,29 @@ def draw_line(image: np.ndarray, start_px: Sequence[float], end_px: Sequence[flo
     _draw_line(img, np.asarray(start_px, dtype=float), np.asarray(end_px, dtype=float),
                float(width_px) / (2 * math.sqrt(2 * math.log(2))), float(contrast))
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def draw_spots(image: np.ndarray, centres_px: Sequence[Sequence[float]], diameters_px: Sequence[float], *,
+               contrast: float, red: bool = False) -> np.ndarray:
+    """A copy of an RGB ``uint8`` image with round spots on it (freckles, moles, pimples).
+
+    Each spot has a Gaussian profile of full width at half maximum ``diameters_px`` and darkens the image by
+    the fraction ``contrast`` at its centre. A ``red`` spot (erythema, the dots a treatment can leave) takes
+    ``contrast`` off green and blue and a fifth of it off red.
+    """
+    img = np.asarray(image, dtype=np.float32).copy()
+    gains = np.array([0.2, 1.0, 1.0] if red else [1.0, 1.0, 1.0], dtype=np.float32) * float(contrast)
+    for (x, y), d in zip(np.asarray(centres_px, dtype=float), np.asarray(diameters_px, dtype=float), strict=True):
+        sigma = d / (2 * math.sqrt(2 * math.log(2)))
+        r = int(math.ceil(4 * sigma)) + 1
+        x0, x1 = max(0, int(x) - r), min(img.shape[1], int(x) + r + 1)
+        y0, y1 = max(0, int(y) - r), min(img.shape[0], int(y) + r + 1)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+        g = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma * sigma))
+        img[y0:y1, x0:x1] *= 1.0 - g[..., None] * gains
+    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
 
 
 def render_phantom(

@@ -18,6 +18,7 @@ PHOTO_QC_FLAGS = (
     "sharpness_change",
     "skin_texture_change",
     "resolution_change",
+    "new_spots",
 )
 
 
