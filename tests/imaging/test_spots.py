@@ -28,7 +28,7 @@ import pytest
 from tests.imaging.portraits import portrait_at
 from toolkit.imaging import analyze_photo
 from toolkit.imaging.spots import find_spots, without_spots
-from toolkit.imaging.synthetic import draw_line, draw_spots, simulate_visit
+from toolkit.imaging.synthetic import draw_line, draw_spots, points_on_skin, simulate_visit
 from toolkit.imaging.wrinkles import measure_wrinkles, wrinkle_map
 
 MM = 0.2  # analysis grid, mm per pixel
@@ -128,15 +128,9 @@ def spotted_visit(request):
     name, factor = request.param
     img = portrait_at(name, factor)
     base, _ = simulate_visit(img, wrinkle_change={}, seed=100)
-    ref = analyze_photo(base, overlays=False, keep_masks=True)
-    to_photo = np.linalg.inv(np.vstack([ref.grid_matrix, [0.0, 0.0, 1.0]]))
     rng = np.random.default_rng(7)
-    centres = []
-    for region in SPOT_REGIONS[name]:
-        ys, xs = np.nonzero(ref.region_masks[region])
-        k = rng.choice(len(xs), 10, replace=False)
-        centres += list((to_photo @ np.stack([xs[k], ys[k], np.ones(10)]))[:2].T)
-    diameters = rng.uniform(1.0, 3.0, len(centres)) / ref.calibration.mm_per_px
+    centres, mm_per_px = points_on_skin(base, SPOT_REGIONS[name], 10, rng)
+    diameters = rng.uniform(1.0, 3.0, len(centres)) / mm_per_px
     follow, _ = simulate_visit(img, wrinkle_change={}, seed=3)
     plain = analyze_photo(follow, baseline=base, overlays=False).regions.set_index("region")
     return name, factor, base, follow, centres, diameters, plain

@@ -503,19 +503,10 @@ def _reaction_photo(st, todo: list, exclude: tuple[str, str] | None) -> tuple[st
 def _red_dots(img: np.ndarray, base: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``img`` with 24 red dots of 1-2.5 mm on the skin of the cheeks and forehead (found on ``base``, the
     portrait the photo is made from)."""
-    from toolkit.imaging import analyze_photo
-    from toolkit.imaging.synthetic import draw_spots
+    from toolkit.imaging.synthetic import draw_spots, points_on_skin
 
-    ref = analyze_photo(base, overlays=False, keep_masks=True)
-    to_photo = np.linalg.inv(np.vstack([ref.grid_matrix, [0.0, 0.0, 1.0]]))
-    centres = []
-    for region in ("cheek_l", "cheek_r", "forehead"):
-        if region not in ref.region_masks:
-            continue
-        ys, xs = np.nonzero(ref.region_masks[region])
-        k = rng.choice(len(xs), min(8, len(xs)), replace=False)
-        centres += list((to_photo @ np.stack([xs[k], ys[k], np.ones(len(k))]))[:2].T)
-    diameters = rng.uniform(1.0, 2.5, len(centres)) / ref.calibration.mm_per_px
+    centres, mm_per_px = points_on_skin(base, ("cheek_l", "cheek_r", "forehead"), 8, rng)
+    diameters = rng.uniform(1.0, 2.5, len(centres)) / mm_per_px
     return draw_spots(img, centres, diameters, contrast=0.3, red=True)
 
 

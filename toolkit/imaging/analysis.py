@@ -1066,9 +1066,10 @@ def _overlay(rgb: np.ndarray, skin: np.ndarray, measurable: np.ndarray, polys: d
     for poly in polys.values():
         cv2.polylines(out, [np.round(poly * 4).astype(np.int32)], True, (255, 220, 0), 1, cv2.LINE_AA, shift=2)
     out[cv2.dilate(skeleton.astype(np.uint8), np.ones((2, 2), np.uint8)).astype(bool)] = (255, 30, 30)
-    for (x, y), r in zip(() if spots is None else spots.xy, () if spots is None else spots.radius_px, strict=True):
-        cv2.circle(out, (int(round(x * 4)), int(round(y * 4))), int(round(max(3.0, 1.5 * r) * 4)), (0, 230, 255), 1,
-                   cv2.LINE_AA, shift=2)
+    if spots is not None:
+        for (x, y), r in zip(spots.xy, spots.radius_px, strict=True):
+            cv2.circle(out, (int(round(x * 4)), int(round(y * 4))), int(round(max(3.0, 1.5 * r) * 4)), (0, 230, 255),
+                       1, cv2.LINE_AA, shift=2)
     return out
 
 

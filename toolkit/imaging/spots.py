@@ -35,11 +35,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from toolkit.imaging.skin import mask_window
+
+if TYPE_CHECKING:
+    from toolkit.imaging.wrinkles import WrinkleMap
 
 __all__ = ["Spots", "find_spots", "remove_spots", "without_spots", "SCALES_MM", "MIN_CONTRAST"]
 
@@ -260,7 +264,7 @@ def remove_spots(strength: np.ndarray, spots: Spots, low: float, mm_per_px: floa
     return out
 
 
-def without_spots(wmap, spots: Spots, texture_level: float | None):
+def without_spots(wmap: WrinkleMap, spots: Spots, texture_level: float | None) -> WrinkleMap:
     """A :class:`~toolkit.imaging.wrinkles.WrinkleMap` without the ridge response of ``spots``, its pieces
     formed at the low threshold for a skin of ``texture_level``."""
     if not len(spots):

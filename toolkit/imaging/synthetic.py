@@ -31,7 +31,7 @@ from toolkit.imaging.skin import segment_skin, shrink
 from toolkit.imaging.wrinkles import measure_wrinkles, wrinkle_map
 
 __all__ = ["PORTRAITS", "portrait", "PhantomLine", "render_phantom", "simulate_visit", "fold_layout", "FoldLayout",
-           "draw_line", "draw_spots", "tilt_head", "DEFAULT_WRINKLE_REGIONS"]
+           "draw_line", "draw_spots", "points_on_skin", "tilt_head", "DEFAULT_WRINKLE_REGIONS"]
 
 #: names accepted by :func:`portrait`
 PORTRAITS = ("astronaut", "grace_hopper")
@@ -149,6 +149,25 @@ def draw_spots(image: np.ndarray, centres_px: Sequence[Sequence[float]], diamete
         g = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * sigma * sigma))
         img[y0:y1, x0:x1] *= 1.0 - g[..., None] * gains
     return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+
+
+def points_on_skin(image: np.ndarray, regions: Sequence[str], per_region: int,
+                   rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """Random points on the measured skin of ``regions`` of a portrait, to draw on: ``per_region`` of each
+    (fewer where a region has fewer pixels; none where the analysis does not measure it), as (x, y) pixels of
+    ``image``, and the photo's pixel size in millimetres."""
+    from toolkit.imaging.analysis import analyze_photo
+
+    ref = analyze_photo(image, overlays=False, keep_masks=True)
+    to_photo = np.linalg.inv(np.vstack([ref.grid_matrix, [0.0, 0.0, 1.0]]))
+    points = []
+    for region in regions:
+        if region not in ref.region_masks:
+            continue
+        ys, xs = np.nonzero(ref.region_masks[region])
+        k = rng.choice(len(xs), min(per_region, len(xs)), replace=False)
+        points.append((to_photo @ np.stack([xs[k], ys[k], np.ones(len(k))]))[:2].T)
+    return (np.concatenate(points) if points else np.zeros((0, 2))), float(ref.calibration.mm_per_px)
 
 
 def render_phantom(
