@@ -177,6 +177,29 @@ def test_red_dots_after_a_session_are_flagged_and_left_out_of_the_wrinkles(demo_
     adeff = pd.read_csv(analysis / "adeff.csv")
     mine = adeff[(adeff["USUBJID"].astype(str).str.endswith(subject)) & (adeff["AVISIT"] == visit)]
     assert not mine.empty and mine["AVAL"].notna().all(), mine[["PARAMCD", "AVISIT", "AVAL"]]
+    # SUPPXF carries its warnings, and the report lists it among the photos measured with warnings, with the
+    # advice to look at it and record any adverse event
+    supp = pd.read_csv(analysis / "suppxf.csv")
+    warned = supp[(supp["QNAM"] == "PHQCWARN") & supp["QVAL"].str.contains("NEW_SPOTS")]
+    assert len(warned) == 1 and warned["USUBJID"].iloc[0].endswith(subject), warned
+    index = (Path(result.report_dir) / "index.html").read_text(encoding="utf-8")
+    title = "Listing of photographs measured with quality-control warnings"
+    number = re.search(r"Listing (16\.2\.\d+) " + re.escape(title), index).group(1)
+    rows = pd.read_csv(Path(result.report_dir) / "tables" / f"listing_{number.replace('.', '_')}.csv")
+    spots = rows[rows["Warning(s)"].str.contains("new spots")]
+    assert len(spots) == 1 and spots["Subject"].iloc[0].endswith(subject) and spots["Visit"].iloc[0] == visit
+    assert "record any adverse event" in index
+    # and again beside the subject's adverse events that day, as the demo's AE domain has them
+    title = "Listing of photographs with new spots on the skin (possible skin reactions) and adverse events"
+    number = re.search(r"Listing (16\.2\.\d+) " + re.escape(title), index).group(1)
+    rows = pd.read_csv(Path(result.report_dir) / "tables" / f"listing_{number.replace('.', '_')}.csv")
+    ae = pd.read_csv(analysis / "ae.csv")
+    day = pd.Timestamp(str(spots["Captured"].iloc[0])[:10])
+    ongoing = ae[ae["USUBJID"].str.endswith(subject) & (pd.to_datetime(ae["AESTDTC"]) <= day)
+                 & ~(pd.to_datetime(ae["AEENDTC"]) < day)]
+    assert rows["Visit"].tolist() == [visit]
+    assert rows["Adverse events ongoing that day"].iloc[0] == ("; ".join(
+        f"{t} (from {d})" for t, d in zip(ongoing["AEDECOD"], ongoing["AESTDTC"], strict=True)) or "none recorded")
 
 
 def test_report_bundle_is_complete(demo_run) -> None:

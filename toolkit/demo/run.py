@@ -434,7 +434,8 @@ def _photos(st, cohort, truth: TrueEffects, seed: int, workers: int, console, lo
         todo = [(s, v) for s in cohort for v in st.visits if _attended(s, v)]
         mixed_up = _mixed_up_photo(st, todo)
         if mixed_up is not None:
-            notes.append(f"the photo filed for {mixed_up[0]} at {mixed_up[1]} shows another person (a mix-up the demo "
+            visit_name = next(v.name for v in st.visits if v.id == mixed_up[1])
+            notes.append(f"the photo filed for {mixed_up[0]} at {visit_name} shows another person (a mix-up the demo "
                          "makes on purpose): it fails QC, gives no endpoint value and is listed in the report; "
                          f"`toolkit photos qc --study {st.id}` says why")
         reaction = _reaction_photo(st, todo, exclude=mixed_up)
@@ -442,8 +443,8 @@ def _photos(st, cohort, truth: TrueEffects, seed: int, workers: int, console, lo
             visit_name = next(v.name for v in st.visits if v.id == reaction[1])
             notes.append(f"the photo of {reaction[0]} at {visit_name} shows red dots on the cheeks and forehead (a skin "
                          "reaction after the session, which the demo draws on purpose): the dots are left out of the "
-                         "wrinkle measures and the photo is flagged new_spots; `toolkit photos qc --study "
-                         f"{st.id}` lists it")
+                         "wrinkle measures and the photo is flagged new_spots and listed in the report; "
+                         f"`toolkit photos qc --study {st.id}` says why")
         with _progress(console) as bar:
             task = bar.add_task("photos taken (simulated capture)", total=len(todo))
             for subj, visit in todo:

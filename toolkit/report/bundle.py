@@ -689,8 +689,9 @@ class _Builder:
                 source=r)))
 
     def photo_qc(self) -> None:
-        """Listing of the photographs whose analysis failed QC, from XF (their metrics are NOT DONE with the
-        reason): a reader sees which photos the photo endpoints left out, and why."""
+        """Listings of the photographs whose analysis failed QC, from XF (their metrics are NOT DONE with the
+        reason), and of those that passed with warnings, from SUPPXF: a reader sees which photos the photo
+        endpoints left out and why, and which to look at (new spots after a session may be a skin reaction)."""
         path = find_dataset(self.analysis, ("xf",))
         if path is None:
             return  # a study without photo findings (or outputs without XF): nothing to list
@@ -706,32 +707,98 @@ class _Builder:
                             "with `toolkit data export`")
         from toolkit.store.sdtm import XF_QC_FAILED
 
+        photos = photos.assign(USUBJID=photos["USUBJID"].astype(str), XFREFID=photos["XFREFID"].astype(str))
         reason = photos["XFREASND"].astype("string").fillna("")
         failed = photos[reason.str.startswith(XF_QC_FAILED)].drop_duplicates(["USUBJID", "XFREFID"])
         n_all = photos.drop_duplicates(["USUBJID", "XFREFID"]).shape[0]
-        body = pd.DataFrame({
-            "USUBJID": failed["USUBJID"].astype(str),
-            "VISITNUM": pd.to_numeric(failed["VISITNUM"], errors="coerce") if "VISITNUM" in failed else np.nan,
-            "VISIT": failed["VISIT"].astype(str),
-            "XFREFID": failed["XFREFID"].astype(str),
-            "XFDTC": failed["XFDTC"].astype("string").fillna("") if "XFDTC" in failed else "",
-            "REASON": [_qc_reason_words(r.removeprefix(XF_QC_FAILED)) for r in failed["XFREASND"].astype(str)],
-        })
-        if body.empty:
-            body = pd.DataFrame({"USUBJID": ["(none)"], "VISITNUM": [np.nan], "VISIT": [""], "XFREFID": [""],
-                                 "XFDTC": [""], "REASON": [""]})
+        body = _photo_rows(failed, [_qc_reason_words(r.removeprefix(XF_QC_FAILED))
+                                    for r in failed["XFREASND"].astype(str)])
         notes = [
             f"{len(failed)} of {n_all} analysed photograph(s) failed quality control. Their metrics are not used: "
             "no endpoint value rests on them and they do not count as the measured photo a per-protocol rule "
             "asks for; XF reports them as not done (XFSTAT = NOT DONE, reason in XFREASND).",
             f"Every photo's QC status with the full reasons: toolkit photos qc --study {self.study_id}",
         ]
+        self._photo_listing(body, "Failed check(s)", "Listing of photographs excluded from the photo endpoints "
+                            "(failed quality control)", path.name.split(".")[0].upper(), notes)
+        self._photo_warnings(photos, n_all)
+
+    def _photo_warnings(self, photos: pd.DataFrame, n_all: int) -> None:
+        """Listing of the photographs that passed QC with warnings (SUPPXF, QNAM PHQCWARN, one record per photo
+        by XFREFID), with their visit and capture time from XF."""
+        from toolkit.store.sdtm import XF_QC_WARNINGS
+
+        path = find_dataset(self.analysis, ("suppxf",))
+        supp = read_table(path) if path is not None else pd.DataFrame()
+        if not supp.empty:
+            need = ["USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QVAL"]
+            if missing := [c for c in need if c not in supp.columns]:
+                raise DataError(f"{path.name}: supplemental qualifiers without {', '.join(missing)}; export the "
+                                "findings with `toolkit data export`")
+            supp = supp[(supp["QNAM"].astype(str) == XF_QC_WARNINGS) & (supp["IDVAR"].astype(str) == "XFREFID")]
+        warned = supp.astype({"USUBJID": str, "IDVARVAL": str}).rename(columns={"IDVARVAL": "XFREFID"})[
+            ["USUBJID", "XFREFID", "QVAL"]] if not supp.empty else pd.DataFrame(columns=["USUBJID", "XFREFID", "QVAL"])
+        rows = photos.drop_duplicates(["USUBJID", "XFREFID"]).merge(warned, on=["USUBJID", "XFREFID"])
+        words = [_qc_reason_words(str(v)) for v in rows["QVAL"]]
+        body = _photo_rows(rows, words)
+        counts = pd.Series([w for ws in words for w in ws.split("; ")]).value_counts(sort=False)
+        notes = [
+            f"{len(rows)} of {n_all} analysed photograph(s) passed quality control with warnings"
+            + (f" ({', '.join(f'{w}: {n}' for w, n in counts.items())})" if len(counts) else "")
+            + ". Their metrics are used; the warnings ask for a look at the photograph (SUPPXF, QNAM = PHQCWARN).",
+        ]
+        spotted = [k for k, w in enumerate(words) if "new spots" in w.split("; ")]
+        if spotted:
+            notes.append("new spots: ten or more spots on the skin (red dots, a breakout, a rash) that the baseline "
+                         "photograph does not have; the wrinkle measures leave them out. A spot that appeared after "
+                         "a session may be a skin reaction: look at the photograph and record any adverse event "
+                         "(the photographs are listed again with the adverse events ongoing that day).")
+        notes.append(f"Every photo's warnings in full: toolkit photos qc --study {self.study_id}")
+        self._photo_listing(body, "Warning(s)", "Listing of photographs measured with quality-control warnings",
+                            "XF, SUPPXF", notes)
+        if spotted:
+            self._new_spots(body.iloc[spotted])
+
+    def _new_spots(self, body: pd.DataFrame) -> None:
+        """Listing of the photographs with new spots on the skin beside the subject's adverse events ongoing on
+        the day each was taken (AE), so that a skin reaction without a recorded adverse event stands out."""
+        path = find_dataset(self.analysis, ("ae",))
+        ae = read_table(path) if path is not None else pd.DataFrame()
+        need = ["USUBJID", "AESTDTC"]
+        if not ae.empty and (missing := [c for c in need if c not in ae.columns]):
+            raise DataError(f"{path.name}: adverse events without {', '.join(missing)}; export them with "
+                            "`toolkit data export`")
+        if not ae.empty:
+            ae = ae.assign(USUBJID=ae["USUBJID"].astype(str), _start=_day(ae["AESTDTC"]),
+                           _end=_day(ae["AEENDTC"]) if "AEENDTC" in ae else pd.NaT)
+        events = []
+        for subject, taken in zip(body["USUBJID"], _day(body["XFDTC"]), strict=True):
+            if pd.isna(taken):
+                events.append("unknown (no capture date)")
+                continue
+            # started on or before the day, and not ended before it (no end date: ongoing)
+            mine = ae[(ae["USUBJID"] == subject) & (ae["_start"] <= taken) & ~(ae["_end"] < taken)] \
+                if not ae.empty else ae
+            events.append("; ".join(f"{_ae_term(row)} (from {row['_start']:%Y-%m-%d})"
+                                    for _, row in mine.iterrows()) or "none recorded")
+        listing = body.assign(REASON=events)
+        none = sum(e == "none recorded" for e in events)
+        notes = [
+            "Photographs flagged new_spots: ten or more spots on the skin that the subject's baseline photograph does "
+            "not have. Beside each, the subject's adverse events ongoing on the day it was taken (AE: start on or "
+            "before that day, not ended before it).",
+        ]
+        if none:
+            notes.append(f"{none} of {len(events)} such photograph(s) with no adverse event recorded that day: look "
+                         "at the photograph, and record the skin reaction as an adverse event if it is one.")
+        self._photo_listing(listing, "Adverse events ongoing that day", "Listing of photographs with new spots on "
+                            "the skin (possible skin reactions) and adverse events", "XF, SUPPXF, AE", notes)
+
+    def _photo_listing(self, body: pd.DataFrame, what: str, title: str, source: str, notes: list[str]) -> None:
         self.add_table(listing_table(body, columns={"USUBJID": "Subject", "VISIT": "Visit", "XFREFID": "Photograph",
-                                                    "XFDTC": "Captured", "REASON": "Failed check(s)"},
+                                                    "XFDTC": "Captured", "REASON": what},
                                      sort_by=("USUBJID", "VISITNUM", "XFREFID"),
-                                     number=self.numbers.next("table", "16.2"),
-                                     title="Listing of photographs excluded from the photo endpoints (failed "
-                                           "quality control)", source=path.name.split(".")[0].upper(),
+                                     number=self.numbers.next("table", "16.2"), title=title, source=source,
                                      footnotes=notes), landscape=True)
 
     def waveforms(self) -> None:
@@ -842,6 +909,34 @@ class _Builder:
         for p in picked:
             shutil.copy2(p, target / p.name)
             self.datasets.append(ReportItem("dataset", "", p.name, [f"datasets/{p.name}"]))
+
+
+def _photo_rows(photos: pd.DataFrame, reasons: list[str]) -> pd.DataFrame:
+    """The rows of a photo listing (one per photo of XF, with its reason), or one ``(none)`` row."""
+    if photos.empty:
+        return pd.DataFrame({"USUBJID": ["(none)"], "VISITNUM": [np.nan], "VISIT": [""], "XFREFID": [""],
+                             "XFDTC": [""], "REASON": [""]})
+    return pd.DataFrame({
+        "USUBJID": photos["USUBJID"].astype(str).to_numpy(),
+        "VISITNUM": pd.to_numeric(photos["VISITNUM"], errors="coerce").to_numpy() if "VISITNUM" in photos else np.nan,
+        "VISIT": photos["VISIT"].astype(str).to_numpy(),
+        "XFREFID": photos["XFREFID"].astype(str).to_numpy(),
+        "XFDTC": photos["XFDTC"].astype("string").fillna("").to_numpy() if "XFDTC" in photos else "",
+        "REASON": reasons,
+    })
+
+
+def _day(values: pd.Series) -> pd.Series:
+    """ISO 8601 dates or date-times -> their day (NaT where there is none)."""
+    return pd.to_datetime(values.astype("string").str[:10], errors="coerce")
+
+
+def _ae_term(row: pd.Series) -> str:
+    """An adverse event's coded term, else its verbatim term."""
+    for col in ("AEDECOD", "AETERM"):
+        if col in row.index and pd.notna(row[col]) and str(row[col]).strip():
+            return str(row[col]).strip()
+    return "adverse event"
 
 
 def _qc_reason_words(codes_text: str) -> str:

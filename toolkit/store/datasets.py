@@ -68,6 +68,13 @@ class Dataset:
         return {v.name: v.label for v in self.variables}
 
 
+def _codes(values: object) -> str:
+    """QC codes as stored (a list) -> ``"pose, blur"``, each code once, in order."""
+    if not isinstance(values, list | tuple):
+        return ""
+    return ", ".join(dict.fromkeys(str(v) for v in values if v))
+
+
 _CLEAN = re.compile(r"[^A-Z0-9]")
 
 
@@ -216,6 +223,18 @@ class StudyRecords:
             return self._frame(conn, stmt)
 
     @cached_property
+    def _latest_qc(self) -> dict[int, dict]:
+        """Photo id -> the QC verdict of its newest analysis (as stored: passed, codes, flag_codes ...)."""
+        stmt = (
+            select(m.MeasurementRunRow.photo_id, m.MeasurementRunRow.qc)
+            .join(m.PhotoRow, m.PhotoRow.id == m.MeasurementRunRow.photo_id)
+            .join(m.SubjectRow, m.SubjectRow.id == m.PhotoRow.subject_pk)
+            .where(m.SubjectRow.study_id == self.study_id, m.MeasurementRunRow.id.in_(self._latest_runs()))
+        )
+        with self.store.connect() as conn:
+            return {int(pid): qc for pid, qc in conn.execute(stmt) if isinstance(qc, dict)}
+
+    @cached_property
     def failed_photos(self) -> dict[int, str]:
         """Photos whose newest analysis failed QC (another person, a nod, blur, a flag the study fails ...),
         with their failure codes (comma-separated).
@@ -224,16 +243,20 @@ class StudyRecords:
         population flag may rest on them, and the findings domain reports them as not done. A run stored
         without a QC verdict counts as passed.
         """
-        stmt = (
-            select(m.MeasurementRunRow.photo_id, m.MeasurementRunRow.qc)
-            .join(m.PhotoRow, m.PhotoRow.id == m.MeasurementRunRow.photo_id)
-            .join(m.SubjectRow, m.SubjectRow.id == m.PhotoRow.subject_pk)
-            .where(m.SubjectRow.study_id == self.study_id, m.MeasurementRunRow.id.in_(self._latest_runs()))
-        )
-        with self.store.connect() as conn:
-            # a check may fail twice (the head's roll and its nod are both 'pose'): each code once
-            return {int(pid): ", ".join(dict.fromkeys(map(str, qc.get("codes") or ()))) or "unknown"
-                    for pid, qc in conn.execute(stmt) if isinstance(qc, dict) and qc.get("passed") is False}
+        # a check may fail twice (the head's roll and its nod are both 'pose'): each code once
+        return {pid: _codes(qc.get("codes")) or "unknown"
+                for pid, qc in self._latest_qc.items() if qc.get("passed") is False}
+
+    @cached_property
+    def flagged_photos(self) -> dict[int, str]:
+        """Photos whose newest analysis passed QC with warnings (new spots on the skin, a smile, spectacles, a
+        clipped region ...), with the warnings' codes (comma-separated).
+
+        Their metrics are used; the warnings ask for a look at the photo (new spots after a session may be a
+        skin reaction to record as an adverse event).
+        """
+        return {pid: codes for pid, qc in self._latest_qc.items()
+                if qc.get("passed") is not False and (codes := _codes(qc.get("flag_codes")))}
 
     def passed_qc(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The rows of ``frame`` (with a ``photo_id`` column) whose photo did not fail QC."""

@@ -26,7 +26,7 @@ from toolkit.store.adex import adex_dataset
 from toolkit.store.conformance import check_datasets
 from toolkit.store.datasets import Dataset, StudyRecords
 from toolkit.store.define_xml import metadata_rows, publish_metadata
-from toolkit.store.sdtm import sdtm_domains
+from toolkit.store.sdtm import sdtm_domains, sdtm_qualifiers
 from toolkit.store.supp import split_long_text, split_long_variables
 from toolkit.store.xpt import check_xpt, write_xpt
 
@@ -44,8 +44,9 @@ def build_datasets(store: Store, *, blinded: bool | None = None) -> list[Dataset
     recorded)."""
     rec = StudyRecords(store, blinded=blinded)
     sdtm: list[Dataset] = []
+    qualifiers = sdtm_qualifiers(rec)
     for domain in sdtm_domains(rec):  # text over 200 bytes continues in SUPP-- (SDTM), never truncated
-        parent, supp = split_long_text(domain)
+        parent, supp = split_long_text(domain, qualifiers.get(domain.name, ()))
         sdtm += [parent, supp] if supp is not None else [parent]
     adam = [adsl_dataset(rec), adeff_dataset(rec), adae_dataset(rec, rec.ae_dictionary), adex_dataset(rec)]
     return [*sdtm, *(split_long_variables(ds) for ds in adam)]

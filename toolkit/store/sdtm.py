@@ -16,7 +16,8 @@ import pandas as pd
 
 from toolkit.store.datasets import Dataset, StudyRecords, Variable, variable_name
 
-__all__ = ["XF_QC_FAILED", "ae_domain", "dm_domain", "ds_domain", "dv_domain", "ex_domain", "sdtm_domains", "test_code", "xf_domain"]
+__all__ = ["XF_QC_FAILED", "XF_QC_WARNINGS", "ae_domain", "dm_domain", "ds_domain", "dv_domain", "ex_domain",
+           "sdtm_domains", "sdtm_qualifiers", "test_code", "xf_domain", "xf_qualifiers"]
 
 _YN = "Y; N"
 _PHOTO_TESTCD = {
@@ -427,6 +428,32 @@ def dv_domain(rec: StudyRecords) -> Dataset:
 def sdtm_domains(rec: StudyRecords) -> list[Dataset]:
     """DM, DS, EX, AE, DV and XF."""
     return [dm_domain(rec), ds_domain(rec), ex_domain(rec), ae_domain(rec), dv_domain(rec), xf_domain(rec)]
+
+
+def sdtm_qualifiers(rec: StudyRecords) -> dict[str, list[dict]]:
+    """Supplemental qualifiers of the domains (domain -> SUPP-- rows without STUDYID and RDOMAIN)."""
+    return {"XF": xf_qualifiers(rec)}
+
+
+#: QNAM of the QC warnings of a photo that passed QC (SUPPXF, one record per photo, by XFREFID)
+XF_QC_WARNINGS = "PHQCWARN"
+
+
+def xf_qualifiers(rec: StudyRecords) -> list[dict]:
+    """SUPPXF: the QC warnings of each measured photo that passed QC with warnings (new spots on the skin, a
+    smile, spectacles ...), one record per photo identified by its XFREFID, so that a reader of the findings
+    knows which photos to look at (new spots after a session may be a skin reaction)."""
+    meas = rec.measurements
+    flagged = rec.flagged_photos
+    if meas.empty or not flagged:
+        return []
+    photos = meas.drop_duplicates("photo_id")
+    photos = photos[photos["photo_id"].astype(int).isin(list(flagged))]
+    photos = photos.assign(_u=[rec.usubjid(s) for s in photos["subject_id"]], _p=photos["photo_id"].astype(int))
+    photos = photos.sort_values(["_u", "_p"], kind="stable")
+    return [{"USUBJID": rec.usubjid(s), "IDVAR": "XFREFID", "IDVARVAL": f"PHOTO {p} {v}", "QNAM": XF_QC_WARNINGS,
+             "QLABEL": "Photo QC Warnings", "QVAL": flagged[int(p)].upper(), "QORIG": "Derived"}
+            for s, p, v in zip(photos["subject_id"], photos["photo_id"], photos["view"], strict=True)]
 
 
 def _rating_refs(ass: pd.DataFrame) -> list[str | None]:

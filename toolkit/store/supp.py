@@ -6,6 +6,8 @@ Values are split between words where possible, and never inside a UTF-8 characte
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pandas as pd
 
 from toolkit.store.datasets import Dataset, Variable
@@ -37,13 +39,16 @@ def split_text(text: str, limit: int = MAX_BYTES) -> list[str]:
     return parts
 
 
-def split_long_text(ds: Dataset) -> tuple[Dataset, Dataset | None]:
+def split_long_text(ds: Dataset, qualifiers: Iterable[dict] = ()) -> tuple[Dataset, Dataset | None]:
     """Move the part of every character value over 200 bytes into ``SUPP<domain>``.
 
     Parameters
     ----------
     ds : Dataset
         An SDTM domain with ``STUDYID``, ``USUBJID`` and a ``<domain>SEQ`` key.
+    qualifiers : iterable of dict
+        Further supplemental qualifiers of the domain (keys ``USUBJID``, ``IDVAR``, ``IDVARVAL``, ``QNAM``,
+        ``QLABEL``, ``QVAL``, ``QORIG``), written after the continued text.
 
     Returns
     -------
@@ -75,6 +80,8 @@ def split_long_text(ds: Dataset) -> tuple[Dataset, Dataset | None]:
                     "QVAL": piece,
                     "QORIG": v.origin.split(":")[0][:20],
                 })
+    study = str(frame["STUDYID"].iloc[0]) if len(frame) else ""
+    rows += [{"STUDYID": study, "RDOMAIN": ds.name, **q} for q in qualifiers]
     if not rows:
         return ds, None
     parent = Dataset(ds.name, ds.label, frame, list(ds.variables))
@@ -86,7 +93,7 @@ def split_long_text(ds: Dataset) -> tuple[Dataset, Dataset | None]:
         Variable("IDVARVAL", "Identifying Variable Value", origin="Assigned"),
         Variable("QNAM", "Qualifier Variable Name", origin="Assigned"),
         Variable("QLABEL", "Qualifier Variable Label", origin="Assigned"),
-        Variable("QVAL", "Data Value", origin="Derived: text beyond 200 bytes"),
+        Variable("QVAL", "Data Value", origin="Derived"),
         Variable("QORIG", "Origin", origin="Assigned"),
     ]
     return parent, Dataset(f"SUPP{ds.name}", f"Supplemental Qualifiers for {ds.name}", pd.DataFrame(rows), variables)
