@@ -309,7 +309,9 @@ def test_safety_exposure_and_disposition_tables_recount_from_the_store(demo_run)
         assert means[f"{arm} (N={n})"].split()[0] == str(mean)  # half up, as SAS prints 11.25 -> 11.3
     # disposition: the one withdrawal in the store is the one discontinued subject of ADSL and the listing
     listing = read("listing_16_2_1")
-    assert (listing["EOSSTT"] == "DISCONTINUED").sum() == len(result.withdrawn) == 1
+    assert (listing["End of study"] == "DISCONTINUED").sum() == len(result.withdrawn) == 1
+    # in words and whole numbers, as a reader expects them (not AGE 52.0)
+    assert listing["Age (years)"].str.fullmatch(r"\d+").all() and listing["Sessions completed"].str.fullmatch(r"\d+").all()
     # the primary analysis is Table 14.2.1; ADAE, ADEX, ADTTE are among the datasets
     primary = read("table_14_2_1")
     assert "Comparison" in primary.to_string()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -188,6 +189,18 @@ def test_listing_is_section_16() -> None:
     t = listing_table(pd.DataFrame({"USUBJID": ["B", "A"], "AGE": [40, 30]}), columns={"USUBJID": "Subject"})
     assert t.full_title.startswith("Listing 16.2.1") and t.slug == "listing_16_2_1"
     assert t.body["Subject"].tolist() == ["A", "B"]
+
+
+def test_listing_shows_whole_numbers_read_back_as_floats_as_integers() -> None:
+    """A dataset read back from CSV or XPT gives floats where a column has gaps (AGE 52.0, session 3.0): listed
+    as 52 and 3, a gap blank; a column with fractions keeps them."""
+    data = pd.DataFrame({"USUBJID": ["A", "B", "C"], "AGE": [52.0, np.nan, 40.0], "PCT": [100.0, 91.7, np.nan],
+                         "N": [3, 4, 5]})
+    t = listing_table(data)
+    assert t.body["AGE"].tolist() == ["52", "", "40"]
+    assert t.body["PCT"].iloc[:2].tolist() == [100.0, 91.7] and t.body["N"].tolist() == [3, 4, 5]
+    csv = t.body.to_csv(index=False)
+    assert "52.0" not in csv and "A,52,100.0,3" in csv
 
 
 @pytest.mark.parametrize(("kwargs", "needle"), [

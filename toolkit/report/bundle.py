@@ -358,10 +358,15 @@ class _Builder:
                                               number=self.numbers.next("table", "14.1"), population=pop_label))
         else:
             self.missing.append("demographics table: ADSL has none of AGE, SEX, RACE, BMIBL")
-        cols = [c for c in ("USUBJID", arm, "AGE", "SEX", "RACE", "SAFFL", "ITTFL", "PPROTFL", "EFFFL", "CSESS",
-                            "COMPLPCT", "EOTSTT", "DCTREAS", "EOSSTT", "DCSREAS") if c in adsl.columns]
+        words = {"USUBJID": "Subject", arm: "Treatment", "AGE": "Age (years)", "SEX": "Sex", "RACE": "Race",
+                 "SAFFL": "Safety", "ITTFL": "ITT", "PPROTFL": "Per protocol", "EFFFL": "Efficacy",
+                 "CSESS": "Sessions completed", "COMPLPCT": "Compliance (%)", "EOTSTT": "End of treatment",
+                 "DCTREAS": "Reason treatment ended", "EOSSTT": "End of study", "DCSREAS": "Reason study ended"}
+        cols = {c: label for c, label in words.items() if c in adsl.columns}
         self.add_table(listing_table(adsl, columns=cols, number=self.numbers.next("table", "16.2"),
-                                     title="Subject disposition and demographics listing", source="ADSL"),
+                                     title="Subject disposition and demographics listing", source="ADSL",
+                                     footnotes=["Safety, ITT, Per protocol, Efficacy: Y when the subject belongs "
+                                                "to that analysis population (ADSL SAFFL, ITTFL, PPROTFL, EFFFL)."]),
                        landscape=True)
 
     def efficacy(self) -> None:

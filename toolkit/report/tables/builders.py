@@ -268,5 +268,16 @@ def listing_table(
     keys = [k for k in (sort_by or ()) if k in data.columns]
     frame = data.sort_values(keys, kind="stable") if keys else data
     body = frame[list(cols)].rename(columns=cols).reset_index(drop=True)
+    for col in body.columns:  # a count or a day read back as float (a column with gaps) is listed as 52, not 52.0
+        if _whole_numbers(body[col]):
+            body[col] = ["" if pd.isna(v) else str(int(v)) for v in body[col]]
     return Table(number=number, title=title, body=body, population=population, source=source,
                  footnotes=footnotes)
+
+
+def _whole_numbers(values: pd.Series) -> bool:
+    """A float column whose values (ignoring gaps) are all whole numbers."""
+    if not pd.api.types.is_float_dtype(values):
+        return False
+    known = values.dropna()
+    return bool(len(known)) and bool(np.isfinite(known).all()) and bool((known == np.round(known)).all())
