@@ -212,6 +212,11 @@ def test_report_bundle_is_complete(demo_run) -> None:
     assert "Closed-loop" in index or "closed-loop" in index
     # the photographs, baseline against the last visit, with their overlays
     assert "Photographs with overlays" in index and "no overlay images" not in index
+    # the contents list every table and listing in the order of their numbers
+    contents = index[index.index("<h2>Contents</h2>"):]
+    contents = contents[:contents.index("</ul>")]
+    numbers = [tuple(map(int, n.split("."))) for n in re.findall(r">(?:Table|Listing) ([\d.]+)</a>", contents)]
+    assert len(numbers) > 20 and numbers == sorted(numbers), numbers
     assert list((report / "tables").glob("*.docx")) and list((report / "datasets").glob("*.xpt"))
     # the figure pages share one local plotly.min.js (offline, and the bundle stays small)
     pages = list((report / "figures").glob("*.html"))

@@ -1177,6 +1177,11 @@ def _conformance_html(path: Path) -> str:
             f"<th>Finding</th></tr>{rows}</table>")
 
 
+def _number_key(item: ReportItem) -> tuple[int, ...]:
+    """``14.2.10`` after ``14.2.9`` and before ``16.2.1``: an item's number as integers."""
+    return tuple(int(part) if part.isdigit() else 0 for part in item.number.split("."))
+
+
 def _esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
@@ -1210,10 +1215,11 @@ def _index_html(bundle: ReportBundle, b: _Builder) -> str:
     if bundle.static_message:
         parts.append(f"<p class='na'><b>Static export:</b> {_esc(bundle.static_message)}</p>")
     parts.append("<h2>Contents</h2><ul>")
-    for item in bundle.figures:
+    # in the order of their numbers (a listing made while the efficacy tables are is numbered 16.2, not 14.2)
+    for item in sorted(bundle.figures, key=_number_key):
         parts.append(f"<li><a href='#fig-{item.number.replace('.', '-')}'>Figure {_esc(item.number)}</a> "
                      f"{_esc(item.title)}</li>")
-    for item in bundle.tables:
+    for item in sorted(bundle.tables, key=_number_key):
         kind = "Listing" if item.number.startswith("16") else "Table"
         parts.append(f"<li><a href='{_esc(item.files[0])}'>{kind} {_esc(item.number)}</a> {_esc(item.title)}</li>")
     parts.append("</ul>")
