@@ -29,7 +29,8 @@ def test_export_writes_a_schema_valid_define_with_value_level_metadata(demo_stud
             pid = store.add_photo("S-001", visit_id=visit, path=path, sha256=sha)
             store.add_measurements(pid, pd.DataFrame({"region": ["nasolabial_l", "nasolabial_r"],
                                                       "metric": ["wrinkle_length_mm"] * 2, "value": [10.0, 12.0]}),
-                                   algorithm_version="t", qc={})
+                                   algorithm_version="t",
+                                   qc={} if visit == "BASELINE" else {"passed": True, "flag_codes": ["new_spots"]})
         written = export_datasets(store, tmp_path)
     define = written["define.xml"]
     assert "is valid" in DefineSchemaValidator(define).validate_define_file()  # Define-XML 2.1 schema
@@ -43,6 +44,12 @@ def test_export_writes_a_schema_valid_define_with_value_level_metadata(demo_stud
     assert "WC.ADEFF.PARAMCD.NLFLEN" in where
     items = {i.get("OID"): i for i in root.iter(f"{{{NS['odm']}}}ItemDef")}
     assert "Nasolabial wrinkle length (mm)" in ET.tostring(items["IT.ADEFF.AVAL.NLFLEN"], encoding="unicode")
+    # and one QVAL definition per QNAM of a SUPP-- dataset: the photo's QC warnings in SUPPXF
+    assert "WC.SUPPXF.QNAM.PHQCWARN" in where
+    qval = ET.tostring(items["IT.SUPPXF.QVAL.PHQCWARN"], encoding="unicode")
+    assert "Photo QC Warnings (PHQCWARN)" in qval and 'DataType="text"' in qval and 'Length="9"' in qval
+    lists = {v.get("OID") for v in root.iter(f"{{{NS['def']}}}ValueListDef")}
+    assert {"VL.ADEFF.AVAL", "VL.SUPPXF.QVAL"} <= lists
     # derivations: the per-protocol flag says its rule
     methods = " ".join(" ".join(m.itertext()) for m in root.iter(f"{{{NS['odm']}}}MethodDef"))
     assert "PP rule" in methods and ">= 10 completed sessions" in methods

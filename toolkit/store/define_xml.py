@@ -123,15 +123,7 @@ def build_define(datasets: Sequence[Dataset], *, study_id: str, title: str, tool
                 item.Length = 8
             if var.format:
                 item.DisplayFormat = var.format if var.format.endswith(".") else var.format + "."
-            origin = DEF.Origin(Type=kind)
-            if kind == "Collected":
-                origin.Source = "Investigator"
-            elif kind == "Assigned":
-                origin.Source = "Sponsor"
-            if kind in ("Derived", "Predecessor", "Collected") and var.origin:
-                origin.Description = DEF.Description(TranslatedText=[DEF.TranslatedText(
-                    _content=var.origin, lang="en")])
-            item.Origin = [origin]
+            item.Origin = [_origin(DEF, var.origin)]
             items = _codelist_items(var.codelist) if var.codelist else None
             if items:
                 cl_oid = _oid("CL", ds.name, var.name)
@@ -145,13 +137,15 @@ def build_define(datasets: Sequence[Dataset], *, study_id: str, title: str, tool
                     cl.EnumeratedItem = [DEF.EnumeratedItem(CodedValue=c) for c, _ in items]
                 codelists[cl_oid] = cl
                 item.CodeListRef = DEF.CodeListRef(CodeListOID=cl_oid)
-            if var.name == "AVAL" and "PARAMCD" in ds.frame.columns and not ds.frame.empty:
-                vl = _value_level(DEF, ds, item_oid, where_clauses)
+            by = _VALUE_LEVEL.get(var.name)
+            if by is not None and by[0] in ds.frame.columns and not ds.frame.empty:
+                vl = _value_level(DEF, ds, var.name, item_oid, where_clauses)
                 if vl is not None:
                     value_lists.append(vl)
                     item.ValueListRef = DEF.ValueListRef(ValueListOID=vl.OID)
                     for sub in vl.ItemRef:
-                        mdv.ItemDef.append(_value_item(DEF, ds, sub.ItemOID))
+                        make = _value_item if var.name == "AVAL" else _qualifier_item
+                        mdv.ItemDef.append(make(DEF, ds, sub.ItemOID))
             mdv.ItemDef.append(item)
         igd.leaf = DEF.leaf(ID=_oid("LF", ds.name), href=f"{ds.name.lower()}.xpt",
                             title=DEF.title(_content=f"{ds.name.lower()}.xpt"))
@@ -169,20 +163,53 @@ def build_define(datasets: Sequence[Dataset], *, study_id: str, title: str, tool
                    Context="Submission", Study=study)
 
 
-def _value_level(DEF, ds: Dataset, aval_oid: str, where_clauses: list):
-    params = ds.frame.drop_duplicates("PARAMCD")
+#: variables described value by value (Define-XML value-level metadata): variable -> (the variable whose value
+#: selects the definition, the variable that labels it); an analysis value per parameter, a supplemental
+#: qualifier's value per QNAM
+_VALUE_LEVEL = {"AVAL": ("PARAMCD", "PARAM"), "QVAL": ("QNAM", "QLABEL")}
+
+
+def _origin(DEF, text: str):
+    """A ``def:Origin`` from a variable's origin text (its type, source and, where it helps, the text)."""
+    kind = _origin_type(text)
+    origin = DEF.Origin(Type=kind)
+    if kind == "Collected":
+        origin.Source = "Investigator"
+    elif kind == "Assigned":
+        origin.Source = "Sponsor"
+    if kind in ("Derived", "Predecessor", "Collected") and text:
+        origin.Description = DEF.Description(TranslatedText=[DEF.TranslatedText(_content=text, lang="en")])
+    return origin
+
+
+def _value_level(DEF, ds: Dataset, var_name: str, item_oid: str, where_clauses: list):
+    key = _VALUE_LEVEL[var_name][0]
     refs = []
-    for k, row in enumerate(params.itertuples(index=False), start=1):
-        code = str(row.PARAMCD)
-        wc_oid = _oid("WC", ds.name, "PARAMCD", code)
+    for k, code in enumerate(ds.frame[key].dropna().astype(str).drop_duplicates(), start=1):
+        wc_oid = _oid("WC", ds.name, key, code)
         where_clauses.append(DEF.WhereClauseDef(OID=wc_oid, RangeCheck=[DEF.RangeCheck(
-            Comparator="EQ", SoftHard="Soft", ItemOID=_oid("IT", ds.name, "PARAMCD"),
+            Comparator="EQ", SoftHard="Soft", ItemOID=_oid("IT", ds.name, key),
             CheckValue=[DEF.CheckValue(_content=code)])]))
-        refs.append(DEF.ItemRef(ItemOID=_oid(aval_oid, code), OrderNumber=k, Mandatory="No",
+        refs.append(DEF.ItemRef(ItemOID=_oid(item_oid, code), OrderNumber=k, Mandatory="No",
                                 WhereClauseRef=[DEF.WhereClauseRef(WhereClauseOID=wc_oid)]))
     if not refs:
         return None
-    return DEF.ValueListDef(OID=_oid("VL", ds.name, "AVAL"), ItemRef=refs)
+    return DEF.ValueListDef(OID=_oid("VL", ds.name, var_name), ItemRef=refs)
+
+
+def _qualifier_item(DEF, ds: Dataset, item_oid: str):
+    """The QVAL of one QNAM of a SUPP-- dataset: text as long as its longest value, labelled by its QLABEL."""
+    code = item_oid.rsplit(".", 1)[-1]
+    rows = ds.frame[ds.frame["QNAM"].astype(str).map(lambda c: _OID.sub("_", c)) == code]
+    label = str(rows["QLABEL"].iloc[0]) if "QLABEL" in rows.columns and len(rows) else code
+    longest = max((len(str(v).encode("utf-8")) for v in rows["QVAL"].dropna()), default=1)
+    item = DEF.ItemDef(OID=item_oid, Name="QVAL", SASFieldName="QVAL", DataType="text", Length=max(1, longest),
+                       Description=DEF.Description(TranslatedText=[DEF.TranslatedText(
+                           _content=f"{label} ({rows['QNAM'].iloc[0] if len(rows) else code})"[:200],
+                           lang="en")]))
+    qorig = rows["QORIG"].dropna().astype(str) if "QORIG" in rows.columns else pd.Series(dtype=str)
+    item.Origin = [_origin(DEF, qorig.iloc[0] if len(qorig) else "Derived")]
+    return item
 
 
 def _value_item(DEF, ds: Dataset, item_oid: str):
