@@ -715,7 +715,8 @@ class _Builder:
         photos = photos.assign(USUBJID=photos["USUBJID"].astype(str), XFREFID=photos["XFREFID"].astype(str))
         reason = photos["XFREASND"].astype("string").fillna("")
         failed = photos[reason.str.startswith(XF_QC_FAILED)].drop_duplicates(["USUBJID", "XFREFID"])
-        n_all = photos.drop_duplicates(["USUBJID", "XFREFID"]).shape[0]
+        photos = photos.drop_duplicates(["USUBJID", "XFREFID"])  # one row per photograph
+        n_all = len(photos)
         body = _photo_rows(failed, [_qc_reason_words(r.removeprefix(XF_QC_FAILED))
                                     for r in failed["XFREASND"].astype(str)])
         notes = [
@@ -726,29 +727,30 @@ class _Builder:
         ]
         self._photo_listing(body, "Failed check(s)", "Listing of photographs excluded from the photo endpoints "
                             "(failed quality control)", path.name.split(".")[0].upper(), notes)
-        self._photo_warnings(photos, n_all)
+        self._photo_warnings(photos)
 
-    def _photo_warnings(self, photos: pd.DataFrame, n_all: int) -> None:
-        """Listing of the photographs that passed QC with warnings (SUPPXF, QNAM PHQCWARN, one record per photo
-        by XFREFID), with their visit and capture time from XF."""
+    def _photo_warnings(self, photos: pd.DataFrame) -> None:
+        """Listing of the photographs (``photos``: one XF row each) that passed QC with warnings (SUPPXF, QNAM
+        PHQCWARN, one record per photo by XFREFID), with their visit and capture time from XF."""
         from toolkit.store.sdtm import XF_QC_WARNINGS
 
+        need = ["USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QVAL"]
         path = find_dataset(self.analysis, ("suppxf",))
         supp = read_table(path) if path is not None else pd.DataFrame()
-        if not supp.empty:
-            need = ["USUBJID", "IDVAR", "IDVARVAL", "QNAM", "QVAL"]
-            if missing := [c for c in need if c not in supp.columns]:
-                raise DataError(f"{path.name}: supplemental qualifiers without {', '.join(missing)}; export the "
-                                "findings with `toolkit data export`")
-            supp = supp[(supp["QNAM"].astype(str) == XF_QC_WARNINGS) & (supp["IDVAR"].astype(str) == "XFREFID")]
-        warned = supp.astype({"USUBJID": str, "IDVARVAL": str}).rename(columns={"IDVARVAL": "XFREFID"})[
-            ["USUBJID", "XFREFID", "QVAL"]] if not supp.empty else pd.DataFrame(columns=["USUBJID", "XFREFID", "QVAL"])
-        rows = photos.drop_duplicates(["USUBJID", "XFREFID"]).merge(warned, on=["USUBJID", "XFREFID"])
+        if supp.empty:
+            supp = pd.DataFrame(columns=need)
+        elif missing := [c for c in need if c not in supp.columns]:
+            raise DataError(f"{path.name}: supplemental qualifiers without {', '.join(missing)}; export the "
+                            "findings with `toolkit data export`")
+        supp = supp[(supp["QNAM"].astype(str) == XF_QC_WARNINGS) & (supp["IDVAR"].astype(str) == "XFREFID")]
+        warned = pd.DataFrame({"USUBJID": supp["USUBJID"].astype(str), "XFREFID": supp["IDVARVAL"].astype(str),
+                               "QVAL": supp["QVAL"]})
+        rows = photos.merge(warned, on=["USUBJID", "XFREFID"])
         words = [_qc_reason_words(str(v)) for v in rows["QVAL"]]
         body = _photo_rows(rows, words)
         counts = pd.Series([w for ws in words for w in ws.split("; ")]).value_counts(sort=False)
         notes = [
-            f"{len(rows)} of {n_all} analysed photograph(s) passed quality control with warnings"
+            f"{len(rows)} of {len(photos)} analysed photograph(s) passed quality control with warnings"
             + (f" ({', '.join(f'{w}: {n}' for w, n in counts.items())})" if len(counts) else "")
             + ". Their metrics are used; the warnings ask for a look at the photograph (SUPPXF, QNAM = PHQCWARN).",
         ]
@@ -770,20 +772,20 @@ class _Builder:
         path = find_dataset(self.analysis, ("ae",))
         ae = read_table(path) if path is not None else pd.DataFrame()
         need = ["USUBJID", "AESTDTC"]
-        if not ae.empty and (missing := [c for c in need if c not in ae.columns]):
+        if ae.empty:
+            ae = pd.DataFrame(columns=need)
+        elif missing := [c for c in need if c not in ae.columns]:
             raise DataError(f"{path.name}: adverse events without {', '.join(missing)}; export them with "
                             "`toolkit data export`")
-        if not ae.empty:
-            ae = ae.assign(USUBJID=ae["USUBJID"].astype(str), _start=_day(ae["AESTDTC"]),
-                           _end=_day(ae["AEENDTC"]) if "AEENDTC" in ae else pd.NaT)
+        ae = ae.assign(USUBJID=ae["USUBJID"].astype(str), _start=_day(ae["AESTDTC"]),
+                       _end=_day(ae["AEENDTC"]) if "AEENDTC" in ae else pd.NaT)
         events = []
         for subject, taken in zip(body["USUBJID"], _day(body["XFDTC"]), strict=True):
             if pd.isna(taken):
                 events.append("unknown (no capture date)")
                 continue
             # started on or before the day, and not ended before it (no end date: ongoing)
-            mine = ae[(ae["USUBJID"] == subject) & (ae["_start"] <= taken) & ~(ae["_end"] < taken)] \
-                if not ae.empty else ae
+            mine = ae[(ae["USUBJID"] == subject) & (ae["_start"] <= taken) & ~(ae["_end"] < taken)]
             events.append("; ".join(f"{_ae_term(row)} (from {row['_start']:%Y-%m-%d})"
                                     for _, row in mine.iterrows()) or "none recorded")
         listing = body.assign(REASON=events)

@@ -137,14 +137,13 @@ def build_define(datasets: Sequence[Dataset], *, study_id: str, title: str, tool
                     cl.EnumeratedItem = [DEF.EnumeratedItem(CodedValue=c) for c, _ in items]
                 codelists[cl_oid] = cl
                 item.CodeListRef = DEF.CodeListRef(CodeListOID=cl_oid)
-            by = _VALUE_LEVEL.get(var.name)
-            if by is not None and by[0] in ds.frame.columns and not ds.frame.empty:
-                vl = _value_level(DEF, ds, var.name, item_oid, where_clauses)
+            key, make = _VALUE_LEVEL.get(var.name, (None, None))
+            if key in ds.frame.columns and not ds.frame.empty:
+                vl = _value_level(DEF, ds, var.name, key, item_oid, where_clauses)
                 if vl is not None:
                     value_lists.append(vl)
                     item.ValueListRef = DEF.ValueListRef(ValueListOID=vl.OID)
                     for sub in vl.ItemRef:
-                        make = _value_item if var.name == "AVAL" else _qualifier_item
                         mdv.ItemDef.append(make(DEF, ds, sub.ItemOID))
             mdv.ItemDef.append(item)
         igd.leaf = DEF.leaf(ID=_oid("LF", ds.name), href=f"{ds.name.lower()}.xpt",
@@ -163,12 +162,6 @@ def build_define(datasets: Sequence[Dataset], *, study_id: str, title: str, tool
                    Context="Submission", Study=study)
 
 
-#: variables described value by value (Define-XML value-level metadata): variable -> (the variable whose value
-#: selects the definition, the variable that labels it); an analysis value per parameter, a supplemental
-#: qualifier's value per QNAM
-_VALUE_LEVEL = {"AVAL": ("PARAMCD", "PARAM"), "QVAL": ("QNAM", "QLABEL")}
-
-
 def _origin(DEF, text: str):
     """A ``def:Origin`` from a variable's origin text (its type, source and, where it helps, the text)."""
     kind = _origin_type(text)
@@ -182,8 +175,7 @@ def _origin(DEF, text: str):
     return origin
 
 
-def _value_level(DEF, ds: Dataset, var_name: str, item_oid: str, where_clauses: list):
-    key = _VALUE_LEVEL[var_name][0]
+def _value_level(DEF, ds: Dataset, var_name: str, key: str, item_oid: str, where_clauses: list):
     refs = []
     for k, code in enumerate(ds.frame[key].dropna().astype(str).drop_duplicates(), start=1):
         wc_oid = _oid("WC", ds.name, key, code)
@@ -327,3 +319,9 @@ def publish_metadata(folder: Path, *, study_id: str, title: str = "") -> list[Pa
     conformance = folder / CONFORMANCE_CSV
     findings.to_csv(conformance, index=False)
     return [conformance, *write_define(datasets, folder, study_id=study_id, title=title)]
+
+
+#: variables described value by value (Define-XML value-level metadata): variable -> (the variable whose value
+#: selects the definition, the function that defines it); an analysis value per parameter, a supplemental
+#: qualifier's value per QNAM
+_VALUE_LEVEL = {"AVAL": ("PARAMCD", _value_item), "QVAL": ("QNAM", _qualifier_item)}

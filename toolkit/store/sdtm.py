@@ -449,11 +449,11 @@ def xf_qualifiers(rec: StudyRecords) -> list[dict]:
         return []
     photos = meas.drop_duplicates("photo_id")
     photos = photos[photos["photo_id"].astype(int).isin(list(flagged))]
-    photos = photos.assign(_u=[rec.usubjid(s) for s in photos["subject_id"]], _p=photos["photo_id"].astype(int))
-    photos = photos.sort_values(["_u", "_p"], kind="stable")
-    return [{"USUBJID": rec.usubjid(s), "IDVAR": "XFREFID", "IDVARVAL": f"PHOTO {p} {v}", "QNAM": XF_QC_WARNINGS,
+    rows = [{"USUBJID": rec.usubjid(s), "IDVAR": "XFREFID", "IDVARVAL": f"PHOTO {p} {v}", "QNAM": XF_QC_WARNINGS,
              "QLABEL": "Photo QC Warnings", "QVAL": flagged[int(p)].upper(), "QORIG": "Derived"}
             for s, p, v in zip(photos["subject_id"], photos["photo_id"], photos["view"], strict=True)]
+    # by subject, then photo
+    return sorted(rows, key=lambda r: (r["USUBJID"], int(r["IDVARVAL"].split()[1])))
 
 
 def _rating_refs(ass: pd.DataFrame) -> list[str | None]:
