@@ -514,3 +514,22 @@ def _agreement_rows(result) -> pd.DataFrame:
         if {"Agreement", "Raters compared", "Statistic", "Estimate"} <= set(frame.columns):
             return frame
     raise AssertionError("the report has no rater agreement table")
+
+
+def test_the_report_draws_delivered_waveforms_against_their_prescription(demo_run) -> None:
+    """A live electroporation pulse, live microcurrent cycles and a verified pulse train, each over the prescribed
+    waveform and the band its level was checked in, with every checked sample inside (the sessions completed)."""
+    root, result = demo_run
+    metas = []
+    for page in sorted((Path(result.report_dir) / "figures").glob("figure_14_3_*.html")):
+        for found in re.findall(r'"meta":(\{[^{}]*"kind":"waveform"[^{}]*\})', page.read_text(encoding="utf-8"))[:1]:
+            metas.append(json.loads(found))
+    titles = [m["title"] for m in metas]
+    for what in ("electroporation pulse during treatment", "microcurrent cycles during treatment",
+                 "electroporation pulse train, dummy-load verification"):
+        assert any(t.startswith(f"Delivered waveform: {what} (subject S-") for t in titles), (what, titles)
+    assert all(m["n_outside"] == 0 for m in metas), metas
+    index = (Path(result.report_dir) / "index.html").read_text(encoding="utf-8")
+    assert "No prescribed envelope" not in index
+    assert len(re.findall(r"Samples outside the band: 0 of the [\d,]+ where it is given", index.replace("<br>", " ")
+                          .replace("\\u003cbr\\u003e", " "))) >= 3

@@ -21,6 +21,14 @@ def splitface_study(repo_root: Path):
     return load_study(repo_root / "studies" / "epmc-splitface")
 
 
+@pytest.fixture(scope="session")
+def waveforms_study(repo_root: Path):
+    """The example study of every waveform: carrier EP, generator microcurrent, galvanic, DC + AC."""
+    from toolkit.study import load_study
+
+    return load_study(repo_root / "studies" / "epmc-waveforms")
+
+
 @pytest.fixture
 def twin():
     from instruments.twin import TwinBench
@@ -53,3 +61,10 @@ def split_store(splitface_study):
         yield store
 
 
+@pytest.fixture
+def wf_store(waveforms_study, provision):
+    from toolkit.store import open_store
+
+    provision(waveforms_study)
+    with open_store(waveforms_study) as store:
+        yield store

@@ -21,22 +21,6 @@ from ._support import FAST, Subjects, short
 R_GEN, R_SERIES, R_SHUNT = 50.0, 10_000.0, 10.0
 
 
-@pytest.fixture(scope="module")
-def waveforms_study(repo_root):
-    from toolkit.study import load_study
-
-    return load_study(repo_root / "studies" / "epmc-waveforms")
-
-
-@pytest.fixture
-def wf_store(waveforms_study, provision):
-    from toolkit.store import open_store
-
-    provision(waveforms_study)
-    with open_store(waveforms_study) as store:
-        yield store
-
-
 def _with(study, arm_id: str, **changes):
     arm = study.arm(arm_id)
     rx = arm.prescription.model_copy(update=changes)

@@ -266,6 +266,28 @@ def test_waveform_marks_samples_outside_the_tolerance_band() -> None:
     assert fig.layout.xaxis.title.text == "Time (µs)"
 
 
+def test_a_band_given_only_where_the_level_is_checked_is_drawn_there_and_judged_there() -> None:
+    t = np.arange(3000) * 1e-6
+    on = (t % 1e-3) < 5e-4  # three pulses of 0.5 ms
+    rx = np.where(on, 10.0, 0.0)
+    middle = on & ((t % 1e-3) >= 1e-4) & ((t % 1e-3) <= 4.5e-4)
+    lo, hi = np.where(middle, 9.0, np.nan), np.where(middle, 11.0, np.nan)
+    meas = rx.copy()
+    meas[~on] = 3.0  # far from 0 between pulses, where no level is checked: not outside
+    meas[1200] = 15.0  # inside the second pulse's checked middle: outside
+    fig = F.fig_waveform(pd.DataFrame({"time_s": t, "measured": meas, "prescribed": rx, "lower": lo, "upper": hi}))
+    assert fig.layout.meta["n_outside"] == 1
+    band = next(tr for tr in fig.data if tr.name == "tolerance band")
+    # one closed outline per pulse, separated by gaps
+    xs = list(band.x)
+    assert xs.count(None) == 3
+    outline = np.asarray(xs[:xs.index(None)], float)
+    assert outline.min() == pytest.approx(100.0, abs=1.01) and outline.max() == pytest.approx(450.0, abs=1.01)  # µs
+    with pytest.raises(DataError, match="blank in the same rows"):
+        F.fig_waveform(pd.DataFrame({"time_s": t, "measured": meas, "prescribed": rx, "lower": lo,
+                                     "upper": np.where(on, 11.0, np.nan)}))
+
+
 def test_a_deep_capture_is_drawn_as_its_envelope_and_keeps_every_peak() -> None:
     from toolkit.report.figures.waveform import MAX_DRAWN_POINTS
 

@@ -1,6 +1,7 @@
 """Raw waveform captures of a session, stored once and checksummed.
 
-Each capture is one ``.npz`` file (``time_s``, ``volts_V``, ``amps_A`` and a JSON ``meta`` string) under
+Each capture is one ``.npz`` file (``time_s``, ``volts_V``, ``amps_A``, a JSON ``meta`` string and the
+capture's prescribed envelope, ``envelope_V`` or ``envelope_A``) under
 ``<data root>/<study-id>/waveforms/<subject>/<session>/``. Files are written to a temporary name and renamed
 into place, so a crash never leaves a half-written capture, and never overwritten: a repeated session writes
 into its own delivery folder.
@@ -76,8 +77,14 @@ class CaptureStore:
         volts_V: np.ndarray,
         amps_A: np.ndarray,
         meta: Mapping[str, Any] | None = None,
+        arrays: Mapping[str, np.ndarray] | None = None,
     ) -> StoredCapture:
-        """Write one capture and return its relative path and checksum."""
+        """Write one capture and return its relative path and checksum; ``arrays`` are stored beside the
+        samples (the capture's envelope: :mod:`toolkit.delivery.envelope`)."""
+        extra = dict(arrays or {})
+        clash = set(extra) & {"time_s", "volts_V", "amps_A", "meta"}
+        if clash:
+            raise ValueError(f"capture arrays {sorted(clash)} would replace the capture's own")
         self._seq += 1
         name = f"{self._seq:05d}-{safe_path_part(label)}.npz"
         target = self.folder / name
@@ -88,6 +95,7 @@ class CaptureStore:
             volts_V=np.asarray(volts_V, dtype=np.float64),
             amps_A=np.asarray(amps_A, dtype=np.float64),
             meta=np.array(json.dumps(dict(meta or {}), default=str, sort_keys=True)),
+            **{k: np.asarray(a, dtype=np.float64) for k, a in extra.items()},
         )
         # the buffer's own bytes (no copy of the ~1.4 MB of a deep record): hashed, then written
         data = buffer.getbuffer()
@@ -116,15 +124,16 @@ def load_capture(path: Path, *, sha256: str | None = None) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``time_s``, ``volts_V``, ``amps_A`` arrays and ``meta`` (a dict).
+        ``time_s``, ``volts_V``, ``amps_A`` arrays, ``meta`` (a dict), and any further arrays stored with
+        the capture (``envelope_V`` or ``envelope_A``).
     """
     path = Path(path)
     if sha256 is not None and sha256_file(path) != sha256:
         raise StoreError(f"waveform file {path} does not match its recorded SHA-256 (modified or corrupt)")
     with np.load(path, allow_pickle=False) as npz:
-        return {
-            "time_s": npz["time_s"],
-            "volts_V": npz["volts_V"],
-            "amps_A": npz["amps_A"],
-            "meta": json.loads(str(npz["meta"])),
-        }
+        out: dict[str, Any] = {k: npz[k] for k in npz.files if k != "meta"}
+        out["meta"] = json.loads(str(npz["meta"]))
+    for key in ("time_s", "volts_V", "amps_A"):
+        if key not in out:
+            raise StoreError(f"waveform file {path} has no {key} array (not a capture written by this toolkit)")
+    return out

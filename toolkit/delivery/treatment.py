@@ -27,6 +27,7 @@ from toolkit.delivery.captures import CaptureStore
 from toolkit.delivery.clock import Clock
 from toolkit.delivery.dose import WaveformRates, rates_from_arrays
 from toolkit.delivery.eligibility import TreatmentTarget
+from toolkit.delivery.envelope import Envelope, capture_envelope, sample_resolution
 from toolkit.delivery.guard import OutputGuard
 from toolkit.delivery.live import CaptureMeasures, measure_capture, phase_levels
 from toolkit.delivery.operator import ConfirmCallback, ConfirmRequest
@@ -437,13 +438,16 @@ class _TreatmentRun:
         split = None if wave is None else (wave.half_s, self._rates_reversed)
         return pacer.fire(scale=scale, polarity=polarity, rates=self._rates_full, split=split)
 
-    def _capture(self, label: str, scale: float, *, keep_rates: bool = True, polarity: int = 1) -> CaptureMeasures:
+    def _capture(self, label: str, scale: float, *, keep_rates: bool = True, polarity: int = 1,
+                 expected: ExpectedSignal | None = None, unchecked: str | None = None) -> CaptureMeasures:
         """Arm the scope, deliver one burst, wait for the acquisition, capture, measure and store it.
 
         A burst that reverses within it is seen in one record: its forward half from the trigger, and the
         start of its reversed half. Each part is measured on its own (the reversed part with its time counted
         from the reversal); the forward measures are returned, the reversed ones kept in
-        ``self._reversed`` (measures, rates).
+        ``self._reversed`` (measures, rates). The capture is stored with its envelope: the prescribed waveform
+        and the band of ``expected`` (the live expectation by default) it is checked against, or, with
+        ``unchecked``, why its level is not checked.
         """
         ctx = self.ctx
         bench = ctx.bench
@@ -481,12 +485,16 @@ class _TreatmentRun:
             parts = {1: _part(v, i, -lead_s, part_s, 0.0), -1: _part(v, i, at_s - lead_s, at_s + part_s, at_s)}
         measured = {half: self._measure(pv, pi, forced) for half, (pv, pi) in parts.items()}
         measures, rates = measured[1]
+        envelope, envelope_meta = self._envelope(v if self.plan.modality == "electroporation" else i, scale,
+                                                 polarity, expected or self.plan.expected_live, unchecked)
         self.captures.save(
             label, v.time_s, v.values, i.values,
             {"scale": scale, "measures": measures.as_dict(), "session_t_s": self._now(), "forced_trigger": forced,
              "view": self._view, "voltage_meta": dict(v.meta), "current_meta": dict(i.meta),
              **({} if wave is None else {"reversed_at_s": wave.half_s,
-                                         "reversed_measures": measured[-1][0].as_dict()})},
+                                         "reversed_measures": measured[-1][0].as_dict()}),
+             **envelope_meta},
+            arrays={} if envelope is None else {envelope.key: envelope.segments},
         )
         #: the captured burst's own rates (whole periods after the trigger), for the direct-current check
         self._captured_rates = rates
@@ -502,6 +510,18 @@ class _TreatmentRun:
                 entry.split = (wave.half_s, self._rates_reversed)
         self._last_measures = measures
         return measures
+
+    def _envelope(self, trace: Any, scale: float, polarity: int, expected: ExpectedSignal,
+                  unchecked: str | None) -> tuple[Envelope | None, dict[str, Any]]:
+        """The capture's envelope and what its metadata says of it. None when there is nothing to check (a
+        scale of zero) or when it cannot be drawn for this plan: the capture is then stored without it, saying
+        why, and the session goes on (the checks themselves do not depend on it)."""
+        try:
+            envelope = capture_envelope(self.plan, expected, self.tol, trace.time_s, scale=scale, polarity=polarity,
+                                        resolution=sample_resolution(trace), unchecked=unchecked)
+        except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+            return None, {"envelope_missing": f"the prescribed envelope could not be drawn: {exc!r}"}
+        return envelope, ({} if envelope is None else {"envelope": envelope.describe})
 
     def _measure(self, v: Any, i: Any, forced: bool) -> tuple[CaptureMeasures, WaveformRates]:
         """Measures and rates of one capture (or one half of an alternating burst's capture)."""
@@ -688,7 +708,7 @@ class _TreatmentRun:
         self._active_pacer = self.verify_pacer
         for n in range(self.ctx.settings.verify_bursts):
             self._check_stop()
-            m = self._capture(f"verify-{n + 1}", 1.0)
+            m = self._capture(f"verify-{n + 1}", 1.0, expected=expected)
             for half, hm, breaks in self._halves(expected, m, 1.0, 1):
                 results.append({"view": "pulse" if plan.modality == "electroporation" else "cycles",
                                 **({} if half is None else {"half": half}),
@@ -697,7 +717,7 @@ class _TreatmentRun:
         if plan.modality == "electroporation" and plan.scope.get("train_window_s"):
             # several pulses of a train: the pulse rate
             self._configure_scope("train", electrode_V=plan.scope["electrode_V"], current_A=plan.scope["current_A"])
-            m = self._capture("verify-train", 1.0, keep_rates=False)
+            m = self._capture("verify-train", 1.0, keep_rates=False, expected=expected)
             # the whole train: the pulse rate, every pulse there, and each one as prescribed
             rate = ExpectedSignal(frequency_Hz=plan.scope["pulse_rate_Hz"], pulses=plan.pulses_per_burst)
             breaks = self._expect(rate, m, 1.0) + self._check_each_pulse(m, expected)
@@ -799,7 +819,8 @@ class _TreatmentRun:
                     self._set_polarity(scale, polarity)
                 current = (scale, polarity)
                 if capture_now:
-                    m = self._capture("live", scale, polarity=polarity)
+                    blind = generator and programmed_blind
+                    m = self._capture("live", scale, polarity=polarity, unchecked=_BLIND if blind else None)
                     self._record_live(t_rel, scale, m, polarity)
                     breaks = []
                     z = self.rules.check_impedance(m.impedance_ohm)
@@ -979,6 +1000,11 @@ class _TreatmentRun:
 
 #: a generator's load is taken as measured once the current fills this fraction of the scope's current range
 _RESOLVED_FRACTION = 0.1
+
+
+#: why the level of a generator's first live bursts is not checked
+_BLIND = ("the generator's setting rested on a load not yet well measured (at first the lowest accepted one); "
+          "this burst measured the skin's load, and the generator was set again for it")
 
 
 def _part(v: Any, i: Any, t0_s: float, t1_s: float, origin_s: float) -> tuple[Any, Any]:

@@ -819,35 +819,23 @@ class _Builder:
         if not captures:
             self.missing.append(f"waveform figures: no captures (*.npz) under {folder}")
             return
-        for path in captures[:_MAX_WAVEFORMS]:
-            self.attempt(f"waveform {path.name}", lambda p=path: self._waveform(p))
+        for path, what in _representative_captures(captures, _MAX_WAVEFORMS):
+            self.attempt(f"waveform {path.name}", lambda p=path, w=what: self._waveform(p, w))
 
-    def _waveform(self, path: Path) -> None:
+    def _waveform(self, path: Path, what: str = "") -> None:
         try:
             with np.load(path, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
+                capture = {k: npz[k] for k in npz.files}
         except (OSError, ValueError) as exc:
             raise DataError(f"{path}: not a readable capture: {exc}") from None
-        if "time_s" not in arrays:
-            raise DataError(f"{path}: no time_s array")
-        quantity, unit, key = "Voltage", "V", "volts_V"
-        if key not in arrays or not np.any(arrays[key]):
-            quantity, unit, key = "Current", "A", "amps_A"
-        if key not in arrays:
-            raise DataError(f"{path}: no volts_V or amps_A array")
-        frame = pd.DataFrame({"time_s": arrays["time_s"], "measured": arrays[key]})
-        cols: dict[str, str | None] = {"prescribed": None, "lower": None, "upper": None}
-        for name in cols:
-            if f"{name}_{unit}" in arrays:
-                frame[name] = arrays[f"{name}_{unit}"]
-                cols[name] = name
-        if (cols["lower"] is None) != (cols["upper"] is None):
-            cols["lower"] = cols["upper"] = None
-        rel = path.relative_to(self.data_dir).as_posix()
-        notes = [] if cols["prescribed"] else ["No prescribed envelope was stored with this capture."]
-        self.add_figure(F.fig_waveform(frame, **cols, quantity=quantity, unit=unit, number=self.fig_number("14.3"),
-                                       title=f"Delivered waveform ({path.parent.name}/{path.stem})", source=rel,
-                                       footnotes=notes))
+        capture["meta"] = _capture_meta(capture)
+        title = f"Delivered waveform: {what}" if what else "Delivered waveform"
+        rel = path.relative_to(self.data_dir)
+        # waveforms/<subject>/<session>/<delivery>/<capture>.npz
+        where = (f"subject {rel.parts[1]}, session {rel.parts[2]}" if len(rel.parts) == 5
+                 else f"{path.parent.name}/{path.stem}")
+        self.add_figure(F.fig_capture(capture, number=self.fig_number("14.3"), title=f"{title} ({where})",
+                                      source=rel.as_posix()))
 
     def truth(self) -> None:
         truth = read_truth(self.data_dir / "truth.json")
@@ -1273,3 +1261,53 @@ def _index_html(bundle: ReportBundle, b: _Builder) -> str:
     parts.append(f"<script>window.REPORT = {json.dumps({'figures': len(bundle.figures)})};</script>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _capture_meta(arrays: dict) -> dict:
+    """A capture's JSON metadata, or {} when it has none or it does not parse."""
+    import json
+
+    try:
+        meta = json.loads(str(arrays["meta"])) if "meta" in arrays else {}
+    except ValueError:
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+#: how many capture files are read, at most, to find one of each kind
+_CAPTURES_SEARCHED = 2000
+
+
+def _representative_captures(captures: list[Path], limit: int) -> list[tuple[Path, str]]:
+    """One capture of each kind (in path order: the first subjects' first sessions), at most ``limit``: a live
+    burst at full amplitude of each modality and view, then the dummy-load verification of a pulse train.
+    Files written without an envelope fall back to the first ``limit`` in path order."""
+    words = {("V", "pulse"): "electroporation pulse", ("V", "train"): "electroporation pulse train",
+             ("A", "cycles"): "microcurrent cycles"}
+    found: dict[tuple, Path] = {}
+    for path in captures[:_CAPTURES_SEARCHED]:
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                unit = next((k[-1] for k in npz.files if k in ("envelope_V", "envelope_A")), None)
+                meta = _capture_meta({"meta": npz["meta"]}) if "meta" in npz.files else {}
+        except (OSError, ValueError, KeyError):
+            continue
+        if unit is None:
+            continue
+        live = "live" in path.stem
+        scale = meta.get("scale")
+        if live and not (isinstance(scale, int | float) and scale >= 1.0):
+            continue
+        kind = (unit, str(meta.get("view")), live)
+        found.setdefault(kind, path)
+        if len(found) >= 2 * limit:
+            break
+    if not found:
+        return [(p, "") for p in captures[:limit]]
+    # live bursts first (electroporation, then microcurrent), then verifications, a pulse train before a pulse
+    order = sorted(found, key=lambda k: (not k[2], k[0] != "V", k[1] != "train", k[1]))
+    out = []
+    for unit, view, live in order[:limit]:
+        what = words.get((unit, view), f"{view} view")
+        out.append((found[(unit, view, live)], what + (" during treatment" if live else ", dummy-load verification")))
+    return out

@@ -13,7 +13,7 @@ from toolkit.report.figures.photos import fig_photo_panel, load_image
 from toolkit.report.figures.safety import ae_incidence, fig_ae_incidence
 from toolkit.report.figures.sensitivity import fig_tipping_point
 from toolkit.report.figures.survival import fig_km, kaplan_meier
-from toolkit.report.figures.waveform import fig_dose, fig_waveform
+from toolkit.report.figures.waveform import fig_capture, fig_dose, fig_waveform
 
 __all__ = [
     "ConsortCounts",
@@ -22,6 +22,7 @@ __all__ = [
     "fig_ae_incidence",
     "fig_box",
     "fig_consort",
+    "fig_capture",
     "fig_dose",
     "fig_forest",
     "fig_km",

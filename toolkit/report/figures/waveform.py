@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from toolkit.report._columns import require_columns, require_numeric
 from toolkit.report.figures._common import arms_and_styles, axis_label
 from toolkit.report.style import finish_figure
 
-__all__ = ["fig_dose", "fig_waveform"]
+__all__ = ["fig_capture", "fig_dose", "fig_waveform"]
 
 
 def _time_scale(span_s: float) -> tuple[float, str]:
@@ -47,6 +48,24 @@ def _drawn(x: pd.Series, y: pd.Series, how: str = "envelope") -> tuple[np.ndarra
     return xs[order], ys[order]
 
 
+def _band_outline(x: pd.Series, lo: pd.Series, hi: pd.Series) -> tuple[list, list]:
+    """The band as closed outlines, one per stretch of rows where it is given, separated by gaps (None): along
+    its upper edge, back along its lower one. At most about :data:`MAX_DRAWN_POINTS` points in all."""
+    xs, los, his = (np.asarray(v, dtype=float) for v in (x, lo, hi))
+    given = np.isfinite(los) & np.isfinite(his)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], given.astype(np.int8), [0]))))
+    runs = list(zip(edges[::2], edges[1::2], strict=True))
+    total = int(sum(b - a for a, b in runs))
+    step = max(1, -(-2 * total // MAX_DRAWN_POINTS))
+    bx: list = []
+    by: list = []
+    for a, b in runs:
+        idx = np.unique(np.concatenate((np.arange(a, b, step), [b - 1])))  # both ends of every stretch
+        bx += [*xs[idx], *xs[idx][::-1], xs[idx[0]], None]
+        by += [*his[idx], *los[idx][::-1], his[idx[0]], None]
+    return bx, by
+
+
 def fig_waveform(
     data: pd.DataFrame,
     *,
@@ -68,7 +87,8 @@ def fig_waveform(
     ----------
     data : DataFrame
         One row per sample: ``time`` in seconds, ``measured`` (SI unit ``unit``), optional ``prescribed``,
-        ``lower`` and ``upper`` (the tolerance envelope, both or neither).
+        ``lower`` and ``upper`` (the tolerance envelope, both or neither; blank in the same rows where the
+        level is not checked: there no band is drawn and no sample is outside it).
     time, measured, prescribed, lower, upper : str
         Column names; pass ``None`` for columns that do not exist.
     quantity, unit : str
@@ -79,7 +99,7 @@ def fig_waveform(
     Returns
     -------
     plotly.graph_objects.Figure
-        Traces: band lower and upper (filled), prescribed (dashed), measured (solid), out-of-band samples
+        Traces: the band (filled outlines), prescribed (dashed), measured (solid), out-of-band samples
         (markers); ``layout.meta["n_outside"]`` holds the number of samples outside the band. A capture
         deeper than :data:`MAX_DRAWN_POINTS` is drawn as its min/max envelope (every peak kept); the
         out-of-band count and markers use every sample.
@@ -101,28 +121,105 @@ def fig_waveform(
         hi = require_numeric(data, upper, what=what)
         if (lo > hi).any():
             raise DataError(f"{what}: {lower!r} exceeds {upper!r} in some rows")
-        xl, yl = _drawn(x, lo, "stride")
-        xh, yh = _drawn(x, hi, "stride")
-        fig.add_trace(go.Scatter(x=xl, y=yl, mode="lines", line={"width": 0.5, "color": "#7F7F7F"},
-                                 name="tolerance low", showlegend=False, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=xh, y=yh, mode="lines", line={"width": 0.5, "color": "#7F7F7F"}, fill="tonexty",
-                                 fillcolor="rgba(127,127,127,0.25)", name="tolerance band"))
+        if lo.isna().ne(hi.isna()).any():
+            raise DataError(f"{what}: {lower!r} and {upper!r} must be blank in the same rows (where the level "
+                            "is not checked)")
+        bx, by = _band_outline(x, lo, hi)
+        fig.add_trace(go.Scatter(x=bx, y=by, mode="lines", line={"width": 0.5, "color": "#7F7F7F"}, fill="toself",
+                                 fillcolor="rgba(127,127,127,0.25)", name="tolerance band", hoverinfo="skip"))
     if prescribed is not None:
         xp, yp = _drawn(x, require_numeric(data, prescribed, what=what), "stride")
         fig.add_trace(go.Scatter(x=xp, y=yp, mode="lines",
                                  name="prescribed", line={"color": "#000000", "dash": "dash", "width": 1.5}))
     xd, yd = _drawn(x, y)
     fig.add_trace(go.Scatter(x=xd, y=yd, mode="lines", name="delivered", line={"color": "#0072B2", "width": 1.5}))
+    notes = list(footnotes)
     if lower is not None:
-        out = (y < lo) | (y > hi)
+        out = (y < lo) | (y > hi)  # false where the band is blank (NaN): no level checked there
         n_outside = int(out.sum())
+        notes.append(f"Samples outside the band: {n_outside} of the {int(lo.notna().sum()):,} where it is given"
+                     + (" (marked ×)." if n_outside else "."))
         fig.add_trace(go.Scatter(x=x[out], y=y[out], mode="markers", name=f"outside band (n={n_outside})",
                                  marker={"symbol": "x", "size": 7, "color": "#D55E00"}))
     fig.update_xaxes(title_text=f"Time ({t_unit})")
     fig.update_yaxes(title_text=axis_label(quantity, unit))
-    fig = finish_figure(fig, kind="waveform", number=number, title=title, source=source, footnotes=footnotes)
+    fig = finish_figure(fig, kind="waveform", number=number, title=title, source=source, footnotes=notes)
     fig.update_layout(meta={**fig.layout.meta, "n_outside": n_outside})
     return fig
+
+
+def fig_capture(
+    capture: Mapping[str, Any],
+    *,
+    number: str = "14.3.5",
+    title: str = "Delivered waveform",
+    source: str = "waveform capture",
+    footnotes: Sequence[str] = (),
+) -> go.Figure:
+    """A stored scope capture over its prescribed envelope (:func:`fig_waveform`), with notes that say what
+    the band is.
+
+    Parameters
+    ----------
+    capture : mapping
+        As :func:`toolkit.delivery.captures.load_capture` returns it: ``time_s``, ``volts_V``, ``amps_A``,
+        ``meta`` and, when stored, ``envelope_V`` (electroporation: the electrode voltage is drawn) or
+        ``envelope_A`` (microcurrent: the current). A capture without an envelope is drawn alone (the voltage,
+        or the current when no voltage was recorded), older ``prescribed_V``/``lower_V``/``upper_V`` arrays
+        are used when present.
+    number, title, source, footnotes
+        Labels; the notes about the envelope come after ``footnotes``.
+    """
+    from toolkit.delivery.envelope import BAND_FROM, BAND_TO, envelope_samples
+
+    what = f"Figure {number} (waveform)"
+    if "time_s" not in capture:
+        raise DataError(f"{what}: the capture has no time_s array")
+    meta = capture.get("meta") if isinstance(capture.get("meta"), Mapping) else {}
+    envelope = next((k for k in ("envelope_V", "envelope_A") if k in capture), None)
+    if envelope is not None:
+        unit = envelope[-1]
+    else:
+        has_v = "volts_V" in capture and np.any(capture["volts_V"])
+        unit = "V" if has_v or "amps_A" not in capture else "A"
+    key = "volts_V" if unit == "V" else "amps_A"
+    if key not in capture:
+        raise DataError(f"{what}: the capture has no {key} array")
+    frame = pd.DataFrame({"time_s": capture["time_s"], "measured": capture[key]})
+    cols: dict[str, str | None] = {"prescribed": None, "lower": None, "upper": None}
+    if envelope is not None:
+        for name, values in envelope_samples(capture[envelope], capture["time_s"]).items():
+            frame[name] = values
+            cols[name] = name
+        if not np.isfinite(frame["lower"]).any():
+            cols["lower"] = cols["upper"] = None
+    else:
+        for name in cols:
+            if f"{name}_{unit}" in capture:
+                frame[name] = capture[f"{name}_{unit}"]
+                cols[name] = name
+        if (cols["lower"] is None) != (cols["upper"] is None):
+            cols["lower"] = cols["upper"] = None
+    described = meta.get("envelope") or {}
+    notes = list(footnotes)
+    quantity = described.get("quantity", "electrode voltage" if unit == "V" else "current")
+    if envelope is None and cols["prescribed"] is None:
+        notes.append("No prescribed envelope was stored with this capture"
+                     + (f" ({meta['envelope_missing']})." if meta.get("envelope_missing") else "."))
+    elif described.get("unchecked"):
+        notes.append(f"Dashed: the prescribed {quantity}. Its level is not checked in this capture: "
+                     f"{described['unchecked']}.")
+    elif envelope is not None:
+        notes.append(f"Dashed: the prescribed {quantity} as the instrument was set, from the trigger. Grey band: "
+                     f"what the session accepts, the study's tolerance ({described.get('band', 'as recorded')}), "
+                     f"where it checks the level: from {BAND_FROM:.0%} to {BAND_TO:.0%} of each pulse, carrier "
+                     "half-cycle or phase. Edges are judged by the pulse width; off-time and pauses are not "
+                     "checked by level.")
+    scale = meta.get("scale")
+    if isinstance(scale, int | float) and 0 < scale < 1:
+        notes.append(f"Captured during a ramp, at {scale:.0%} of the full amplitude.")
+    return fig_waveform(frame, **cols, quantity=quantity[:1].upper() + quantity[1:], unit=unit, number=number,
+                        title=title, source=source, footnotes=notes)
 
 
 def fig_dose(
