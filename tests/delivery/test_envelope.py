@@ -124,6 +124,9 @@ def test_every_waveform_of_the_example_study_lies_in_its_band(waveforms_study, w
             half = np.floor(t[pulse] / (0.5 / rx.carrier_Hz)).astype(int)
             want = np.where(half % 2 == 0, rx.amplitude_V, -rx.amplitude_V)
             assert np.allclose(env["prescribed"][pulse], want)
+            # three half-cycles per pulse, each a segment of the stored table
+            assert len(cap["envelope_V"]) % 3 == 0 and np.allclose(np.diff(cap["envelope_V"][:3, :2], axis=1),
+                                                                    0.5 / rx.carrier_Hz)
             continue
         unit = rx.current_uA * 1e-6 * cap["meta"]["scale"]
         got = set(np.unique(np.round(env["prescribed"][cap["time_s"] >= 0] / unit, 6)))

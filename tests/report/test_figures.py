@@ -382,3 +382,11 @@ def test_km_band_is_drawn_up_to_the_last_time_even_where_everyone_improved() -> 
     assert hi[k] - lo[k] > 0.3  # a visible band after the first events
     assert fig.layout.xaxis2.title.text == "Time (sessions)"
     assert list(fig.layout.xaxis2.tickvals) == [0, 4, 8, 12]  # numbers at risk at the assessed sessions
+
+
+@pytest.mark.parametrize("label", ["Wrinkle Severity Rating Scale, NLF", "Allergan fine lines, per side", "NLFLEN"])
+def test_a_box_plot_title_keeps_its_label_as_written(label: str) -> None:
+    box = F.fig_box(pd.DataFrame({"TRT01A": ARMS * 4, "AVISIT": ["Week 4"] * 12, "AVAL": np.arange(12.0)}),
+                    parameter=label, number="14.2.9")
+    # the demo's title read "Distribution of wrinkle severity rating scale, nlf by arm and visit"
+    assert figure_info(box).title == f"Distribution of {label} by arm and visit"

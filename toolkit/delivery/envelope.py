@@ -83,17 +83,17 @@ def _ep_segments(plan: TreatmentPlan, level: float, t_end: float) -> list[tuple[
     period = 1.0 / float(s["frequency_Hz"])
     carrier = s.get("carrier_Hz")
     half = 0.5 / float(carrier) if carrier else width
+    # half-cycles in a pulse (the last one cut short when the pulse is not a whole number of them)
+    halves = max(1, math.ceil(width / half - 1e-9))
     out = []
     for k in range(plan.pulses_per_burst):
         start = k * period
         if start >= t_end:
             break
-        j = 0
-        while start + j * half < start + width - 1e-15:
+        for j in range(halves):
             # a carrier starts positive and alternates every half-cycle; a plain pulse is one phase
             sign = 1.0 if j % 2 == 0 else -1.0
-            out.append((start + j * half, min(start + (j + 1) * half, start + width), sign * level))
-            j += 1
+            out.append((start + j * half, start + min((j + 1) * half, width), sign * level))
     return out
 
 

@@ -417,7 +417,8 @@ def fig_box(
         fig.update_layout(violinmode="group")
     fig.update_xaxes(categoryorder="array", categoryarray=visits, title_text="Visit", showgrid=False)
     fig.update_yaxes(title_text=axis_label(parameter, unit))
-    title = title or f"Distribution of {parameter.lower()} by arm and visit"
+    # the label as written, as in every other title: lower-casing it would break names and acronyms
+    title = title or f"Distribution of {parameter} by arm and visit"
     note = ("Box: quartiles; whiskers: 1.5 IQR; dashed line: mean; markers: outliers."
             if kind == "box" else "Violin: kernel density; inner box: quartiles; line: mean.")
     return finish_figure(fig, kind=kind, number=number, title=title, source=source, footnotes=[note, *footnotes])
