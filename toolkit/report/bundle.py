@@ -1265,8 +1265,6 @@ def _index_html(bundle: ReportBundle, b: _Builder) -> str:
 
 def _capture_meta(arrays: dict) -> dict:
     """A capture's JSON metadata, or {} when it has none or it does not parse."""
-    import json
-
     try:
         meta = json.loads(str(arrays["meta"])) if "meta" in arrays else {}
     except ValueError:
@@ -1280,8 +1278,9 @@ _CAPTURES_SEARCHED = 2000
 
 def _representative_captures(captures: list[Path], limit: int) -> list[tuple[Path, str]]:
     """One capture of each kind (in path order: the first subjects' first sessions), at most ``limit``: a live
-    burst at full amplitude of each modality and view, then the dummy-load verification of a pulse train.
-    Files written without an envelope fall back to the first ``limit`` in path order."""
+    burst at full amplitude of each modality and view, then the dummy-load verification of a pulse train. A
+    capture whose trigger was forced (nothing reached the electrodes) or whose level was not checked is not
+    chosen. Files written without an envelope fall back to the first ``limit`` in path order."""
     words = {("V", "pulse"): "electroporation pulse", ("V", "train"): "electroporation pulse train",
              ("A", "cycles"): "microcurrent cycles"}
     found: dict[tuple, Path] = {}
@@ -1292,8 +1291,8 @@ def _representative_captures(captures: list[Path], limit: int) -> list[tuple[Pat
                 meta = _capture_meta({"meta": npz["meta"]}) if "meta" in npz.files else {}
         except (OSError, ValueError, KeyError):
             continue
-        if unit is None:
-            continue
+        if unit is None or meta.get("forced_trigger") or "unchecked" in (meta.get("envelope") or {}):
+            continue  # no envelope, or a burst the session did not judge by level (they belong to the records)
         live = "live" in path.stem
         scale = meta.get("scale")
         if live and not (isinstance(scale, int | float) and scale >= 1.0):
