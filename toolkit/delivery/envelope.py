@@ -133,9 +133,8 @@ def sample_resolution(trace: Any) -> float:
     return max(step, noise) if math.isfinite(noise) else step
 
 
-def capture_envelope(plan: TreatmentPlan, expected: ExpectedSignal, tolerances: Any, time_s: np.ndarray, *,
-                     scale: float, polarity: int = 1, resolution: float = 0.0,
-                     unchecked: str | None = None) -> Envelope | None:
+def capture_envelope(plan: TreatmentPlan, expected: ExpectedSignal, tolerances: Any, voltage: Any, current: Any, *,
+                     scale: float, polarity: int = 1, unchecked: str | None = None) -> Envelope | None:
     """The envelope of one capture of ``plan`` (see the module docstring).
 
     Parameters
@@ -146,12 +145,12 @@ def capture_envelope(plan: TreatmentPlan, expected: ExpectedSignal, tolerances: 
         What this capture was checked against (the dummy-load or the live expectation).
     tolerances : study tolerances
         ``amplitude_rel`` (electrode voltage) and ``current_rel`` (current).
-    time_s : ndarray
-        The capture's sample times, 0 at the trigger.
+    voltage, current : traces
+        The capture's electrode voltage and current (``time_s`` 0 at the trigger, ``values``, ``meta``): the
+        envelope is of the voltage for electroporation, of the current for microcurrent, its band widened by
+        how far one of that trace's samples may stray (:func:`sample_resolution`).
     scale, polarity : float, int
         The burst's ramp scale and polarity, as it was fired.
-    resolution : float
-        How far a single sample may stray (:func:`sample_resolution`): added to the band on both sides.
     unchecked : str, optional
         Why this capture's level is not checked (a generator's first burst, set for an assumed load): the
         prescribed waveform is kept, the band left out, and the reason stored.
@@ -161,6 +160,8 @@ def capture_envelope(plan: TreatmentPlan, expected: ExpectedSignal, tolerances: 
     Envelope or None
         None for a sham, a scale of zero, or a capture with no level to check.
     """
+    trace = voltage if plan.modality == "electroporation" else current
+    time_s = np.asarray(trace.time_s, dtype=float)
     if plan.sham or scale <= 0 or len(time_s) == 0:
         return None
     t_end = float(np.max(time_s))
@@ -176,20 +177,21 @@ def capture_envelope(plan: TreatmentPlan, expected: ExpectedSignal, tolerances: 
         unit, rel, reference = "A", float(tolerances.current_rel), float(expected.current_on_A) * scale
         rows = _mc_segments(plan, scale, polarity, t_end)
         quantity = "current"
-    band = rel * abs(reference) + max(float(resolution), 0.0)
+    resolution = sample_resolution(trace)
+    band = rel * abs(reference) + resolution
     table = np.full((len(rows), 5), np.nan)
     for r, (a, b, level) in enumerate(rows):
         table[r, :3] = (a, b, level)
         if level != 0.0 and unchecked is None:
             table[r, 3:] = (level - band, level + band)
+    words = f"± {rel:.0%} of {format_quantity(abs(reference), unit)}"
+    if resolution > 0:
+        words += f" + {format_quantity(resolution, unit)} sample resolution"
     describe = {"unit": unit, "quantity": quantity, "tolerance_rel": rel, "reference": abs(reference),
-                "resolution": float(resolution),
-                "band": f"± {rel:.0%} of {format_quantity(abs(reference), unit)}"
-                        + (f" + {format_quantity(resolution, unit)} sample resolution" if resolution > 0 else ""),
-                "checked_part": [BAND_FROM, BAND_TO], "scale": scale, "polarity": polarity}
+                "resolution": float(resolution), "band": words, "checked_part": [BAND_FROM, BAND_TO],
+                "scale": scale, "polarity": polarity}
     if unchecked is not None:
-        describe["band"] = f"level not checked: {unchecked}"
-        describe["unchecked"] = unchecked
+        describe.update(band=f"level not checked: {unchecked}", unchecked=unchecked)
     return Envelope(unit, table, describe)
 
 

@@ -27,7 +27,7 @@ from toolkit.delivery.captures import CaptureStore
 from toolkit.delivery.clock import Clock
 from toolkit.delivery.dose import WaveformRates, rates_from_arrays
 from toolkit.delivery.eligibility import TreatmentTarget
-from toolkit.delivery.envelope import Envelope, capture_envelope, sample_resolution
+from toolkit.delivery.envelope import Envelope, capture_envelope
 from toolkit.delivery.guard import OutputGuard
 from toolkit.delivery.live import CaptureMeasures, measure_capture, phase_levels
 from toolkit.delivery.operator import ConfirmCallback, ConfirmRequest
@@ -485,8 +485,8 @@ class _TreatmentRun:
             parts = {1: _part(v, i, -lead_s, part_s, 0.0), -1: _part(v, i, at_s - lead_s, at_s + part_s, at_s)}
         measured = {half: self._measure(pv, pi, forced) for half, (pv, pi) in parts.items()}
         measures, rates = measured[1]
-        envelope, envelope_meta = self._envelope(v if self.plan.modality == "electroporation" else i, scale,
-                                                 polarity, expected or self.plan.expected_live, unchecked)
+        envelope, envelope_meta = self._envelope(v, i, scale, polarity, expected or self.plan.expected_live,
+                                                 unchecked)
         self.captures.save(
             label, v.time_s, v.values, i.values,
             {"scale": scale, "measures": measures.as_dict(), "session_t_s": self._now(), "forced_trigger": forced,
@@ -511,14 +511,14 @@ class _TreatmentRun:
         self._last_measures = measures
         return measures
 
-    def _envelope(self, trace: Any, scale: float, polarity: int, expected: ExpectedSignal,
+    def _envelope(self, v: Any, i: Any, scale: float, polarity: int, expected: ExpectedSignal,
                   unchecked: str | None) -> tuple[Envelope | None, dict[str, Any]]:
         """The capture's envelope and what its metadata says of it. None when there is nothing to check (a
         scale of zero) or when it cannot be drawn for this plan: the capture is then stored without it, saying
         why, and the session goes on (the checks themselves do not depend on it)."""
         try:
-            envelope = capture_envelope(self.plan, expected, self.tol, trace.time_s, scale=scale, polarity=polarity,
-                                        resolution=sample_resolution(trace), unchecked=unchecked)
+            envelope = capture_envelope(self.plan, expected, self.tol, v, i, scale=scale, polarity=polarity,
+                                        unchecked=unchecked)
         except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
             return None, {"envelope_missing": f"the prescribed envelope could not be drawn: {exc!r}"}
         return envelope, ({} if envelope is None else {"envelope": envelope.describe})
