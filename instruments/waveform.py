@@ -9,14 +9,16 @@ Scaling is a single fused multiply-add on a float64 array made from a zero-copy 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from instruments.errors import BlockFormatError
 
-__all__ = ["Preamble", "parse_block", "parse_preamble", "scale_samples", "sample_times"]
+__all__ = ["Preamble", "encode_samples", "parse_block", "parse_preamble", "physical_samples", "preamble_from",
+           "scale_samples", "sample_times"]
 
 Family = Literal["rigol", "keysight", "tektronix"]
 
@@ -69,6 +71,18 @@ class Preamble:
         return asdict(self)
 
 
+def preamble_from(meta: Mapping[str, Any]) -> Preamble:
+    """The :class:`Preamble` kept in a trace's metadata (:meth:`Preamble.as_dict` among other keys).
+
+    Raises
+    ------
+    KeyError, TypeError, ValueError
+        If a field is missing or not a number.
+    """
+    return Preamble(str(meta["family"]), int(meta["points"]),
+                    *(float(meta[k]) for k in ("xinc", "xorigin", "xref", "yinc", "yorigin", "yref")))
+
+
 def parse_preamble(reply: str, family: Family, *, resource: str = "") -> Preamble:
     """Parse a ``:WAV:PRE?`` reply (Rigol, Keysight: 10 comma-separated fields).
 
@@ -113,15 +127,53 @@ def scale_samples(raw: bytes | memoryview | np.ndarray, pre: Preamble, *, signed
     """
     arr = raw if isinstance(raw, np.ndarray) else np.frombuffer(raw, dtype=np.int8 if signed else np.uint8)
     # one multiply and one add: v = raw * yinc + c, with c folding the family's offsets
-    if pre.family == "rigol":
-        c = -(pre.yorigin + pre.yref) * pre.yinc
-    elif pre.family == "keysight":
-        c = pre.yorigin - pre.yref * pre.yinc
-    else:  # tektronix: (raw - YOFf) * YMUlt + YZEro, stored as yref=YOFf, yinc=YMUlt, yorigin=YZEro
-        c = pre.yorigin - pre.yref * pre.yinc
     out = np.multiply(arr, pre.yinc, dtype=np.float64)
-    out += c
+    out += _offset(pre)
     return out
+
+
+def _offset(pre: Preamble) -> float:
+    """The constant ``c`` of ``value = raw * yinc + c`` for the preamble's family."""
+    if pre.family == "rigol":
+        return -(pre.yorigin + pre.yref) * pre.yinc
+    # keysight: (raw - yref) * yinc + yorigin; tektronix: (raw - YOFf) * YMUlt + YZEro, stored as yref=YOFf,
+    # yinc=YMUlt, yorigin=YZEro
+    return pre.yorigin - pre.yref * pre.yinc
+
+
+def physical_samples(raw: bytes | memoryview | np.ndarray, pre: Preamble, *, signed: bool = False,
+                     shunt_ohms: float | None = None) -> np.ndarray:
+    """Samples in volts at the probe tip, or in amperes through ``shunt_ohms`` (float64): what a captured
+    channel holds (:class:`~instruments.base.Trace` ``values``), from its raw codes."""
+    values = scale_samples(raw, pre, signed=signed)
+    if shunt_ohms:
+        values /= shunt_ohms
+    return values
+
+
+#: integer types a scope's samples come in, smallest first (bytes; words in 16-bit transfers)
+_CODE_TYPES = (np.uint8, np.int8, np.uint16, np.int16)
+
+
+def encode_samples(values: np.ndarray, pre: Preamble, *, shunt_ohms: float | None = None) -> np.ndarray | None:
+    """The scope's codes that :func:`physical_samples` turns back into exactly ``values``, in the smallest integer
+    type that holds them; None when there are none (the values were not read with this preamble, or were changed
+    since). A stored capture keeps its samples as the scope sent them, at a byte per sample instead of eight."""
+    v = np.asarray(values)
+    if v.ndim != 1 or v.size == 0 or v.dtype != np.float64 or not pre.yinc:
+        return None
+    with np.errstate(invalid="ignore", over="ignore"):
+        codes = np.rint(((v * shunt_ohms if shunt_ohms else v) - _offset(pre)) / pre.yinc)
+    if not np.isfinite(codes).all():
+        return None
+    lo, hi = codes.min(), codes.max()
+    for dtype in _CODE_TYPES:
+        info = np.iinfo(dtype)
+        if info.min <= lo and hi <= info.max:
+            raw = codes.astype(dtype)
+            if np.array_equal(physical_samples(raw, pre, shunt_ohms=shunt_ohms), v):
+                return raw
+    return None
 
 
 def sample_times(pre: Preamble, n: int | None = None) -> np.ndarray:

@@ -167,6 +167,19 @@ def test_the_mixed_up_photo_is_left_out_of_the_endpoints_and_listed_in_the_repor
     assert f"1 of {photos} analysed photograph(s) failed quality control" in index
 
 
+def test_the_summary_explains_the_smile_warnings_by_the_count_in_suppxf(demo_run) -> None:
+    _, result = demo_run
+    note = next(n for n in result.notes if "`smile`" in n)
+    smiles, photos = (int(x) for x in re.search(r"(\d+) of (\d+) photos carry", note).groups())
+    # the counts are those of the records: SUPPXF's warnings, the XF photos
+    analysis = result.data_dir / "analysis"
+    supp = pd.read_csv(analysis / "suppxf.csv")
+    warned = supp[(supp["QNAM"] == "PHQCWARN") & supp["QVAL"].str.contains("SMILE")]
+    assert smiles == warned["IDVARVAL"].nunique() >= photos / 2
+    assert photos == result.photos
+    assert "neutral expression" in note and "fail_on_flags" in note
+
+
 def test_red_dots_after_a_session_are_flagged_and_left_out_of_the_wrinkles(demo_run) -> None:
     _, result = demo_run
     note = next(n for n in result.notes if "red dots" in n)

@@ -10,7 +10,7 @@ from typing import Any
 from instruments.base import Oscilloscope, ScopeChannel, Trace
 from instruments.drivers.session import ScpiSession, check_range
 from instruments.errors import BlockFormatError, ConnectionFailed, OutOfRange
-from instruments.waveform import parse_preamble, sample_times, scale_samples
+from instruments.waveform import parse_preamble, physical_samples, sample_times
 
 __all__ = ["PreambleScope", "capture_channels", "check_slope", "make_trace", "read_back_channels"]
 
@@ -246,11 +246,8 @@ def capture_channels(scope: Any, channels: Sequence[int], fetch: Any, *, signed:
 def make_trace(payload: bytes, pre: Any, setup: ScopeChannel, *, idn: str | None = None,
                signed: bool = False) -> Trace:
     """Scale a payload into a :class:`Trace` (volts, or amperes through ``setup.shunt_ohms``)."""
-    values = scale_samples(payload, pre, signed=signed)
-    unit = "V"
-    if setup.shunt_ohms:
-        values /= setup.shunt_ohms
-        unit = "A"
+    values = physical_samples(payload, pre, signed=signed, shunt_ohms=setup.shunt_ohms)
+    unit = "A" if setup.shunt_ohms else "V"
     meta = {**pre.as_dict(), "xinc_s": pre.xinc, "probe_attenuation": setup.probe_attenuation,
             "shunt_ohms": setup.shunt_ohms, "label": setup.label}
     if idn:

@@ -68,6 +68,8 @@ class TwinScope(ScpiDevice):
         self.signals = signals or {1: "electrode", 2: "shunt"}
         self.rng = np.random.default_rng(seed)
         self.noise_div = noise_div
+        #: channel -> (what its record depends on, its bytes): the acquisition's record of each channel
+        self._records: dict[int, tuple[tuple, np.ndarray]] = {}
         self.reset()
         self.add("TIMebase[:MAIN]:SCALe", self._tim_scale)
         self.add("TIMebase[:MAIN]:OFFSet", self._tim_offset)
@@ -339,11 +341,12 @@ class TwinScope(ScpiDevice):
         c = self.ch[channel]
         key = (channel, self.captured_t0_s, n, xinc, xorigin, self.model.deliveries, self.model.load,
                self.model.contact_fault, self.model.impedance_factor, c.scale_V, c.offset_V, c.probe)
-        cached = getattr(self, "_cache", None)
+        # each channel's record is kept: reading a channel again gives its bytes again, whatever was read between
+        cached = self._records.get(channel)
         if cached is not None and cached[0] == key:
             return cached[1]
         raw = self._render(channel, n, xinc, xorigin, key[1:9])
-        self._cache = (key, raw)
+        self._records[channel] = (key, raw)
         return raw
 
     def _signals_at(self, n: int, xinc: float, xorigin: float, key: tuple) -> tuple[np.ndarray, np.ndarray]:

@@ -99,6 +99,30 @@ def test_scope_block_is_an_ieee_definite_length_block(twin: TwinBench) -> None:
         res.close()
 
 
+def test_a_channel_read_again_gives_the_same_record_until_the_next_acquisition(twin: TwinBench) -> None:
+    # a real scope holds one record per channel: reading CH1, CH2 and CH1 again returns CH1's bytes twice (its
+    # noise is part of the record, not drawn again at each read); a new acquisition is a new record
+    rm = pyvisa.ResourceManager("@py")
+    res = rm.open_resource(twin.resources["scope"], read_termination="\n", write_termination="\n", timeout=2000)
+
+    def read(ch: int) -> bytes:
+        res.write(f":WAV:SOUR CHAN{ch}")
+        return res.query_binary_values(":WAV:DATA?", datatype="B", header_fmt="ieee", container=bytes)
+
+    try:
+        res.write(":WAV:FORM BYTE;:WAV:MODE NORM;:CHAN1:SCAL 0.01;:CHAN2:SCAL 0.01")
+        res.write(":SING;:TFOR")
+        res.query("*OPC?")
+        first, other, again = read(1), read(2), read(1)
+        assert first == again and len(set(first)) > 1  # noise of the record, kept
+        assert other != first
+        res.write(":SING;:TFOR")
+        res.query("*OPC?")
+        assert read(1) != first
+    finally:
+        res.close()
+
+
 def test_an_internal_failure_becomes_an_execution_error() -> None:
     dev = ScpiDevice()
 

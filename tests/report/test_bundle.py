@@ -125,6 +125,23 @@ def test_malformed_inputs_are_reported_not_fatal(small) -> None:
     assert any(f.number == "14.1.1" for f in bundle.figures)  # the rest of the report is there
 
 
+def test_a_damaged_capture_is_named_and_the_others_drawn(small) -> None:
+    import numpy as np
+
+    folder = small / "waveforms" / "S-001" / "1" / "delivery-1"
+    folder.mkdir(parents=True)
+    t = np.arange(400) * 1e-5
+    for name in ("00001-live.npz", "00002-live.npz"):
+        np.savez(folder / name, time_s=t, volts_V=np.where(t < 1e-3, 70.0, 0.0), amps_A=np.zeros_like(t),
+                 meta=np.array("{}"))
+    cut = folder / "00001-live.npz"
+    cut.write_bytes(cut.read_bytes()[:200])  # cut short: not a zip any more
+    bundle = build_report(small.name, static=False)
+    text = "\n".join(bundle.missing)
+    assert "00001-live.npz cannot be read as a capture" in text, text
+    assert sum("waveform" in f.title.lower() for f in bundle.figures) == 1
+
+
 def test_a_dataset_without_rows_in_xpt_is_read(small) -> None:
     """A study without adverse events, exported as XPT only: the report reads the empty dataset (columns, no
     rows) instead of failing the whole build."""

@@ -479,7 +479,26 @@ def _photos(st, cohort, truth: TrueEffects, seed: int, workers: int, console, lo
                 n_photos += 1
                 bar.advance(task)
         summary = analyze_pending(store, st, workers=workers, progress=console is not None)
+        smiling = _smile_note(store, st)
+        if smiling:
+            notes.append(smiling)
     return n_photos, int(summary.get("failed", 0)), rows
+
+
+def _smile_note(store, st) -> str | None:
+    """What to make of the ``smile`` warnings when most photos carry one (the portrait the faces are made from
+    smiles): a trial's protocol would have them retaken."""
+    from toolkit.imaging.qc_listing import qc_listing
+
+    listing = qc_listing(store, st)
+    smiles = int(listing["flag_codes"].map(lambda codes: "smile" in codes).sum()) if len(listing) else 0
+    if not listing.shape[0] or smiles < listing.shape[0] / 2:
+        return None
+    return (f"{smiles} of {listing.shape[0]} photos carry the QC warning `smile`: the demo's faces are made from "
+            "scikit-image's astronaut portrait, who smiles (the smooth-skinned face among the portraits shipped in "
+            "the installed packages). A trial's protocol asks for a neutral expression, and its photographer retakes "
+            "such photos (`photo_qc: fail_on_flags: [smile]` in study.yaml fails them instead). Here every visit "
+            "shows the same smile, so no subject's change from baseline comes from it")
 
 
 def _mixed_up_photo(st, todo: list) -> tuple[str, str] | None:

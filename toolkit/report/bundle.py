@@ -18,7 +18,7 @@ Inputs (all optional; ``<d>`` is the study data folder):
 ``<d>/analysis/results/*.csv|json``         results tables (stats vocabulary) and subgroup forest plots
 ``<d>/photos/derived/<subject>/*.png|jpg``  photo panels (overlays as the imaging step drew them)
 ``<d>/analysis/xf.*``                       listing of photographs that failed QC (metrics NOT DONE)
-``<d>/waveforms/**/*.npz``                  delivered waveforms (``time_s``, ``volts_V``/``amps_A``)
+``<d>/waveforms/**/*.npz``                  delivered waveforms (read by ``toolkit.delivery.captures``)
 ``<d>/truth.json``                          closed-loop check of estimates against simulated truth
 ``<d>/photo-truth.csv``                     measurement validation: each photo's measured change against its
                                             known true change (simulated studies)
@@ -35,6 +35,7 @@ import os
 import re
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -823,12 +824,13 @@ class _Builder:
             self.attempt(f"waveform {path.name}", lambda p=path, w=what: self._waveform(p, w))
 
     def _waveform(self, path: Path, what: str = "") -> None:
+        from toolkit.delivery.captures import read_capture
+        from toolkit.errors import StoreError
+
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                capture = {k: npz[k] for k in npz.files}
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: not a readable capture: {exc}") from None
-        capture["meta"] = _capture_meta(capture)
+            capture = read_capture(path)
+        except StoreError as exc:  # it names the file and what is wrong with it
+            raise DataError(str(exc)) from None
         title = f"Delivered waveform: {what}" if what else "Delivered waveform"
         rel = path.relative_to(self.data_dir)
         # waveforms/<subject>/<session>/<delivery>/<capture>.npz
@@ -1289,8 +1291,8 @@ def _representative_captures(captures: list[Path], limit: int) -> list[tuple[Pat
             with np.load(path, allow_pickle=False) as npz:
                 unit = next((k[-1] for k in npz.files if k in ("envelope_V", "envelope_A")), None)
                 meta = _capture_meta({"meta": npz["meta"]}) if "meta" in npz.files else {}
-        except (OSError, ValueError, KeyError):
-            continue
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            continue  # drawn (and named as unreadable) only if it comes up among the first files below
         if unit is None or meta.get("forced_trigger") or "unchecked" in (meta.get("envelope") or {}):
             continue  # no envelope, or a burst the session did not judge by level (they belong to the records)
         live = "live" in path.stem
