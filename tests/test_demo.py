@@ -546,3 +546,16 @@ def test_the_report_draws_delivered_waveforms_against_their_prescription(demo_ru
     assert "No prescribed envelope" not in index
     assert len(re.findall(r"Samples outside the band: 0 of the [\d,]+ where it is given", index.replace("<br>", " ")
                           .replace("\\u003cbr\\u003e", " "))) >= 3
+
+
+def test_the_summary_prints_notes_as_written(tmp_path) -> None:
+    from rich.console import Console
+
+    from toolkit.demo.run import DemoResult, _print_summary
+
+    note = "set `photo_qc: fail_on_flags: [smile]` in study.yaml; [bold]not markup[/bold]"
+    result = DemoResult(study_id="epmc-demo", data_dir=tmp_path, report_dir=None, subjects=1, sessions_completed=1,
+                        sessions_not_completed=0, photos=1, photos_failed_qc=0, notes=[note])
+    console = Console(record=True, width=200)
+    _print_summary(console, result)
+    assert f"note: {note}" in console.export_text()

@@ -785,6 +785,7 @@ def _disposition_summary(data_dir: Path) -> tuple[dict[str, str], int]:
 
 
 def _print_summary(console, result: DemoResult) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     console.rule("[bold]Demo finished")
@@ -805,8 +806,8 @@ def _print_summary(console, result: DemoResult) -> None:
         console.print(table)
         console.print("[green]every 95 % CI covers the truth[/]" if result.closed_loop_ok
                       else "[yellow]not every 95 % CI covers the truth (see the report)[/]")
-    for note in result.notes:
-        console.print(f"note: {note}")
+    for note in result.notes:  # plain text: brackets in a note are not markup
+        console.print(f"note: {escape(note)}")
     total = sum(result.timings_s.values())
     console.print(f"wall time {total:.0f} s: " + ", ".join(f"{k} {v:.0f} s" for k, v in result.timings_s.items()))
     if result.report_dir is not None:
