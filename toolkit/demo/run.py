@@ -490,11 +490,11 @@ def _smile_note(store, st) -> str | None:
     smiles): a trial's protocol would have them retaken."""
     from toolkit.imaging.qc_listing import qc_listing
 
-    listing = qc_listing(store, st)
-    smiles = int(listing["flag_codes"].map(lambda codes: "smile" in codes).sum()) if len(listing) else 0
-    if not listing.shape[0] or smiles < listing.shape[0] / 2:
+    flags = qc_listing(store, st)["flag_codes"]
+    smiles = int(flags.map(lambda codes: "smile" in codes).sum())
+    if not len(flags) or 2 * smiles < len(flags):
         return None
-    return (f"{smiles} of {listing.shape[0]} photos carry the QC warning `smile`: the demo's faces are made from "
+    return (f"{smiles} of {len(flags)} photos carry the QC warning `smile`: the demo's faces are made from "
             "scikit-image's astronaut portrait, who smiles (the smooth-skinned face among the portraits shipped in "
             "the installed packages). A trial's protocol asks for a neutral expression, and its photographer retakes "
             "such photos (`photo_qc: fail_on_flags: [smile]` in study.yaml fails them instead). Here every visit "
