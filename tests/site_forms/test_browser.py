@@ -54,13 +54,36 @@ def _notebook_copy(folder: Path, data_root: Path) -> Path:
     return path
 
 
+def _keys_notebook(folder: Path) -> Path:
+    """A notebook with one key field whose Python side is slow (a busy kernel), logging every key it receives."""
+    import nbformat
+
+    code = (
+        "import time\nimport ipywidgets as widgets\nfrom toolkit.site.keys import KeyField\n"
+        "field = KeyField(prompt='type here')\nlog = widgets.HTML('')\nlog.add_class('keys-log')\nreceived = []\n"
+        "def on_key(_):\n    time.sleep(0.4)  # the kernel busy with each key, as filing a grade keeps it\n"
+        "    received.append(field.key)\n    log.value = ' '.join(received) + ' |'\n"
+        "field.observe(on_key, names='presses')\nwidgets.VBox([field, log])\n")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    path = folder / "keys.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def notebook_name() -> str:
+    """The notebook the browser opens (a test parametrizes it to open another)."""
+    return "06-site-day.ipynb"
+
+
 @pytest.fixture
 def lab(tmp_path: Path, data_root: Path):
-    """A JupyterLab server on a free loopback port serving a folder with the notebook; yields its URL."""
+    """A JupyterLab server on a free loopback port serving a folder with the notebooks; yields its URL."""
     pytest.importorskip("jupyterlab")
     root = tmp_path / "lab"
     root.mkdir()
     _notebook_copy(root, data_root)
+    _keys_notebook(root)
     kernels = tmp_path / "jupyter" / "kernels" / "python3"
     kernels.mkdir(parents=True)
     (kernels / "kernel.json").write_text(json.dumps({
@@ -104,7 +127,7 @@ def lab(tmp_path: Path, data_root: Path):
 
 
 @pytest.fixture
-def page(lab):
+def page(lab, notebook_name: str):
     path = _chromium()
     if path is None:
         pytest.skip("Chromium is not installed (apt-get install chromium): browser test not run")
@@ -124,7 +147,7 @@ def page(lab):
                 r.abort()
 
         p.route("**/*", route)
-        p.goto(f"{url}/lab/tree/06-site-day.ipynb?token={token}", wait_until="domcontentloaded", timeout=90_000)
+        p.goto(f"{url}/lab/tree/{notebook_name}?token={token}", wait_until="domcontentloaded", timeout=90_000)
         p.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
         p.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook')", timeout=60_000)
         yield p
@@ -191,11 +214,8 @@ def _toggle(page, selector: str, label: str) -> None:
     page.locator(f"{selector} button").get_by_text(label, exact=True).click()
 
 
-def test_a_site_day_in_jupyterlab(page, data_root) -> None:
-    from toolkit.store import open_store
-    from toolkit.study import load_study
-
-    study = load_study(REPO / "studies" / "epmc-demo")
+def _run_all(page) -> None:
+    """Start the notebook's kernel and run every cell."""
     # JupyterLab may ask which kernel to start: the suggested one (this interpreter) is right
     accept = page.locator(".jp-Dialog .jp-mod-accept")
     try:
@@ -206,6 +226,27 @@ def test_a_site_day_in_jupyterlab(page, data_root) -> None:
     page.wait_for_function("document.querySelector('.jp-Notebook') && "
                            "window.jupyterapp.shell.currentWidget?.sessionContext?.session?.kernel", timeout=60_000)
     page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+
+
+@pytest.mark.parametrize("notebook_name", ["keys.ipynb"])
+def test_keys_typed_while_the_kernel_is_busy_all_reach_python_in_order(page) -> None:
+    # a rater types a grade and Enter at once, while the kernel still handles the key before: every key must
+    # arrive, in order (as synced widget state, the grade was merged away and only Enter arrived)
+    _run_all(page)
+    page.wait_for_selector(".epmc-keys-input", timeout=120_000)
+    keys = page.locator(".epmc-keys-input")
+    keys.click()
+    for key in ("9", "2", "3", "Enter", "Backspace", "4", "Enter"):
+        keys.press(key, delay=0)
+    assert _wait_text(page, ".keys-log", "9 2 3 Enter Backspace 4 Enter |").strip() == "9 2 3 Enter Backspace 4 Enter |"
+
+
+def test_a_site_day_in_jupyterlab(page, data_root) -> None:
+    from toolkit.store import open_store
+    from toolkit.study import load_study
+
+    study = load_study(REPO / "studies" / "epmc-demo")
+    _run_all(page)
     page.wait_for_selector(".epmc-enrol-subject-id input", timeout=120_000)
     page.wait_for_selector(".epmc-rating-station", timeout=180_000)
 

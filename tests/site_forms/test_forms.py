@@ -173,13 +173,13 @@ def test_the_rating_station_is_blind_keyboard_driven_and_resumable(demo_study, r
         assert "0 of 3 photo sets graded" in station.progress.value
         first = station.current
         keys = station.keys
-        keys.key, keys.presses = "9", keys.presses + 1
+        keys._handle_custom_msg({"key": "9"}, None)  # as the browser sends a key
         assert "9 is not a grade" in _messages(station)["score"]
-        keys.key, keys.presses = "Enter", keys.presses + 1
+        keys._handle_custom_msg({"key": "Enter"}, None)  # as the browser sends a key
         assert "choose a grade first" in _messages(station)["score"]
-        keys.key, keys.presses = "3", keys.presses + 1
+        keys._handle_custom_msg({"key": "3"}, None)  # as the browser sends a key
         assert station.selected == 3.0 and station._buttons[3.0].button_style == "info"
-        keys.key, keys.presses = "Enter", keys.presses + 1
+        keys._handle_custom_msg({"key": "Enter"}, None)  # as the browser sends a key
         assert "grade 3 filed" in station.status.value and station.current.set_id != first.set_id
         # a second window shows the same next set; the first to file wins, the other is told and moves on
         other = RatingStation(store)
