@@ -19,7 +19,8 @@ import io
 import json
 import os
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from instruments.waveform import encode_samples, physical_samples, preamble_from
 from toolkit.errors import StoreError
 from toolkit.paths import safe_path_part
 
-__all__ = ["CaptureStore", "StoredCapture", "load_capture", "read_capture", "sha256_file"]
+__all__ = ["CaptureStore", "StoredCapture", "load_capture", "read_capture", "read_capture_header", "sha256_file"]
 
 #: the sample arrays of a capture, the channel metadata whose preamble scales each, and the name of its codes
 _CODED = {"volts_V": ("voltage_meta", "volts_code"), "amps_A": ("current_meta", "amps_code")}
@@ -173,6 +174,46 @@ class CaptureStore:
         return stored
 
 
+@contextmanager
+def _opened(path: Path) -> Iterator[Any]:
+    """The capture file opened as an ``.npz`` (members read on demand); StoreError naming it if it is not one."""
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise StoreError(f"waveform file {path} cannot be read as a capture (.npz): {exc}") from None
+    with npz:
+        try:
+            yield npz
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # a member damaged inside
+            raise StoreError(f"waveform file {path} cannot be read as a capture (.npz): {exc}") from None
+
+
+def _meta_of(npz: Any, path: Path) -> dict[str, Any]:
+    """The capture's JSON ``meta`` ({} when it has none)."""
+    if "meta" not in npz.files:
+        return {}
+    try:
+        meta = json.loads(str(npz["meta"]))
+    except ValueError as exc:
+        raise StoreError(f"waveform file {path}: its meta is not JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise StoreError(f"waveform file {path}: its meta is not a JSON object")
+    return meta
+
+
+def read_capture_header(path: Path) -> tuple[frozenset[str], dict[str, Any]]:
+    """The names of a capture file's arrays and its ``meta``, without reading its samples.
+
+    Raises
+    ------
+    StoreError
+        If the file cannot be read as a capture (naming it and what is wrong).
+    """
+    path = Path(path)
+    with _opened(path) as npz:
+        return frozenset(npz.files) - {"meta"}, _meta_of(npz, path)
+
+
 def read_capture(path: Path) -> dict[str, Any]:
     """Read a capture file as it is, its samples in physical units (no checksum check; see
     :func:`load_capture`).
@@ -190,17 +231,9 @@ def read_capture(path: Path) -> dict[str, Any]:
         If the file cannot be read as a capture (naming it and what is wrong).
     """
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise StoreError(f"waveform file {path} cannot be read as a capture (.npz): {exc}") from None
-    try:
-        meta = json.loads(str(arrays.pop("meta"))) if "meta" in arrays else {}
-    except ValueError as exc:
-        raise StoreError(f"waveform file {path}: its meta is not JSON ({exc})") from None
-    if not isinstance(meta, dict):
-        raise StoreError(f"waveform file {path}: its meta is not a JSON object")
+    with _opened(path) as npz:
+        arrays = {k: npz[k] for k in npz.files if k != "meta"}
+        meta = _meta_of(npz, path)
     out: dict[str, Any] = {}
     try:
         for key, (where, code_key) in _CODED.items():

@@ -35,7 +35,6 @@ import os
 import re
 import shutil
 import tempfile
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1265,15 +1264,6 @@ def _index_html(bundle: ReportBundle, b: _Builder) -> str:
     return "\n".join(parts)
 
 
-def _capture_meta(arrays: dict) -> dict:
-    """A capture's JSON metadata, or {} when it has none or it does not parse."""
-    try:
-        meta = json.loads(str(arrays["meta"])) if "meta" in arrays else {}
-    except ValueError:
-        return {}
-    return meta if isinstance(meta, dict) else {}
-
-
 #: how many capture files are read, at most, to find one of each kind
 _CAPTURES_SEARCHED = 2000
 
@@ -1286,13 +1276,15 @@ def _representative_captures(captures: list[Path], limit: int) -> list[tuple[Pat
     words = {("V", "pulse"): "electroporation pulse", ("V", "train"): "electroporation pulse train",
              ("A", "cycles"): "microcurrent cycles"}
     found: dict[tuple, Path] = {}
+    from toolkit.delivery.captures import read_capture_header
+    from toolkit.errors import StoreError
+
     for path in captures[:_CAPTURES_SEARCHED]:
         try:
-            with np.load(path, allow_pickle=False) as npz:
-                unit = next((k[-1] for k in npz.files if k in ("envelope_V", "envelope_A")), None)
-                meta = _capture_meta({"meta": npz["meta"]}) if "meta" in npz.files else {}
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            names, meta = read_capture_header(path)
+        except StoreError:
             continue  # drawn (and named as unreadable) only if it comes up among the first files below
+        unit = next((k[-1] for k in names if k in ("envelope_V", "envelope_A")), None)
         if unit is None or meta.get("forced_trigger") or "unchecked" in (meta.get("envelope") or {}):
             continue  # no envelope, or a burst the session did not judge by level (they belong to the records)
         live = "live" in path.stem
